@@ -1,0 +1,1 @@
+"""Alembic migration scripts for run records; shipped in the package so installs can migrate."""

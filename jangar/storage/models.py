@@ -1,0 +1,99 @@
+"""SQLAlchemy models for AgentRun records.
+
+The database is an audit and history index, never a source of truth for reconciling (Kubernetes is): the
+controller writes here and never reads back to decide anything. Two tables:
+
+* ``agent_run_records``: one row per AgentRun uid with the latest identity, job, VCS and outcome.
+* ``agent_run_transitions``: one row per phase change, unique on ``(run_uid, to_phase, at)`` so that
+  recording the same transition again (a retry, a re-reconcile, a controller restart) adds nothing.
+
+The migrations in ``jangar/storage/migrations`` create exactly this schema; a test compares them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention, so migrations and models agree on constraint names."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class RunRecord(Base):
+    """The latest known state of one AgentRun."""
+
+    __tablename__ = "agent_run_records"
+
+    run_uid: Mapped[str] = mapped_column(Text, primary_key=True)
+    namespace: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    agent: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(Text)
+    implementation: Mapped[str | None] = mapped_column(Text)
+    runtime_type: Mapped[str | None] = mapped_column(Text)
+
+    phase: Mapped[str | None] = mapped_column(Text)
+    phase_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    job_name: Mapped[str | None] = mapped_column(Text)
+    job_namespace: Mapped[str | None] = mapped_column(Text)
+    job_uid: Mapped[str | None] = mapped_column(Text)
+
+    vcs_provider: Mapped[str | None] = mapped_column(Text)
+    vcs_repository: Mapped[str | None] = mapped_column(Text)
+    vcs_base_branch: Mapped[str | None] = mapped_column(Text)
+    vcs_head_branch: Mapped[str | None] = mapped_column(Text)
+    vcs_mode: Mapped[str | None] = mapped_column(Text)
+
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        Index(None, "namespace", "name"),
+        Index(None, "namespace", "phase"),
+    )
+
+
+class RunTransition(Base):
+    """One phase change of an AgentRun. ``from_phase`` is NULL for the first phase a run is seen in."""
+
+    __tablename__ = "agent_run_transitions"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    run_uid: Mapped[str] = mapped_column(Text, ForeignKey("agent_run_records.run_uid", ondelete="CASCADE"))
+    from_phase: Mapped[str | None] = mapped_column(Text)
+    to_phase: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("run_uid", "to_phase", "at"),)

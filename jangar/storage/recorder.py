@@ -1,0 +1,317 @@
+"""A durable, buffered writer of run records that the controller never has to wait for.
+
+``RunRecorder.record(event)`` only appends to an in-memory queue and returns; a background task writes
+batches to Postgres. When the database is down the queue keeps every record and the task retries with
+exponential backoff (capped), so reconciling goes on and the records catch up once Postgres is back. A
+record leaves the queue only after the transaction holding it committed, so a failed batch is retried
+whole and nothing is written twice (the upserts are idempotent anyway).
+
+What is not durable: records still in memory when the process dies. That is acceptable because the
+controller is level-triggered: after a restart it reconciles every AgentRun from the cluster and records
+its current state again, and the store turns that into the same rows (see ``jangar.storage.store``).
+Intermediate phases a run passed through while the process was down may then be missing from the
+transition history; the final state never is.
+
+The only records ever dropped are ones Postgres rejects as invalid data (a bug, not an outage); they are
+logged and counted in ``jangar_run_records_rejected_total``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import random
+import time
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any, Self
+
+import structlog
+from prometheus_client import CollectorRegistry
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from jangar.storage.engine import create_engine
+from jangar.storage.events import RunEvent, redact_text
+from jangar.storage.metrics import RecorderMetrics, recorder_metrics
+from jangar.storage.store import apply_events
+from jangar.storage.url import DatabaseTarget, normalize_database_url
+
+log = structlog.get_logger(__name__)
+
+_PENDING_WARN_STEP = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderStatus:
+    """Readiness details: reconciling never waits for the database, so this informs but does not gate."""
+
+    healthy: bool
+    pending: int
+    last_error: str | None
+    last_error_at: datetime | None
+    last_success_at: datetime | None
+    database: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the readiness endpoint."""
+        return {
+            "healthy": self.healthy,
+            "pending": self.pending,
+            "lastError": self.last_error,
+            "lastErrorAt": self.last_error_at.isoformat() if self.last_error_at else None,
+            "lastSuccessAt": self.last_success_at.isoformat() if self.last_success_at else None,
+            "database": self.database,
+        }
+
+
+def is_permanent_error(error: BaseException) -> bool:
+    """True when retrying cannot help: Postgres rejected the data itself.
+
+    Everything else (connection refused, server shutting down, timeouts, even a missing table while
+    migrations have not run yet) is treated as transient and retried, because dropping a record on a
+    misclassified error is worse than retrying a hopeless one while ``healthy`` is false.
+    """
+    return isinstance(error, sa_exc.DataError | sa_exc.IntegrityError)
+
+
+class RunRecorder:
+    """Buffer run records in memory and write them to Postgres in the background.
+
+    Usage::
+
+        recorder = RunRecorder(os.environ["DATABASE_URL"])
+        await recorder.start()
+        recorder.record(RunEvent(uid=..., namespace=..., name=..., at=..., phase="Running"))
+        ...
+        await recorder.close(timeout=10)   # flush with a deadline on shutdown
+    """
+
+    def __init__(
+        self,
+        database_url: str | DatabaseTarget | None = None,
+        *,
+        engine: AsyncEngine | None = None,
+        batch_size: int = 200,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        dedupe_size: int = 10_000,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        if engine is None and database_url is None:
+            raise ValueError("RunRecorder needs a database_url or an engine")
+        self._target = normalize_database_url(database_url) if isinstance(database_url, str) else database_url
+        self._engine = engine
+        self._owns_engine = engine is None
+        self._batch_size = max(1, batch_size)
+        self._initial_backoff = initial_backoff
+        self._max_backoff = max(max_backoff, initial_backoff)
+        self._dedupe_size = dedupe_size
+        self._metrics: RecorderMetrics = recorder_metrics(registry)
+        self._queue: deque[RunEvent] = deque()
+        self._last_accepted: OrderedDict[str, RunEvent] = OrderedDict()
+        self._wakeup = asyncio.Event()
+        self._empty = asyncio.Event()
+        self._empty.set()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._healthy = True
+        self._last_error: str | None = None
+        self._last_error_at: datetime | None = None
+        self._last_success_at: datetime | None = None
+        self._warned_at = 0
+
+    # -- the controller's side -------------------------------------------------------------------
+
+    def record(self, event: RunEvent) -> None:
+        """Queue ``event`` for writing and return at once; never raises because the database is down.
+
+        A snapshot identical to the last one queued for the same run (ignoring ``at``) is skipped, so a
+        controller may call this on every reconcile without growing the queue during an outage.
+        """
+        last = self._last_accepted.get(event.uid)
+        if last is not None and dataclasses.replace(event, at=last.at) == last:
+            return
+        self._last_accepted[event.uid] = event
+        self._last_accepted.move_to_end(event.uid)
+        while len(self._last_accepted) > self._dedupe_size:
+            self._last_accepted.popitem(last=False)
+        self._queue.append(event)
+        self._empty.clear()
+        self._metrics.pending.set(len(self._queue))
+        if len(self._queue) >= self._warned_at + _PENDING_WARN_STEP:
+            self._warned_at = len(self._queue)
+            log.warning("run_records.backlog", pending=len(self._queue), last_error=self._last_error)
+        self._wakeup.set()
+
+    @property
+    def pending(self) -> int:
+        """Records accepted and not yet committed to Postgres."""
+        return len(self._queue)
+
+    @property
+    def healthy(self) -> bool:
+        """False from a failed write until the next successful one."""
+        return self._healthy
+
+    @property
+    def last_error(self) -> str | None:
+        """The last write error, without credentials."""
+        return self._last_error
+
+    def status(self) -> RecorderStatus:
+        """Details for readiness and diagnostics."""
+        return RecorderStatus(
+            healthy=self._healthy,
+            pending=len(self._queue),
+            last_error=self._last_error,
+            last_error_at=self._last_error_at,
+            last_success_at=self._last_success_at,
+            database=self._target.redacted if self._target else None,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the background writer (idempotent). Does not connect yet, so a down database is fine."""
+        if self._task is not None:
+            return
+        if self._engine is None:
+            assert self._target is not None
+            self._engine = create_engine(self._target)
+        self._closing = False
+        self._task = asyncio.create_task(self._run(), name="jangar-run-recorder")
+        if self._queue:
+            self._wakeup.set()
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued record is written; return False if ``timeout`` passed first."""
+        try:
+            await asyncio.wait_for(self._empty.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self, timeout: float = 10.0) -> int:
+        """Flush for at most ``timeout`` seconds, stop the writer, and return how many records are left.
+
+        Records left over are logged (count only) and re-derived by the controller after its restart.
+        """
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            done, _ = await asyncio.wait({self._task}, timeout=timeout)
+            if not done:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+        left = len(self._queue)
+        if left:
+            log.warning("run_records.unflushed_on_close", pending=left, last_error=self._last_error)
+        if self._owns_engine and self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+        return left
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- the writer ----------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = self._initial_backoff
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = list(islice(self._queue, self._batch_size))
+            try:
+                await self._drain(batch)
+            except Exception as error:
+                self._failed(error)
+                delay = backoff * (0.5 + random.random() / 2)
+                backoff = min(backoff * 2, self._max_backoff)
+                await asyncio.sleep(delay)
+            else:
+                backoff = self._initial_backoff
+
+    async def _drain(self, batch: Sequence[RunEvent]) -> None:
+        """Write ``batch``; on a data error, write one by one and reject only the bad records."""
+        try:
+            await self._write(batch)
+            self._consume(len(batch))
+        except Exception as error:
+            if not is_permanent_error(error):
+                raise
+            for event in batch:
+                try:
+                    await self._write([event])
+                except Exception as single_error:
+                    if not is_permanent_error(single_error):
+                        raise
+                    self._reject(event, single_error)
+                self._consume(1)
+
+    async def _write(self, batch: Sequence[RunEvent]) -> None:
+        assert self._engine is not None
+        started = time.perf_counter()
+        async with self._engine.begin() as conn:
+            result = await apply_events(conn, batch)
+        self._metrics.write_seconds.observe(time.perf_counter() - started)
+        self._metrics.written.inc(result.events)
+        if not self._healthy:
+            log.info("run_records.database_recovered", pending=len(self._queue) - len(batch))
+        self._healthy = True
+        self._last_success_at = datetime.now(UTC)
+        self._metrics.database_up.set(1)
+
+    def _consume(self, count: int) -> None:
+        for _ in range(count):
+            self._queue.popleft()
+        self._metrics.pending.set(len(self._queue))
+        if not self._queue:
+            self._empty.set()
+            self._warned_at = 0
+
+    def _failed(self, error: BaseException) -> None:
+        message = _describe(error)
+        if self._healthy or message != self._last_error:
+            log.warning("run_records.write_failed", error=message, pending=len(self._queue))
+        self._healthy = False
+        self._last_error = message
+        self._last_error_at = datetime.now(UTC)
+        self._metrics.write_errors.inc()
+        self._metrics.database_up.set(0)
+
+    def _reject(self, event: RunEvent, error: BaseException) -> None:
+        log.error(
+            "run_records.rejected",
+            kind="AgentRun",
+            namespace=event.namespace,
+            name=event.name,
+            uid=event.uid,
+            error=_describe(error),
+        )
+        self._metrics.rejected.inc()
+        if self._last_accepted.get(event.uid) is event:
+            del self._last_accepted[event.uid]
+
+
+def _describe(error: BaseException) -> str:
+    """A one-line error description; SQLAlchemy's carries the SQL and parameters, which we drop."""
+    if isinstance(error, sa_exc.DBAPIError) and error.orig is not None:
+        error = error.orig
+    lines = f"{type(error).__name__}: {error}".splitlines()
+    return redact_text(lines[0] if lines else type(error).__name__) or type(error).__name__

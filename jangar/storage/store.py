@@ -1,0 +1,112 @@
+"""Apply ``RunEvent`` snapshots to the database, idempotently.
+
+Each event is applied under a row lock on its run, so the previous phase (the transition's ``from``) is
+read from the database itself rather than trusted from the caller. Rules:
+
+* The run row is upserted by uid. Fields the event leaves ``None`` keep their stored value.
+* A phase that differs from the stored phase adds one transition row; the same phase again adds nothing,
+  and the unique key ``(run_uid, to_phase, at)`` absorbs a concurrent duplicate.
+* An event older than the stored phase (``at`` before ``phase_at``) is stale: it may fill empty fields but
+  never moves the phase back or overwrites newer values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from jangar.storage.events import RunEvent
+from jangar.storage.models import RunRecord, RunTransition
+
+_records: Table = RunRecord.__table__  # type: ignore[assignment]
+_transitions: Table = RunTransition.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What one batch changed, for logs and tests."""
+
+    events: int
+    transitions: int
+
+
+def _fields(event: RunEvent) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "namespace": event.namespace,
+        "name": event.name,
+        "agent": event.agent,
+        "provider": event.provider,
+        "implementation": event.implementation,
+        "runtime_type": event.runtime_type,
+        "reason": event.reason,
+        "message": event.message,
+        "exit_code": event.exit_code,
+        "started_at": event.started_at,
+        "finished_at": event.finished_at,
+    }
+    if event.job is not None:
+        values |= {"job_name": event.job.name, "job_namespace": event.job.namespace, "job_uid": event.job.uid}
+    if event.vcs is not None:
+        values |= {
+            "vcs_provider": event.vcs.provider,
+            "vcs_repository": event.vcs.repository,
+            "vcs_base_branch": event.vcs.base_branch,
+            "vcs_head_branch": event.vcs.head_branch,
+            "vcs_mode": event.vcs.mode,
+        }
+    return {key: value for key, value in values.items() if value is not None}
+
+
+async def apply_event(conn: AsyncConnection, event: RunEvent) -> int:
+    """Apply one event inside the caller's transaction; return the number of transitions added (0 or 1)."""
+    await conn.execute(
+        insert(_records)
+        .values(run_uid=event.uid, namespace=event.namespace, name=event.name)
+        .on_conflict_do_nothing(index_elements=["run_uid"])
+    )
+    current = (
+        await conn.execute(
+            select(_records.c.phase, _records.c.phase_at, *(_records.c[k] for k in _fields(event)))
+            .where(_records.c.run_uid == event.uid)
+            .with_for_update()
+        )
+    ).one()
+    stale = current.phase_at is not None and event.at < current.phase_at
+    fields = _fields(event)
+    if stale:
+        fields = {key: value for key, value in fields.items() if getattr(current, key) is None}
+    changes_phase = event.phase is not None and event.phase != current.phase and not stale
+    if changes_phase:
+        fields |= {"phase": event.phase, "phase_at": event.at}
+    if fields:
+        await conn.execute(
+            update(_records).where(_records.c.run_uid == event.uid).values(**fields, updated_at=func.now())
+        )
+    if not changes_phase:
+        return 0
+    inserted = await conn.execute(
+        insert(_transitions)
+        .values(
+            run_uid=event.uid,
+            from_phase=current.phase,
+            to_phase=event.phase,
+            reason=event.reason,
+            message=event.message,
+            at=event.at,
+        )
+        .on_conflict_do_nothing(index_elements=["run_uid", "to_phase", "at"])
+    )
+    return int(inserted.rowcount or 0)
+
+
+async def apply_events(conn: AsyncConnection, events: Sequence[RunEvent]) -> ApplyResult:
+    """Apply ``events`` in order inside the caller's transaction (one batch, all or nothing)."""
+    transitions = 0
+    for event in events:
+        transitions += await apply_event(conn, event)
+    return ApplyResult(events=len(events), transitions=transitions)
