@@ -1,0 +1,92 @@
+"""Agent (who runs: a provider plus defaults and a security envelope) and AgentProvider (how to run it)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from jangar.api import groups
+from jangar.api.common import EnvVar, NameRef
+from jangar.api.meta import KubeModel, Resource, ResourceStatus
+from jangar.api.schema import FreeForm, Int32
+
+
+class AgentDefaults(KubeModel):
+    timeout_seconds: Int32 | None = Field(default=None, ge=0)
+    """Default wall-clock limit for runs of this agent."""
+    retry_limit: Int32 | None = Field(default=None, ge=0)
+
+
+class AgentSecurity(KubeModel):
+    """What runs of this agent may use; an empty list allows everything."""
+
+    allowed_secrets: list[str] | None = None
+    allowed_service_accounts: list[str] | None = None
+
+
+class AgentSpec(KubeModel):
+    provider_ref: NameRef
+    """The AgentProvider that runs this agent."""
+    config: FreeForm | None = None
+    """Provider-specific settings (for example `model`), available to templates as `agent.config`."""
+    env: list[EnvVar] | None = None
+    defaults: AgentDefaults | None = None
+    security: AgentSecurity | None = None
+    memory_ref: NameRef | None = None
+    vcs_ref: NameRef | None = None
+
+
+class AgentStatus(ResourceStatus):
+    pass
+
+
+class Agent(Resource[AgentSpec, AgentStatus]):
+    """An agent: the AgentProvider that runs it, its configuration, defaults and what its runs may use."""
+
+    GROUP: ClassVar[str] = groups.AGENTS
+    KIND: ClassVar[str] = "Agent"
+
+    spec: AgentSpec
+    status: AgentStatus | None = None
+
+
+class InputFile(KubeModel):
+    """A file written into the runner container before the binary starts."""
+
+    path: str
+    content: str
+
+
+class OutputArtifact(KubeModel):
+    """A file the runner produces that should be kept."""
+
+    name: str
+    path: str | None = None
+    key: str | None = None
+    url: str | None = None
+
+
+class AgentProviderSpec(KubeModel):
+    binary: str = Field(min_length=1)
+    """The executable the runner starts."""
+    args_template: list[str] | None = None
+    """Arguments; `{{path.to.value}}` placeholders are rendered per run."""
+    env_template: dict[str, str] | None = None
+    """Environment variables; values are rendered like `argsTemplate`."""
+    input_files: list[InputFile] | None = None
+    output_artifacts: list[OutputArtifact] | None = None
+
+
+class AgentProviderStatus(ResourceStatus):
+    pass
+
+
+class AgentProvider(Resource[AgentProviderSpec, AgentProviderStatus]):
+    """How to run an agent: the runner binary, its argument and env templates, input files and outputs."""
+
+    GROUP: ClassVar[str] = groups.AGENTS
+    KIND: ClassVar[str] = "AgentProvider"
+
+    spec: AgentProviderSpec
+    status: AgentProviderStatus | None = None

@@ -1,0 +1,221 @@
+"""AgentRun: one execution of an agent on an implementation, as a Job or a sequence of workflow steps.
+
+The status carries everything the controller records, and nothing it records may be missing here: a
+field absent from the schema is silently pruned by the API server (the reference lost
+`steps[].jobObservedAt` that way and could never notice a vanished Job).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from annotated_types import MaxLen
+from pydantic import Field
+
+from jangar.api import groups
+from jangar.api.agents.implementation import ImplementationSpecSpec
+from jangar.api.agents.vcs import VcsMode
+from jangar.api.common import JobRef, NameRef
+from jangar.api.meta import KubeModel, Resource, ResourceStatus
+from jangar.api.schema import FreeForm, Int32, IntOrStr, ListMap, Rule, Timestamp
+
+RuntimeType = Literal["workflow", "job", "temporal", "custom"]
+VolumeType = Literal["emptyDir", "pvc", "secret"]
+MAX_PARAMETERS = 100
+
+Parameters = Annotated[dict[str, str], MaxLen(MAX_PARAMETERS)]
+"""Run inputs, string to string, at most 100 entries."""
+
+Quantities = dict[str, IntOrStr]
+"""Resource quantities such as `cpu: 500m` or `cpu: 2`."""
+
+
+class InlineImplementation(KubeModel):
+    inline: ImplementationSpecSpec
+    """An ImplementationSpec spec carried by the run itself."""
+
+
+class Runtime(KubeModel):
+    type: RuntimeType
+    """How the run executes: a Job, native workflow steps, Temporal or a custom endpoint."""
+    config: FreeForm | None = None
+    """Per-run runtime settings (ttlSecondsAfterFinished, logRetentionSeconds, serviceAccount,
+    nodeSelector, tolerations, affinity, ...); each key replaces the controller default."""
+
+
+class VcsPolicy(KubeModel):
+    required: bool | None = None
+    """Fail the run instead of running without version control when the provider cannot be used."""
+    mode: VcsMode | None = None
+    """Access the run needs; read-write when unset."""
+
+
+class ResourceRequirements(KubeModel):
+    requests: Quantities | None = None
+    limits: Quantities | None = None
+
+
+class Volume(KubeModel):
+    cel_rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(rule="self.type != 'pvc' || has(self.claimName)", message="a pvc volume needs claimName"),
+        Rule(
+            rule="self.type != 'secret' || has(self.secretName)", message="a secret volume needs secretName"
+        ),
+    )
+
+    type: VolumeType
+    name: str
+    mount_path: str
+    read_only: bool | None = None
+    medium: str | None = None
+    """emptyDir medium, e.g. Memory."""
+    size_limit: str | None = None
+    """emptyDir size limit as a quantity."""
+    claim_name: str | None = None
+    """PersistentVolumeClaim name (type pvc)."""
+    secret_name: str | None = None
+    """Secret name (type secret)."""
+
+
+class Workload(KubeModel):
+    image: str | None = None
+    """Runner image; the controller default when unset."""
+    resources: ResourceRequirements | None = None
+    volumes: list[Volume] | None = None
+
+
+class WorkflowStep(KubeModel):
+    name: str = Field(min_length=1)
+    implementation_spec_ref: NameRef | None = None
+    implementation: InlineImplementation | None = None
+    parameters: Parameters | None = None
+    """Overlaid on the run's parameters for this step."""
+    workload: Workload | None = None
+    retries: Int32 | None = Field(default=None, ge=0)
+    """Extra attempts after a failed one."""
+    retry_backoff_seconds: Int32 | None = Field(default=None, ge=0)
+
+
+class Workflow(KubeModel):
+    steps: Annotated[list[WorkflowStep], ListMap(("name",))]
+    """Steps run one after another; names are unique."""
+
+
+class AgentRunSpec(KubeModel):
+    cel_rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            rule="has(self.implementationSpecRef) || has(self.implementation)",
+            message="spec.implementationSpecRef or spec.implementation is required",
+        ),
+        Rule(
+            rule="self.runtime.type != 'workflow' || (has(self.workflow) && size(self.workflow.steps) > 0)",
+            message="spec.workflow.steps needs at least one step when spec.runtime.type is workflow",
+        ),
+    )
+
+    agent_ref: NameRef
+    implementation_spec_ref: NameRef | None = None
+    implementation: InlineImplementation | None = None
+    runtime: Runtime
+    parameters: Parameters | None = None
+    secrets: list[str] | None = None
+    """Secrets exposed to the runner through envFrom; each must be allowed for the agent."""
+    memory_ref: NameRef | None = None
+    vcs_ref: NameRef | None = None
+    vcs_policy: VcsPolicy | None = None
+    workload: Workload | None = None
+    workflow: Workflow | None = None
+    idempotency_key: str | None = None
+    ttl_seconds_after_finished: Int32 | None = Field(default=None, ge=0)
+    """Delete the run this long after it finished; 0 keeps it."""
+
+
+class StepStatus(KubeModel):
+    """Progress of one workflow step."""
+
+    name: str | None = None
+    phase: str | None = None
+    """Pending, Running, Retrying, Succeeded or Failed."""
+    reason: str | None = None
+    message: str | None = None
+    attempt: Int32 | None = Field(default=None, ge=0)
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
+    last_transition_time: Timestamp | None = None
+    next_retry_at: Timestamp | None = None
+    """When a Retrying step is attempted again."""
+    job_ref: JobRef | None = None
+    job_observed_at: Timestamp | None = None
+    """When the step's Job was first seen, so a Job that disappears later is detected."""
+
+
+class WorkflowStatus(KubeModel):
+    phase: str | None = None
+    last_transition_time: Timestamp | None = None
+    steps: list[StepStatus] | None = None
+
+
+class VcsStatus(KubeModel):
+    """The version-control context the run was given."""
+
+    provider: str | None = None
+    """Name of the VersionControlProvider."""
+    repository: str | None = None
+    base_branch: str | None = None
+    head_branch: str | None = None
+    branch: str | None = None
+    mode: VcsMode | None = None
+    """Effective access mode after capabilities and auth were applied."""
+    write_enabled: bool | None = None
+    pull_requests_enabled: bool | None = None
+
+
+class ContractStatus(KubeModel):
+    required_keys: list[str] | None = None
+    missing_keys: list[str] | None = None
+
+
+class RunArtifact(KubeModel):
+    name: str
+    path: str | None = None
+    key: str | None = None
+    url: str | None = None
+
+
+class QueueStatus(KubeModel):
+    """Admission bookkeeping while a run waits for capacity (phase Queued)."""
+
+    position: Int32 | None = Field(default=None, ge=0)
+    """1-based place among the runs waiting behind the same limit."""
+    scope: str | None = None
+    """The limit that holds the run: agent, repository, namespace, cluster or rate."""
+    key: str | None = None
+    """The agent, repository or namespace the limit applies to."""
+    limit: Int32 | None = Field(default=None, ge=0)
+    enqueued_at: Timestamp | None = None
+    admitted_at: Timestamp | None = None
+
+
+class AgentRunStatus(ResourceStatus):
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
+    """Set on every terminal phase, so retention applies to every finished run."""
+    runtime_ref: FreeForm | None = None
+    """What the runtime created: {type, name, namespace, uid, ...}."""
+    job_ref: JobRef | None = None
+    """The Job of a `job` runtime run (the current step's Job for workflows)."""
+    vcs: VcsStatus | None = None
+    contract: ContractStatus | None = None
+    artifacts: list[RunArtifact] | None = None
+    workflow: WorkflowStatus | None = None
+    queue: QueueStatus | None = None
+
+
+class AgentRun(Resource[AgentRunSpec, AgentRunStatus]):
+    """One execution of an agent on an implementation, as a Kubernetes Job or a sequence of workflow steps."""
+
+    GROUP: ClassVar[str] = groups.AGENTS
+    KIND: ClassVar[str] = "AgentRun"
+
+    spec: AgentRunSpec
+    status: AgentRunStatus | None = None
