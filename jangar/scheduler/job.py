@@ -1,0 +1,247 @@
+"""AgentRun (or one workflow step) → the Job and ConfigMaps that run it.
+
+Pure: `build_job_plan(ctx, settings)` returns manifests; the reconciler creates them (ConfigMaps first) and
+adopts what already exists by name, so a re-reconcile after a crash never duplicates a Job. Nothing secret is
+ever written as a literal value: tokens arrive through `secretKeyRef`, Secret volumes or `envFrom`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jangar.scheduler.context import RunContext, spec_of
+from jangar.scheduler.naming import (
+    auth_volume_names,
+    configmap_volume_name,
+    dns_label,
+    inputs_configmap_name,
+    job_name,
+    spec_configmap_name,
+)
+from jangar.scheduler.ownership import owner_reference, run_labels
+from jangar.scheduler.runspec import (
+    AGENT_RUNNER_SPEC_PATH,
+    RUN_SPEC_PATH,
+    WORKSPACE,
+    render_context,
+    render_input_files,
+    run_spec,
+    runner_spec,
+)
+from jangar.scheduler.templating import render_template
+from jangar.scheduler.workload import (
+    effective_service_account,
+    resolve_image,
+    scheduling_fields,
+    workload_volumes,
+)
+from jangar.settings import Settings
+
+__all__ = ["CONTAINER_NAME", "RUNNER_COMMAND", "JobPlan", "build_job_plan", "runtime_ref"]
+
+CONTAINER_NAME = "agent-runner"
+#: The pod's entrypoint: `jangar-runner` reads AGENT_RUNNER_SPEC_PATH and runs the provider's binary.
+RUNNER_COMMAND = ("jangar-runner",)
+_RESERVED_ENV = frozenset({"AGENT_RUN_SPEC", "AGENT_RUNNER_SPEC_PATH", "AGENT_PROVIDER"})
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """Everything to create for one run (or step attempt), in creation order: ConfigMaps, then the Job."""
+
+    job: dict[str, Any]
+    configmaps: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def job_name(self) -> str:
+        return str(self.job["metadata"]["name"])
+
+
+def runtime_ref(job: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    """`status.runtimeRef` for a created or adopted Job."""
+    metadata = job.get("metadata") or {}
+    ref = {"type": "job", "name": metadata.get("name"), "namespace": metadata.get("namespace")}
+    if metadata.get("uid"):
+        ref["uid"] = metadata["uid"]
+    ref.update(extra)
+    return ref
+
+
+def _metadata(name: str, ctx: RunContext, labels: Mapping[str, str]) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "namespace": ctx.namespace, "labels": dict(labels)}
+    owner = owner_reference(ctx.run)
+    if owner is not None:
+        metadata["ownerReferences"] = [owner]
+    return metadata
+
+
+def _dedupe_env(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Last definition of a name wins, at its first position (the API server would keep duplicates)."""
+    positions: dict[str, int] = {}
+    result: list[dict[str, Any]] = []
+    for entry in entries:
+        name = entry["name"]
+        if name in positions:
+            result[positions[name]] = entry
+        else:
+            positions[name] = len(result)
+            result.append(entry)
+    return result
+
+
+def _env(ctx: RunContext, settings: Settings) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "AGENT_RUN_SPEC", "value": RUN_SPEC_PATH},
+        {"name": "AGENT_RUNNER_SPEC_PATH", "value": AGENT_RUNNER_SPEC_PATH},
+    ]
+    auth = settings.auth_secret
+    if auth is not None:
+        env.append({"name": "CODEX_HOME", "value": auth.mount_path})
+        env.append({"name": "CODEX_AUTH", "value": f"{auth.mount_path}/{auth.key}"})
+    context = render_context(ctx)
+    for name, template in (spec_of(ctx.provider).get("envTemplate") or {}).items():
+        if str(name) not in _RESERVED_ENV:
+            env.append({"name": str(name), "value": render_template(str(template), context)})
+    env.append({"name": "AGENT_PROVIDER", "value": ctx.provider_name})
+    if ctx.vcs is not None:
+        env.extend(dict(e) for e in ctx.vcs.env if e.get("name") not in _RESERVED_ENV)
+    return _dedupe_env(env)
+
+
+def _int_setting(*values: Any, minimum: int) -> int | None:
+    for value in values:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= minimum:
+            return int(value)
+    return None
+
+
+def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
+    """Build the Job and ConfigMaps for `ctx`. The caller has validated the run (image present, etc.)."""
+    step = ctx.step.key if ctx.step else None
+    labels = run_labels(ctx)
+    workload = ctx.workload
+    image = resolve_image(workload, settings)
+    if image is None:
+        raise ValueError("no workload image: validate the run before building its Job")
+
+    spec_cm = spec_configmap_name(ctx.name, step)
+    configmaps: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _metadata(spec_cm, ctx, labels),
+            "data": {
+                "run.json": json.dumps(run_spec(ctx), indent=2, sort_keys=True),
+                "agent-runner.json": json.dumps(runner_spec(ctx, settings), indent=2, sort_keys=True),
+            },
+        }
+    ]
+    spec_vol = configmap_volume_name(spec_cm)
+    volumes: list[dict[str, Any]] = [{"name": spec_vol, "configMap": {"name": spec_cm}}]
+    mounts: list[dict[str, Any]] = [
+        {"name": spec_vol, "mountPath": RUN_SPEC_PATH, "subPath": "run.json", "readOnly": True},
+        {
+            "name": spec_vol,
+            "mountPath": AGENT_RUNNER_SPEC_PATH,
+            "subPath": "agent-runner.json",
+            "readOnly": True,
+        },
+    ]
+
+    files = render_input_files(ctx)
+    if files:
+        inputs_cm = inputs_configmap_name(ctx.name, step)
+        configmaps.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": _metadata(inputs_cm, ctx, labels),
+                "data": {f"input-{i}": f["content"] for i, f in enumerate(files)},
+            }
+        )
+        inputs_vol = configmap_volume_name(inputs_cm)
+        volumes.append({"name": inputs_vol, "configMap": {"name": inputs_cm}})
+        mounts.extend(
+            {"name": inputs_vol, "mountPath": f["path"], "subPath": f"input-{i}", "readOnly": True}
+            for i, f in enumerate(files)
+        )
+
+    user_volumes, user_mounts = workload_volumes(workload)
+    if not any(m["mountPath"].rstrip("/") == WORKSPACE for m in user_mounts):
+        # A writable workspace for .agent/status.json and runner.log, even with a read-only root fs.
+        workspace_vol = dns_label(ctx.name, "workspace", *(map(str, step) if step else ()))
+        volumes.append({"name": workspace_vol, "emptyDir": {}})
+        mounts.insert(0, {"name": workspace_vol, "mountPath": WORKSPACE})
+    volumes.extend(user_volumes)
+    mounts.extend(user_mounts)
+
+    auth = settings.auth_secret
+    if auth is not None:
+        home_vol, secret_vol = auth_volume_names(ctx.name, step)
+        volumes.append({"name": home_vol, "emptyDir": {}})
+        volumes.append(
+            {
+                "name": secret_vol,
+                "secret": {"secretName": auth.name, "items": [{"key": auth.key, "path": auth.key}]},
+            }
+        )
+        mounts.append({"name": home_vol, "mountPath": auth.mount_path})
+        mounts.append(
+            {
+                "name": secret_vol,
+                "mountPath": f"{auth.mount_path}/{auth.key}",
+                "subPath": auth.key,
+                "readOnly": True,
+            }
+        )
+    if ctx.vcs is not None:
+        volumes.extend(dict(v) for v in ctx.vcs.volumes)
+        mounts.extend(dict(m) for m in ctx.vcs.volume_mounts)
+
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": image,
+        "command": list(RUNNER_COMMAND),
+        "workingDir": WORKSPACE,
+        "env": _env(ctx, settings),
+        "volumeMounts": mounts,
+    }
+    secrets = [s for s in ctx.spec.get("secrets") or () if isinstance(s, str) and s]
+    if secrets:
+        container["envFrom"] = [{"secretRef": {"name": s}} for s in dict.fromkeys(secrets)]
+    resources = workload.get("resources")
+    if isinstance(resources, Mapping):
+        cleaned = {k: dict(v) for k, v in resources.items() if k in ("requests", "limits") and v}
+        if cleaned:
+            container["resources"] = cleaned
+
+    config = ctx.runtime_config
+    pod_spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container], "volumes": volumes}
+    service_account = effective_service_account(config, settings)
+    if service_account:
+        pod_spec["serviceAccountName"] = service_account
+    pod_spec.update(scheduling_fields(config, settings))
+
+    defaults = spec_of(ctx.agent).get("defaults") or {}
+    job_spec: dict[str, Any] = {
+        "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
+    }
+    # Workflow steps retry as new Jobs (one per attempt), so a step's own Job does not retry pods.
+    step_default = 0 if ctx.step is not None else None
+    backoff = _int_setting(config.get("backoffLimit"), step_default, defaults.get("retryLimit"), minimum=0)
+    if backoff is not None:
+        job_spec["backoffLimit"] = backoff
+    deadline = _int_setting(config.get("timeoutSeconds"), defaults.get("timeoutSeconds"), minimum=1)
+    if deadline is not None:
+        job_spec["activeDeadlineSeconds"] = deadline
+
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(job_name(ctx.name, step), ctx, labels),
+        "spec": job_spec,
+    }
+    return JobPlan(job=job, configmaps=configmaps)

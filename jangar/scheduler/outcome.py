@@ -1,0 +1,212 @@
+"""Job and Pods → what happened to the run.
+
+The reference read only the Job and said `JobFailed` for everything (§3.5). Users need to know *why*: an
+image that cannot be pulled (which never fails the Job by itself — the pod just waits for ever), a container
+killed for memory, a deadline, the retry budget. `classify_job` reads the Job's conditions and its Pods'
+container states and returns one `JobOutcome`; `missing_job_action` decides what to do when the Job is gone,
+so a run is never left Running for ever (§12.12).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from jangar.conditions import parse_time
+
+__all__ = [
+    "IMAGE_PULL_GRACE_SECONDS",
+    "MISSING_JOB_GRACE_SECONDS",
+    "JobOutcome",
+    "MissingJobAction",
+    "classify_job",
+    "missing_job_action",
+]
+
+IMAGE_PULL_GRACE_SECONDS = 300.0
+MISSING_JOB_GRACE_SECONDS = 60.0
+
+_IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"})
+_CONFIG_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
+
+Phase = Literal["Pending", "Running", "Succeeded", "Failed"]
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """`phase` is the run's phase as far as this Job goes.
+
+    * `reason`/`message`: for terminal phases the Failed/Succeeded condition's; for a Running job a pod
+      problem worth a Warning (e.g. `ImagePullBackOff` inside its grace period), else "".
+    * `stop_job`: the job cannot finish by itself (stuck image pull); the reconciler should delete it after
+      recording the failure.
+    * `requeue_after`: when to look again without waiting for an event (grace periods), or `None`.
+    """
+
+    phase: Phase
+    reason: str = ""
+    message: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    stop_job: bool = False
+    requeue_after: float | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in ("Succeeded", "Failed")
+
+
+def _condition(job: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    for condition in (job.get("status") or {}).get("conditions") or ():
+        if condition.get("type") == type_ and condition.get("status") == "True":
+            found: Mapping[str, Any] = condition
+            return found
+    return None
+
+
+def _container_states(pods: Iterable[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """(pod, containerStatus) pairs, init containers first, newest pod first."""
+    ordered = sorted(
+        pods, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""), reverse=True
+    )
+    pairs: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
+    for pod in ordered:
+        status = pod.get("status") or {}
+        for key in ("initContainerStatuses", "containerStatuses"):
+            pairs.extend((pod, cs) for cs in status.get(key) or ())
+    return pairs
+
+
+def _pod_name(pod: Mapping[str, Any]) -> str:
+    return str((pod.get("metadata") or {}).get("name") or "pod")
+
+
+def _termination(pods: Iterable[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """The most telling container termination: OOMKilled first, then any non-zero exit."""
+    pairs = _container_states(pods)
+    for pod, cs in pairs:
+        for state_key in ("state", "lastState"):
+            terminated = (cs.get(state_key) or {}).get("terminated") or {}
+            if terminated.get("reason") == "OOMKilled":
+                return "OOMKilled", (
+                    f"container {cs.get('name')} in pod {_pod_name(pod)} was killed for exceeding its "
+                    "memory limit (OOMKilled); raise workload.resources.limits.memory"
+                )
+    for pod, cs in pairs:
+        terminated = (cs.get("state") or {}).get("terminated") or {}
+        code = terminated.get("exitCode")
+        if isinstance(code, int) and code != 0:
+            detail = f": {terminated['message']}" if terminated.get("message") else ""
+            return "ContainerFailed", (
+                f"container {cs.get('name')} in pod {_pod_name(pod)} exited with code {code}{detail}"
+            )
+    return None
+
+
+def _waiting_problem(pods: Iterable[Mapping[str, Any]]) -> tuple[str, str, Mapping[str, Any]] | None:
+    for pod, cs in _container_states(pods):
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason in _IMAGE_PULL_REASONS or reason in _CONFIG_REASONS:
+            detail = waiting.get("message") or ""
+            image = cs.get("image") or ""
+            text = f"pod {_pod_name(pod)} container {cs.get('name')}: {reason}"
+            if reason in _IMAGE_PULL_REASONS and image:
+                text += f" for image {image}"
+            if detail:
+                text += f" ({detail})"
+            return str(reason), text, pod
+    return None
+
+
+def classify_job(
+    job: Mapping[str, Any],
+    pods: Iterable[Mapping[str, Any]] = (),
+    *,
+    now: datetime,
+    image_pull_grace_seconds: float = IMAGE_PULL_GRACE_SECONDS,
+) -> JobOutcome:
+    """Classify a Job (and its Pods, from the cache, by the run label) into a `JobOutcome`."""
+    pods = list(pods)
+    status = job.get("status") or {}
+    started = parse_time(status.get("startTime"))
+
+    complete = _condition(job, "Complete")
+    succeeded = (status.get("succeeded") or 0) > 0 and _condition(job, "Failed") is None
+    if complete is not None or succeeded:
+        finished = (
+            parse_time(status.get("completionTime"))
+            or parse_time((complete or {}).get("lastTransitionTime"))
+            or now
+        )
+        return JobOutcome("Succeeded", "Completed", "job completed", started, finished)
+
+    failed = _condition(job, "Failed") or _condition(job, "FailureTarget")
+    if failed is not None:
+        job_reason = str(failed.get("reason") or "JobFailed")
+        finished = parse_time(failed.get("lastTransitionTime")) or now
+        detail = _termination(pods)
+        if detail is not None and (detail[0] == "OOMKilled" or job_reason in ("BackoffLimitExceeded", "")):
+            reason, message = detail
+            if job_reason == "BackoffLimitExceeded" and reason != "OOMKilled":
+                reason = job_reason
+                message = f"job failed after exhausting its retries (backoffLimit); last: {detail[1]}"
+            return JobOutcome("Failed", reason, message, started, finished)
+        if job_reason == "DeadlineExceeded":
+            deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+            message = f"job ran longer than its deadline ({deadline}s, activeDeadlineSeconds)"
+        elif job_reason == "BackoffLimitExceeded":
+            message = "job failed after exhausting its retries (backoffLimit)"
+        else:
+            message = str(failed.get("message") or "job failed")
+        return JobOutcome("Failed", job_reason if job_reason else "JobFailed", message, started, finished)
+
+    problem = _waiting_problem(pods)
+    if problem is not None:
+        reason, message, pod = problem
+        since = parse_time((pod.get("metadata") or {}).get("creationTimestamp")) or started or now
+        waited = (now - since).total_seconds()
+        if waited >= image_pull_grace_seconds:
+            return JobOutcome(
+                "Failed",
+                reason,
+                f"{message}; gave up after {int(waited)}s",
+                started,
+                now,
+                stop_job=True,
+            )
+        return JobOutcome(
+            "Running", reason, message, started, requeue_after=max(1.0, image_pull_grace_seconds - waited)
+        )
+
+    if (status.get("active") or 0) > 0 or started is not None:
+        return JobOutcome("Running", started_at=started)
+    return JobOutcome("Pending", started_at=started)
+
+
+MissingJobAction = Literal["wait", "recreate", "fail"]
+
+
+def missing_job_action(
+    runtime_ref: Mapping[str, Any] | None,
+    *,
+    submitted_at: datetime | None,
+    now: datetime,
+    grace_seconds: float = MISSING_JOB_GRACE_SECONDS,
+) -> tuple[MissingJobAction, float | None]:
+    """What to do when a Running run's Job is not in the cache.
+
+    * observed before (`runtimeRef.jobObservedAt`): someone deleted it mid-run → `fail` (re-running an agent
+      that may already have pushed commits is not safe).
+    * never observed, within `grace_seconds` of submission: the cache is behind → `wait`, requeue after the rest.
+    * never observed after the grace: the create was lost (e.g. a crash) → `recreate` (same name: idempotent).
+    """
+    if runtime_ref and runtime_ref.get("jobObservedAt"):
+        return "fail", None
+    if submitted_at is not None:
+        elapsed = (now - submitted_at).total_seconds()
+        if elapsed < grace_seconds:
+            return "wait", grace_seconds - elapsed
+    return "recreate", None
