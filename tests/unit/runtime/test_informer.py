@@ -1,0 +1,193 @@
+import asyncio
+from typing import Any
+
+from jangar.runtime.client import Client
+from jangar.runtime.informer import FuncHandler, SharedInformer
+from jangar.runtime.reflector import ReflectorOptions
+from jangar.runtime.resources import ResourceRef
+from jangar.runtime.store import OWNER_UID_INDEX, Store, index_by_label
+from tests.fakes.apiserver import FakeApiServer
+
+WIDGETS = ResourceRef("example.com", "v1", "Widget", "widgets")
+COLL = "example.com/v1/widgets"
+FAST = ReflectorOptions(watchdog_timeout=0.5, backoff_initial=0.01, backoff_cap=0.05)
+
+
+def widget(name: str, ns: str = "ns", **meta: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": name, "namespace": ns, **meta},
+    }
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, Any]] = []
+
+    def handler(self) -> FuncHandler:
+        return FuncHandler(
+            add=lambda o, initial: self.events.append(("add", o["metadata"]["name"], initial)),
+            update=lambda old, new: self.events.append(
+                ("update", new["metadata"]["name"], new["metadata"]["resourceVersion"])
+            ),
+            delete=lambda o, unknown: self.events.append(("delete", o["metadata"]["name"], unknown)),
+        )
+
+
+async def eventually(predicate: Any, timeout: float = 3.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+def test_store_indexes_follow_updates_and_deletes() -> None:
+    store = Store()
+    store.add_indexer("app", index_by_label("app"))
+    a = widget("a", labels={"app": "x"}, ownerReferences=[{"uid": "u1", "controller": True}])
+    store.upsert(a)
+    store.upsert(widget("b", ns="other", labels={"app": "x"}))
+    assert [o["metadata"]["name"] for o in store.by_index("app", "x")] == ["a", "b"]
+    assert store.index_keys("namespace", "other") == ["other/b"]
+    assert store.index_keys(OWNER_UID_INDEX, "u1") == ["ns/a"]
+    store.upsert(widget("a", labels={"app": "y"}))  # label and owner changed
+    assert store.index_keys("app", "x") == ["other/b"]
+    assert store.index_keys("app", "y") == ["ns/a"]
+    assert store.index_keys(OWNER_UID_INDEX, "u1") == []
+    store.delete_key("other/b")
+    assert store.index_values("app") == ["y"]
+    assert "ns/a" in store and len(store) == 1
+
+
+async def test_informer_sees_create_update_delete_in_order(client: Client, fake: FakeApiServer) -> None:
+    fake.put(COLL, widget("pre", managedFields=[{"manager": "x"}]))
+    inf = SharedInformer(client, WIDGETS, namespace="ns", options=FAST)
+    rec = Recorder()
+    inf.add_event_handler(rec.handler())
+    inf.start()
+    try:
+        assert await inf.wait_for_sync(timeout=3)
+        assert rec.events == [("add", "pre", True)]
+        assert "managedFields" not in inf.store.get("ns/pre")["metadata"]  # type: ignore[index]
+        created = await client.create(WIDGETS, widget("w"))
+        await client.patch(WIDGETS, "w", {"spec": {"a": 1}}, namespace="ns")
+        await client.delete(WIDGETS, "w", "ns")
+        await eventually(lambda: len(rec.events) == 4)
+        assert [e[:2] for e in rec.events[1:]] == [("add", "w"), ("update", "w"), ("delete", "w")]
+        assert rec.events[1][2] is False and rec.events[3][2] is False
+        assert int(rec.events[2][2]) > int(created["metadata"]["resourceVersion"])
+        fresh = await client.list(WIDGETS, "ns")
+        assert sorted(inf.store.keys()) == sorted(f"ns/{o['metadata']['name']}" for o in fresh.items)
+    finally:
+        await inf.stop()
+
+
+async def test_410_relists_and_reports_objects_deleted_in_the_gap(
+    client: Client, fake: FakeApiServer
+) -> None:
+    for name in ("keep", "gone", "changed"):
+        fake.put(COLL, widget(name))
+    inf = SharedInformer(client, WIDGETS, namespace="ns", options=FAST)
+    rec = Recorder()
+    inf.add_event_handler(rec.handler())
+    inf.start()
+    try:
+        assert await inf.wait_for_sync(timeout=3)
+        await eventually(lambda: inf.reflector.watches == 1 and len(fake.watchers) == 1)
+        # A gap: the watch dies, changes happen unseen, history is compacted.
+        fake.stall_watches()
+        fake.remove_silently(COLL, "ns", "gone")
+        obj = fake.objects[(COLL, "ns", "changed")]
+        obj["spec"] = {"v": 2}
+        fake.put(COLL, obj)
+        fake.put(COLL, widget("new"))
+        fake.compact()
+        fake.drop_watches()  # reconnect from the old RV -> 410 -> relist
+        await eventually(lambda: inf.reflector.lists == 2)
+        await eventually(lambda: ("delete", "gone", True) in rec.events)
+        tail = rec.events[3:]
+        assert tail[0] == ("delete", "gone", True)  # deletes first, as tombstones
+        assert {e[:2] for e in tail[1:]} == {("update", "changed"), ("add", "new")}
+        assert sorted(inf.store.keys()) == ["ns/changed", "ns/keep", "ns/new"]
+    finally:
+        await inf.stop()
+
+
+async def test_watchdog_reconnects_a_silently_stalled_stream(client: Client, fake: FakeApiServer) -> None:
+    inf = SharedInformer(client, WIDGETS, namespace="ns", options=FAST)
+    rec = Recorder()
+    inf.add_event_handler(rec.handler())
+    inf.start()
+    try:
+        assert await inf.wait_for_sync(timeout=3)
+        await eventually(lambda: len(fake.watchers) == 1)
+        fake.stall_watches()  # connection stays open, nothing arrives
+        fake.put(COLL, widget("during-stall"))  # lost to the stalled stream
+        await eventually(lambda: inf.reflector.stalls >= 1, timeout=3)
+        # The new watch resumes from the last RV, replays the missed event, and no relist happened.
+        await eventually(lambda: ("add", "during-stall", False) in rec.events)
+        assert inf.reflector.lists == 1
+    finally:
+        await inf.stop()
+
+
+async def test_bookmarks_advance_the_resource_version(client: Client, fake: FakeApiServer) -> None:
+    inf = SharedInformer(client, WIDGETS, namespace="ns", options=FAST)
+    inf.start()
+    try:
+        assert await inf.wait_for_sync(timeout=3)
+        await eventually(lambda: len(fake.watchers) == 1)
+        fake.put("example.com/v1/other", widget("elsewhere"))  # bumps the global RV only
+        fake.bookmark()
+        await eventually(lambda: inf.reflector.last_resource_version == str(fake.current_rv))
+        assert fake.requests[-1][2]["allowWatchBookmarks"] == "true"
+    finally:
+        await inf.stop()
+
+
+async def test_list_errors_back_off_and_recover(client: Client, fake: FakeApiServer) -> None:
+    fake.put(COLL, widget("a"))
+    fake.fail_next(6, 500)  # the client retries 4 times, so the reflector sees at least one failure
+    inf = SharedInformer(client, WIDGETS, namespace="ns", options=FAST)
+    inf.start()
+    try:
+        assert await inf.wait_for_sync(timeout=5)
+        assert inf.store.keys() == ["ns/a"]
+    finally:
+        await inf.stop()
+
+
+async def test_late_handler_gets_initial_adds_and_resync_redelivers(
+    client: Client, fake: FakeApiServer
+) -> None:
+    fake.put(COLL, widget("a"))
+    inf = SharedInformer(client, WIDGETS, namespace="ns", options=FAST, resync_period=0.1)
+    inf.start()
+    try:
+        assert await inf.wait_for_sync(timeout=3)
+        rec = Recorder()
+        reg = inf.add_event_handler(rec.handler())
+        await asyncio.wait_for(reg.wait_for_sync(), 2)
+        assert reg.has_synced and rec.events[0] == ("add", "a", True)
+        await eventually(lambda: any(e[0] == "update" for e in rec.events))
+    finally:
+        await inf.stop()
+
+
+async def test_a_failing_handler_does_not_stop_delivery(client: Client, fake: FakeApiServer) -> None:
+    seen: list[str] = []
+
+    def add(obj: Any, _: bool) -> None:
+        seen.append(obj["metadata"]["name"])
+        raise RuntimeError("boom")
+
+    inf = SharedInformer(client, WIDGETS, namespace="ns", options=FAST)
+    inf.add_event_handler(FuncHandler(add=add))
+    inf.start()
+    try:
+        assert await inf.wait_for_sync(timeout=3)
+        fake.put(COLL, widget("a"))
+        fake.put(COLL, widget("b"))
+        await eventually(lambda: seen == ["a", "b"])
+    finally:
+        await inf.stop()
