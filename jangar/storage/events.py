@@ -31,7 +31,7 @@ def redact_text(value: str | None) -> str | None:
     """Remove credentials from free text before it is stored: URL user-info and token-shaped strings."""
     if value is None:
         return None
-    text = value.replace("\x00", "")
+    text = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
     text = _URL_USERINFO.sub(r"\1***@", text)
     for pattern in _TOKEN_PATTERNS:
         if pattern.groups >= 2:
@@ -124,6 +124,8 @@ class RunEvent:
         object.__setattr__(self, "at", _aware(self.at, "at"))
         object.__setattr__(self, "started_at", _aware(self.started_at, "started_at"))
         object.__setattr__(self, "finished_at", _aware(self.finished_at, "finished_at"))
+        if self.exit_code is not None and not -(2**31) <= self.exit_code < 2**31:
+            raise ValueError(f"RunEvent.exit_code {self.exit_code} is out of range")
         object.__setattr__(self, "message", redact_text(self.message))
         object.__setattr__(self, "reason", redact_text(self.reason))
 

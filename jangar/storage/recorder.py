@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, Self
 
+import asyncpg.exceptions as asyncpg_exc
+import asyncpg.exceptions._base as asyncpg_base
 import structlog
 from prometheus_client import CollectorRegistry
 from sqlalchemy import exc as sa_exc
@@ -76,7 +78,27 @@ def is_permanent_error(error: BaseException) -> bool:
     migrations have not run yet) is treated as transient and retried, because dropping a record on a
     misclassified error is worse than retrying a hopeless one while ``healthy`` is false.
     """
-    return isinstance(error, sa_exc.DataError | sa_exc.IntegrityError)
+    return any(isinstance(cause, _PERMANENT) for cause in _causes(error))
+
+
+_PERMANENT = (
+    sa_exc.DataError,
+    sa_exc.IntegrityError,
+    asyncpg_exc.DataError,  # server class 22: invalid value
+    asyncpg_exc.IntegrityConstraintViolationError,  # server class 23
+    asyncpg_base.DataError,  # client side: a parameter asyncpg cannot encode
+)
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """``error`` and everything it wraps (SQLAlchemy wraps the driver's exception, which wraps asyncpg's)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
+    return chain
 
 
 class RunRecorder:
@@ -311,7 +333,6 @@ class RunRecorder:
 
 def _describe(error: BaseException) -> str:
     """A one-line error description; SQLAlchemy's carries the SQL and parameters, which we drop."""
-    if isinstance(error, sa_exc.DBAPIError) and error.orig is not None:
-        error = error.orig
+    error = _causes(error)[-1]
     lines = f"{type(error).__name__}: {error}".splitlines()
     return redact_text(lines[0] if lines else type(error).__name__) or type(error).__name__

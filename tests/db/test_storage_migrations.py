@@ -78,6 +78,7 @@ async def test_migrate_on_start_without_a_database_does_nothing() -> None:
 
 
 async def test_postgres_scheme_urls_are_accepted(database_url: str) -> None:
-    plain = database_url.replace("postgresql+asyncpg://", "postgres://") + "&sslmode=disable"
+    plain = database_url.replace("postgresql+asyncpg://", "postgres://")
+    plain += ("&" if "?" in plain else "?") + "sslmode=disable"
     await apply_migrations(plain)
     assert await current_revision(plain) == HEAD
