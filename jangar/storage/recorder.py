@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, Self
 
-import asyncpg.exceptions as asyncpg_exc
-import asyncpg.exceptions._base as asyncpg_base
+import asyncpg.exceptions as asyncpg_exc  # type: ignore[import-untyped]
+import asyncpg.exceptions._base as asyncpg_base  # type: ignore[import-untyped]
 import structlog
 from prometheus_client import CollectorRegistry
 from sqlalchemy import exc as sa_exc
