@@ -289,6 +289,7 @@ class DefaultWorkloadSettings:
 @dataclass(frozen=True)
 class RunnerSettings:
     image: str | None = None  # JANGAR_AGENT_RUNNER_IMAGE
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     fallback_image: str | None = None  # JANGAR_AGENT_IMAGE
     job_ttl_seconds: int = 600  # 0 disables the TTL patch
     log_retention_seconds: int = 604_800
@@ -377,6 +378,9 @@ class Settings:
     schedule_service_account: str | None = None
     service_account_name: str | None = None
     pod_namespace: str | None = None
+    pod_name: str | None = None
+    http_port: int = 8080
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
     version: str = "dev"
     build_sha: str = ""
     build_time: str = ""
@@ -478,6 +482,25 @@ def _default_workload(env: Env) -> DefaultWorkloadSettings:
         priority_class_name=parse_str(env, f"{_RUNNER}PRIORITY_CLASS"),
         scheduler_name=parse_str(env, f"{_RUNNER}SCHEDULER_NAME"),
     )
+
+
+def _pull_policy(env: Env) -> Literal["Always", "IfNotPresent", "Never"] | None:
+    name = f"{_RUNNER}IMAGE_PULL_POLICY"
+    value = _raw(env, name)
+    if value is None:
+        return None
+    for policy in ("Always", "IfNotPresent", "Never"):
+        if value.lower() == policy.lower():
+            return policy
+    raise SettingsError(name, f"expected Always, IfNotPresent or Never, got {value!r}")
+
+
+def _log_level(env: Env) -> Literal["debug", "info", "warning", "error"]:
+    value = (_raw(env, "JANGAR_LOG_LEVEL") or "info").lower()
+    value = {"warn": "warning"}.get(value, value)
+    if value not in ("debug", "info", "warning", "error"):
+        raise SettingsError("JANGAR_LOG_LEVEL", f"expected debug, info, warning or error, got {value!r}")
+    return value  # type: ignore[return-value]
 
 
 def _migrations(env: Env) -> Literal["auto", "skip"]:
@@ -637,6 +660,7 @@ def _from_env(env: Env) -> Settings:
         auth_secret=_auth_secret(env),
         runner=RunnerSettings(
             image=parse_str(env, f"{_RUNNER}IMAGE"),
+            image_pull_policy=_pull_policy(env),
             fallback_image=parse_str(env, "JANGAR_AGENT_IMAGE"),
             job_ttl_seconds=parse_int(env, f"{_RUNNER}JOB_TTL_SECONDS", 600),
             log_retention_seconds=parse_int(env, f"{_RUNNER}LOG_RETENTION_SECONDS", 604_800),
@@ -667,6 +691,9 @@ def _from_env(env: Env) -> Settings:
         schedule_service_account=parse_str(env, "JANGAR_SCHEDULE_SERVICE_ACCOUNT"),
         service_account_name=parse_str(env, "JANGAR_SERVICE_ACCOUNT_NAME"),
         pod_namespace=parse_str(env, "JANGAR_POD_NAMESPACE"),
+        pod_name=parse_str(env, "JANGAR_POD_NAME"),
+        http_port=parse_int(env, "JANGAR_HTTP_PORT", 8080, minimum=1, maximum=65535),
+        log_level=_log_level(env),
         version=parse_str(env, "JANGAR_VERSION", "dev") or "dev",
         build_sha=parse_str(env, "JANGAR_BUILD_SHA", "") or "",
         build_time=parse_str(env, "JANGAR_BUILD_TIME", "") or "",

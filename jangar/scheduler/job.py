@@ -205,6 +205,11 @@ def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
         "name": CONTAINER_NAME,
         "image": image,
         "command": list(RUNNER_COMMAND),
+        **(
+            {"imagePullPolicy": settings.runner.image_pull_policy}
+            if settings.runner.image_pull_policy
+            else {}
+        ),
         "workingDir": WORKSPACE,
         "env": _env(ctx, settings),
         "volumeMounts": mounts,

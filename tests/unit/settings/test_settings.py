@@ -227,3 +227,20 @@ def test_leader_election() -> None:
 def test_database_url() -> None:
     s = Settings.from_env({"DATABASE_URL": "postgresql://u:p@db/jangar"})
     assert s.database.url == "postgresql://u:p@db/jangar"
+
+
+def test_process_settings_the_chart_emits() -> None:
+    s = Settings.from_env(
+        {
+            "JANGAR_POD_NAME": "jangar-0",
+            "JANGAR_HTTP_PORT": "9000",
+            "JANGAR_LOG_LEVEL": "WARN",
+            "JANGAR_AGENT_RUNNER_IMAGE_PULL_POLICY": "ifnotpresent",
+        }
+    )
+    assert (s.pod_name, s.http_port, s.log_level) == ("jangar-0", 9000, "warning")
+    assert s.runner.image_pull_policy == "IfNotPresent"
+    with pytest.raises(SettingsError, match="JANGAR_LOG_LEVEL"):
+        Settings.from_env({"JANGAR_LOG_LEVEL": "loud"})
+    with pytest.raises(SettingsError, match="IMAGE_PULL_POLICY"):
+        Settings.from_env({"JANGAR_AGENT_RUNNER_IMAGE_PULL_POLICY": "Sometimes"})
