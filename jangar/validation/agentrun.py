@@ -1,0 +1,325 @@
+"""Validate an AgentRun against what it references and the controller's policies.
+
+All problems are returned, not just the first, so a user can fix a spec in one go; the reconciler writes
+`InvalidSpec=True` with `summarize(problems)` and a terminal phase (with `finishedAt`, unlike the reference,
+§12.10). Reasons keep the reference's names (§3.11) where it had one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from jangar.scheduler.contract import check_contract
+from jangar.scheduler.runtimes import KNOWN_RUNTIMES, SUPPORTED_RUNTIMES, runtime_type
+from jangar.scheduler.workload import effective_service_account, resolve_image
+from jangar.settings import Settings
+from jangar.validation.patterns import matches_any
+from jangar.validation.problems import Problem
+from jangar.validation.resolve import Resolution
+from jangar.validation.secrets import secret_problem
+
+__all__ = [
+    "MAX_PARAMETERS",
+    "MAX_PARAMETER_BYTES",
+    "check_image",
+    "check_labels",
+    "check_parameters",
+    "validate_agent_run",
+]
+
+MAX_PARAMETERS = 100
+MAX_PARAMETER_BYTES = 2048
+
+
+def check_parameters(parameters: Any, where: str = "spec.parameters") -> list[Problem]:
+    if parameters is None:
+        return []
+    if not isinstance(parameters, Mapping):
+        return [Problem("ParameterNotString", f"{where} must be a map of strings", where)]
+    problems: list[Problem] = []
+    if len(parameters) > MAX_PARAMETERS:
+        problems.append(
+            Problem(
+                "ParametersTooLarge",
+                f"{where} has {len(parameters)} entries; at most {MAX_PARAMETERS} are allowed",
+                where,
+            )
+        )
+    for key, value in parameters.items():
+        if not isinstance(value, str):
+            problems.append(
+                Problem(
+                    "ParameterNotString", f"{where}.{key} must be a string, got {type(value).__name__}", where
+                )
+            )
+        elif len(value.encode("utf-8")) > MAX_PARAMETER_BYTES:
+            problems.append(
+                Problem(
+                    "ParameterValueTooLarge",
+                    f"{where}.{key} is {len(value.encode('utf-8'))} bytes; at most {MAX_PARAMETER_BYTES} are allowed",
+                    where,
+                )
+            )
+    return problems
+
+
+def check_labels(labels: Mapping[str, Any] | None, settings: Settings) -> list[Problem]:
+    policy = settings.admission_policy
+    present = {k: v for k, v in (labels or {}).items() if isinstance(v, str) and v}
+    problems: list[Problem] = []
+    missing = [key for key in policy.labels_required if key not in present]
+    if missing:
+        problems.append(
+            Problem(
+                "MissingRequiredLabels", f"missing required labels: {', '.join(missing)}", "metadata.labels"
+            )
+        )
+    denied = [key for key in present if matches_any(policy.labels_denied, key)]
+    if denied:
+        problems.append(
+            Problem("LabelBlocked", f"labels not permitted: {', '.join(denied)}", "metadata.labels")
+        )
+    if policy.labels_allowed:
+        outside = [key for key in present if not matches_any(policy.labels_allowed, key)]
+        if outside:
+            problems.append(
+                Problem(
+                    "LabelNotAllowed",
+                    f"labels not in the allowed list: {', '.join(outside)}",
+                    "metadata.labels",
+                )
+            )
+    return problems
+
+
+def check_image(image: str | None, settings: Settings, where: str = "spec.workload.image") -> list[Problem]:
+    if not image:
+        return [
+            Problem(
+                "MissingWorkloadImage",
+                f"no workload image: set {where} or the controller's runner image (runner.image)",
+                where,
+            )
+        ]
+    policy = settings.admission_policy
+    if matches_any(policy.images_denied, image):
+        return [
+            Problem(
+                "ImageBlocked",
+                f"image {image!r} is blocked by controller.admissionPolicy.images.denied",
+                where,
+            )
+        ]
+    if policy.images_allowed and not matches_any(policy.images_allowed, image):
+        return [
+            Problem(
+                "ImageNotAllowed",
+                f"image {image!r} is not in controller.admissionPolicy.images.allowed",
+                where,
+            )
+        ]
+    return []
+
+
+def _check_runtime(run: Mapping[str, Any]) -> list[Problem]:
+    kind = runtime_type(run)
+    if kind is None:
+        return [
+            Problem("MissingRuntime", "spec.runtime.type is required (job or workflow)", "spec.runtime.type")
+        ]
+    if kind not in SUPPORTED_RUNTIMES:
+        known = "is not implemented yet" if kind in KNOWN_RUNTIMES else "is unknown"
+        return [
+            Problem(
+                "UnsupportedRuntime",
+                f"runtime {kind!r} {known}; use 'job' or 'workflow'",
+                "spec.runtime.type",
+            )
+        ]
+    return []
+
+
+def _steps(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    steps = (((run.get("spec") or {}).get("workflow")) or {}).get("steps") or []
+    return [s for s in steps if isinstance(s, Mapping)] if isinstance(steps, list) else []
+
+
+def _check_workflow(run: Mapping[str, Any], resolution: Resolution, settings: Settings) -> list[Problem]:
+    steps = _steps(run)
+    if not steps:
+        return [
+            Problem(
+                "MissingWorkflowSteps", "spec.workflow.steps needs at least one step", "spec.workflow.steps"
+            )
+        ]
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    run_params = (run.get("spec") or {}).get("parameters") or {}
+    run_workload = (run.get("spec") or {}).get("workload") or {}
+    for index, step in enumerate(steps):
+        where = f"spec.workflow.steps[{index}]"
+        name = step.get("name")
+        if not isinstance(name, str) or not name.strip():
+            problems.append(Problem("WorkflowStepMissingName", f"{where} needs a name", where))
+            continue
+        if name in seen:
+            problems.append(
+                Problem("WorkflowStepDuplicate", f"step name {name!r} is used more than once", where)
+            )
+        seen.add(name)
+        problems += check_parameters(step.get("parameters"), f"{where}.parameters")
+        for key in ("retries", "retryBackoffSeconds"):
+            value = step.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                problems.append(
+                    Problem("InvalidWorkflowStep", f"{where}.{key} must be an integer >= 0", where)
+                )
+        workload = step.get("workload") or {}
+        image = resolve_image(workload if workload.get("image") else run_workload, settings)
+        problems += check_image(image, settings, f"{where}.workload.image")
+        impl = resolution.step_implementations.get(name)
+        if impl is None:
+            problems.append(
+                Problem(
+                    "MissingImplementation",
+                    f"step {name!r} has no implementation: set its implementation or implementationSpecRef, "
+                    "or the run's",
+                    where,
+                )
+            )
+        else:
+            params = dict(run_params) | dict(step.get("parameters") or {})
+            contract = check_contract(params, impl)
+            if contract.reason:
+                problems.append(Problem(contract.reason, f"step {name!r}: {contract.message}", where))
+    return problems
+
+
+def _secret_uses(run: Mapping[str, Any], resolution: Resolution) -> Iterable[tuple[str, str]]:
+    spec = run.get("spec") or {}
+    for secret in spec.get("secrets") or ():
+        if isinstance(secret, str) and secret:
+            yield secret, "spec.secrets"
+    workloads = [spec.get("workload") or {}] + [s.get("workload") or {} for s in _steps(run)]
+    for workload in workloads:
+        for volume in workload.get("volumes") or ():
+            if volume.get("type") == "secret":
+                yield str(volume.get("secretName") or volume.get("name")), "a workload secret volume"
+    memory_spec = (resolution.memory or {}).get("spec") or {}
+    memory_secret = ((memory_spec.get("connection") or {}).get("secretRef") or {}).get("name")
+    if memory_secret:
+        yield str(memory_secret), "the memory connection"
+
+
+def validate_agent_run(
+    run: Mapping[str, Any],
+    resolution: Resolution,
+    settings: Settings,
+    *,
+    require_secret_bindings: bool = True,
+) -> list[Problem]:
+    """Every problem that stops `run` from being submitted, in the reference's check order."""
+    spec = run.get("spec") or {}
+    problems = _check_runtime(run)
+    problems += check_parameters(spec.get("parameters"))
+    problems += check_labels((run.get("metadata") or {}).get("labels"), settings)
+    kind = runtime_type(run)
+    if kind == "job":
+        problems += check_image(resolve_image(spec.get("workload") or {}, settings), settings)
+    elif kind == "workflow":
+        problems += _check_workflow(run, resolution, settings)
+
+    if resolution.agent is None:
+        problems.append(
+            Problem(
+                "MissingAgent",
+                f"agent {resolution.agent_ref!r} not found in the run's namespace",
+                "spec.agentRef",
+            )
+        )
+    elif resolution.provider is None:
+        problems.append(
+            Problem(
+                "MissingProvider",
+                f"agent provider {resolution.provider_ref!r} (agent.spec.providerRef) not found",
+                "spec.agentRef",
+            )
+        )
+
+    agent_spec = (resolution.agent or {}).get("spec") or {}
+    security = agent_spec.get("security") or {}
+    allowed_accounts = security.get("allowedServiceAccounts") or []
+    if allowed_accounts and kind in SUPPORTED_RUNTIMES:
+        account = (
+            effective_service_account((spec.get("runtime") or {}).get("config") or {}, settings) or "default"
+        )
+        if account not in allowed_accounts:
+            problems.append(
+                Problem(
+                    "ServiceAccountNotAllowed",
+                    f"service account {account!r} is not in the agent's spec.security.allowedServiceAccounts",
+                    "spec.runtime.config.serviceAccount",
+                )
+            )
+
+    if kind == "job":
+        if resolution.implementation is None:
+            what = resolution.implementation_ref or "an inline implementation"
+            problems.append(
+                Problem(
+                    "MissingImplementation",
+                    f"implementation {what!r} not found: set spec.implementationSpecRef or spec.implementation",
+                    "spec.implementationSpecRef",
+                )
+            )
+        else:
+            contract = check_contract(spec.get("parameters") or {}, resolution.implementation)
+            if contract.reason:
+                problems.append(Problem(contract.reason, contract.message, "spec.parameters"))
+
+    if resolution.memory_ref and resolution.memory is None:
+        problems.append(
+            Problem("MissingMemory", f"memory {resolution.memory_ref!r} not found", "spec.memoryRef")
+        )
+
+    seen: set[str] = set()
+    for secret, purpose in _secret_uses(run, resolution):
+        if secret in seen:
+            continue
+        seen.add(secret)
+        problem = secret_problem(
+            secret,
+            purpose=purpose,
+            agent=resolution.agent,
+            run=run,
+            bindings=resolution.secret_bindings,
+            settings=settings,
+            needs_binding=require_secret_bindings,
+        )
+        if problem is not None:
+            problems.append(problem)
+    auth = settings.auth_secret
+    if auth is not None and auth.name not in seen:
+        problem = secret_problem(
+            auth.name,
+            purpose="the controller's auth secret",
+            agent=resolution.agent,
+            run=run,
+            bindings=(),
+            settings=settings,
+            needs_binding=False,
+        )
+        if problem is not None:
+            problems.append(problem)
+    memory_secret = next((s for s, p in _secret_uses(run, resolution) if p == "the memory connection"), None)
+    secrets = [s for s in spec.get("secrets") or () if isinstance(s, str)]
+    if memory_secret and secrets and memory_secret not in secrets:
+        problems.append(
+            Problem(
+                "SecretNotAllowed",
+                f"memory secret {memory_secret!r} must also be listed in spec.secrets when spec.secrets is set",
+                "spec.secrets",
+            )
+        )
+    return problems

@@ -1,0 +1,119 @@
+"""Resolve an AgentRun's references from the controller's cache: agent → provider → implementation →
+memory, plus every workflow step's implementation and the namespace's SecretBindings.
+
+`Lookup` is the cache seen through two calls, so this stays pure and testable with dicts. Missing objects
+are recorded, not raised: validation turns them into `MissingAgent`/`MissingProvider`/… problems.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["Lookup", "Resolution", "resolve_run", "step_implementation"]
+
+
+class Lookup(Protocol):
+    """The controller cache, scoped to the run's namespace. `kind` is the Kubernetes kind (e.g. "Agent")."""
+
+    def get(self, kind: str, name: str) -> Mapping[str, Any] | None: ...
+
+    def list(self, kind: str) -> Iterable[Mapping[str, Any]]: ...
+
+
+def _ref_name(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        name = value.get("name")
+        if isinstance(name, str) and name.strip():
+            return name.strip()
+    return None
+
+
+def _inline(value: Any) -> Mapping[str, Any] | None:
+    if isinstance(value, Mapping) and isinstance(value.get("inline"), Mapping):
+        inline: Mapping[str, Any] = value["inline"]
+        return inline
+    return None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a run references, resolved. `*_ref` holds the name asked for, even when the object is missing."""
+
+    agent_ref: str | None
+    agent: Mapping[str, Any] | None
+    provider_ref: str | None
+    provider: Mapping[str, Any] | None
+    implementation_ref: str | None
+    implementation: Mapping[str, Any] | None  # the ImplementationSpec *spec* (inline or referenced)
+    memory_ref: str | None
+    memory: Mapping[str, Any] | None
+    vcs_ref: str | None
+    #: step name → its implementation spec (None when a step's reference is missing)
+    step_implementations: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
+    secret_bindings: tuple[Mapping[str, Any], ...] = ()
+
+
+def step_implementation(
+    step: Mapping[str, Any], run_implementation: Mapping[str, Any] | None, lookup: Lookup
+) -> Mapping[str, Any] | None:
+    """A step's implementation: its inline, else its reference, else the run's (reference §3.7)."""
+    inline = _inline(step.get("implementation"))
+    if inline is not None:
+        return inline
+    ref = _ref_name(step.get("implementationSpecRef"))
+    if ref is not None:
+        found = lookup.get("ImplementationSpec", ref)
+        spec = found.get("spec") if found else None
+        return spec if isinstance(spec, Mapping) else None
+    return run_implementation
+
+
+def resolve_run(run: Mapping[str, Any], lookup: Lookup) -> Resolution:
+    spec = run.get("spec") or {}
+    agent_ref = _ref_name(spec.get("agentRef"))
+    agent = lookup.get("Agent", agent_ref) if agent_ref else None
+    agent_spec = (agent or {}).get("spec") or {}
+    provider_ref = _ref_name(agent_spec.get("providerRef"))
+    provider = lookup.get("AgentProvider", provider_ref) if provider_ref else None
+
+    implementation_ref = _ref_name(spec.get("implementationSpecRef"))
+    implementation = _inline(spec.get("implementation"))
+    if implementation is None and implementation_ref:
+        found = lookup.get("ImplementationSpec", implementation_ref)
+        impl_spec = (found or {}).get("spec")
+        implementation = impl_spec if isinstance(impl_spec, Mapping) else None
+
+    memory_ref = _ref_name(spec.get("memoryRef")) or _ref_name(agent_spec.get("memoryRef"))
+    if memory_ref:
+        memory = lookup.get("Memory", memory_ref)
+    else:
+        memory = next(
+            (m for m in lookup.list("Memory") if (m.get("spec") or {}).get("default") is True), None
+        )
+
+    vcs_ref = (
+        _ref_name(spec.get("vcsRef"))
+        or _ref_name((implementation or {}).get("vcsRef"))
+        or _ref_name(agent_spec.get("vcsRef"))
+    )
+    steps = ((spec.get("workflow") or {}).get("steps")) or []
+    step_impls = {
+        str(step["name"]): step_implementation(step, implementation, lookup)
+        for step in steps
+        if isinstance(step, Mapping) and isinstance(step.get("name"), str) and step["name"]
+    }
+    return Resolution(
+        agent_ref=agent_ref,
+        agent=agent,
+        provider_ref=provider_ref,
+        provider=provider,
+        implementation_ref=implementation_ref,
+        implementation=implementation,
+        memory_ref=memory_ref,
+        memory=memory,
+        vcs_ref=vcs_ref,
+        step_implementations=step_impls,
+        secret_bindings=tuple(lookup.list("SecretBinding")),
+    )
