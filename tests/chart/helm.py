@@ -64,9 +64,7 @@ class Rendered:
 
 
 def helm(helm_bin: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [str(helm_bin), *args], capture_output=True, text=True, timeout=120, check=False
-    )
+    proc = subprocess.run([str(helm_bin), *args], capture_output=True, text=True, timeout=120, check=False)
     if check and proc.returncode != 0:
         raise RenderError(proc.stderr or proc.stdout)
     return proc
@@ -94,8 +92,13 @@ def template_text(
 ) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         args = [
-            "template", release, str(CHART), "--namespace", namespace,
-            *_values_args(values, files, Path(tmp)), *extra,
+            "template",
+            release,
+            str(CHART),
+            "--namespace",
+            namespace,
+            *_values_args(values, files, Path(tmp)),
+            *extra,
         ]
         return helm(helm_bin, *args).stdout
 

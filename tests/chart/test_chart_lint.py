@@ -20,9 +20,25 @@ REFERENCE_KEYS = [
 ]
 
 KINDS = {
-    "Agent", "AgentRun", "AgentProvider", "ImplementationSpec", "ImplementationSource", "VersionControlProvider",
-    "Memory", "Orchestration", "OrchestrationRun", "Tool", "ToolRun", "Signal", "SignalDelivery", "Schedule",
-    "Artifact", "Workspace", "ApprovalPolicy", "Budget", "SecretBinding",
+    "Agent",
+    "AgentRun",
+    "AgentProvider",
+    "ImplementationSpec",
+    "ImplementationSource",
+    "VersionControlProvider",
+    "Memory",
+    "Orchestration",
+    "OrchestrationRun",
+    "Tool",
+    "ToolRun",
+    "Signal",
+    "SignalDelivery",
+    "Schedule",
+    "Artifact",
+    "Workspace",
+    "ApprovalPolicy",
+    "Budget",
+    "SecretBinding",
 }
 
 
@@ -108,7 +124,11 @@ def test_schema_closes_objects() -> None:
     open_objects: list[str] = []
 
     def walk(node: dict[str, Any], path: str) -> None:
-        if node.get("type") == "object" and "properties" in node and node.get("additionalProperties") is not False:
+        if (
+            node.get("type") == "object"
+            and "properties" in node
+            and node.get("additionalProperties") is not False
+        ):
             open_objects.append(path)
         for name, child in node.get("properties", {}).items():
             walk(child, f"{path}.{name}" if path else name)

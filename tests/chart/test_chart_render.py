@@ -15,8 +15,13 @@ pytestmark = pytest.mark.chart
 
 CRD_GROUPS = {
     "agents.proompteng.ai": {
-        "agents", "agentruns", "agentproviders", "implementationspecs", "implementationsources",
-        "versioncontrolproviders", "memories",
+        "agents",
+        "agentruns",
+        "agentproviders",
+        "implementationspecs",
+        "implementationsources",
+        "versioncontrolproviders",
+        "memories",
     },
     "orchestration.proompteng.ai": {"orchestrations", "orchestrationruns"},
     "tools.proompteng.ai": {"tools", "toolruns"},
@@ -33,9 +38,11 @@ CRD_GROUPS = {
 def allowed(rules: list[dict[str, Any]], group: str, resource: str, verb: str) -> bool:
     for rule in rules:
         groups = rule.get("apiGroups", [])
-        if (group in groups or "*" in groups) and (
-            resource in rule.get("resources", []) or "*" in rule.get("resources", [])
-        ) and (verb in rule.get("verbs", []) or "*" in rule.get("verbs", [])):
+        if (
+            (group in groups or "*" in groups)
+            and (resource in rule.get("resources", []) or "*" in rule.get("resources", []))
+            and (verb in rule.get("verbs", []) or "*" in rule.get("verbs", []))
+        ):
             return True
     return False
 
@@ -113,7 +120,10 @@ def test_default_process_contract(defaults: Rendered) -> None:
     assert {"name": "tmp", "mountPath": "/tmp"} in c["volumeMounts"]
     svc = defaults.get("Service", "agents")
     assert svc["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
-    assert svc["spec"]["selector"] == {"app.kubernetes.io/name": "agents", "app.kubernetes.io/instance": "agents"}
+    assert svc["spec"]["selector"] == {
+        "app.kubernetes.io/name": "agents",
+        "app.kubernetes.io/instance": "agents",
+    }
     assert dep["spec"]["selector"]["matchLabels"] == svc["spec"]["selector"]
 
 
@@ -216,8 +226,10 @@ def test_dashboard_configmap(defaults: Rendered) -> None:
     assert dashboard["uid"] == "agents-observability"
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
     for metric in (
-        "jangar_agent_run_outcomes_total", "jangar_reconcile_duration_ms_bucket",
-        "jangar_agents_queue_depth_bucket", "jangar_sse_connections_total",
+        "jangar_agent_run_outcomes_total",
+        "jangar_reconcile_duration_ms_bucket",
+        "jangar_agents_queue_depth_bucket",
+        "jangar_sse_connections_total",
     ):
         assert metric in exprs
     assert json.loads((CHART / "dashboards" / "agents-observability.json").read_text()) == dashboard
@@ -244,7 +256,11 @@ def test_single_other_namespace_gets_its_role(helm_bin: Path) -> None:
     # orchestration/supporting default to the release namespace, so both namespaces get a Role.
     assert ("team-a", "agents") in roles and ("agents", "agents") in roles
     for binding in r.all("RoleBinding"):
-        assert binding["subjects"][0] == {"kind": "ServiceAccount", "name": "agents-sa", "namespace": "agents"}
+        assert binding["subjects"][0] == {
+            "kind": "ServiceAccount",
+            "name": "agents-sa",
+            "namespace": "agents",
+        }
     env = r.env()
     assert env["JANGAR_AGENTS_CONTROLLER_NAMESPACES"] == "team-a"
     assert env["JANGAR_PRIMITIVES_NAMESPACES"] == "team-a"
@@ -278,8 +294,10 @@ def test_cluster_scoped_modes(helm_bin: Path, namespaces: list[str], expected: s
     env = r.env()
     assert env["JANGAR_RBAC_CLUSTER_SCOPED"] == "true"
     for key in (
-        "JANGAR_AGENTS_CONTROLLER_NAMESPACES", "JANGAR_ORCHESTRATION_CONTROLLER_NAMESPACES",
-        "JANGAR_SUPPORTING_CONTROLLER_NAMESPACES", "JANGAR_PRIMITIVES_NAMESPACES",
+        "JANGAR_AGENTS_CONTROLLER_NAMESPACES",
+        "JANGAR_ORCHESTRATION_CONTROLLER_NAMESPACES",
+        "JANGAR_SUPPORTING_CONTROLLER_NAMESPACES",
+        "JANGAR_PRIMITIVES_NAMESPACES",
     ):
         assert env[key] == expected
 
@@ -323,8 +341,15 @@ def test_zero_values_reach_env(helm_bin: Path) -> None:
     }
     env = render(helm_bin, values).env()
     for suffix in (
-        "QUEUE_NAMESPACE", "QUEUE_REPO", "QUEUE_CLUSTER", "RATE_NAMESPACE", "RATE_REPO", "RATE_CLUSTER",
-        "WEBHOOK_RETRY_BASE_DELAY_SECONDS", "WEBHOOK_RETRY_MAX_DELAY_SECONDS", "AGENTRUN_RETENTION_SECONDS",
+        "QUEUE_NAMESPACE",
+        "QUEUE_REPO",
+        "QUEUE_CLUSTER",
+        "RATE_NAMESPACE",
+        "RATE_REPO",
+        "RATE_CLUSTER",
+        "WEBHOOK_RETRY_BASE_DELAY_SECONDS",
+        "WEBHOOK_RETRY_MAX_DELAY_SECONDS",
+        "AGENTRUN_RETENTION_SECONDS",
     ):
         assert env[f"JANGAR_AGENTS_CONTROLLER_{suffix}"] == "0", suffix
     assert env["JANGAR_AGENT_RUNNER_JOB_TTL_SECONDS"] == "0"
@@ -356,7 +381,9 @@ def test_controller_tuning_env(helm_bin: Path) -> None:
                 "nodeSelector": {"pool": "agents"},
                 "tolerations": [{"key": "agents", "operator": "Exists", "effect": "NoSchedule"}],
                 "affinity": {"nodeAffinity": {}},
-                "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}],
+                "topologySpreadConstraints": [
+                    {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"}
+                ],
                 "podSecurityContext": {"runAsNonRoot": True},
                 "imagePullSecrets": ["reg-a"],
                 "priorityClassName": "agents-low",
@@ -365,9 +392,14 @@ def test_controller_tuning_env(helm_bin: Path) -> None:
             },
         },
         "runner": {"image": {"pullSecrets": ["reg-b", "reg-a"]}},
-        "workflowRuntime": {"native": {"rerunOrchestration": "rerun", "rerunOrchestrationNamespace": "jobs",
-                                       "systemImprovementOrchestration": "improve",
-                                       "systemImprovementOrchestrationNamespace": "jobs"}},
+        "workflowRuntime": {
+            "native": {
+                "rerunOrchestration": "rerun",
+                "rerunOrchestrationNamespace": "jobs",
+                "systemImprovementOrchestration": "improve",
+                "systemImprovementOrchestrationNamespace": "jobs",
+            }
+        },
         "runtime": {"agentImage": "a:1", "scheduleRunnerImage": "s:1", "scheduleServiceAccount": "sched"},
         "kubernetesApi": {"host": "10.0.0.1", "port": "6443"},
         "logging": {"level": "debug"},
@@ -431,10 +463,13 @@ def test_controllers_disabled_individually(helm_bin: Path) -> None:
 
 def test_image_digest_and_overrides(helm_bin: Path) -> None:
     digest = "sha256:" + "a" * 64
-    r = render(helm_bin, {
-        "image": {"repository": "reg/jangar", "tag": "1.2.3", "digest": digest, "pullSecrets": ["cred"]},
-        "controlPlane": {"image": {"tag": "9.9.9", "pullPolicy": "Always"}},
-    })
+    r = render(
+        helm_bin,
+        {
+            "image": {"repository": "reg/jangar", "tag": "1.2.3", "digest": digest, "pullSecrets": ["cred"]},
+            "controlPlane": {"image": {"tag": "9.9.9", "pullPolicy": "Always"}},
+        },
+    )
     c = r.container()
     assert c["image"] == f"reg/jangar:9.9.9@{digest}"
     assert c["imagePullPolicy"] == "Always"
@@ -533,8 +568,12 @@ def test_service_monitor(helm_bin: Path) -> None:
         "metrics": {
             "path": "/prom",
             "serviceMonitor": {
-                "enabled": True, "namespace": "monitoring", "interval": "15s", "scrapeTimeout": "5s",
-                "honorLabels": True, "labels": {"release": "kps"},
+                "enabled": True,
+                "namespace": "monitoring",
+                "interval": "15s",
+                "scrapeTimeout": "5s",
+                "honorLabels": True,
+                "labels": {"release": "kps"},
                 "relabelings": [{"action": "labeldrop", "regex": "pod"}],
                 "metricRelabelings": [{"action": "drop", "sourceLabels": ["__name__"], "regex": "go_.*"}],
             },
@@ -548,13 +587,22 @@ def test_service_monitor(helm_bin: Path) -> None:
     assert sm["spec"]["namespaceSelector"] == {"matchNames": ["agents"]}
     endpoint = sm["spec"]["endpoints"][0]
     assert endpoint["port"] == "metrics" and endpoint["path"] == "/prom"
-    assert endpoint["interval"] == "15s" and endpoint["scrapeTimeout"] == "5s" and endpoint["honorLabels"] is True
+    assert (
+        endpoint["interval"] == "15s"
+        and endpoint["scrapeTimeout"] == "5s"
+        and endpoint["honorLabels"] is True
+    )
     assert endpoint["relabelings"] and endpoint["metricRelabelings"]
     metrics_svc = r.get("Service", "agents-metrics")
     labels = metrics_svc["metadata"]["labels"]
     for key, value in sm["spec"]["selector"]["matchLabels"].items():
         assert labels[key] == value
-    assert metrics_svc["spec"]["ports"][0] == {"name": "metrics", "port": 9090, "targetPort": "http", "protocol": "TCP"}
+    assert metrics_svc["spec"]["ports"][0] == {
+        "name": "metrics",
+        "port": 9090,
+        "targetPort": "http",
+        "protocol": "TCP",
+    }
     assert r.env()["JANGAR_PROMETHEUS_METRICS_PATH"] == "/prom"
 
 
@@ -564,7 +612,8 @@ def test_service_monitor(helm_bin: Path) -> None:
 def test_split_controllers(helm_bin: Path) -> None:
     values = {
         "controllers": {
-            "enabled": True, "replicaCount": 2,
+            "enabled": True,
+            "replicaCount": 2,
             "image": {"repository": "reg/ctl", "tag": "2"},
             "resources": {"requests": {"cpu": "50m"}},
             "env": {"vars": {"JANGAR_MIGRATIONS": "auto"}},
@@ -575,8 +624,10 @@ def test_split_controllers(helm_bin: Path) -> None:
     r = render(helm_bin, values)
     main_env = r.env("agents")
     for key in (
-        "JANGAR_AGENTS_CONTROLLER_ENABLED", "JANGAR_ORCHESTRATION_CONTROLLER_ENABLED",
-        "JANGAR_SUPPORTING_CONTROLLER_ENABLED", "JANGAR_PRIMITIVES_RECONCILER",
+        "JANGAR_AGENTS_CONTROLLER_ENABLED",
+        "JANGAR_ORCHESTRATION_CONTROLLER_ENABLED",
+        "JANGAR_SUPPORTING_CONTROLLER_ENABLED",
+        "JANGAR_PRIMITIVES_RECONCILER",
     ):
         assert main_env[key] == "0", key
     assert main_env["JANGAR_AGENT_COMMS_SUBSCRIBER_DISABLED"] == "true"
@@ -631,7 +682,9 @@ def test_pdb(helm_bin: Path) -> None:
     spec = r.get("PodDisruptionBudget", "agents")["spec"]
     assert spec == {
         "maxUnavailable": 1,
-        "selector": {"matchLabels": {"app.kubernetes.io/name": "agents", "app.kubernetes.io/instance": "agents"}},
+        "selector": {
+            "matchLabels": {"app.kubernetes.io/name": "agents", "app.kubernetes.io/instance": "agents"}
+        },
     }
     spec = render(helm_bin, {"podDisruptionBudget": {"enabled": True, "minAvailable": "50%"}}).get(
         "PodDisruptionBudget", "agents"
@@ -662,8 +715,14 @@ def test_network_policy_custom_rules(helm_bin: Path) -> None:
 
 
 def test_hpa(helm_bin: Path) -> None:
-    values = {"autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 5,
-                              "targetMemoryUtilizationPercentage": 70}}
+    values = {
+        "autoscaling": {
+            "enabled": True,
+            "minReplicas": 2,
+            "maxReplicas": 5,
+            "targetMemoryUtilizationPercentage": 70,
+        }
+    }
     r = render(helm_bin, values)
     hpa = r.get("HorizontalPodAutoscaler", "agents")
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "agents"}
@@ -677,8 +736,10 @@ def test_hpa(helm_bin: Path) -> None:
 def test_replicas_and_control_plane_overrides(helm_bin: Path) -> None:
     r = render(helm_bin, {"replicaCount": 2})
     assert r.get("Deployment", "agents")["spec"]["replicas"] == 2
-    r = render(helm_bin, {"replicaCount": 2, "controlPlane": {"replicaCount": 3,
-                                                               "resources": {"limits": {"memory": "1Gi"}}}})
+    r = render(
+        helm_bin,
+        {"replicaCount": 2, "controlPlane": {"replicaCount": 3, "resources": {"limits": {"memory": "1Gi"}}}},
+    )
     assert r.get("Deployment", "agents")["spec"]["replicas"] == 3
     assert r.container()["resources"] == {"limits": {"memory": "1Gi"}}
 
@@ -702,8 +763,9 @@ def test_database_secret_ref(helm_bin: Path) -> None:
 
 def test_database_created_secret_is_used(helm_bin: Path) -> None:
     """Reference 8.1.1: the created Secret was never referenced and the URL leaked into plain env."""
-    r = render(helm_bin, {"database": {"url": DB_URL, "createSecret": {"enabled": True,
-                                                                       "annotations": {"a": "b"}}}})
+    r = render(
+        helm_bin, {"database": {"url": DB_URL, "createSecret": {"enabled": True, "annotations": {"a": "b"}}}}
+    )
     secret = r.get("Secret", "agents-db")
     assert base64.b64decode(secret["data"]["url"]).decode() == DB_URL
     assert secret["metadata"]["annotations"] == {"a": "b"}
@@ -718,7 +780,9 @@ def test_database_created_secret_is_used(helm_bin: Path) -> None:
 def test_database_ca_secret(helm_bin: Path) -> None:
     r = render(helm_bin, {"database": {"secretRef": {"name": "pg"}, "caSecret": {"name": "pg-ca"}}})
     assert r.env()["PGSSLROOTCERT"] == "/etc/jangar/ca/ca.crt"
-    assert {"name": "db-ca-cert", "mountPath": "/etc/jangar/ca", "readOnly": True} in r.container()["volumeMounts"]
+    assert {"name": "db-ca-cert", "mountPath": "/etc/jangar/ca", "readOnly": True} in r.container()[
+        "volumeMounts"
+    ]
     volumes = r.get("Deployment", "agents")["spec"]["template"]["spec"]["volumes"]
     ca = next(v for v in volumes if v["name"] == "db-ca-cert")
     assert ca["secret"] == {"secretName": "pg-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
@@ -728,7 +792,11 @@ def test_database_ca_secret(helm_bin: Path) -> None:
 
 
 def test_auth_secret(helm_bin: Path) -> None:
-    values = {"controller": {"authSecret": {"name": "codex-auth", "key": "creds.json", "mountPath": "/home/codex/.codex"}}}
+    values = {
+        "controller": {
+            "authSecret": {"name": "codex-auth", "key": "creds.json", "mountPath": "/home/codex/.codex"}
+        }
+    }
     r = render(helm_bin, values)
     env = r.env()
     assert env["JANGAR_AGENTS_CONTROLLER_AUTH_SECRET_NAME"] == "codex-auth"
@@ -740,13 +808,17 @@ def test_auth_secret(helm_bin: Path) -> None:
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["codex-home"] == {"name": "codex-home", "emptyDir": {}}
     assert volumes["codex-auth"]["secret"] == {
-        "secretName": "codex-auth", "items": [{"key": "creds.json", "path": "auth.json"}]
+        "secretName": "codex-auth",
+        "items": [{"key": "creds.json", "path": "auth.json"}],
     }
     mounts = {m["name"]: m for m in r.container()["volumeMounts"]}
     assert mounts["codex-home"]["mountPath"] == "/home/codex/.codex"
     assert "readOnly" not in mounts["codex-home"]
     assert mounts["codex-auth"] == {
-        "name": "codex-auth", "mountPath": "/home/codex/.codex/auth.json", "subPath": "auth.json", "readOnly": True
+        "name": "codex-auth",
+        "mountPath": "/home/codex/.codex/auth.json",
+        "subPath": "auth.json",
+        "readOnly": True,
     }
     # Default key and mount path.
     env = render(helm_bin, {"controller": {"authSecret": {"name": "codex-auth"}}}).env()
@@ -759,9 +831,14 @@ def test_auth_secret(helm_bin: Path) -> None:
 
 def test_runner_service_account_and_rbac(helm_bin: Path) -> None:
     values = {
-        "runnerServiceAccount": {"create": True, "annotations": {"x": "y"},
-                                 "rbac": {"create": True, "extraRules": [
-                                     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}},
+        "runnerServiceAccount": {
+            "create": True,
+            "annotations": {"x": "y"},
+            "rbac": {
+                "create": True,
+                "extraRules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
+            },
+        },
         "controller": {"namespaces": ["team-a"]},
     }
     r = render(helm_bin, values)
@@ -778,8 +855,11 @@ def test_runner_service_account_and_rbac(helm_bin: Path) -> None:
 
 
 def test_runner_rbac_cluster_scoped(helm_bin: Path) -> None:
-    values = {"rbac": {"clusterScoped": True}, "controller": {"namespaces": ["*"]},
-              "runnerServiceAccount": {"create": True, "rbac": {"create": True}}}
+    values = {
+        "rbac": {"clusterScoped": True},
+        "controller": {"namespaces": ["*"]},
+        "runnerServiceAccount": {"create": True, "rbac": {"create": True}},
+    }
     r = render(helm_bin, values)
     binding = r.get("ClusterRoleBinding", "agents-agents-runner")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "agents-runner", "namespace": "agents"}]
@@ -814,33 +894,64 @@ def test_fullname_and_namespace_override(helm_bin: Path) -> None:
 
 def test_version_control_provider(helm_bin: Path) -> None:
     """Reference 8.2.23: the default auth.app/auth.ssh maps rendered refs without the required name."""
-    r = render(helm_bin, {"versionControlProvider": {
-        "enabled": True,
-        "auth": {"token": {"secretRef": {"name": "gh-token"}, "type": "fine_grained"}},
-        "defaults": {"branchConflictSuffixTemplate": "-{{agentRun.name}}"},
-    }})
+    r = render(
+        helm_bin,
+        {
+            "versionControlProvider": {
+                "enabled": True,
+                "auth": {"token": {"secretRef": {"name": "gh-token"}, "type": "fine_grained"}},
+                "defaults": {"branchConflictSuffixTemplate": "-{{agentRun.name}}"},
+            }
+        },
+    )
     vcp = r.get("VersionControlProvider", "github")
     spec = vcp["spec"]
     assert spec["provider"] == "github"
-    assert spec["auth"] == {"method": "token", "token": {"secretRef": {"name": "gh-token", "key": "token"},
-                                                          "type": "fine_grained"}}
+    assert spec["auth"] == {
+        "method": "token",
+        "token": {"secretRef": {"name": "gh-token", "key": "token"}, "type": "fine_grained"},
+    }
     assert spec["defaults"]["branchTemplate"] == "codex/{{issueNumber}}"
     assert spec["defaults"]["branchConflictSuffixTemplate"] == "-{{agentRun.name}}"
-    r = render(helm_bin, {"versionControlProvider": {"enabled": True, "auth": {
-        "method": "app", "app": {"appId": 12345, "installationId": "67", "tokenTtlSeconds": 3600,
-                                  "privateKeySecretRef": {"name": "app-key"}}}}})
+    r = render(
+        helm_bin,
+        {
+            "versionControlProvider": {
+                "enabled": True,
+                "auth": {
+                    "method": "app",
+                    "app": {
+                        "appId": 12345,
+                        "installationId": "67",
+                        "tokenTtlSeconds": 3600,
+                        "privateKeySecretRef": {"name": "app-key"},
+                    },
+                },
+            }
+        },
+    )
     app = r.get("VersionControlProvider", "github")["spec"]["auth"]["app"]
-    assert app == {"appId": "12345", "installationId": "67", "tokenTtlSeconds": 3600,
-                   "privateKeySecretRef": {"name": "app-key", "key": "privateKey"}}
+    assert app == {
+        "appId": "12345",
+        "installationId": "67",
+        "tokenTtlSeconds": 3600,
+        "privateKeySecretRef": {"name": "app-key", "key": "privateKey"},
+    }
 
 
 def test_quota_limitrange_namespace(helm_bin: Path) -> None:
-    r = render(helm_bin, {
-        "resourceQuota": {"enabled": True, "hard": {"pods": "50"}},
-        "limitRange": {"enabled": True, "limits": [{"type": "Container", "default": {"cpu": "500m"}}]},
-        "podSecurityAdmission": {"enabled": True, "createNamespace": True,
-                                 "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
-    })
+    r = render(
+        helm_bin,
+        {
+            "resourceQuota": {"enabled": True, "hard": {"pods": "50"}},
+            "limitRange": {"enabled": True, "limits": [{"type": "Container", "default": {"cpu": "500m"}}]},
+            "podSecurityAdmission": {
+                "enabled": True,
+                "createNamespace": True,
+                "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+            },
+        },
+    )
     assert r.get("ResourceQuota", "agents")["spec"] == {"hard": {"pods": "50"}}
     assert r.get("LimitRange", "agents")["spec"]["limits"][0]["type"] == "Container"
     ns = r.get("Namespace", "agents")
@@ -848,8 +959,12 @@ def test_quota_limitrange_namespace(helm_bin: Path) -> None:
 
 
 def test_argocd_hooks(helm_bin: Path) -> None:
-    run = {"apiVersion": "agents.proompteng.ai/v1alpha1", "kind": "AgentRun",
-           "metadata": {"name": "smoke"}, "spec": {"agentRef": {"name": "a"}}}
+    run = {
+        "apiVersion": "agents.proompteng.ai/v1alpha1",
+        "kind": "AgentRun",
+        "metadata": {"name": "smoke"},
+        "spec": {"agentRef": {"name": "a"}},
+    }
     r = render(helm_bin, {"argocdHooks": {"enabled": True, "smoke": {"agentRun": run}}})
     cleanup = r.get("Job", "agents-smoke-cleanup")
     assert cleanup["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "PreSync"
@@ -860,14 +975,17 @@ def test_argocd_hooks(helm_bin: Path) -> None:
 
 
 def test_extra_volumes_and_scheduling(helm_bin: Path) -> None:
-    r = render(helm_bin, {
-        "extraVolumes": [{"name": "cache", "volume": {"emptyDir": {}}}],
-        "extraVolumeMounts": [{"name": "cache", "mountPath": "/cache", "readOnly": True}],
-        "nodeSelector": {"pool": "ctl"},
-        "tolerations": [{"key": "ctl", "operator": "Exists"}],
-        "podAnnotations": {"a": "b"},
-        "podLabels": {"team": "x"},
-    })
+    r = render(
+        helm_bin,
+        {
+            "extraVolumes": [{"name": "cache", "volume": {"emptyDir": {}}}],
+            "extraVolumeMounts": [{"name": "cache", "mountPath": "/cache", "readOnly": True}],
+            "nodeSelector": {"pool": "ctl"},
+            "tolerations": [{"key": "ctl", "operator": "Exists"}],
+            "podAnnotations": {"a": "b"},
+            "podLabels": {"team": "x"},
+        },
+    )
     pod = r.get("Deployment", "agents")["spec"]["template"]
     assert {"name": "cache", "emptyDir": {}} in pod["spec"]["volumes"]
     assert {"name": "cache", "mountPath": "/cache", "readOnly": True} in r.container()["volumeMounts"]
@@ -877,7 +995,9 @@ def test_extra_volumes_and_scheduling(helm_bin: Path) -> None:
 
 
 def test_probes_toggle(helm_bin: Path) -> None:
-    c = render(helm_bin, {"livenessProbe": {"enabled": False}, "readinessProbe": {"enabled": False}}).container()
+    c = render(
+        helm_bin, {"livenessProbe": {"enabled": False}, "readinessProbe": {"enabled": False}}
+    ).container()
     assert "livenessProbe" not in c and "readinessProbe" not in c
 
 

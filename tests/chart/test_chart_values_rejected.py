@@ -41,8 +41,16 @@ def test_unknown_keys_rejected(helm_bin: Path, values: dict[str, Any], expected:
         ({"autoscaling": {"targetCPUUtilizationPercentage": 150}}, "autoscaling"),
         ({"image": {"pullPolicy": "Sometimes"}}, "image"),
     ],
-    ids=["string-for-int", "string-for-bool", "number-quantity", "number-env", "negative", "enum",
-         "above-max", "pull-policy"],
+    ids=[
+        "string-for-int",
+        "string-for-bool",
+        "number-quantity",
+        "number-env",
+        "negative",
+        "enum",
+        "above-max",
+        "pull-policy",
+    ],
 )
 def test_wrong_types_rejected(helm_bin: Path, values: dict[str, Any], path: str) -> None:
     message = render_error(helm_bin, values)
@@ -71,16 +79,29 @@ def test_validation_template_message(helm_bin: Path, namespaces: list[str]) -> N
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
-        ({"database": {"createSecret": {"enabled": True}}}, "database.createSecret.enabled=true needs database.url"),
-        ({"database": {"url": "postgresql://x", "secretRef": {"name": "s"}}}, "database.url and database.secretRef.name"),
+        (
+            {"database": {"createSecret": {"enabled": True}}},
+            "database.createSecret.enabled=true needs database.url",
+        ),
+        (
+            {"database": {"url": "postgresql://x", "secretRef": {"name": "s"}}},
+            "database.url and database.secretRef.name",
+        ),
         ({"autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 2}}, "minReplicas (5)"),
         ({"runnerServiceAccount": {"rbac": {"create": True}}}, "runnerServiceAccount.rbac.create=true"),
         ({"grpc": {"token": "a", "tokenSecret": {"name": "b"}}}, "grpc.token and grpc.tokenSecret.name"),
         ({"leaderElection": {"leaseDurationSeconds": 5, "renewDeadlineSeconds": 10}}, "renewDeadlineSeconds"),
         ({"controller": {"namespaces": ["*", "a"]}, "rbac": {"clusterScoped": True}}, "cannot be combined"),
     ],
-    ids=["createSecret-without-url", "url-and-secretRef", "hpa-bounds", "runner-rbac-without-sa",
-         "two-tokens", "lease-timing", "wildcard-plus-names"],
+    ids=[
+        "createSecret-without-url",
+        "url-and-secretRef",
+        "hpa-bounds",
+        "runner-rbac-without-sa",
+        "two-tokens",
+        "lease-timing",
+        "wildcard-plus-names",
+    ],
 )
 def test_invalid_combinations(helm_bin: Path, values: dict[str, Any], expected: str) -> None:
     message = render_error(helm_bin, values)

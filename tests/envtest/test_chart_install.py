@@ -1,0 +1,186 @@
+"""The chart against a real kube-apiserver: every rendered manifest passes a server-side dry run, and
+`helm install` / `helm uninstall` work and leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes_asyncio import client as k8s
+
+from jangar.dev.cluster import LocalCluster
+from tests.chart.envtest_support import Kube, extra_namespace, install_crds
+
+pytestmark = pytest.mark.envtest
+
+
+@pytest.fixture(scope="module")
+def kube(envtest: LocalCluster, kubectl_bin: Path, helm_bin: Path) -> Kube:
+    k = Kube(envtest.kubeconfig, kubectl_bin, helm_bin)
+    install_crds(k)
+    return k
+
+
+def _dry_run(kube: Kube, manifest: str) -> str:
+    docs = [d for d in yaml.safe_load_all(manifest) if d]
+    assert docs, "nothing rendered"
+    proc = kube.kubectl(
+        "apply", "--dry-run=server", "--validate=strict", "-f", "-", stdin=manifest, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+ALL_ON: dict[str, Any] = {
+    "controllers": {"enabled": True},
+    "metrics": {"serviceMonitor": {"enabled": True}},
+    "podDisruptionBudget": {"enabled": True},
+    "networkPolicy": {"enabled": True, "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]},
+    "autoscaling": {"enabled": True, "targetMemoryUtilizationPercentage": 80},
+    "database": {
+        "url": "postgresql://a:b@db:5432/agents",
+        "createSecret": {"enabled": True},
+        "caSecret": {"name": "db-ca"},
+    },
+    "controller": {
+        "authSecret": {"name": "codex-auth"},
+        "defaultWorkload": {"nodeSelector": {"a": "b"}, "imagePullSecrets": ["x"]},
+    },
+    "runnerServiceAccount": {"create": True, "rbac": {"create": True}},
+    "resourceQuota": {"enabled": True, "hard": {"pods": "100"}},
+    "limitRange": {"enabled": True, "limits": [{"type": "Container", "default": {"cpu": "500m"}}]},
+    "versionControlProvider": {"enabled": True, "auth": {"token": {"secretRef": {"name": "gh"}}}},
+    "argocdHooks": {
+        "enabled": True,
+        "smoke": {
+            "agentRun": {
+                "apiVersion": "agents.proompteng.ai/v1alpha1",
+                "kind": "AgentRun",
+                "metadata": {"name": "smoke"},
+                "spec": {
+                    "agentRef": {"name": "smoke-agent"},
+                    "implementationSpecRef": {"name": "smoke-impl"},
+                    "runtime": {"type": "workflow"},
+                },
+            }
+        },
+    },
+    "grpc": {"tokenSecret": {"name": "grpc-token"}},
+    "agentComms": {"enabled": True, "subjects": ["agents.>"]},
+    "extraVolumes": [{"name": "cache", "volume": {"emptyDir": {}}}],
+    "extraVolumeMounts": [{"name": "cache", "mountPath": "/cache"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("files", "values"),
+    [
+        ((), None),
+        (("values-local.yaml",), None),
+        (("values-kind.yaml",), None),
+        (("values-dev.yaml",), None),
+        (("values-prod.yaml",), {"controller": {"namespaces": []}}),
+        ((), ALL_ON),
+        (
+            (),
+            {
+                "rbac": {"clusterScoped": True},
+                "controller": {"namespaces": ["*"]},
+                "runnerServiceAccount": {"create": True, "rbac": {"create": True}},
+            },
+        ),
+    ],
+    ids=["defaults", "local", "kind", "dev", "prod", "everything-on", "all-namespaces"],
+)
+async def test_rendered_manifests_pass_server_dry_run(
+    kube: Kube, namespace: str, files: tuple[str, ...], values: dict[str, Any] | None
+) -> None:
+    manifest = kube.template("agents", namespace, values, files)
+    out = _dry_run(kube, manifest)
+    assert "(server dry run)" in out
+
+
+async def test_several_namespaces_dry_run(kube: Kube, kube_client: k8s.ApiClient, namespace: str) -> None:
+    other = f"t-{uuid.uuid4().hex[:10]}"
+    async with extra_namespace(kube_client, other):
+        for values in (
+            {
+                "controller": {"namespaces": [other]},
+                "runnerServiceAccount": {"create": True, "rbac": {"create": True}},
+            },
+            {"rbac": {"clusterScoped": True}, "controller": {"namespaces": [namespace, other]}},
+        ):
+            _dry_run(kube, kube.template("agents", namespace, values))
+
+
+def _leftovers(kube: Kube, namespace: str, release: str) -> list[str]:
+    kinds = kube.kubectl(
+        "api-resources", "--namespaced=true", "--verbs=list,delete", "-o", "name"
+    ).stdout.split()
+    kinds = [k for k in kinds if k not in {"events", "events.events.k8s.io"}]
+    proc = kube.kubectl(
+        "get", ",".join(kinds), "-n", namespace, "-l", f"app.kubernetes.io/instance={release}", "-o", "json"
+    )
+    return [f"{i['kind']}/{i['metadata']['name']}" for i in json.loads(proc.stdout)["items"]]
+
+
+def _cluster_leftovers(kube: Kube, release: str, namespace: str) -> list[str]:
+    proc = kube.kubectl(
+        "get", "clusterroles,clusterrolebindings", "-l", f"app.kubernetes.io/instance={release}", "-o", "json"
+    )
+    return [
+        i["metadata"]["name"]
+        for i in json.loads(proc.stdout)["items"]
+        if i["metadata"]["name"].startswith(f"{namespace}-")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("files", "values"),
+    [
+        ((), None),
+        (("values-local.yaml",), None),
+        (
+            (),
+            {
+                "rbac": {"clusterScoped": True},
+                "controller": {"namespaces": ["*"]},
+                "controllers": {"enabled": True},
+                "database": {"url": "postgresql://a:b@db/agents", "createSecret": {"enabled": True}},
+            },
+        ),
+    ],
+    ids=["defaults", "values-local", "cluster-scoped-split"],
+)
+async def test_helm_install_and_uninstall(
+    kube: Kube,
+    kube_client: k8s.ApiClient,
+    namespace: str,
+    files: tuple[str, ...],
+    values: dict[str, Any] | None,
+) -> None:
+    kube.install("agents", namespace, values, files)
+    status = json.loads(kube.helm("status", "agents", "--namespace", namespace, "-o", "json").stdout)
+    assert status["info"]["status"] == "deployed"
+    apps = k8s.AppsV1Api(kube_client)
+    dep = await apps.read_namespaced_deployment("agents", namespace)
+    env = {e.name: e for e in dep.spec.template.spec.containers[0].env}
+    assert env["JANGAR_AGENTS_CONTROLLER_NAMESPACES"].value in {namespace, "*"}
+    if values and values.get("controllers", {}).get("enabled"):
+        await apps.read_namespaced_deployment("agents-controllers", namespace)
+    assert _leftovers(kube, namespace, "agents")
+    # upgrade is a no-op on the same values
+    kube.helm("upgrade", "agents", str(kube_chart()), "--namespace", namespace, "--reuse-values")
+    kube.helm("uninstall", "agents", "--namespace", namespace, "--wait")
+    assert _leftovers(kube, namespace, "agents") == []
+    assert _cluster_leftovers(kube, "agents", namespace) == []
+
+
+def kube_chart() -> Path:
+    from tests.chart.helm import CHART
+
+    return CHART
