@@ -1,0 +1,107 @@
+"""jangar.runtime: an asyncio controller runtime with client-go / controller-runtime semantics.
+
+Generic on purpose: nothing here knows about agents (an import-linter contract enforces it).
+The everyday surface is re-exported here; see docs/runtime.md for the design.
+"""
+
+from jangar.runtime.builder import Builder
+from jangar.runtime.cache import Cache, CacheOptions, CacheReader, InformerNotRegistered, ResourceCacheOptions
+from jangar.runtime.client import Client, ObjectList, PatchType, PropagationPolicy, RetryPolicy, WatchEvent
+from jangar.runtime.controller import Controller, ControllerOptions
+from jangar.runtime.errors import (
+    AlreadyExistsError,
+    ApiError,
+    ConflictError,
+    GoneError,
+    InvalidError,
+    NotFoundError,
+    is_conflict,
+    is_not_found,
+)
+from jangar.runtime.handler import request_for_object, requests_for_owner
+from jangar.runtime.informer import EventHandler, FuncHandler, SharedInformer, strip_managed_fields
+from jangar.runtime.leaderelection import LeaderElectionOptions, LeaderElector, LeaderLost
+from jangar.runtime.log import bind_reconcile_context, configure_logging
+from jangar.runtime.manager import FuncRunnable, Manager, ManagerOptions, Runnable
+from jangar.runtime.metrics import RuntimeMetrics
+from jangar.runtime.predicate import (
+    And,
+    AnnotationsChanged,
+    GenerationChanged,
+    LabelsChanged,
+    Not,
+    ObjectFilter,
+    Or,
+    Predicate,
+    ResourceVersionChanged,
+    label_selector,
+)
+from jangar.runtime.reconcile import ReconcileFunc, Reconciler, Request, Result, TerminalError
+from jangar.runtime.reflector import ReflectorOptions
+from jangar.runtime.resources import JsonObject, ResourceRef, make_key, object_key, split_key
+from jangar.runtime.workqueue import LOW_PRIORITY, QueueShutDown, WorkQueue
+
+__all__ = [
+    "LOW_PRIORITY",
+    "AlreadyExistsError",
+    "And",
+    "AnnotationsChanged",
+    "ApiError",
+    "Builder",
+    "Cache",
+    "CacheOptions",
+    "CacheReader",
+    "Client",
+    "ConflictError",
+    "Controller",
+    "ControllerOptions",
+    "EventHandler",
+    "FuncHandler",
+    "FuncRunnable",
+    "GenerationChanged",
+    "GoneError",
+    "InformerNotRegistered",
+    "InvalidError",
+    "JsonObject",
+    "LabelsChanged",
+    "LeaderElectionOptions",
+    "LeaderElector",
+    "LeaderLost",
+    "Manager",
+    "ManagerOptions",
+    "Not",
+    "NotFoundError",
+    "ObjectFilter",
+    "ObjectList",
+    "Or",
+    "PatchType",
+    "Predicate",
+    "PropagationPolicy",
+    "QueueShutDown",
+    "ReconcileFunc",
+    "Reconciler",
+    "ReflectorOptions",
+    "Request",
+    "ResourceCacheOptions",
+    "ResourceRef",
+    "ResourceVersionChanged",
+    "Result",
+    "RetryPolicy",
+    "Runnable",
+    "RuntimeMetrics",
+    "SharedInformer",
+    "TerminalError",
+    "WatchEvent",
+    "WorkQueue",
+    "bind_reconcile_context",
+    "configure_logging",
+    "is_conflict",
+    "is_not_found",
+    "label_selector",
+    "make_key",
+    "object_key",
+    "request_for_object",
+    "requests_for_owner",
+    "split_key",
+    "strip_managed_fields",
+]

@@ -1,0 +1,248 @@
+"""The manager's cache: shared informers per resource and scope, and a reader over them.
+
+Scoping follows controller-runtime's cache options: all namespaces, one namespace, or a
+list of namespaces (one informer per namespace, merged on read), with label and field
+selectors, a transform, and a resync period, each overridable per resource.
+
+Reads return deep copies by default (cheap for JSON-shaped dicts, and it makes mutating a
+read object safe); ``copy=False`` hands out the shared object for read-only hot paths.
+Reading a resource nobody registered raises :class:`InformerNotRegistered` instead of
+silently starting a cluster-wide informer (a classic cause of operator OOMs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from jangar.runtime.client import Client
+from jangar.runtime.informer import (
+    EventHandler,
+    HandlerRegistration,
+    SharedInformer,
+    TransformFunc,
+    strip_managed_fields,
+)
+from jangar.runtime.reflector import ReflectorOptions
+from jangar.runtime.resources import JsonObject, ResourceRef, make_key
+from jangar.runtime.store import NAMESPACE_INDEX, IndexFunc
+
+DEFAULT_RESYNC_PERIOD = 10 * 3600.0
+"""controller-runtime's SyncPeriod: every cached object is re-delivered about every 10 h (±10 %)."""
+
+
+class InformerNotRegistered(LookupError):
+    """A read on a resource the cache does not watch."""
+
+
+@dataclass(frozen=True)
+class ResourceCacheOptions:
+    """Per-resource overrides of :class:`CacheOptions` (``None`` means inherit)."""
+
+    namespaces: Sequence[str] | None = None
+    label_selector: str | Mapping[str, str] | None = None
+    field_selector: str | Mapping[str, str] | None = None
+    transform: TransformFunc | None = None
+    resync_period: float | None = None
+
+
+@dataclass(frozen=True)
+class CacheOptions:
+    namespaces: Sequence[str] | None = None
+    """None or empty: all namespaces. Cluster-scoped resources ignore it."""
+    label_selector: str | Mapping[str, str] | None = None
+    field_selector: str | Mapping[str, str] | None = None
+    transform: TransformFunc | None = strip_managed_fields
+    resync_period: float | None = DEFAULT_RESYNC_PERIOD
+    by_resource: Mapping[ResourceRef, ResourceCacheOptions] = field(default_factory=dict)
+    reflector: ReflectorOptions = field(default_factory=ReflectorOptions)
+
+
+class CacheReader(Protocol):
+    """What reconcilers read through: get one object or list many, from memory."""
+
+    def get(
+        self, ref: ResourceRef, name: str, namespace: str | None = None, *, copy: bool = True
+    ) -> JsonObject | None: ...
+
+    def list(
+        self,
+        ref: ResourceRef,
+        namespace: str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        index: tuple[str, str] | None = None,
+        copy: bool = True,
+    ) -> list[JsonObject]: ...
+
+
+def deep_copy(value: Any) -> Any:
+    """A deep copy specialised for decoded JSON (several times faster than :func:`copy.deepcopy`)."""
+    if isinstance(value, dict):
+        return {k: deep_copy(v) if isinstance(v, dict | list) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [deep_copy(v) if isinstance(v, dict | list) else v for v in value]
+    return value
+
+
+class InformerGroup:
+    """The informers of one resource: one per namespace in scope, or one cluster-wide."""
+
+    def __init__(self, ref: ResourceRef, informers: dict[str | None, SharedInformer]) -> None:
+        self.ref = ref
+        self.informers = informers
+
+    def for_namespace(self, namespace: str | None) -> list[SharedInformer]:
+        if None in self.informers:
+            return [self.informers[None]]
+        if namespace is None:
+            return list(self.informers.values())
+        inf = self.informers.get(namespace)
+        if inf is None:
+            raise InformerNotRegistered(
+                f"namespace {namespace!r} is outside the cache's scope for {self.ref}"
+            )
+        return [inf]
+
+    @property
+    def has_synced(self) -> bool:
+        return all(i.has_synced for i in self.informers.values())
+
+    def add_event_handler(self, handler: EventHandler) -> list[HandlerRegistration]:
+        return [i.add_event_handler(handler) for i in self.informers.values()]
+
+    def add_indexer(self, name: str, func: IndexFunc) -> None:
+        for i in self.informers.values():
+            i.add_indexer(name, func)
+
+
+class Cache:
+    """Informers for every resource the manager's controllers watch or read."""
+
+    def __init__(self, client: Client, options: CacheOptions | None = None) -> None:
+        self.client = client
+        self.options = options or CacheOptions()
+        self._groups: dict[ResourceRef, InformerGroup] = {}
+        self._started = False
+
+    def informer(self, ref: ResourceRef) -> InformerGroup:
+        """The informers for ``ref``, created (and started, if the cache runs) on first use."""
+        group = self._groups.get(ref)
+        if group is not None:
+            return group
+        o = self.options
+        per = o.by_resource.get(ref, ResourceCacheOptions())
+        namespaces = per.namespaces if per.namespaces is not None else o.namespaces
+        scopes: list[str | None] = list(namespaces) if ref.namespaced and namespaces else [None]
+        informers = {
+            ns: SharedInformer(
+                self.client,
+                ref,
+                namespace=ns,
+                label_selector=per.label_selector if per.label_selector is not None else o.label_selector,
+                field_selector=per.field_selector if per.field_selector is not None else o.field_selector,
+                transform=per.transform if per.transform is not None else o.transform,
+                resync_period=per.resync_period if per.resync_period is not None else o.resync_period,
+                options=o.reflector,
+            )
+            for ns in scopes
+        }
+        group = self._groups[ref] = InformerGroup(ref, informers)
+        if self._started:
+            for inf in informers.values():
+                inf.start()
+        return group
+
+    def add_index(self, ref: ResourceRef, name: str, func: IndexFunc) -> None:
+        """Add a named index on ``ref`` (usable with ``list(..., index=(name, value))``)."""
+        self.informer(ref).add_indexer(name, func)
+
+    def add_event_handler(self, ref: ResourceRef, handler: EventHandler) -> list[HandlerRegistration]:
+        return self.informer(ref).add_event_handler(handler)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._started = True
+        for group in self._groups.values():
+            for inf in group.informers.values():
+                inf.start()
+
+    async def stop(self) -> None:
+        self._started = False
+        await asyncio.gather(*(inf.stop() for g in self._groups.values() for inf in g.informers.values()))
+
+    def has_synced(self) -> bool:
+        return all(g.has_synced for g in self._groups.values())
+
+    async def wait_for_sync(self, timeout: float | None = None) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                for group in list(self._groups.values()):
+                    for inf in group.informers.values():
+                        await inf.wait_for_sync()
+        except TimeoutError:
+            return False
+        return True
+
+    def healthy(self) -> bool:
+        """True while every started informer's reflector task is alive (liveness)."""
+        return all(
+            all(not t.done() for t in inf._tasks)
+            for g in self._groups.values()
+            for inf in g.informers.values()
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _group(self, ref: ResourceRef) -> InformerGroup:
+        group = self._groups.get(ref)
+        if group is None:
+            raise InformerNotRegistered(f"no informer for {ref}: register it with cache.informer(ref) first")
+        return group
+
+    def get(
+        self, ref: ResourceRef, name: str, namespace: str | None = None, *, copy: bool = True
+    ) -> JsonObject | None:
+        """The cached object, or ``None`` if the cache does not have it."""
+        ns = namespace if ref.namespaced else None
+        key = make_key(ns, name)
+        for inf in self._group(ref).for_namespace(ns):
+            obj = inf.store.get(key)
+            if obj is not None:
+                return deep_copy(obj) if copy else obj
+        return None
+
+    def list(
+        self,
+        ref: ResourceRef,
+        namespace: str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        index: tuple[str, str] | None = None,
+        copy: bool = True,
+    ) -> list[JsonObject]:
+        """Cached objects, optionally in one namespace, with equal labels, or by an index value."""
+        ns = namespace if ref.namespaced else None
+        out: list[JsonObject] = []
+        for inf in self._group(ref).for_namespace(ns):
+            store = inf.store
+            if index is not None:
+                objs = store.by_index(*index)
+                if ns is not None:
+                    objs = [o for o in objs if (o.get("metadata") or {}).get("namespace") == ns]
+            elif ns is not None:
+                objs = store.by_index(NAMESPACE_INDEX, ns)
+            else:
+                objs = store.values()
+            if labels:
+                objs = [o for o in objs if _labels_match(o, labels)]
+            out.extend(objs)
+        return [deep_copy(o) for o in out] if copy else out
+
+
+def _labels_match(obj: JsonObject, labels: Mapping[str, str]) -> bool:
+    have = (obj.get("metadata") or {}).get("labels") or {}
+    return all(have.get(k) == v for k, v in labels.items())
