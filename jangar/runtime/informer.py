@@ -177,6 +177,7 @@ class SharedInformer:
             )
 
     async def stop(self) -> None:
+        """Stop the reflector and handlers. The store is kept; :meth:`start` resumes from it."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -92,8 +92,13 @@ class Reflector:
         self._log = log.bind(resource=str(ref), namespace=self.namespace or "")
 
     async def run(self) -> None:
-        """List and watch until cancelled. Never returns otherwise; errors are retried."""
-        need_list = True
+        """List and watch until cancelled. Never returns otherwise; errors are retried.
+
+        A reflector that ran before resumes watching from its last resourceVersion instead
+        of relisting (an informer stopped and started again); if that version has expired
+        the 410 triggers a relist, which reports what changed in between.
+        """
+        need_list = not self.last_resource_version
         while True:
             try:
                 if need_list:

@@ -1,0 +1,176 @@
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from jangar.runtime import (
+    Builder,
+    CacheOptions,
+    Client,
+    LeaderElectionOptions,
+    LeaderElector,
+    LeaderLost,
+    Manager,
+    ManagerOptions,
+    ReflectorOptions,
+    Request,
+    ResourceRef,
+    Result,
+)
+from jangar.runtime.metrics import RuntimeMetrics
+from tests.fakes.apiserver import FakeApiServer
+
+WIDGETS = ResourceRef("example.com", "v1", "Widget", "widgets")
+LEASE_COLL = "coordination.k8s.io/v1/leases"
+FAST = dict(lease_duration=1.5, renew_deadline=1.0, retry_period=0.2)
+
+
+async def eventually(predicate: Any, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+def test_options_are_validated() -> None:
+    with pytest.raises(ValueError):
+        LeaderElectionOptions("l", "ns", lease_duration=10, renew_deadline=10, retry_period=2)
+    with pytest.raises(ValueError):
+        LeaderElectionOptions("l", "ns", lease_duration=15, renew_deadline=2, retry_period=2)
+    LeaderElectionOptions("l", "ns")  # the defaults are valid: 15 > 10 > 2.4
+
+
+async def test_single_candidate_acquires_and_writes_a_lease(client: Client, fake: FakeApiServer) -> None:
+    metrics = RuntimeMetrics()
+    el = LeaderElector(client, LeaderElectionOptions("lock", "ns", identity="a", **FAST), metrics=metrics)
+    task = asyncio.create_task(el.run())
+    await asyncio.wait_for(el.elected.wait(), 2)
+    lease = fake.objects[(LEASE_COLL, "ns", "lock")]
+    assert lease["spec"]["holderIdentity"] == "a"
+    assert lease["spec"]["leaseDurationSeconds"] == 1
+    assert lease["spec"]["leaseTransitions"] == 0
+    assert metrics.registry.get_sample_value("leader_election_master_status", {"name": "lock"}) == 1
+    first_renew = lease["spec"]["renewTime"]
+    await eventually(lambda: fake.objects[(LEASE_COLL, "ns", "lock")]["spec"]["renewTime"] != first_renew)
+    assert fake.objects[(LEASE_COLL, "ns", "lock")]["spec"]["acquireTime"] == lease["spec"]["acquireTime"]
+    task.cancel()
+    assert await el.release() is True
+    assert fake.objects[(LEASE_COLL, "ns", "lock")]["spec"]["holderIdentity"] is None
+    assert metrics.registry.get_sample_value("leader_election_master_status", {"name": "lock"}) == 0
+
+
+async def test_a_valid_foreign_lease_blocks_until_it_expires_by_our_clock(
+    client: Client, fake: FakeApiServer
+) -> None:
+    # Timestamps in the record are deliberately absurd: expiry must not depend on them.
+    fake.put(
+        LEASE_COLL,
+        {
+            "metadata": {"name": "lock", "namespace": "ns"},
+            "spec": {
+                "holderIdentity": "other",
+                "leaseDurationSeconds": 1,
+                "renewTime": "2099-01-01T00:00:00.000000Z",
+            },
+        },
+    )
+    el = LeaderElector(client, LeaderElectionOptions("lock", "ns", identity="me", **FAST))
+    t0 = time.monotonic()
+    task = asyncio.create_task(el.run())
+    await asyncio.wait_for(el.elected.wait(), 4)
+    waited = time.monotonic() - t0
+    assert 0.95 <= waited < 2.5  # one leaseDurationSeconds after we first saw the record
+    assert fake.objects[(LEASE_COLL, "ns", "lock")]["spec"]["leaseTransitions"] == 1
+    task.cancel()
+
+
+async def test_renewal_failure_loses_leadership(client: Client, fake: FakeApiServer) -> None:
+    el = LeaderElector(client, LeaderElectionOptions("lock", "ns", identity="a", **FAST))
+    task = asyncio.create_task(el.run())
+    await asyncio.wait_for(el.elected.wait(), 2)
+    fake.fail_next(1000, 500)
+    await asyncio.wait_for(el.lost.wait(), 3)
+    assert not el.is_leader
+    await task
+
+
+def manager_for(client: Client, identity: str, reconciled: list[str]) -> Manager:
+    mgr = Manager(
+        client,
+        ManagerOptions(
+            bind_address=None,
+            leader_election=LeaderElectionOptions("mgr-lock", "ns", identity=identity, **FAST),
+            cache=CacheOptions(reflector=ReflectorOptions(backoff_initial=0.01)),
+            graceful_shutdown_timeout=1,
+        ),
+    )
+
+    async def reconcile(req: Request) -> Result:
+        reconciled.append(identity)
+        return Result(requeue_after=0.05)
+
+    Builder(mgr).for_(WIDGETS).complete(reconcile)
+    return mgr
+
+
+async def test_two_managers_only_the_leader_reconciles_and_release_hands_over_fast(
+    client: Client, fake: FakeApiServer
+) -> None:
+    fake.put("example.com/v1/widgets", {"metadata": {"name": "w", "namespace": "ns"}})
+    reconciled: list[str] = []
+    a = manager_for(client, "a", reconciled)
+    task_a = asyncio.create_task(a.start())
+    await eventually(lambda: "a" in reconciled)
+    b = manager_for(client, "b", reconciled)
+    task_b = asyncio.create_task(b.start())
+    await eventually(lambda: b.cache.has_synced())
+    await asyncio.sleep(0.5)
+    assert set(reconciled) == {"a"}  # the standby has a warm cache but does not reconcile
+    t0 = time.monotonic()
+    a.request_stop()
+    await asyncio.wait_for(task_a, 3)
+    assert fake.objects[(LEASE_COLL, "ns", "mgr-lock")]["spec"]["holderIdentity"] in (None, "b")
+    await eventually(lambda: "b" in reconciled)
+    handover = time.monotonic() - t0
+    assert handover < 1.0  # released lease: about one retry period, not a lease duration
+    b.request_stop()
+    await asyncio.wait_for(task_b, 3)
+
+
+async def test_killed_leader_is_replaced_after_the_lease_duration(
+    client: Client, fake: FakeApiServer
+) -> None:
+    fake.put("example.com/v1/widgets", {"metadata": {"name": "w", "namespace": "ns"}})
+    reconciled: list[str] = []
+    a = manager_for(client, "a", reconciled)
+    task_a = asyncio.create_task(a.start())
+    await eventually(lambda: "a" in reconciled)
+    b = manager_for(client, "b", reconciled)
+    task_b = asyncio.create_task(b.start())
+    await eventually(lambda: b.cache.has_synced())
+    await asyncio.sleep(0.3)
+    # "kill" a: its tasks vanish without releasing anything
+    assert a.elector is not None
+    a.options.leader_election = None
+    task_a.cancel()
+    await asyncio.gather(task_a, return_exceptions=True)
+    t0 = time.monotonic()
+    reconciled.clear()
+    await eventually(lambda: "b" in reconciled, timeout=6)
+    handover = time.monotonic() - t0
+    assert (
+        0.5 <= handover <= 1.5 + 0.24 + 1.0
+    )  # lease duration (minus elapsed renew age) + jittered retry + slack
+    b.request_stop()
+    await asyncio.wait_for(task_b, 3)
+
+
+async def test_manager_raises_when_leadership_is_lost(client: Client, fake: FakeApiServer) -> None:
+    reconciled: list[str] = []
+    a = manager_for(client, "a", reconciled)
+    task = asyncio.create_task(a.start())
+    assert a.elector is not None
+    await asyncio.wait_for(a.elector.elected.wait(), 3)
+    fake.fail_next(10000, 500)
+    with pytest.raises(LeaderLost):
+        await asyncio.wait_for(task, 5)
