@@ -388,11 +388,11 @@ class Client:
                 if not chunk:
                     return
                 buffer += chunk
-                while True:
-                    line, sep, rest = buffer.partition(b"\n")
-                    if not sep:
-                        break
-                    buffer = rest
+                if b"\n" not in chunk:
+                    continue
+                # One split per chunk, not one copy of the remainder per line (quadratic).
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
                     if not line.strip():
                         continue
                     event = json.loads(line)

@@ -191,3 +191,19 @@ async def test_a_failing_handler_does_not_stop_delivery(client: Client, fake: Fa
         await eventually(lambda: seen == ["a", "b"])
     finally:
         await inf.stop()
+
+
+async def test_watch_handles_objects_larger_than_the_read_buffer(client: Client, fake: FakeApiServer) -> None:
+    inf = SharedInformer(client, WIDGETS, namespace="ns", options=FAST)
+    inf.start()
+    try:
+        assert await inf.wait_for_sync(timeout=3)
+        await eventually(lambda: len(fake.watchers) == 1)
+        big = widget("big")
+        big["spec"] = {"blob": "x" * (5 * 2**20)}  # 5 MiB: more than aiohttp's 2 MiB read buffer
+        fake.put(COLL, big)
+        fake.put(COLL, widget("small"))
+        await eventually(lambda: "ns/small" in inf.store, timeout=10)
+        assert len(inf.store.get("ns/big")["spec"]["blob"]) == 5 * 2**20  # type: ignore[index]
+    finally:
+        await inf.stop()

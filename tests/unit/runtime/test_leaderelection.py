@@ -123,7 +123,7 @@ async def test_two_managers_only_the_leader_reconciles_and_release_hands_over_fa
     await eventually(lambda: "a" in reconciled)
     b = manager_for(client, "b", reconciled)
     task_b = asyncio.create_task(b.start())
-    await eventually(lambda: b.cache.has_synced())
+    await eventually(b.cache.has_synced)
     await asyncio.sleep(0.5)
     assert set(reconciled) == {"a"}  # the standby has a warm cache but does not reconcile
     t0 = time.monotonic()
@@ -147,7 +147,7 @@ async def test_killed_leader_is_replaced_after_the_lease_duration(
     await eventually(lambda: "a" in reconciled)
     b = manager_for(client, "b", reconciled)
     task_b = asyncio.create_task(b.start())
-    await eventually(lambda: b.cache.has_synced())
+    await eventually(b.cache.has_synced)
     await asyncio.sleep(0.3)
     # "kill" a: its tasks vanish without releasing anything
     assert a.elector is not None
