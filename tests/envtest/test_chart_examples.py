@@ -17,8 +17,8 @@ EXAMPLES = sorted(p.name for p in (CHART / "examples").glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")
-def kube(envtest: LocalCluster, kubectl_bin: Path, helm_bin: Path) -> Kube:
-    k = Kube(envtest.kubeconfig, kubectl_bin, helm_bin)
+def kube(envtest: LocalCluster, kubectl_bin: Path) -> Kube:
+    k = Kube(envtest.kubeconfig, kubectl_bin, Path("helm-not-needed"))
     install_crds(k)
     return k
 
