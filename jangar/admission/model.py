@@ -1,0 +1,125 @@
+"""The admission snapshot (one `RunRecord` per AgentRun) and the limits it is checked against.
+
+Everything the admission decision needs is in the cluster's state: each run's phase, agent, repository,
+creation time and `status.queue.admittedAt`. Nothing is kept only in memory, so a restarted controller
+rebuilds the same decisions from the same objects (issue §3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from jangar.conditions import parse_time
+from jangar.scheduler.contract import repository_of
+from jangar.settings import Settings
+
+__all__ = ["TERMINAL", "AdmissionLimits", "RunKey", "RunRecord"]
+
+RunKey = tuple[str, str]  # (namespace, name)
+TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What admission knows about one AgentRun.
+
+    * `admitted_at`: when admission let it run (`status.queue.admittedAt`); a run that is Running without it
+      (created before jangar managed admission) counts as admitted too.
+    * `queued`: it already holds a place in the queue (phase Queued), so queue limits no longer reject it.
+    """
+
+    namespace: str
+    name: str
+    created_at: datetime
+    phase: str = ""
+    agent: str = "unknown"
+    repository: str | None = None
+    admitted_at: datetime | None = None
+    queued: bool = False
+
+    @property
+    def key(self) -> RunKey:
+        return (self.namespace, self.name)
+
+    @property
+    def terminal(self) -> bool:
+        return self.phase in TERMINAL
+
+    @property
+    def active(self) -> bool:
+        """Holds capacity: admitted (or Running) and not finished."""
+        return not self.terminal and (self.admitted_at is not None or self.phase == "Running")
+
+    @property
+    def waiting(self) -> bool:
+        return not self.terminal and not self.active
+
+    @property
+    def order(self) -> tuple[datetime, str, str]:
+        """FIFO order: creation time, then namespace and name so ties are broken the same way every time."""
+        return (self.created_at, self.namespace, self.name)
+
+    @classmethod
+    def from_run(cls, run: Mapping[str, Any]) -> RunRecord:
+        """Build a record from an AgentRun as the cache holds it."""
+        metadata = run.get("metadata") or {}
+        status = run.get("status") or {}
+        queue = status.get("queue") or {}
+        agent_ref = (run.get("spec") or {}).get("agentRef") or {}
+        phase = str(status.get("phase") or "")
+        return cls(
+            namespace=str(metadata.get("namespace") or "default"),
+            name=str(metadata.get("name")),
+            created_at=parse_time(metadata.get("creationTimestamp")) or _EPOCH,
+            phase=phase,
+            agent=str(agent_ref.get("name") or "unknown"),
+            repository=repository_of(run),
+            admitted_at=parse_time(queue.get("admittedAt")),
+            queued=phase == "Queued",
+        )
+
+
+@dataclass(frozen=True)
+class AdmissionLimits:
+    """Concurrency, queue and rate limits. 0 turns a limit off. Repository keys are lower-case."""
+
+    per_namespace: int = 10
+    per_agent: int = 5
+    cluster: int = 100
+    repo_enabled: bool = False
+    repo_default: int = 0
+    repo_overrides: Mapping[str, int] | None = None
+    queue_per_namespace: int = 200
+    queue_per_repo: int = 50
+    queue_cluster: int = 1000
+    rate_window_seconds: int = 60
+    rate_per_namespace: int = 120
+    rate_per_repo: int = 30
+    rate_cluster: int = 600
+
+    def repo_limit(self, repository: str | None) -> int:
+        if not self.repo_enabled or not repository:
+            return 0
+        return (self.repo_overrides or {}).get(repository.lower(), self.repo_default)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AdmissionLimits:
+        return cls(
+            per_namespace=settings.concurrency.per_namespace,
+            per_agent=settings.concurrency.per_agent,
+            cluster=settings.concurrency.cluster,
+            repo_enabled=settings.repo_concurrency.enabled,
+            repo_default=settings.repo_concurrency.default,
+            repo_overrides=dict(settings.repo_concurrency.overrides),
+            queue_per_namespace=settings.queue.per_namespace,
+            queue_per_repo=settings.queue.per_repo,
+            queue_cluster=settings.queue.cluster,
+            rate_window_seconds=settings.rate.window_seconds,
+            rate_per_namespace=settings.rate.per_namespace,
+            rate_per_repo=settings.rate.per_repo,
+            rate_cluster=settings.rate.cluster,
+        )
