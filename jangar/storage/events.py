@@ -24,14 +24,15 @@ _TOKEN_PATTERNS = (
     re.compile(r"\beyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,}"),
     re.compile(r"(?i)\b(bearer|token|password|secret)([=: ]+)[^\s,;'\"]+"),
 )
-_URL_USERINFO = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*://)[^/@\s]+@")
+# Bounded repetitions: these run on untrusted text of up to 32 KiB and must stay linear.
+_URL_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.\-]{0,31}://)[^/@\s]{1,512}@")
 
 
 def redact_text(value: str | None) -> str | None:
     """Remove credentials from free text before it is stored: URL user-info and token-shaped strings."""
     if value is None:
         return None
-    text = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    text = value[: MAX_TEXT * 2].replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
     text = _URL_USERINFO.sub(r"\1***@", text)
     for pattern in _TOKEN_PATTERNS:
         if pattern.groups >= 2:

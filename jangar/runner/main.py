@@ -1,0 +1,159 @@
+"""The Job pod's entrypoint: read the specs, prepare the workspace, run the provider, report, exit.
+
+Order matters for what a failure leaves behind: the log and status paths are known before anything can
+fail, so even "the spec is missing" ends with a status.json saying so (when the workspace is writable),
+a message on stderr, and an exit code that names the cause (see ``jangar.runner.errors``).
+
+The runner prints plain ``jangar-runner: …`` lines rather than structured logs: its stdout and stderr
+are the agent's output stream, which people read with ``kubectl logs``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from jangar.runner.errors import EXIT_CANTCREAT, SIGNAL_EXIT_BASE, RunnerError
+from jangar.runner.process import LogSink, run_child
+from jangar.runner.spec import (
+    RunnerSpec,
+    child_environment,
+    default_paths,
+    load_run_spec,
+    load_runner_spec,
+    resolve_binary,
+)
+from jangar.runner.status import RunStatus, now, write_status
+
+USAGE = """usage: jangar-runner
+
+Runs an agent provider inside a jangar Job pod. Configuration comes from the environment:
+  AGENT_RUN_SPEC          path to run.json, or the run spec as inline JSON (required)
+  AGENT_RUNNER_SPEC_PATH  path to agent-runner.json: binary, args, env, inputFiles (required)
+  AGENT_WORKSPACE         workspace directory (default: the directory of agent-runner.json)
+Writes <workspace>/.agent/runner.log and <workspace>/.agent/status.json and exits with the agent's code.
+"""
+
+
+def _say(message: str, sink: LogSink | None = None) -> None:
+    line = f"jangar-runner: {message}\n"
+    sys.stderr.write(line)
+    sys.stderr.flush()
+    if sink is not None:
+        sink.write(line.encode())
+
+
+def _try_write_status(path: Path, status: RunStatus) -> None:
+    try:
+        write_status(path, status)
+    except OSError as exc:
+        _say(f"cannot write {path}: {exc}")
+
+
+def _open_sink_quietly(path: Path) -> LogSink | None:
+    try:
+        return LogSink(path)
+    except OSError:
+        return None
+
+
+def _fail(error: RunnerError, status: RunStatus, status_path: Path, sink: LogSink | None) -> int:
+    _say(f"error: {error.message}", sink)
+    status.phase, status.reason, status.message = "Failed", error.reason, error.message
+    status.exit_code, status.finished_at = error.exit_code, now()
+    _try_write_status(status_path, status)
+    return error.exit_code
+
+
+def _write_input_files(spec: RunnerSpec) -> None:
+    for item in spec.input_files:
+        try:
+            if item.path.is_file() and item.path.read_text(encoding="utf-8") == item.content:
+                continue  # already there, e.g. mounted from the inputs ConfigMap
+            item.path.parent.mkdir(parents=True, exist_ok=True)
+            item.path.write_text(item.content, encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RunnerError(
+                f"cannot write input file {item.path}: {exc}", EXIT_CANTCREAT, "InputFileFailed"
+            ) from exc
+
+
+def run(environ: Mapping[str, str]) -> int:
+    """Do one run with ``environ`` as the environment; return the process exit code."""
+    status_path, log_path = default_paths(environ)
+    status = RunStatus(phase="Running", started_at=now())
+    try:
+        run_spec = load_run_spec(environ)
+        spec = load_runner_spec(environ, run_spec)
+    except RunnerError as error:
+        sink = _open_sink_quietly(log_path)
+        try:
+            return _fail(error, status, status_path, sink)
+        finally:
+            if sink is not None:
+                sink.close()
+
+    status.provider, status.agent_run, status.log_path = spec.provider, spec.agent_run, str(spec.log_path)
+    try:
+        sink = LogSink(spec.log_path)
+    except OSError as exc:
+        failure = RunnerError(f"cannot open log {spec.log_path}: {exc}", EXIT_CANTCREAT, "LogUnwritable")
+        return _fail(failure, status, spec.status_path, None)
+    try:
+        return _run_provider(spec, environ, status, sink)
+    finally:
+        sink.close()
+
+
+def _run_provider(spec: RunnerSpec, environ: Mapping[str, str], status: RunStatus, sink: LogSink) -> int:
+    env = child_environment(spec, environ)
+    binary = resolve_binary(spec.binary, env)
+    status.binary = binary
+    try:
+        _write_input_files(spec)
+        write_status(spec.status_path, status)
+    except RunnerError as error:
+        return _fail(error, status, spec.status_path, sink)
+    except OSError as exc:
+        failure = RunnerError(f"cannot write {spec.status_path}: {exc}", EXIT_CANTCREAT, "StatusUnwritable")
+        return _fail(failure, status, spec.status_path, sink)
+
+    run_name = spec.agent_run.get("name", "?")
+    _say(f"run {run_name}: starting {binary} with {len(spec.args)} argument(s)", sink)
+    try:
+        result = run_child([binary, *spec.args], env, spec.working_dir, sink)
+    except RunnerError as error:
+        return _fail(error, status, spec.status_path, sink)
+
+    code = result.returncode if result.returncode >= 0 else SIGNAL_EXIT_BASE - result.returncode
+    status.exit_code, status.finished_at = code, now()
+    if result.forwarded is not None:
+        status.signal = result.forwarded.name
+    if code == 0:
+        status.phase, status.reason = "Succeeded", "Completed"
+    elif result.forwarded is not None:
+        status.phase, status.reason = "Failed", "Terminated"
+        status.message = f"stopped by {result.forwarded.name}; the agent exited with {code}"
+    elif result.returncode < 0:
+        status.phase, status.reason = "Failed", "Killed"
+        status.message = f"the agent was killed by signal {-result.returncode}"
+    else:
+        status.phase, status.reason = "Failed", "AgentFailed"
+        status.message = f"the agent exited with {code}"
+    _say(f"run {run_name}: {status.phase} (exit code {code})", sink)
+    _try_write_status(spec.status_path, status)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console-script entrypoint (``jangar-runner``, ``python -m jangar.runner``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-h", "--help"):
+        sys.stdout.write(USAGE)
+        return 0
+    if args:
+        sys.stderr.write(f"jangar-runner: takes no arguments (got {' '.join(args)})\n{USAGE}")
+        return 64
+    return run(os.environ)
