@@ -1,20 +1,59 @@
 """The `jangar` command: the operator process and developer tooling.
 
-Subcommands are registered by small modules so each concern keeps its own argument parsing.
+`jangar serve` runs the control plane (the chart's container command); `jangar crds generate|check` keeps
+the CRDs in the chart in step with the typed models; `jangar dev ...` drives the local stack.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 
 from jangar.dev import cli as dev_cli
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from jangar.app import Options, serve
+    from jangar.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as err:
+        print(f"jangar serve: invalid configuration: {err}", file=sys.stderr)
+        return 2
+    options = Options(kubeconfig=args.kubeconfig, bind_address=args.bind_address)
+    return asyncio.run(serve(settings, options))
+
+
+def _crds(args: argparse.Namespace) -> int:
+    from jangar.api import crdgen
+
+    argv = ["--out", args.out] if args.out else []
+    if args.crds_command == "check":
+        argv.append("--check")
+    return crdgen.main(argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jangar", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the control plane (controllers, API, probes, metrics)")
+    serve.add_argument(
+        "--kubeconfig", default=None, help="kubeconfig path (default: in-cluster, then ~/.kube)"
+    )
+    serve.add_argument(
+        "--bind-address", default=None, help="HTTP address, host:port (default :$JANGAR_HTTP_PORT, 8080)"
+    )
+    serve.set_defaults(handler=_serve)
+
+    crds = sub.add_parser("crds", help="generate or check charts/agents/crds from the typed models")
+    crds.add_argument("crds_command", choices=["generate", "check"])
+    crds.add_argument("--out", default=None, help="directory (default charts/agents/crds)")
+    crds.set_defaults(handler=_crds)
+
     dev_cli.register(sub)
     return parser
 
@@ -22,8 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = args.handler
-    result: int = handler(args)
+    result: int = args.handler(args)
     return result
 
 

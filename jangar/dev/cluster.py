@@ -27,6 +27,7 @@ import yaml
 
 from jangar.dev import pki as pki_mod
 from jangar.dev.assets import Assets, find_assets, kubectl_binary
+from jangar.dev.kwok_stages import write_stages
 from jangar.dev.processes import ProcessGroup, free_port, stop_recorded
 
 FAKE_NODE_CAPACITY = {"cpu": "32", "memory": "256Gi", "pods": "110"}
@@ -233,7 +234,7 @@ class LocalCluster:
             [
                 str(self.assets.binary("kwok")),
                 f"--kubeconfig={self.kubeconfig}",
-                f"--config={self.assets.kwok_stages}",
+                f"--config={write_stages(self.assets.kwok_stages, self.workdir / 'kwok-stages.yaml')}",
                 "--manage-all-nodes=true",
                 "--node-lease-duration-seconds=40",
                 f"--server-address=127.0.0.1:{free_port()}",

@@ -1,0 +1,153 @@
+"""`agentctl`: submit and follow AgentRuns from a shell, talking to the Kubernetes API (kube mode).
+
+    agentctl run submit --agent codex-agent --impl codex-impl-sample --runtime workflow \\
+        --workload-image registry.example/codex-universal:latest
+    agentctl run get <name>      agentctl run list      agentctl run wait <name>      agentctl run cancel <name>
+
+Bad input exits 2 with a message (argparse's convention); API errors exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from jangar.runtime import ApiError, Client, NotFoundError
+from jangar.server.agentruns_api import CANCEL_ANNOTATION
+from jangar.server.resources import AGENT_RUN
+from jangar.submit import RUNTIME_TYPES, Submission, SubmissionError, build_agent_run
+
+TERMINAL = {"Succeeded", "Failed", "Cancelled"}
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentctl", description="Submit and follow AgentRuns.")
+    parser.add_argument("--kubeconfig", default=None)
+    parser.add_argument("--context", default=None)
+    parser.add_argument("-n", "--namespace", default="agents")
+    sub = parser.add_subparsers(dest="noun", required=True)
+    run = sub.add_parser("run", help="AgentRuns")
+    verbs = run.add_subparsers(dest="verb", required=True)
+
+    submit = verbs.add_parser("submit", help="create an AgentRun")
+    submit.add_argument("--agent", required=True)
+    submit.add_argument("--impl", required=True, help="ImplementationSpec name")
+    submit.add_argument("--runtime", default="job", choices=RUNTIME_TYPES)
+    submit.add_argument("--workload-image", default=None)
+    submit.add_argument("--param", action="append", type=_key_value, default=[], metavar="KEY=VALUE")
+    submit.add_argument("--name", default=None)
+    submit.add_argument("--idempotency-key", default=None)
+    submit.add_argument("--secret", action="append", default=[], help="a secret the run may use")
+    submit.add_argument("--wait", action="store_true", help="wait until the run finishes")
+    submit.add_argument("--timeout", type=float, default=600.0)
+    submit.add_argument("--dry-run", action="store_true", help="print the manifest instead of creating it")
+
+    for verb in ("get", "wait", "cancel"):
+        p = verbs.add_parser(verb, help=f"{verb} an AgentRun")
+        p.add_argument("name")
+        if verb == "wait":
+            p.add_argument("--timeout", type=float, default=600.0)
+    verbs.add_parser("list", help="list AgentRuns")
+    return parser
+
+
+def _summary(obj: dict[str, Any]) -> str:
+    status = obj.get("status") or {}
+    reason = next(
+        (c.get("reason") for c in status.get("conditions") or [] if c.get("type") in {"Succeeded", "Ready"}),
+        "",
+    )
+    return f"{obj['metadata']['name']}\t{status.get('phase', 'Pending')}\t{reason or ''}"
+
+
+async def _wait(client: Client, namespace: str, name: str, timeout: float) -> int:
+    last = None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        obj = await client.get(AGENT_RUN, name, namespace)
+        phase = (obj.get("status") or {}).get("phase", "Pending")
+        if phase != last:
+            print(_summary(obj), flush=True)
+            last = phase
+        if phase in TERMINAL:
+            return 0 if phase == "Succeeded" else 1
+        await asyncio.sleep(1.0)
+    print(f"agentctl: timed out after {timeout:.0f}s waiting for {namespace}/{name}", file=sys.stderr)
+    return 1
+
+
+async def _run(args: argparse.Namespace, manifest: dict[str, Any] | None) -> int:
+    client = await Client.from_kubeconfig(args.kubeconfig, context=args.context, field_manager="agentctl")
+    try:
+        ns = args.namespace
+        if args.verb == "submit":
+            assert manifest is not None
+            created = await client.create(AGENT_RUN, manifest, namespace=ns)
+            name = created["metadata"]["name"]
+            print(f"agentrun.agents.proompteng.ai/{name} created", flush=True)
+            return await _wait(client, ns, name, args.timeout) if args.wait else 0
+        if args.verb == "get":
+            print(json.dumps(await client.get(AGENT_RUN, args.name, ns), indent=2))
+            return 0
+        if args.verb == "list":
+            for obj in (await client.list(AGENT_RUN, namespace=ns)).items:
+                print(_summary(obj))
+            return 0
+        if args.verb == "wait":
+            return await _wait(client, ns, args.name, args.timeout)
+        await client.patch(
+            AGENT_RUN, args.name, {"metadata": {"annotations": {CANCEL_ANNOTATION: "true"}}}, namespace=ns
+        )
+        print(f"agentrun.agents.proompteng.ai/{args.name} cancel requested")
+        return 0
+    except NotFoundError as err:
+        print(f"agentctl: not found: {err}", file=sys.stderr)
+        return 1
+    except ApiError as err:
+        print(f"agentctl: {err}", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    manifest = None
+    if args.verb == "submit":
+        try:
+            manifest = build_agent_run(
+                Submission(
+                    agent=args.agent,
+                    namespace=args.namespace,
+                    implementation_spec=args.impl,
+                    runtime=args.runtime,
+                    parameters=dict(args.param),
+                    workload_image=args.workload_image,
+                    name=args.name,
+                    idempotency_key=args.idempotency_key,
+                    secrets=args.secret,
+                )
+            )
+        except SubmissionError as err:
+            parser.error(str(err))  # exits 2
+        if args.dry_run:
+            print(json.dumps(manifest, indent=2))
+            return 0
+    return asyncio.run(_run(args, manifest))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

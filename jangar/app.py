@@ -1,0 +1,163 @@
+"""The composition root of the `jangar serve` process.
+
+It reads settings, builds one Kubernetes client, one runtime Manager (caches, controllers, leader election,
+probes, metrics), the run recorder and the HTTP API, and runs them until SIGTERM. Everything else in jangar
+is built to be wired here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from jangar.runtime import (
+    CacheOptions,
+    Client,
+    LeaderElectionOptions,
+    LeaderLost,
+    Manager,
+    ManagerOptions,
+    configure_logging,
+)
+from jangar.runtime.leaderelection import default_identity
+from jangar.server.agentruns_api import AgentRunsApi
+from jangar.server.probes import mount_probes
+from jangar.server.resources import AGENT_RUN
+from jangar.settings import Settings
+from jangar.storage import RunRecorder, migrate_on_start
+
+log = structlog.get_logger(__name__)
+
+FIELD_MANAGER = "jangar"
+MIGRATION_RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+@dataclass
+class Options:
+    kubeconfig: str | None = None
+    bind_address: str | None = None
+    """Overrides `:<JANGAR_HTTP_PORT>`; `127.0.0.1:0` picks a free port (tests)."""
+    controllers: bool = True
+
+
+def leader_election_options(settings: Settings) -> LeaderElectionOptions | None:
+    le = settings.leader_election
+    if not le.enabled:
+        return None
+    namespace = le.namespace or settings.pod_namespace
+    if namespace is None:
+        scoped = [ns for ns in settings.agents_controller.namespaces if ns != "*"]
+        namespace = scoped[0] if scoped else "default"
+    return LeaderElectionOptions(
+        name=le.lease_name,
+        namespace=namespace,
+        identity=settings.pod_name or default_identity(),
+        lease_duration=le.lease_duration_seconds,
+        renew_deadline=le.renew_deadline_seconds,
+        retry_period=le.retry_period_seconds,
+    )
+
+
+def cache_options(settings: Settings) -> CacheOptions:
+    namespaces = settings.agents_controller.namespaces
+    return CacheOptions(namespaces=None if "*" in namespaces else list(namespaces))
+
+
+class RecorderRunnable:
+    """Migrate (when `JANGAR_MIGRATIONS=auto`), then start the recorder's writer.
+
+    Until migrations succeed the recorder only buffers: a database that is down at start delays records,
+    it does not stop the controller and loses nothing.
+    """
+
+    need_leader_election = False
+
+    def __init__(self, recorder: RunRecorder, database_url: str, migrations: str) -> None:
+        self.recorder = recorder
+        self.database_url = database_url
+        self.migrations = migrations
+        self._task: asyncio.Task[None] | None = None
+
+    async def _migrate_then_start(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                await migrate_on_start(self.database_url, {"JANGAR_MIGRATIONS": self.migrations})
+                break
+            except Exception as err:
+                delay = MIGRATION_RETRY_SECONDS[min(attempt, len(MIGRATION_RETRY_SECONDS) - 1)]
+                log.warning("storage.migrate_failed", error=type(err).__name__, retry_in=delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+        await self.recorder.start()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._migrate_then_start(), name="jangar-migrate")
+
+    async def stop(self, timeout: float) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        unwritten = await self.recorder.close(timeout=max(1.0, timeout))
+        if unwritten:
+            log.warning("storage.unwritten_on_shutdown", pending=unwritten)
+
+
+async def build_manager(
+    settings: Settings, client: Client, options: Options
+) -> tuple[Manager, RunRecorder | None]:
+    manager = Manager(
+        client,
+        ManagerOptions(
+            bind_address=options.bind_address or f":{settings.http_port}",
+            leader_election=leader_election_options(settings),
+            cache=cache_options(settings),
+        ),
+    )
+    recorder: RunRecorder | None = None
+    details: dict[str, Any] = {"version": settings.version}
+    if settings.database.url:
+        recorder = RunRecorder(settings.database.url, registry=manager.metrics.registry)
+        manager.add(RecorderRunnable(recorder, settings.database.url, settings.database.migrations), False)
+        details["database"] = lambda: recorder.status().as_dict() if recorder else None
+    else:
+        details["database"] = {"configured": False}
+    mount_probes(manager, details)
+    if settings.metrics_path != "/metrics":
+
+        async def metrics(_: web.Request) -> web.Response:
+            return web.Response(body=manager.metrics.render(), content_type="text/plain", charset="utf-8")
+
+        manager.app.router.add_get(settings.metrics_path, metrics)
+    if options.controllers and settings.agents_controller.enabled:
+        from jangar.controllers.setup import ControllerDeps, setup_controllers
+
+        setup_controllers(
+            manager, ControllerDeps(settings=settings, client=manager.client, recorder=recorder)
+        )
+    manager.cache.informer(AGENT_RUN)  # the API reads runs from the cache, also in split mode
+    manager.app.router.add_routes(AgentRunsApi(manager.client, manager.cache, settings).routes())
+    return manager, recorder
+
+
+async def serve(settings: Settings, options: Options) -> int:
+    configure_logging(level=settings.log_level)
+    client = await Client.from_kubeconfig(options.kubeconfig, field_manager=FIELD_MANAGER)
+    try:
+        manager, _ = await build_manager(settings, client, options)
+        manager.install_signal_handlers()
+        log.info("jangar.starting", namespaces=list(settings.agents_controller.namespaces))
+        try:
+            await manager.start()
+        except LeaderLost:
+            log.error("jangar.leadership_lost")
+            return 1
+        return 0
+    finally:
+        await client.close()

@@ -1,0 +1,116 @@
+"""kwok Stages for the local cluster: kwok's fast defaults plus a few test images with known outcomes.
+
+kwok "runs" every Pod by moving its status through Stages. The defaults make every Job Pod succeed at once.
+End-to-end tests also need failures, image-pull errors and Pods that take a while, so three reserved image
+names select extra Stages (and are excluded from the defaults):
+
+- `FAIL_IMAGE`: the container terminates with exit code 1 (reason `Error`), the Pod fails.
+- `PULL_BACKOFF_IMAGE`: the Pod stays Pending with the container waiting in `ImagePullBackOff`.
+- `SLOW_IMAGE`: like the default, but the Pod completes `SLOW_MILLISECONDS` after it starts running.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FAIL_IMAGE = "kwok.jangar.dev/fail:1"
+PULL_BACKOFF_IMAGE = "kwok.jangar.dev/image-pull-backoff:1"
+SLOW_IMAGE = "kwok.jangar.dev/slow:1"
+SLOW_MILLISECONDS = 2000
+
+_IMAGE = ".spec.containers.[].image"
+_TERMINATED = """{{ $now := Now }}
+{{ $root := . }}
+containerStatuses:
+{{ range $index, $item := .spec.containers }}
+- image: {{ $item.image | Quote }}
+  name: {{ $item.name | Quote }}
+  ready: false
+  restartCount: 0
+  started: false
+  state:
+    terminated:
+      exitCode: 1
+      finishedAt: {{ $now | Quote }}
+      reason: Error
+      message: "kwok test image: exit 1"
+      startedAt: {{ $now | Quote }}
+{{ end }}
+phase: Failed
+"""
+_PULL_BACKOFF = """containerStatuses:
+{{ range .spec.containers }}
+- image: {{ .image | Quote }}
+  name: {{ .name | Quote }}
+  ready: false
+  restartCount: 0
+  started: false
+  state:
+    waiting:
+      reason: ImagePullBackOff
+      message: "Back-off pulling image {{ .image }}"
+{{ end }}
+phase: Pending
+"""
+
+
+def _expr(key: str, operator: str, values: list[str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"key": key, "operator": operator}
+    if values is not None:
+        out["values"] = values
+    return out
+
+
+def _pod_stage(
+    name: str, exprs: list[dict[str, Any]], nxt: dict[str, Any], delay_ms: int = 0
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
+        "selector": {"matchExpressions": exprs},
+        "next": nxt,
+    }
+    if delay_ms:
+        spec["delay"] = {"durationMilliseconds": delay_ms}
+    return {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Stage", "metadata": {"name": name}, "spec": spec}
+
+
+def build_stages(default_stages: Path) -> list[dict[str, Any]]:
+    """kwok's defaults, with the reserved images carved out of them, plus the reserved images' Stages."""
+    docs = [d for d in yaml.safe_load_all(default_stages.read_text()) if d]
+    by_name = {d["metadata"]["name"]: d for d in docs}
+    ready, complete = by_name["pod-ready"], by_name["pod-complete"]
+    ready["spec"]["selector"]["matchExpressions"].append(_expr(_IMAGE, "NotIn", [PULL_BACKOFF_IMAGE]))
+    slow = copy.deepcopy(complete)
+    slow["metadata"]["name"] = "pod-complete-slow"
+    slow["spec"]["selector"]["matchExpressions"].append(_expr(_IMAGE, "In", [SLOW_IMAGE]))
+    slow["spec"]["delay"] = {"durationMilliseconds": SLOW_MILLISECONDS}
+    complete["spec"]["selector"]["matchExpressions"].append(_expr(_IMAGE, "NotIn", [FAIL_IMAGE, SLOW_IMAGE]))
+    running_job_pod = [
+        _expr(".metadata.deletionTimestamp", "DoesNotExist"),
+        _expr(".status.phase", "In", ["Running"]),
+        _expr(".metadata.ownerReferences.[].kind", "In", ["Job"]),
+    ]
+    fail = _pod_stage(
+        "pod-fail", [*running_job_pod, _expr(_IMAGE, "In", [FAIL_IMAGE])], {"statusTemplate": _TERMINATED}
+    )
+    pull = _pod_stage(
+        "pod-image-pull-backoff",
+        [
+            _expr(".metadata.deletionTimestamp", "DoesNotExist"),
+            _expr(".status.phase", "In", ["Pending"]),
+            _expr(".spec.nodeName", "Exists"),
+            _expr(_IMAGE, "In", [PULL_BACKOFF_IMAGE]),
+            _expr(".status.containerStatuses.[].state.waiting.reason", "NotIn", ["ImagePullBackOff"]),
+        ],
+        {"statusTemplate": _PULL_BACKOFF},
+    )
+    return [*docs, slow, fail, pull]
+
+
+def write_stages(default_stages: Path, out: Path) -> Path:
+    out.write_text(yaml.safe_dump_all(build_stages(default_stages), sort_keys=False))
+    return out
