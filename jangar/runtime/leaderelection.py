@@ -126,7 +126,20 @@ class LeaderElector:
             self._gauge.set(1 if leader else 0)
 
     async def _try(self) -> bool:
-        """One tryAcquireOrRenew round; True if we hold the lease afterwards."""
+        """One tryAcquireOrRenew round; True if we hold the lease afterwards.
+
+        Never raises (except on cancellation): an unexpected error counts as a failed round,
+        so the renew deadline, not a crashed task, decides when leadership is lost.
+        """
+        try:
+            return await self._try_once()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._log.error("leader election round failed unexpectedly", error=repr(exc))
+            return False
+
+    async def _try_once(self) -> bool:
         o = self.options
         now = self.clock.now()
         try:

@@ -163,6 +163,8 @@ class Manager:
                 await asyncio.wait({stop_wait, elected, elector_task}, return_when=asyncio.FIRST_COMPLETED)
                 stop_wait.cancel()
                 elected.cancel()
+                if elector_task.done() and not elector_task.cancelled() and elector_task.exception():
+                    raise RuntimeError("leader election failed") from elector_task.exception()
                 if self._stop.is_set() or not self.elector.elected.is_set():
                     return
             for r in self._leader_runnables:

@@ -340,3 +340,18 @@ async def test_builder_validation(manager: Manager) -> None:
         ControllerOptions(max_concurrent_reconciles=0) and Builder(manager).named("x").for_(
             WIDGETS
         ).with_options(max_concurrent_reconciles=0).complete(reconcile)
+
+
+async def test_healthz_fails_when_a_reflector_task_dies(manager: Manager, fake: FakeApiServer) -> None:
+    async def reconcile(req: Request) -> Result:
+        return Result()
+
+    Builder(manager).for_(WIDGETS).complete(reconcile)
+    task = await run(manager)
+    assert [ok for name, ok, _ in await manager.healthz.run() if name == "informers"] == [True]
+    informer = manager.cache.informer(WIDGETS).informers[None]
+    informer._tasks[0].cancel()
+    await asyncio.sleep(0.01)
+    assert [ok for name, ok, _ in await manager.healthz.run() if name == "informers"] == [False]
+    manager.request_stop()
+    await task

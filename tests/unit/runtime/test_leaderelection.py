@@ -174,3 +174,19 @@ async def test_manager_raises_when_leadership_is_lost(client: Client, fake: Fake
     fake.fail_next(10000, 500)
     with pytest.raises(LeaderLost):
         await asyncio.wait_for(task, 5)
+
+
+async def test_unexpected_errors_count_as_failed_rounds_not_a_dead_task(
+    client: Client, fake: FakeApiServer
+) -> None:
+    el = LeaderElector(client, LeaderElectionOptions("lock", "ns", identity="a", **FAST))
+    task = asyncio.create_task(el.run())
+    await asyncio.wait_for(el.elected.wait(), 2)
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("unexpected")
+
+    el.client.get = broken  # type: ignore[method-assign]
+    await asyncio.wait_for(el.lost.wait(), 3)  # renew deadline decides, the loop did not crash
+    await task
+    assert task.exception() is None
