@@ -12,15 +12,19 @@ from jangar.scheduler.job import JobPlan, build_job_plan, runtime_ref
 from jangar.scheduler.naming import job_name, label_value, shorten
 from jangar.scheduler.outcome import JobOutcome, classify_job, missing_job_action
 from jangar.scheduler.ownership import owner_reference, run_labels, run_selector
+from jangar.scheduler.runtimes import SUPPORTED_RUNTIMES, runtime_type
 from jangar.scheduler.ttl import job_ttl_seconds, retention_remaining, retention_seconds
+from jangar.scheduler.workflow import WorkflowPlan, plan_workflow
 
 __all__ = [
+    "SUPPORTED_RUNTIMES",
     "ContractResult",
     "JobOutcome",
     "JobPlan",
     "RunContext",
     "StepRef",
     "VcsRuntime",
+    "WorkflowPlan",
     "build_job_plan",
     "build_metadata",
     "check_contract",
@@ -30,11 +34,13 @@ __all__ = [
     "label_value",
     "missing_job_action",
     "owner_reference",
+    "plan_workflow",
     "repository_of",
     "retention_remaining",
     "retention_seconds",
     "run_labels",
     "run_selector",
     "runtime_ref",
+    "runtime_type",
     "shorten",
 ]
