@@ -370,3 +370,33 @@ def test_printer_columns_show_state_and_reason(kind: str) -> None:
 def test_generated_files_are_the_output_directory(tmp_path: Path) -> None:
     shutil.copytree(crdgen.DEFAULT_OUT, tmp_path / "crds")
     assert crdgen.differences(tmp_path / "crds") == []
+
+
+REFERENCE_COLUMNS = {
+    "AgentRun": ["Phase", "Agent", "Succeeded", "Reason", "StartTime", "CompletionTime", "Runtime"],
+    "Agent": ["Ready", "Provider"],
+    "AgentProvider": ["Ready"],
+    "ImplementationSpec": ["Ready", "Source", "Updated"],
+    "ImplementationSource": ["Ready", "Provider", "LastSync"],
+    "VersionControlProvider": ["Ready", "Provider"],
+    "Memory": ["Ready", "Type", "Default"],
+    "Orchestration": ["Phase", "Entrypoint"],
+    "OrchestrationRun": ["Phase", "Orchestration", "RunId"],
+    "Tool": ["Phase", "Image"],
+    "ToolRun": ["Phase", "Tool"],
+    "Signal": ["Phase"],
+    "SignalDelivery": ["Phase", "Signal"],
+    "Schedule": ["Phase", "Cron"],
+    "Artifact": ["Phase", "URI"],
+    "Workspace": ["Phase", "Volume"],
+    "ApprovalPolicy": ["Phase", "Mode"],
+    "Budget": ["Phase"],
+    "SecretBinding": ["Phase"],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(REFERENCE_COLUMNS))
+def test_reference_printer_columns_come_first(kind: str) -> None:
+    """Scripts that parse `kubectl get` output keep working: the reference's columns, in its order."""
+    names = [c["name"] for c in CRDS[kind]["spec"]["versions"][0]["additionalPrinterColumns"]]
+    assert names[: len(REFERENCE_COLUMNS[kind])] == REFERENCE_COLUMNS[kind]
