@@ -7,7 +7,8 @@ read from the database itself rather than trusted from the caller. Rules:
 * A phase that differs from the stored phase adds one transition row; the same phase again adds nothing,
   and the unique key ``(run_uid, to_phase, at)`` absorbs a concurrent duplicate.
 * An event older than the stored phase (``at`` before ``phase_at``) is stale: it may fill empty fields but
-  never moves the phase back or overwrites newer values.
+  never moves the phase back or overwrites newer values. An event whose transition row already exists is
+  a replay and does not move the phase either (this covers replays with the same timestamp).
 """
 
 from __future__ import annotations
@@ -82,26 +83,28 @@ async def apply_event(conn: AsyncConnection, event: RunEvent) -> int:
         fields = {key: value for key, value in fields.items() if getattr(current, key) is None}
     changes_phase = event.phase is not None and event.phase != current.phase and not stale
     if changes_phase:
+        inserted = await conn.execute(
+            insert(_transitions)
+            .values(
+                run_uid=event.uid,
+                from_phase=current.phase,
+                to_phase=event.phase,
+                reason=event.reason,
+                message=event.message,
+                at=event.at,
+            )
+            .on_conflict_do_nothing(index_elements=["run_uid", "to_phase", "at"])
+        )
+        # The transition is already recorded: this event replays history (a retried batch, a restart),
+        # so it must not move the phase, even when it carries the same timestamp as the current phase.
+        changes_phase = bool(inserted.rowcount)
+    if changes_phase:
         fields |= {"phase": event.phase, "phase_at": event.at}
     if fields:
         await conn.execute(
             update(_records).where(_records.c.run_uid == event.uid).values(**fields, updated_at=func.now())
         )
-    if not changes_phase:
-        return 0
-    inserted = await conn.execute(
-        insert(_transitions)
-        .values(
-            run_uid=event.uid,
-            from_phase=current.phase,
-            to_phase=event.phase,
-            reason=event.reason,
-            message=event.message,
-            at=event.at,
-        )
-        .on_conflict_do_nothing(index_elements=["run_uid", "to_phase", "at"])
-    )
-    return int(inserted.rowcount or 0)
+    return 1 if changes_phase else 0
 
 
 async def apply_events(conn: AsyncConnection, events: Sequence[RunEvent]) -> ApplyResult:
