@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -72,6 +73,38 @@ def kwok_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClus
     cluster = LocalCluster(tmp_path_factory.mktemp("kwok"), kwok=True, nodes=2).up()
     yield cluster
     cluster.down()
+
+
+CRD_DIR = Path(__file__).resolve().parents[1] / "charts" / "agents" / "crds"
+
+
+def install_crds(cluster: LocalCluster, kubectl: Path) -> None:
+    """Apply the chart's CRDs (server-side, idempotent) and wait until every one is Established."""
+    base = [str(kubectl), "--kubeconfig", str(cluster.kubeconfig)]
+    subprocess.run(
+        [*base, "apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR)],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*base, "wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD_DIR)],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def envtest_crds(envtest: LocalCluster, kubectl_bin: Path) -> LocalCluster:
+    """The envtest cluster with every jangar CRD installed."""
+    install_crds(envtest, kubectl_bin)
+    return envtest
+
+
+@pytest.fixture(scope="session")
+def kwok_crds(kwok_cluster: LocalCluster, kubectl_bin: Path) -> LocalCluster:
+    """The kwok cluster with every jangar CRD installed."""
+    install_crds(kwok_cluster, kubectl_bin)
+    return kwok_cluster
 
 
 async def _client(cluster: LocalCluster) -> k8s.ApiClient:
