@@ -2,7 +2,8 @@
 
 Deliberately tiny and total: a missing or null value renders as "", a non-string value as its JSON, and
 nothing can execute code. That is the reference's contract, and it means a bad template produces a visible
-empty string in the agent's input rather than a failed reconcile.
+empty string in the agent's input rather than a failed reconcile. `jangar.runner.template.render` follows the
+same rules (for hand-written runner specs); the tests of both pin them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def _to_text(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return json.dumps(value, separators=(",", ":"))
 
 
 def render_template(template: str, context: Mapping[str, Any]) -> str:
