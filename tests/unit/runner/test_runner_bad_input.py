@@ -7,6 +7,7 @@ import json
 import pytest
 
 from jangar.runner.errors import (
+    EXIT_CANTCREAT,
     EXIT_DATAERR,
     EXIT_NOINPUT,
     EXIT_NOT_EXECUTABLE,
@@ -112,3 +113,22 @@ def test_a_bare_binary_name_is_found_on_path(workspace: Workspace) -> None:
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[0])["args"] == []
+
+
+@pytest.mark.parametrize("key", ["statusPath", "logPath"])
+def test_unwritable_status_or_log_is_reported_and_the_agent_never_starts(
+    workspace: Workspace, key: str
+) -> None:
+    blocker = workspace.root / "a-file"
+    blocker.write_text("")
+    runner = json.loads(workspace.runner_json.read_text())
+    runner["artifacts"][key] = str(blocker / "sub" / "x.json")
+    runner["args"] = [str(workspace.root / "started")]
+    runner["binary"] = "/usr/bin/touch"
+    workspace.runner_json.write_text(json.dumps(runner))
+
+    result = workspace.run()
+
+    assert result.returncode == EXIT_CANTCREAT
+    assert "cannot" in result.stderr and "a-file" in result.stderr
+    assert not (workspace.root / "started").exists()
