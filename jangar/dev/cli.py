@@ -36,6 +36,16 @@ def register(sub: Any) -> None:
     env.add_argument("--workdir", type=Path, default=None)
     env.set_defaults(handler=_cluster_env)
 
+    demo = dev_sub.add_parser(
+        "demo", help="the main job: cluster + Postgres + chart + jangar, and a sample AgentRun to Succeeded"
+    )
+    demo.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for the run (default 300)"
+    )
+    demo.set_defaults(handler=_demo)
+    everything = dev_sub.add_parser("down", help="stop everything `jangar dev demo` started")
+    everything.set_defaults(handler=_down)
+
     pg = dev_sub.add_parser("postgres", help="a local Postgres server")
     pg_sub = pg.add_subparsers(dest="pg_command", required=True)
     pg_up = pg_sub.add_parser("up", help="start Postgres on a free loopback port")
@@ -105,5 +115,23 @@ def _pg_up(args: argparse.Namespace) -> int:
 
 def _pg_down(args: argparse.Namespace) -> int:
     stopped = stop_recorded(_pg_dir(args))
+    print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from jangar.dev.demo import Demo
+
+    try:
+        return Demo(default_workdir(), timeout=args.timeout).run()
+    except (AssetsMissingError, StartupError, RuntimeError) as err:
+        print(f"jangar dev demo: {err}", file=sys.stderr)
+        return 1
+
+
+def _down(args: argparse.Namespace) -> int:
+    from jangar.dev.demo import down
+
+    stopped = down(default_workdir())
     print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
     return 0

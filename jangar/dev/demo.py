@@ -1,0 +1,189 @@
+"""The main job, end to end on this machine: the local control plane and Postgres, the chart's CRDs and RBAC
+installed with helm, jangar running as a local process, and the seed README's sample AgentRun driven to
+`Succeeded` on kwok, with progress printed as it goes.
+
+`jangar dev demo` leaves everything running and prints how to look at it and how to stop it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from jangar.dev.assets import find_assets, kubectl_binary, repo_root
+from jangar.dev.cluster import LocalCluster
+from jangar.dev.postgres import LocalPostgres
+from jangar.dev.processes import ProcessGroup, free_port, stop_recorded
+
+NAMESPACE = "agents"
+RELEASE = "agents"
+SAMPLES = (
+    "agentprovider-sample.yaml",
+    "agent-sample.yaml",
+    "memory-sample.yaml",
+    "implementationspec-sample.yaml",
+    "agentrun-sample.yaml",
+)
+RUN_NAME = "codex-run-sample"
+TERMINAL = {"Succeeded", "Failed", "Cancelled"}
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@dataclass
+class Demo:
+    workdir: Path
+    timeout: float = 300.0
+
+    @property
+    def chart(self) -> Path:
+        return repo_root() / "charts" / "agents"
+
+    def _kubectl(self, cluster: LocalCluster, *args: str, check: bool = True) -> str:
+        result = subprocess.run(
+            [str(kubectl_binary()), "--kubeconfig", str(cluster.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def run(self) -> int:
+        started = time.monotonic()
+        cluster_dir, pg_dir, app_dir = (
+            self.workdir / "cluster",
+            self.workdir / "postgres",
+            self.workdir / "jangar",
+        )
+        for d in (app_dir, pg_dir, cluster_dir):
+            stop_recorded(d)
+
+        say("starting the local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
+        cluster = LocalCluster(cluster_dir, kwok=True, nodes=2).up()
+        say(f"  up at {cluster.server} in {cluster.timings['total']}s; logs in {cluster.log_dir}")
+
+        say("starting Postgres")
+        pg = LocalPostgres(workdir=pg_dir).start()
+        pg.psql("CREATE DATABASE jangar")
+        database_url = pg.dsn("jangar")
+        say(f"  DATABASE_URL={database_url}")
+
+        say(f"helm install {RELEASE} charts/agents (CRDs, RBAC, ServiceAccounts) into namespace {NAMESPACE}")
+        helm = find_assets().binary("helm")
+        subprocess.run(
+            [
+                str(helm), "install", RELEASE, str(self.chart), "--kubeconfig", str(cluster.kubeconfig),
+                "--namespace", NAMESPACE, "--create-namespace", "--wait", "--timeout", "120s",
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        say(
+            "  "
+            + self._kubectl(cluster, "get", "crd", "-o", "name").count("\n").__str__()
+            + " CRDs installed"
+        )
+
+        port = free_port()
+        say(f"starting jangar (controllers, API, metrics) as a local process on :{port}")
+        group = ProcessGroup(app_dir)
+        env = {
+            "JANGAR_AGENTS_CONTROLLER_NAMESPACES": NAMESPACE,
+            "JANGAR_POD_NAMESPACE": NAMESPACE,
+            "JANGAR_HTTP_PORT": str(port),
+            "DATABASE_URL": database_url,
+            "JANGAR_MIGRATIONS": "auto",
+        }
+        jangar = group.start(
+            "jangar",
+            [sys.executable, "-m", "jangar.cli", "serve", "--kubeconfig", str(cluster.kubeconfig)],
+            env=env,
+        )
+
+        def ready() -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as resp:
+                return int(resp.status) == 200
+
+        group.wait_until(jangar, ready, 120, "jangar /ready")
+        say(f"  ready; logs in {jangar.log_path}")
+
+        for sample in SAMPLES:
+            self._kubectl(cluster, "apply", "-n", NAMESPACE, "-f", str(self.chart / "examples" / sample))
+            say(f"applied examples/{sample}")
+
+        say(f"following AgentRun {NAMESPACE}/{RUN_NAME}")
+        phase = self._follow(cluster, jangar.log_path)
+        print(
+            self._kubectl(cluster, "get", "agentruns,jobs,pods", "-n", NAMESPACE, "-o", "wide", check=False)
+        )
+        records = (
+            pg.psql("SELECT name, phase, reason FROM run_records ORDER BY name", "jangar") if phase else ""
+        )
+        if records:
+            say(f"run records in Postgres:\n{records}")
+        elapsed = time.monotonic() - started
+        if phase != "Succeeded":
+            say(
+                f"AgentRun ended as {phase or 'nothing (timed out)'} after {elapsed:.0f}s; see {jangar.log_path}"
+            )
+            return 1
+        say(f"AgentRun {RUN_NAME} Succeeded; the whole main job took {elapsed:.0f}s")
+        print(
+            "\nEverything is still running:\n"
+            f"  export KUBECONFIG={cluster.kubeconfig}\n"
+            f"  kubectl get agentruns -n {NAMESPACE}\n"
+            f"  curl -s http://127.0.0.1:{port}/v1/agent-runs?namespace={NAMESPACE}\n"
+            f"  curl -s http://127.0.0.1:{port}/metrics | grep jangar_\n"
+            "Stop it with: scripts/run-local.sh down"
+        )
+        return 0
+
+    def _follow(self, cluster: LocalCluster, log_path: Path) -> str:
+        deadline = time.monotonic() + self.timeout
+        last = ""
+        while time.monotonic() < deadline:
+            out = self._kubectl(
+                cluster, "get", "agentrun", RUN_NAME, "-n", NAMESPACE, "-o", "json", check=False
+            )
+            if out:
+                status = json.loads(out).get("status") or {}
+                phase = status.get("phase", "")
+                conditions = ", ".join(
+                    f"{c['type']}={c['status']}" + (f"({c.get('reason')})" if c.get("reason") else "")
+                    for c in status.get("conditions") or []
+                )
+                steps = ", ".join(
+                    f"{s.get('name')}:{s.get('phase')}"
+                    for s in (status.get("workflow") or {}).get("steps") or []
+                )
+                line = f"  phase={phase or 'Pending'} {conditions}" + (f" steps[{steps}]" if steps else "")
+                if line != last:
+                    say(line)
+                    last = line
+                if phase in TERMINAL:
+                    return str(phase)
+            time.sleep(1.0)
+        say(f"  timed out after {self.timeout:.0f}s; tail of {log_path}:")
+        print("\n".join(log_path.read_text(errors="replace").splitlines()[-20:]))
+        return ""
+
+
+def down(workdir: Path) -> list[str]:
+    stopped = []
+    for part in ("jangar", "postgres", "cluster"):
+        stopped += stop_recorded(workdir / part)
+    return stopped
+
+
+def default_workdir() -> Path:
+    return Path(os.environ.get("JANGAR_DEV_DIR") or repo_root() / ".jangar" / "dev")
