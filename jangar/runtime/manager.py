@@ -98,6 +98,7 @@ class Manager:
         self._runner: web.AppRunner | None = None
         self.http_port: int | None = None
         self._controller_names: set[str] = set()
+        self._signals: list[signal.Signals] = []
 
     # -- registration -------------------------------------------------------------------------
 
@@ -138,7 +139,12 @@ class Manager:
         """SIGTERM and SIGINT request a graceful stop."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop.set)
+            loop.add_signal_handler(sig, self._on_signal, sig)
+            self._signals.append(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.info("signal received, shutting down gracefully", signal=sig.name)
+        self._stop.set()
 
     def request_stop(self) -> None:
         """Ask :meth:`start` to shut down gracefully (safe from signal handlers and tasks)."""
@@ -204,6 +210,11 @@ class Manager:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        self._signals.clear()
+        log.info("manager stopped")
 
     async def _start_http(self) -> None:
         addr = self.options.bind_address

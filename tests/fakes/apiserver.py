@@ -59,6 +59,7 @@ class FakeApiServer:
         self.watchers: list[_Watcher] = []
         self.requests: list[tuple[str, str, dict[str, str], str]] = []  # method, path, query, content type
         self._fail: list[tuple[int, str | None, dict[str, str]]] = []
+        self._hang: list[float] = []
         self.app = web.Application()
         self.app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner: web.AppRunner | None = None
@@ -103,6 +104,10 @@ class FakeApiServer:
         self, count: int, status: int, method: str | None = None, headers: dict[str, str] | None = None
     ) -> None:
         self._fail.extend([(status, method, headers or {})] * count)
+
+    def hang_next(self, count: int, seconds: float) -> None:
+        """The next ``count`` requests get no answer for ``seconds`` (a stuck server)."""
+        self._hang.extend([seconds] * count)
 
     def bookmark(self) -> None:
         for w in self.watchers:
@@ -184,6 +189,8 @@ class FakeApiServer:
         self.requests.append(
             (request.method, request.path, dict(request.query), request.headers.get("Content-Type", ""))
         )
+        if self._hang:
+            await asyncio.sleep(self._hang.pop(0))
         if self._fail:
             status, method, headers = self._fail[0]
             if method is None or method == request.method:

@@ -162,3 +162,25 @@ async def test_json_patch_with_rv_precondition_prepends_test_op() -> None:
     assert sent["content_type"] == "application/json-patch+json"
     assert sent["body"][0] == {"op": "test", "path": "/metadata/resourceVersion", "value": "42"}
     assert sent["idempotent"] is False
+
+
+async def test_every_request_has_a_timeout_and_idempotent_ones_retry(fake: FakeApiServer) -> None:
+    from jangar.runtime.client import RetryPolicy
+
+    api = fake.api_client()
+    c = Client(api, timeout=0.2, retry=RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02))
+    fake.put("example.com/v1/widgets", {"metadata": {"name": "w", "namespace": "ns"}})
+    fake.hang_next(1, 1.0)
+    t0 = time.monotonic()
+    assert (await c.get(WIDGETS, "w", "ns"))["metadata"][
+        "name"
+    ] == "w"  # first attempt timed out, retry answered
+    assert time.monotonic() - t0 < 1.0
+    fake.hang_next(3, 1.0)
+    with pytest.raises(ApiError) as err:
+        await c.get(WIDGETS, "w", "ns")
+    assert err.value.status == 0 and "Timeout" in str(err.value)
+    fake.hang_next(1, 1.0)
+    with pytest.raises(ApiError):  # a POST that timed out may have been applied: not retried
+        await c.create(WIDGETS, {"metadata": {"name": "x", "namespace": "ns"}})
+    await api.close()

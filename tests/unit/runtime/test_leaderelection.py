@@ -190,3 +190,19 @@ async def test_unexpected_errors_count_as_failed_rounds_not_a_dead_task(
     await asyncio.wait_for(el.lost.wait(), 3)  # renew deadline decides, the loop did not crash
     await task
     assert task.exception() is None
+
+
+async def test_sigterm_stops_gracefully_and_releases_the_lease(client: Client, fake: FakeApiServer) -> None:
+    import os
+    import signal
+
+    fake.put("example.com/v1/widgets", {"metadata": {"name": "w", "namespace": "ns"}})
+    reconciled: list[str] = []
+    mgr = manager_for(client, "a", reconciled)
+    task = asyncio.create_task(mgr.start())
+    mgr.install_signal_handlers()
+    await eventually(lambda: "a" in reconciled)
+    os.kill(os.getpid(), signal.SIGTERM)
+    await asyncio.wait_for(task, 5)  # returns normally: a graceful stop, not an error
+    assert fake.objects[(LEASE_COLL, "ns", "mgr-lock")]["spec"]["holderIdentity"] is None
+    assert fake.objects[(LEASE_COLL, "ns", "mgr-lock")]["spec"]["leaseDurationSeconds"] == 1
