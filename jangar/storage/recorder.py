@@ -135,12 +135,14 @@ class RunRecorder:
         self._dedupe_size = dedupe_size
         self._metrics: RecorderMetrics = recorder_metrics(registry)
         self._queue: deque[RunEvent] = deque()
-        self._last_accepted: OrderedDict[str, RunEvent] = OrderedDict()
+        # uid -> fingerprint of the last snapshot queued (not the event: messages may be 32 KiB each).
+        self._last_accepted: OrderedDict[str, int] = OrderedDict()
         self._wakeup = asyncio.Event()
         self._empty = asyncio.Event()
         self._empty.set()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._closed = False
         self._healthy = True
         self._last_error: str | None = None
         self._last_error_at: datetime | None = None
@@ -155,10 +157,14 @@ class RunRecorder:
         A snapshot identical to the last one queued for the same run (ignoring ``at``) is skipped, so a
         controller may call this on every reconcile without growing the queue during an outage.
         """
-        last = self._last_accepted.get(event.uid)
-        if last is not None and dataclasses.replace(event, at=last.at) == last:
+        if self._closed:
+            log.warning(
+                "run_records.record_after_close", kind="AgentRun", namespace=event.namespace, name=event.name
+            )
+        fingerprint = _fingerprint(event)
+        if self._last_accepted.get(event.uid) == fingerprint:
             return
-        self._last_accepted[event.uid] = event
+        self._last_accepted[event.uid] = fingerprint
         self._last_accepted.move_to_end(event.uid)
         while len(self._last_accepted) > self._dedupe_size:
             self._last_accepted.popitem(last=False)
@@ -206,6 +212,7 @@ class RunRecorder:
             assert self._target is not None
             self._engine = create_engine(self._target)
         self._closing = False
+        self._closed = False
         self._task = asyncio.create_task(self._run(), name="jangar-run-recorder")
         if self._queue:
             self._wakeup.set()
@@ -232,6 +239,7 @@ class RunRecorder:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
+        self._closed = True
         left = len(self._queue)
         if left:
             log.warning("run_records.unflushed_on_close", pending=left, last_error=self._last_error)
@@ -327,8 +335,16 @@ class RunRecorder:
             error=_describe(error),
         )
         self._metrics.rejected.inc()
-        if self._last_accepted.get(event.uid) is event:
+        if self._last_accepted.get(event.uid) == _fingerprint(event):
             del self._last_accepted[event.uid]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _fingerprint(event: RunEvent) -> int:
+    """Identity of a snapshot apart from its time: equal fingerprints write the same row."""
+    return hash(dataclasses.replace(event, at=_EPOCH))
 
 
 def _describe(error: BaseException) -> str:
