@@ -27,6 +27,7 @@ from typing import Any, Literal
 __all__ = [
     "DEFAULT_NAMESPACES",
     "AdmissionPolicySettings",
+    "AgentCommsSettings",
     "AuthSecretSettings",
     "ConcurrencySettings",
     "ControllerSettings",
@@ -34,6 +35,7 @@ __all__ = [
     "DefaultWorkloadSettings",
     "GrpcSettings",
     "LeaderElectionSettings",
+    "NativeWorkflowSettings",
     "QueueSettings",
     "RateSettings",
     "RepoConcurrencySettings",
@@ -338,6 +340,24 @@ class GrpcSettings:
 
 
 @dataclass(frozen=True)
+class NativeWorkflowSettings:
+    """`workflowRuntime.native.*`: the orchestrations used for codex reruns and system improvements."""
+
+    rerun_orchestration: str | None = None
+    rerun_orchestration_namespace: str = DEFAULT_NAMESPACES[0]
+    system_improvement_orchestration: str | None = None
+    system_improvement_orchestration_namespace: str = DEFAULT_NAMESPACES[0]
+
+
+@dataclass(frozen=True)
+class AgentCommsSettings:
+    """The NATS agent-comms subscriber (adjacent to jangar's core; off unless enabled)."""
+
+    enabled: bool = False
+    subjects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the jangar process reads from its environment."""
 
@@ -371,6 +391,8 @@ class Settings:
     leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     grpc: GrpcSettings = field(default_factory=GrpcSettings)
+    native_workflows: NativeWorkflowSettings = field(default_factory=NativeWorkflowSettings)
+    agent_comms: AgentCommsSettings = field(default_factory=AgentCommsSettings)
     metrics_enabled: bool = True
     metrics_path: str = "/metrics"
     image: str = "ghcr.io/proompteng/jangar:latest"  # JANGAR_IMAGE
@@ -569,6 +591,26 @@ def _auth_secret(env: Env) -> AuthSecretSettings | None:
     )
 
 
+def _native_workflows(env: Env) -> NativeWorkflowSettings:
+    # One fallback chain instead of the reference's `jangar` default: the workflow namespace, the
+    # controller's namespace setting, the pod's namespace, then the one default namespace.
+    fallback = (
+        parse_str(env, "JANGAR_CODEX_WORKFLOW_NAMESPACE")
+        or parse_str(env, "JANGAR_NAMESPACE")
+        or parse_str(env, "JANGAR_POD_NAMESPACE")
+        or DEFAULT_NAMESPACES[0]
+    )
+    return NativeWorkflowSettings(
+        rerun_orchestration=parse_str(env, "JANGAR_CODEX_RERUN_ORCHESTRATION"),
+        rerun_orchestration_namespace=parse_str(env, "JANGAR_CODEX_RERUN_ORCHESTRATION_NAMESPACE")
+        or fallback,
+        system_improvement_orchestration=parse_str(env, "JANGAR_SYSTEM_IMPROVEMENT_ORCHESTRATION"),
+        system_improvement_orchestration_namespace=(
+            parse_str(env, "JANGAR_SYSTEM_IMPROVEMENT_ORCHESTRATION_NAMESPACE") or fallback
+        ),
+    )
+
+
 def _from_env(env: Env) -> Settings:
     cluster = parse_bool(env, "JANGAR_RBAC_CLUSTER_SCOPED", False)
     agents = _controller(
@@ -683,6 +725,11 @@ def _from_env(env: Env) -> Settings:
             address=parse_str(env, "JANGAR_GRPC_ADDRESS"),
             token=parse_str(env, "JANGAR_GRPC_TOKEN"),
             proto_path=parse_str(env, "JANGAR_GRPC_PROTO_PATH"),
+        ),
+        native_workflows=_native_workflows(env),
+        agent_comms=AgentCommsSettings(
+            enabled=not parse_bool(env, "JANGAR_AGENT_COMMS_SUBSCRIBER_DISABLED", True),
+            subjects=parse_list(env, "JANGAR_AGENT_COMMS_SUBJECTS"),
         ),
         metrics_enabled=parse_bool(env, "JANGAR_PROMETHEUS_METRICS_ENABLED", True),
         metrics_path=parse_str(env, "JANGAR_PROMETHEUS_METRICS_PATH", "/metrics") or "/metrics",

@@ -244,3 +244,23 @@ def test_process_settings_the_chart_emits() -> None:
         Settings.from_env({"JANGAR_LOG_LEVEL": "loud"})
     with pytest.raises(SettingsError, match="IMAGE_PULL_POLICY"):
         Settings.from_env({"JANGAR_AGENT_RUNNER_IMAGE_PULL_POLICY": "Sometimes"})
+
+
+def test_native_workflows_and_agent_comms() -> None:
+    s = Settings.from_env({})
+    assert s.native_workflows.rerun_orchestration is None
+    assert s.native_workflows.rerun_orchestration_namespace == "agents"
+    assert s.agent_comms.enabled is False
+    s = Settings.from_env(
+        {
+            "JANGAR_CODEX_RERUN_ORCHESTRATION": "rerun",
+            "JANGAR_CODEX_WORKFLOW_NAMESPACE": "workflows",
+            "JANGAR_SYSTEM_IMPROVEMENT_ORCHESTRATION_NAMESPACE": "improve",
+            "JANGAR_AGENT_COMMS_SUBSCRIBER_DISABLED": "false",
+            "JANGAR_AGENT_COMMS_SUBJECTS": "a.b, c.d",
+        }
+    )
+    assert s.native_workflows.rerun_orchestration == "rerun"
+    assert s.native_workflows.rerun_orchestration_namespace == "workflows"
+    assert s.native_workflows.system_improvement_orchestration_namespace == "improve"
+    assert (s.agent_comms.enabled, s.agent_comms.subjects) == (True, ("a.b", "c.d"))
