@@ -142,6 +142,9 @@ def _run_provider(spec: RunnerSpec, environ: Mapping[str, str], status: RunStatu
     else:
         status.phase, status.reason = "Failed", "AgentFailed"
         status.message = f"the agent exited with {code}"
+    status.artifacts = [
+        {"name": name, "path": str(path), "present": path.exists()} for name, path in spec.artifacts
+    ]
     _say(f"run {run_name}: {status.phase} (exit code {code})", sink)
     _try_write_status(spec.status_path, status)
     return code

@@ -53,6 +53,7 @@ class RunnerSpec:
     log_path: Path
     provider: str | None = None
     agent_run: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[tuple[str, Path]] = field(default_factory=list)
 
 
 def workspace_dir(environ: Mapping[str, str]) -> Path:
@@ -154,7 +155,18 @@ def load_runner_spec(environ: Mapping[str, str], run_spec: Mapping[str, Any]) ->
         log_path=log_path,
         provider=data.get("provider") if isinstance(data.get("provider"), str) else None,
         agent_run=dict(agent_run) if isinstance(agent_run, dict) else {},
+        artifacts=_artifacts(run_spec.get("artifacts"), workspace),
     )
+
+
+def _artifacts(value: Any, workspace: Path) -> list[tuple[str, Path]]:
+    """The provider's ``outputArtifacts`` that name a file (run.json ``artifacts``); others are ignored."""
+    found = []
+    for item in value if isinstance(value, list) else ():
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("path"), str):
+            path = Path(item["path"])
+            found.append((item["name"], path if path.is_absolute() else workspace / path))
+    return found
 
 
 def template_context(run_spec: Mapping[str, Any], runner_data: Mapping[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ class RunStatus:
     binary: str | None = None
     agent_run: dict[str, Any] = field(default_factory=dict)
     log_path: str | None = None
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON document."""
@@ -50,6 +51,7 @@ class RunStatus:
             "binary": self.binary,
             "agentRun": self.agent_run,
             "logPath": self.log_path,
+            "artifacts": self.artifacts,
         }
 
 

@@ -31,6 +31,24 @@ def test_success_streams_output_logs_it_and_writes_status(workspace: Workspace) 
     assert status["binary"] == str(workspace.provider)
 
 
+def test_status_lists_the_providers_output_artifacts(workspace: Workspace) -> None:
+    workspace.write_specs(
+        run={
+            "artifacts": [
+                {"name": "runner-log", "path": ".agent/runner.log"},
+                {"name": "patch", "path": str(workspace.root / "out.patch")},
+                {"name": "remote", "url": "s3://bucket/key"},
+            ]
+        }
+    )
+    assert workspace.run().returncode == 0
+
+    assert workspace.status["artifacts"] == [
+        {"name": "runner-log", "path": str(workspace.root / ".agent" / "runner.log"), "present": True},
+        {"name": "patch", "path": str(workspace.root / "out.patch"), "present": False},
+    ]
+
+
 def test_the_agents_exit_code_is_propagated(workspace: Workspace) -> None:
     result = workspace.run(PROVIDER_MODE="fail", PROVIDER_EXIT="3")
 
