@@ -77,6 +77,7 @@ class _State:
     rate_ns: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
     rate_repo: dict[str, list[datetime]] = field(default_factory=lambda: defaultdict(list))
     rate_cluster: list[datetime] = field(default_factory=list)
+    _retry_cache: dict[tuple[int, int], float] = field(default_factory=dict)
 
     def window_start(self) -> datetime:
         return self.now - timedelta(seconds=self.limits.rate_window_seconds)
@@ -95,6 +96,7 @@ class _State:
             self.rate_cluster.append(admitted_at)
 
     def admit(self, run: RunRecord) -> None:
+        self._retry_cache.clear()
         self.ns[run.namespace] += 1
         self.agent[(run.namespace, run.agent)] += 1
         self.cluster += 1
@@ -105,7 +107,13 @@ class _State:
             self.rate_repo[run.repository].append(self.now)
 
     def _retry(self, stamps: list[datetime], limit: int) -> float:
-        """Seconds until the window holds fewer than `limit` admissions."""
+        """Seconds until the window holds fewer than `limit` admissions (memoised until the next admit)."""
+        key = (id(stamps), limit)
+        if key not in self._retry_cache:
+            self._retry_cache[key] = self._compute_retry(stamps, limit)
+        return self._retry_cache[key]
+
+    def _compute_retry(self, stamps: list[datetime], limit: int) -> float:
         ordered = sorted(stamps)
         free_at = ordered[len(ordered) - limit] + timedelta(seconds=self.limits.rate_window_seconds)
         return max(1.0, (free_at - self.now).total_seconds())

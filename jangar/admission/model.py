@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from jangar.conditions import parse_time
@@ -45,20 +46,20 @@ class RunRecord:
     def key(self) -> RunKey:
         return (self.namespace, self.name)
 
-    @property
+    @cached_property
     def terminal(self) -> bool:
         return self.phase in TERMINAL
 
-    @property
+    @cached_property
     def active(self) -> bool:
         """Holds capacity: admitted (or Running) and not finished."""
         return not self.terminal and (self.admitted_at is not None or self.phase == "Running")
 
-    @property
+    @cached_property
     def waiting(self) -> bool:
         return not self.terminal and not self.active
 
-    @property
+    @cached_property
     def order(self) -> tuple[datetime, str, str]:
         """FIFO order: creation time, then namespace and name so ties are broken the same way every time."""
         return (self.created_at, self.namespace, self.name)
