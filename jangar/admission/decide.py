@@ -40,6 +40,11 @@ class Waiting:
     message: str
     requeue_after: float | None = None
 
+    @property
+    def reason(self) -> str:
+        """The `Blocked` condition reason: `ConcurrencyLimit` (the reference's) or `RateLimit`."""
+        return "RateLimit" if self.scope == "rate" else "ConcurrencyLimit"
+
 
 @dataclass(frozen=True)
 class Rejection:

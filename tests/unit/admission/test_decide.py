@@ -62,6 +62,7 @@ def test_concurrency_limits_hold_runs_with_the_reference_messages() -> None:
     w = d.waiting[("a", "r1")]
     assert (w.scope, w.key, w.limit, w.position) == ("agent", "a/x", 1, 1)
     assert "agent x reached its concurrency limit" in w.message
+    assert w.reason == "ConcurrencyLimit"
 
     limits = replace(OFF, per_namespace=2)
     d = decide([running("r0"), rec("r1", 1), rec("r2", 2), rec("r3", 3)], limits, NOW)
@@ -141,6 +142,7 @@ def test_rate_limit_uses_admitted_at_window_and_says_when() -> None:
     w = d.waiting[("a", "n1")]
     assert (w.scope, w.key) == ("rate", "namespace/a")
     assert w.requeue_after == 10  # the admission 50 s ago leaves the window in 10 s
+    assert w.reason == "RateLimit"
     d = decide([*done, rec("n1", 5)], limits, NOW + timedelta(seconds=11))
     assert d.admitted == (("a", "n1"),)
 

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from jangar.conditions import (
     conditions_equal,
     find_condition,
@@ -93,3 +96,27 @@ def test_summary_conditions_are_definitive() -> None:
         "Degraded": "True",
     }
     assert find_condition(failed, "Degraded")["reason"] == "JobFailed"  # type: ignore[index]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B", "C"]), st.sampled_from(["True", "False", "Unknown"]), st.integers(0, 3)
+        ),
+        max_size=20,
+    )
+)
+def test_transition_time_tracks_the_last_status_flip(updates: list[tuple[str, str, int]]) -> None:
+    """After any sequence of updates, each condition's lastTransitionTime is the time of its last flip."""
+    conds: list[dict[str, object]] = []
+    last_flip: dict[str, tuple[str, datetime]] = {}
+    for step, (type_, status, reason) in enumerate(updates):
+        now = T0 + timedelta(seconds=step)
+        conds = set_condition(conds, type_, status, f"R{reason}", now=now)  # type: ignore[arg-type]
+        if type_ not in last_flip or last_flip[type_][0] != status:
+            last_flip[type_] = (status, now)
+    assert sorted(c["type"] for c in conds) == sorted(last_flip)  # type: ignore[type-var]
+    for c in conds:
+        status, flipped = last_flip[str(c["type"])]
+        assert c["status"] == status
+        assert c["lastTransitionTime"] == format_time(flipped)
