@@ -210,7 +210,7 @@ def _admit_rounds(waiting: dict[str, list[RunRecord]], state: _State) -> list[Ru
     while True:
         progressed = False
         for namespace in sorted(
-            pending, key=lambda ns: pending[ns][0].order if pending[ns] else (state.now, ns, "")
+            pending, key=lambda ns: pending[ns][0].order if pending[ns] else (state.now, ns, ())
         ):
             if state.cluster_block() is not None:
                 return admitted

@@ -7,6 +7,7 @@ rebuilds the same decisions from the same objects (issue §3).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,11 +18,18 @@ from jangar.conditions import parse_time
 from jangar.scheduler.contract import repository_of
 from jangar.settings import Settings
 
-__all__ = ["TERMINAL", "AdmissionLimits", "RunKey", "RunRecord"]
+__all__ = ["TERMINAL", "AdmissionLimits", "RunKey", "RunRecord", "natural_key"]
 
 RunKey = tuple[str, str]  # (namespace, name)
 TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def natural_key(name: str) -> tuple[tuple[int, str], ...]:
+    """`run-2` < `run-10`: digit runs compare as numbers, the rest as text."""
+    return tuple(
+        (int(part), "") if part.isdigit() else (-1, part) for part in re.split(r"(\d+)", name) if part
+    )
 
 
 @dataclass(frozen=True)
@@ -60,9 +68,10 @@ class RunRecord:
         return not self.terminal and not self.active
 
     @cached_property
-    def order(self) -> tuple[datetime, str, str]:
-        """FIFO order: creation time, then namespace and name so ties are broken the same way every time."""
-        return (self.created_at, self.namespace, self.name)
+    def order(self) -> tuple[datetime, str, tuple[tuple[int, str], ...]]:
+        """FIFO order: creation time (whole seconds in the API), then namespace, then the name compared
+        naturally, so a burst `run-2`, `run-10` created in the same second keeps its numeric order."""
+        return (self.created_at, self.namespace, natural_key(self.name))
 
     @classmethod
     def from_run(cls, run: Mapping[str, Any]) -> RunRecord:

@@ -342,3 +342,10 @@ def test_ledger_with_stale_cache_and_restart(
     before = ledger.decide(runs, NOW)
     caught_up = [replace(r, admitted_at=NOW) if r.key in admitted else r for r in runs]
     assert AdmissionLedger(limits).decide(caught_up, NOW) == before
+
+
+def test_same_second_burst_keeps_numeric_name_order() -> None:
+    created = NOW - timedelta(minutes=1)
+    burst = [RunRecord("a", f"run-{i}", created) for i in (10, 2, 1, 11, 3)]
+    d = decide(burst, replace(OFF, per_namespace=5), NOW)
+    assert [name for _, name in d.admitted] == ["run-1", "run-2", "run-3", "run-10", "run-11"]
