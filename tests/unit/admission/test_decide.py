@@ -6,6 +6,7 @@ import random
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,7 +34,7 @@ def rec(
     return RunRecord(ns, name, NOW - timedelta(seconds=1000 - t), agent=agent, repository=repo, **kw)  # type: ignore[arg-type]
 
 
-def running(name: str, t: int = 0, **kw: object) -> RunRecord:
+def running(name: str, t: int = 0, **kw: Any) -> RunRecord:
     return rec(name, t, phase="Running", admitted_at=NOW - timedelta(hours=1), **kw)
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def test_job_ttl_prefers_run_config_then_controller_default() -> None:
     assert job_ttl_seconds(agent_run(), Settings()) == 600
 
 
-def finished(seconds_ago: float, **spec: object) -> dict[str, object]:
+def finished(seconds_ago: float, **spec: Any) -> dict[str, Any]:
     run = agent_run(**spec)
     run["status"] = {"phase": "Succeeded", "finishedAt": (NOW - timedelta(seconds=seconds_ago)).isoformat()}
     return run
@@ -52,5 +53,5 @@ def test_retention_cases_from_reference_tests() -> None:
 
 def test_retention_needs_terminal_phase_and_finished_at() -> None:
     run = finished(10**6)
-    run["status"] = {"phase": "Running", "finishedAt": run["status"]["finishedAt"]}  # type: ignore[index]
+    run["status"] = {"phase": "Running", "finishedAt": run["status"]["finishedAt"]}
     assert retention_remaining(run, Settings(), NOW) is None

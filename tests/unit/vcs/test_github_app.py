@@ -84,7 +84,12 @@ async def test_mint_cache_and_refresh(github: tuple[FakeGitHub, str], keypair: t
     now = [T0]
     async with aiohttp.ClientSession() as session:
         minter = GitHubAppTokenMinter(session, clock=lambda: now[0])
-        args = {"api_base_url": base, "app_id": 42, "installation_id": 7, "private_key_pem": keypair[0]}
+        args: dict[str, Any] = {
+            "api_base_url": base,
+            "app_id": 42,
+            "installation_id": 7,
+            "private_key_pem": keypair[0],
+        }
         first = await minter.token(**args)
         assert first.token == "ghs_1"
         assert first.expires_at == datetime(2026, 1, 1, 13, 0, tzinfo=UTC)
