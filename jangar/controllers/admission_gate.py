@@ -1,0 +1,155 @@
+"""Admission wired to the cache: who may start now, who waits (and where), who is rejected.
+
+`jangar.admission` decides over a snapshot of `RunRecord`s; this module builds that snapshot from the
+informer cache (all watched namespaces) and adds what only the cluster knows:
+
+* a run whose Job already exists holds capacity even before its status says so (a crash between creating the
+  Job and writing the status must not let a restarted controller admit one run too many);
+* runs held for an invalid spec do not wait in the queue (they would block the FIFO head).
+
+The in-process `AdmissionLedger` reserves capacity the moment a run is admitted, so several workers deciding
+before the cache shows the first one's status write still never exceed a limit. When a run finishes or is
+deleted, `wake_mapper` re-decides and enqueues exactly the waiting runs that may start now — no sweep, no
+waiting for an unrelated event. Waiting runs are also requeued on a timer (`WAIT_REQUEUE_SECONDS`, or when
+a rate window frees a slot), which refreshes their queue position.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import Counter as PromCounter
+
+from jangar.admission import AdmissionLedger, AdmissionLimits, RunRecord, Verdict
+from jangar.admission.model import RunKey
+from jangar.conditions import is_true, parse_time
+from jangar.controllers.kinds import AGENTRUNS, JOBS
+from jangar.runtime import CacheReader, JsonObject, Request
+
+__all__ = ["WAIT_REQUEUE_SECONDS", "AdmissionGate", "GateMetrics"]
+
+WAIT_REQUEUE_SECONDS = 30.0
+_TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
+
+
+class GateMetrics:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.depth = Gauge(
+            "jangar_agentrun_queue_depth",
+            "AgentRuns waiting for admission, per scope (namespace or cluster).",
+            ["scope", "namespace"],
+            registry=registry,
+        )
+        self.admissions = PromCounter(
+            "jangar_agentrun_admissions_total",
+            "Admission decisions for AgentRuns by outcome (admitted, queued, rejected).",
+            ["namespace", "outcome"],
+            registry=registry,
+        )
+
+
+def _held(run: Mapping[str, Any]) -> bool:
+    """A run that is not waiting for capacity: held for an invalid spec, or being deleted."""
+    meta = run.get("metadata") or {}
+    return bool(meta.get("deletionTimestamp")) or is_true(
+        (run.get("status") or {}).get("conditions"), "InvalidSpec"
+    )
+
+
+class AdmissionGate:
+    def __init__(
+        self,
+        cache: CacheReader,
+        limits: AdmissionLimits,
+        *,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._cache = cache
+        self.ledger = AdmissionLedger(limits)
+        self._clock = clock
+        self.metrics = GateMetrics(registry)
+        self._namespaces_seen: set[str] = set()
+
+    def _record(self, run: JsonObject) -> RunRecord | None:
+        meta = run.get("metadata") or {}
+        record = RunRecord.from_run(run)
+        if record.terminal:
+            return record
+        if record.admitted_at is None and record.phase != "Running":
+            jobs = self._cache.list(
+                JOBS, record.namespace, index=("controller-uid", str(meta.get("uid"))), copy=False
+            )
+            if jobs:
+                created = min(
+                    parse_time(j["metadata"].get("creationTimestamp")) or self._clock() for j in jobs
+                )
+                return dataclasses.replace(record, admitted_at=created)
+            if _held(run):
+                return None
+        return record
+
+    def snapshot(self) -> list[RunRecord]:
+        """Every AgentRun the cache holds, as admission sees it."""
+        records = []
+        for run in self._cache.list(AGENTRUNS, copy=False):
+            record = self._record(run)
+            if record is not None:
+                records.append(record)
+        return records
+
+    def admit(self, run: JsonObject) -> Verdict:
+        """Decide for `run` (and reserve its capacity when admitted)."""
+        meta = run["metadata"]
+        key: RunKey = (str(meta.get("namespace") or "default"), str(meta["name"]))
+        records = self.snapshot()
+        if not any(r.key == key for r in records):
+            # Held runs are left out of the snapshot; a run asking to be admitted is no longer held.
+            records.append(dataclasses.replace(RunRecord.from_run(run), phase=""))
+        verdict = self.ledger.admit(key, records, self._clock())
+        self._observe(records, key, verdict)
+        return verdict
+
+    def release(self, namespace: str, name: str) -> None:
+        self.ledger.release((namespace, name))
+
+    def _observe(self, records: list[RunRecord], key: RunKey, verdict: Verdict) -> None:
+        from jangar.admission import Admit, Rejection, Waiting
+
+        if isinstance(verdict, Admit):
+            outcome = "admitted"
+        elif isinstance(verdict, Waiting):
+            outcome = "queued"
+        elif isinstance(verdict, Rejection):
+            outcome = "rejected"
+        else:
+            outcome = ""
+        if outcome:
+            self.metrics.admissions.labels(key[0], outcome).inc()
+        reserved = self.ledger.reservations
+        waiting = [r for r in records if r.waiting and r.key not in reserved]
+        if isinstance(verdict, Admit | Rejection):
+            waiting = [r for r in waiting if r.key != key]
+        per_ns = Counter(r.namespace for r in waiting)
+        self._namespaces_seen.update(per_ns)
+        for ns in self._namespaces_seen:
+            self.metrics.depth.labels("namespace", ns).set(per_ns.get(ns, 0))
+        self.metrics.depth.labels("cluster", "").set(len(waiting))
+
+    def wake_mapper(self, obj: JsonObject) -> list[Request]:
+        """On a run finishing or disappearing: the waiting runs that may start now."""
+        meta = obj.get("metadata") or {}
+        phase = (obj.get("status") or {}).get("phase")
+        gone = self._cache.get(AGENTRUNS, str(meta.get("name")), meta.get("namespace"), copy=False) is None
+        if phase not in _TERMINAL and not gone:
+            return []
+        records = self.snapshot()
+        if not any(r.waiting for r in records):
+            return []
+        decision = self.ledger.decide(records, self._clock())
+        return [Request(ns, name) for ns, name in decision.admitted]

@@ -1,0 +1,64 @@
+"""The AgentRun condition set: every type stated on every pass, derived from the phase and its details.
+
+The reference set conditions but never cleared them (`InProgress` stayed True on a finished run, `Blocked`
+after admission, §12.9). Here one function returns the whole owned set for a phase, so a status is always
+internally consistent: a Succeeded run has InProgress=False, Blocked=False, Failed=False.
+
+Owned types: Accepted, InvalidSpec, Blocked, InProgress, Succeeded, Failed, Warning (plus the derived
+Ready/Progressing/Degraded from `compose_status`). `Succeeded` is Unknown until the run ends, so the
+printer column reads Unknown/True/False.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jangar.controllers.status import Cond
+
+__all__ = ["RunDetails", "run_conditions"]
+
+
+@dataclass(frozen=True)
+class RunDetails:
+    """Why the run is in its phase: the reason/message of the deciding fact, and side facts."""
+
+    reason: str
+    message: str = ""
+    invalid: bool = False  # the reason is a spec problem (InvalidSpec=True)
+    accepted: bool = False  # a Job was created for it at some point
+    warning: tuple[str, str] | None = None  # (reason, message)
+
+
+def run_conditions(phase: str, d: RunDetails) -> list[Cond]:
+    conds = [
+        Cond("InvalidSpec", d.invalid, d.reason if d.invalid else "Valid", d.message if d.invalid else ""),
+        Cond(
+            "Accepted",
+            d.accepted,
+            "Submitted" if d.accepted else d.reason,
+            "a Job was created for the run" if d.accepted else d.message,
+        ),
+        Cond(
+            "Blocked",
+            phase == "Queued",
+            d.reason if phase == "Queued" else "NotBlocked",
+            d.message if phase == "Queued" else "",
+        ),
+        Cond(
+            "InProgress",
+            phase == "Running",
+            "Running" if phase == "Running" else d.reason,
+            d.message if phase == "Running" else "",
+        ),
+    ]
+    if phase == "Succeeded":
+        conds += [Cond("Succeeded", True, d.reason, d.message), Cond("Failed", False, d.reason)]
+    elif phase in ("Failed", "Cancelled"):
+        conds += [Cond("Succeeded", False, d.reason, d.message), Cond("Failed", True, d.reason, d.message)]
+    else:
+        conds += [Cond("Succeeded", "Unknown", phase or "Pending"), Cond("Failed", False, phase or "Pending")]
+    if d.warning is not None:
+        conds.append(Cond("Warning", True, d.warning[0], d.warning[1]))
+    else:
+        conds.append(Cond("Warning", False, "None"))
+    return conds

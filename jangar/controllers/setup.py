@@ -1,0 +1,213 @@
+"""Wire the agents controllers into a manager: cache scoping, indexes, controllers and their watches.
+
+The composition root (`jangar.app`) calls::
+
+    setup_controllers(manager, ControllerDeps(settings=settings, client=client, recorder=recorder))
+
+before `manager.start()`. Every controller needs leadership (only the leader writes); caches run on every
+replica so a standby is warm. Namespaces come from `JANGAR_AGENTS_CONTROLLER_NAMESPACES` (`*`: all).
+Jobs and Pods are cached only when they carry the `agents.proompteng.ai/agent-run` label; Secrets are never
+cached (read on demand).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from jangar.admission import AdmissionLimits
+from jangar.controllers import indexes as ix
+from jangar.controllers.admission_gate import AdmissionGate
+from jangar.controllers.agent import check_agent
+from jangar.controllers.agentprovider import check_agent_provider
+from jangar.controllers.agentrun import AgentRunReconciler
+from jangar.controllers.events import EventRecorder
+from jangar.controllers.implementationsource import check_implementation_source
+from jangar.controllers.implementationspec import check_implementation_spec
+from jangar.controllers.kinds import (
+    AGENTPROVIDERS,
+    AGENTRUNS,
+    AGENTS,
+    IMPLEMENTATIONSOURCES,
+    IMPLEMENTATIONSPECS,
+    JOBS,
+    MEMORIES,
+    PODS,
+    SECRETBINDINGS,
+    VCSPROVIDERS,
+)
+from jangar.controllers.memory import check_memory
+from jangar.controllers.recording import RunRecorderProtocol
+from jangar.controllers.secretbinding import check_secret_binding
+from jangar.controllers.supporting import CheckEnv, CheckFunc, SupportingReconciler
+from jangar.controllers.versioncontrolprovider import check_vcs_provider
+from jangar.controllers.workflow import WorkflowRuntime
+from jangar.runtime import (
+    Builder,
+    Client,
+    GenerationChanged,
+    JsonObject,
+    Manager,
+    Request,
+    ResourceCacheOptions,
+    ResourceRef,
+)
+from jangar.scheduler.ownership import LABEL_RUN
+from jangar.settings import Settings
+
+__all__ = ["ControllerDeps", "Installed", "Tuning", "install", "setup_controllers"]
+
+
+@dataclass(frozen=True)
+class ControllerDeps:
+    settings: Settings
+    client: Client
+    recorder: RunRecorderProtocol | None = None
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Knobs tests turn; production uses the defaults."""
+
+    agentrun_workers: int = 4
+    supporting_workers: int = 2
+    reconcile_timeout: float = 60.0
+    reference_grace_seconds: float | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+@dataclass
+class Installed:
+    """What `install` built (tests inspect the gate and the reconciler)."""
+
+    gate: AdmissionGate
+    agentruns: AgentRunReconciler
+    events: EventRecorder
+
+
+_OWN_KINDS = (
+    AGENTRUNS,
+    AGENTS,
+    AGENTPROVIDERS,
+    IMPLEMENTATIONSPECS,
+    IMPLEMENTATIONSOURCES,
+    MEMORIES,
+    VCSPROVIDERS,
+    SECRETBINDINGS,
+)
+
+
+def _scope_cache(manager: Manager, settings: Settings) -> None:
+    """Watch the configured namespaces, and only labelled Jobs and Pods (set before any informer exists)."""
+    namespaces = (
+        None if settings.agents_controller.all_namespaces else list(settings.agents_controller.namespaces)
+    )
+    options = manager.cache.options
+    by_resource = dict(options.by_resource)
+    for ref in _OWN_KINDS:
+        by_resource.setdefault(ref, ResourceCacheOptions(namespaces=namespaces))
+    for ref in (JOBS, PODS):
+        by_resource.setdefault(ref, ResourceCacheOptions(namespaces=namespaces, label_selector=LABEL_RUN))
+    manager.cache.options = dataclasses.replace(options, by_resource=by_resource)
+
+
+def _pod_to_run(manager: Manager) -> Callable[[JsonObject], list[Request]]:
+    """A Pod → the AgentRun controlling its Job (Pods are owned by Jobs, Jobs by runs)."""
+
+    def mapper(pod: JsonObject) -> list[Request]:
+        meta = pod.get("metadata") or {}
+        ns = meta.get("namespace")
+        for ref in meta.get("ownerReferences") or ():
+            if ref.get("kind") == "Job" and ref.get("controller"):
+                job = manager.cache.get(JOBS, str(ref.get("name")), ns, copy=False)
+                for owner in ((job or {}).get("metadata") or {}).get("ownerReferences") or ():
+                    if owner.get("kind") == "AgentRun" and owner.get("controller"):
+                        return [Request(ns, str(owner["name"]))]
+        return []
+
+    return mapper
+
+
+def _is_default_memory(obj: JsonObject) -> bool:
+    return bool((obj.get("spec") or {}).get("default"))
+
+
+def install(manager: Manager, deps: ControllerDeps, tuning: Tuning | None = None) -> Installed:
+    t = tuning or Tuning()
+    settings = deps.settings
+    _scope_cache(manager, settings)
+    cache = manager.cache
+    for ref in (*_OWN_KINDS, JOBS, PODS):
+        cache.informer(ref)
+    ix.install_indexes(cache)
+    events = EventRecorder(manager.client, settings.pod_name)
+    gate = AdmissionGate(
+        cache, AdmissionLimits.from_settings(settings), registry=manager.metrics.registry, clock=t.clock
+    )
+    runs = AgentRunReconciler(
+        settings=settings,
+        client=manager.client,
+        cache=cache,
+        gate=gate,
+        events=events,
+        recorder=deps.recorder,
+        clock=t.clock,
+        **(
+            {"reference_grace_seconds": t.reference_grace_seconds}
+            if t.reference_grace_seconds is not None
+            else {}
+        ),
+    )
+    runs.workflow = WorkflowRuntime()
+    if settings.agents_controller.enabled:
+        (
+            Builder(manager)
+            .for_(AGENTRUNS)
+            .owns(JOBS)
+            .watches(PODS, _pod_to_run(manager))
+            .watches(AGENTRUNS, gate.wake_mapper)
+            .watches(AGENTS, ix.runs_for(cache, ix.RUN_AGENT), GenerationChanged())
+            .watches(AGENTPROVIDERS, ix.runs_for(cache, None, ix.AGENT_PROVIDER), GenerationChanged())
+            .watches(IMPLEMENTATIONSPECS, ix.runs_for(cache, ix.RUN_IMPLEMENTATION), GenerationChanged())
+            .watches(
+                MEMORIES,
+                ix.runs_for(cache, ix.RUN_MEMORY, ix.AGENT_MEMORY, unsubmitted_if=_is_default_memory),
+                GenerationChanged(),
+            )
+            .watches(VCSPROVIDERS, ix.runs_for(cache, ix.RUN_VCS, ix.AGENT_VCS), GenerationChanged())
+            .watches(
+                SECRETBINDINGS, ix.runs_for(cache, None, unsubmitted_if=lambda _: True), GenerationChanged()
+            )
+            .with_options(max_concurrent_reconciles=t.agentrun_workers, reconcile_timeout=t.reconcile_timeout)
+            .named("agentrun")
+            .complete(runs)
+        )
+        env = CheckEnv(settings=settings, client=manager.client, cache=cache)
+        supporting: list[tuple[str, ResourceRef, CheckFunc]] = [
+            ("agent", AGENTS, check_agent),
+            ("agentprovider", AGENTPROVIDERS, check_agent_provider),
+            ("implementationspec", IMPLEMENTATIONSPECS, check_implementation_spec),
+            ("implementationsource", IMPLEMENTATIONSOURCES, check_implementation_source),
+            ("memory", MEMORIES, check_memory),
+            ("versioncontrolprovider", VCSPROVIDERS, check_vcs_provider),
+            ("secretbinding", SECRETBINDINGS, check_secret_binding),
+        ]
+        for name, ref, check in supporting:
+            builder = Builder(manager).for_(ref, GenerationChanged())
+            if ref is AGENTS:
+                builder = (
+                    builder.watches(AGENTPROVIDERS, ix.agents_for(cache, ix.AGENT_PROVIDER))
+                    .watches(MEMORIES, ix.agents_for(cache, ix.AGENT_MEMORY))
+                    .watches(VCSPROVIDERS, ix.agents_for(cache, ix.AGENT_VCS))
+                )
+            builder.with_options(
+                max_concurrent_reconciles=t.supporting_workers, reconcile_timeout=t.reconcile_timeout
+            ).named(name).complete(SupportingReconciler(ref, check, env, events, t.clock))
+    return Installed(gate=gate, agentruns=runs, events=events)
+
+
+def setup_controllers(manager: Manager, deps: ControllerDeps) -> None:
+    """Register the agents controllers (AgentRun and its supporting kinds) on `manager`."""
+    install(manager, deps)

@@ -1,0 +1,304 @@
+"""The AgentRun controller against a real API server (no kubelet: Job outcomes are written by the test).
+
+Covers the job runtime's Job/ConfigMap creation, status mapping, conditions set and cleared, validation
+(held Pending for a missing reference, Failed with finishedAt otherwise), cancellation and deletion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from kubernetes_asyncio import client as k8s
+
+from jangar.controllers.kinds import AGENTRUNS, AGENTS, ANNOTATION_CANCEL, CONFIGMAPS, FINALIZER, JOBS
+from jangar.dev.cluster import LocalCluster
+from jangar.runtime import Client, NotFoundError, PropagationPolicy
+from tests.envtest.controllers_fixtures import (
+    ControllerProcess,
+    agent,
+    apply_basics,
+    cond,
+    eventually,
+    get_run,
+    install_crds,
+    run,
+    running_controller,
+    settings_for,
+    wait_phase,
+)
+
+pytestmark = pytest.mark.envtest
+
+
+@pytest_asyncio.fixture
+async def client(kube_client: k8s.ApiClient) -> AsyncIterator[Client]:
+    c = Client(kube_client, timeout=10, field_manager="test")
+    await install_crds(c)
+    yield c
+
+
+@pytest_asyncio.fixture
+async def controller(
+    envtest: LocalCluster, namespace: str, client: Client
+) -> AsyncIterator[ControllerProcess]:
+    async with running_controller(envtest.kubeconfig, settings_for(namespace)) as proc:
+        yield proc
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def finish_job(
+    client: Client, ns: str, name: str, *, ok: bool, reason: str = "BackoffLimitExceeded"
+) -> None:
+    """Write the Job status the Job controller would (envtest runs no controllers)."""
+    job = await client.get(JOBS, name, ns)
+    now = _now()
+    if ok:
+        status: dict[str, Any] = {
+            "startTime": now,
+            "completionTime": now,
+            "succeeded": 1,
+            "conditions": [
+                {
+                    "type": "SuccessCriteriaMet",
+                    "status": "True",
+                    "lastTransitionTime": now,
+                    "lastProbeTime": now,
+                },
+                {"type": "Complete", "status": "True", "lastTransitionTime": now, "lastProbeTime": now},
+            ],
+        }
+    else:
+        status = {
+            "startTime": now,
+            "failed": 1,
+            "conditions": [
+                {
+                    "type": "FailureTarget",
+                    "status": "True",
+                    "reason": reason,
+                    "message": "x",
+                    "lastTransitionTime": now,
+                    "lastProbeTime": now,
+                },
+                {
+                    "type": "Failed",
+                    "status": "True",
+                    "reason": reason,
+                    "message": "x",
+                    "lastTransitionTime": now,
+                    "lastProbeTime": now,
+                },
+            ],
+        }
+    job["status"] = status
+    await client.update_status(JOBS, job)
+
+
+async def test_run_gets_job_and_configmap_then_succeeds(
+    controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    await apply_basics(client, namespace)
+    await client.create(AGENTRUNS, run(namespace, "r1"))
+    obj = await wait_phase(client, namespace, "r1", "Running")
+
+    assert FINALIZER in obj["metadata"]["finalizers"]
+    assert obj["status"]["jobRef"]["name"] == "r1-job"
+    assert obj["status"]["queue"]["admittedAt"]
+    assert cond(obj, "Accepted")["status"] == "True"
+    assert cond(obj, "InProgress")["status"] == "True"
+    assert cond(obj, "Succeeded")["status"] == "Unknown"
+    assert cond(obj, "Blocked")["status"] == "False"
+    assert cond(obj, "Progressing")["status"] == "True"
+    assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+
+    job = await client.get(JOBS, "r1-job", namespace)
+    labels = job["metadata"]["labels"]
+    assert labels["agents.proompteng.ai/agent-run"] == "r1"
+    assert labels["agents.proompteng.ai/agent"] == "coder"
+    assert labels["agents.proompteng.ai/provider"] == "codex"
+    assert labels["agents.proompteng.ai/implementation"] == "task"
+    owner = job["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "AgentRun",
+        "r1",
+        obj["metadata"]["uid"],
+        True,
+    )
+    assert "ttlSecondsAfterFinished" not in job["spec"]
+    spec_cm = await client.get(CONFIGMAPS, "r1-spec", namespace)
+    assert {"run.json", "agent-runner.json"} <= set(spec_cm["data"])
+
+    await finish_job(client, namespace, "r1-job", ok=True)
+    done = await wait_phase(client, namespace, "r1", "Succeeded")
+    assert done["status"]["finishedAt"]
+    assert cond(done, "Succeeded")["status"] == "True"
+    assert cond(done, "InProgress")["status"] == "False"
+    assert cond(done, "Progressing")["status"] == "False"
+    assert cond(done, "Ready")["status"] == "True"
+    assert cond(done, "Failed")["status"] == "False"
+
+    async def ttl() -> Any:
+        return (await client.get(JOBS, "r1-job", namespace))["spec"].get("ttlSecondsAfterFinished")
+
+    assert await eventually(ttl, what="ttl patch") == 600
+    # Exactly one Job for the run, ever.
+    jobs = await client.list(JOBS, namespace)
+    assert [j["metadata"]["name"] for j in jobs.items] == ["r1-job"]
+
+
+async def test_job_failure_reason_reaches_the_run(
+    controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    await apply_basics(client, namespace)
+    await client.create(AGENTRUNS, run(namespace, "r2"))
+    await wait_phase(client, namespace, "r2", "Running")
+    await finish_job(client, namespace, "r2-job", ok=False, reason="DeadlineExceeded")
+    done = await wait_phase(client, namespace, "r2", "Failed")
+    assert cond(done, "Failed")["reason"] == "DeadlineExceeded"
+    assert cond(done, "Succeeded")["status"] == "False"
+    assert cond(done, "Degraded")["status"] == "True"
+    assert cond(done, "InProgress")["status"] == "False"
+    assert done["status"]["finishedAt"]
+
+
+async def test_missing_agent_holds_the_run_until_it_exists(
+    controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    await client.create(AGENTRUNS, run(namespace, "early"))
+    held = await wait_phase(client, namespace, "early", "Pending")
+    invalid = cond(held, "InvalidSpec")
+    assert (invalid["status"], invalid["reason"]) == ("True", "MissingAgent")
+    assert "coder" in invalid["message"]
+    assert "finishedAt" not in held["status"]
+
+    await apply_basics(client, namespace)  # the index wakes the run: no sweep, no wait for the grace
+    obj = await wait_phase(client, namespace, "early", "Running", timeout=4)
+    assert cond(obj, "InvalidSpec")["status"] == "False"
+
+
+async def test_missing_agent_fails_after_the_grace(
+    controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    await client.create(AGENTRUNS, run(namespace, "orphan", agent_name="nobody"))
+    done = await wait_phase(client, namespace, "orphan", "Failed", timeout=20)
+    assert cond(done, "InvalidSpec")["reason"] == "MissingAgent"
+    assert done["status"]["finishedAt"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ({"parameters": {"prompt": "x" * 3000}}, "ParameterValueTooLarge"),
+        ({"runtime": {"type": "temporal"}}, "UnsupportedRuntime"),
+        ({"workload": {"image": ""}, "secrets": ["not-bound"]}, "SecretNotBound"),
+    ],
+)
+async def test_invalid_runs_fail_with_an_actionable_reason(
+    controller: ControllerProcess, client: Client, namespace: str, spec: dict[str, Any], reason: str
+) -> None:
+    await apply_basics(client, namespace)
+    await client.create(AGENTRUNS, run(namespace, "bad", **spec))
+    done = await wait_phase(client, namespace, "bad", "Failed")
+    invalid = cond(done, "InvalidSpec")
+    assert (invalid["status"], invalid["reason"]) == ("True", reason)
+    assert done["status"]["finishedAt"]
+    assert cond(done, "Degraded")["status"] == "True"
+    with pytest.raises(NotFoundError):
+        await client.get(JOBS, "bad-job", namespace)
+
+
+async def test_cancel_annotation_deletes_the_job(
+    controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    await apply_basics(client, namespace)
+    await client.create(AGENTRUNS, run(namespace, "c1"))
+    await wait_phase(client, namespace, "c1", "Running")
+    await client.patch(
+        AGENTRUNS, "c1", {"metadata": {"annotations": {ANNOTATION_CANCEL: "true"}}}, namespace=namespace
+    )
+    done = await wait_phase(client, namespace, "c1", "Cancelled")
+    assert done["status"]["finishedAt"]
+    assert cond(done, "InProgress")["status"] == "False"
+
+    async def job_gone() -> bool:
+        try:
+            job = await client.get(JOBS, "c1-job", namespace)
+        except NotFoundError:
+            return True
+        return bool(job["metadata"].get("deletionTimestamp"))
+
+    assert await eventually(job_gone, what="job deleted")
+
+
+async def test_deleting_a_run_deletes_its_job_and_releases_the_finalizer(
+    controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    await apply_basics(client, namespace)
+    await client.create(AGENTRUNS, run(namespace, "d1"))
+    await wait_phase(client, namespace, "d1", "Running")
+    await client.delete(AGENTRUNS, "d1", namespace)
+
+    async def gone() -> bool:
+        try:
+            await get_run(client, namespace, "d1")
+        except NotFoundError:
+            return True
+        return False
+
+    assert await eventually(gone, what="run deleted")
+    with pytest.raises(NotFoundError):
+        job = await client.get(JOBS, "d1-job", namespace)
+        assert job["metadata"].get("deletionTimestamp")  # foreground GC may still hold it briefly
+        raise NotFoundError(404, "NotFound", "being deleted")
+
+
+async def test_job_vanishing_after_observation_fails_the_run(
+    controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    await apply_basics(client, namespace)
+    await client.create(AGENTRUNS, run(namespace, "lost"))
+
+    async def observed() -> bool:
+        obj = await get_run(client, namespace, "lost")
+        return bool(((obj.get("status") or {}).get("runtimeRef") or {}).get("jobObservedAt"))
+
+    await eventually(observed, what="jobObservedAt")
+    await client.delete(JOBS, "lost-job", namespace, propagation_policy=PropagationPolicy.BACKGROUND)
+    done = await wait_phase(client, namespace, "lost", "Failed")
+    assert cond(done, "Failed")["reason"] == "JobLost"
+    assert done["status"]["finishedAt"]
+
+
+async def test_agent_status_follows_its_provider(
+    controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    await client.create(AGENTS, agent(namespace, "a1", provider_name="later"))
+
+    async def agent_cond(reason: str) -> Any:
+        obj = await client.get(AGENTS, "a1", namespace)
+        ready = cond(obj, "Ready")
+        return obj if ready.get("reason") == reason else None
+
+    obj = await eventually(lambda: agent_cond("MissingProvider"), what="MissingProvider")
+    assert cond(obj, "InvalidSpec")["status"] == "True"
+    from jangar.controllers.kinds import AGENTPROVIDERS
+    from tests.envtest.controllers_fixtures import provider
+
+    await client.create(AGENTPROVIDERS, provider(namespace, "later"))
+    obj = await eventually(lambda: agent_cond("ValidSpec"), what="ValidSpec")
+    assert cond(obj, "InvalidSpec")["status"] == "False"
+    assert obj["status"]["phase"] == "Ready"
+    assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+    # No churn: a settled status is not rewritten.
+    rv = obj["metadata"]["resourceVersion"]
+    import asyncio
+
+    await asyncio.sleep(1.5)
+    assert (await client.get(AGENTS, "a1", namespace))["metadata"]["resourceVersion"] == rv
