@@ -4,7 +4,13 @@
 `validate_agent_run(run, resolution, settings)` returns every `Problem` (reason + actionable message).
 """
 
-from jangar.validation.agentrun import check_image, check_labels, check_parameters, validate_agent_run
+from jangar.validation.agentrun import (
+    check_image,
+    check_labels,
+    check_parameters,
+    check_volumes,
+    validate_agent_run,
+)
 from jangar.validation.patterns import glob_match, matches_any
 from jangar.validation.problems import Problem, summarize
 from jangar.validation.resolve import Lookup, Resolution, resolve_run, step_implementation
@@ -18,6 +24,7 @@ __all__ = [
     "check_image",
     "check_labels",
     "check_parameters",
+    "check_volumes",
     "glob_match",
     "matches_any",
     "resolve_run",

@@ -7,10 +7,18 @@ All problems are returned, not just the first, so a user can fix a spec in one g
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jangar.scheduler.contract import check_contract
+from jangar.scheduler.naming import (
+    auth_volume_names,
+    configmap_volume_name,
+    dns_label,
+    inputs_configmap_name,
+    spec_configmap_name,
+)
 from jangar.scheduler.runtimes import KNOWN_RUNTIMES, SUPPORTED_RUNTIMES, runtime_type
 from jangar.scheduler.workload import effective_service_account, resolve_image
 from jangar.settings import Settings
@@ -25,6 +33,7 @@ __all__ = [
     "check_image",
     "check_labels",
     "check_parameters",
+    "check_volumes",
     "validate_agent_run",
 ]
 
@@ -88,6 +97,66 @@ def check_labels(labels: Mapping[str, Any] | None, settings: Settings) -> list[P
                     "LabelNotAllowed",
                     f"labels not in the allowed list: {', '.join(outside)}",
                     "metadata.labels",
+                )
+            )
+    return problems
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_RESERVED_MOUNTS = frozenset({"/workspace/run.json", "/workspace/agent-runner.json"})
+
+
+def reserved_volume_names(run_name: str) -> frozenset[str]:
+    """Volume names the Job builder generates for a run (job runtime), which workload volumes must avoid."""
+    spec_cm = spec_configmap_name(run_name)
+    return frozenset(
+        {
+            configmap_volume_name(spec_cm),
+            configmap_volume_name(inputs_configmap_name(run_name)),
+            dns_label(run_name, "workspace"),
+            *auth_volume_names(run_name),
+            dns_label(run_name, "vcs-ssh"),
+            dns_label(run_name, "vcs-known-hosts"),
+            dns_label(run_name, "vcs-token"),
+        }
+    )
+
+
+def check_volumes(
+    workload: Any, where: str = "spec.workload", reserved: frozenset[str] = frozenset()
+) -> list[Problem]:
+    """Workload volumes must be addressable: DNS-label names, unique, absolute mount paths, a known type.
+
+    A bad volume would otherwise only surface as a rejected Job create (`SubmitFailed`).
+    """
+    volumes = workload.get("volumes") if isinstance(workload, Mapping) else None
+    problems: list[Problem] = []
+    seen_names: set[str] = set()
+    seen_paths: set[str] = set()
+    for index, volume in enumerate(volumes or ()):
+        at = f"{where}.volumes[{index}]"
+        if not isinstance(volume, Mapping):
+            problems.append(Problem("InvalidWorkloadVolume", f"{at} must be an object", at))
+            continue
+        name, path, kind = volume.get("name"), volume.get("mountPath"), volume.get("type")
+        if not isinstance(name, str) or len(name) > 63 or not _DNS_LABEL.match(name):
+            problems.append(
+                Problem("InvalidWorkloadVolume", f"{at}.name {name!r} must be a DNS-1123 label", at)
+            )
+        elif name in seen_names or name in reserved:
+            problems.append(Problem("InvalidWorkloadVolume", f"{at}.name {name!r} is already used", at))
+        else:
+            seen_names.add(name)
+        if not isinstance(path, str) or not path.startswith("/"):
+            problems.append(Problem("InvalidWorkloadVolume", f"{at}.mountPath must be an absolute path", at))
+        elif path.rstrip("/") in seen_paths or path in _RESERVED_MOUNTS:
+            problems.append(Problem("InvalidWorkloadVolume", f"{at}.mountPath {path} is already used", at))
+        else:
+            seen_paths.add(path.rstrip("/"))
+        if kind not in ("emptyDir", "pvc", "secret"):
+            problems.append(
+                Problem(
+                    "InvalidWorkloadVolume", f"{at}.type must be emptyDir, pvc or secret, got {kind!r}", at
                 )
             )
     return problems
@@ -176,6 +245,7 @@ def _check_workflow(run: Mapping[str, Any], resolution: Resolution, settings: Se
                     Problem("InvalidWorkflowStep", f"{where}.{key} must be an integer >= 0", where)
                 )
         workload = step.get("workload") or {}
+        problems += check_volumes(workload, f"{where}.workload")
         image = resolve_image(workload if workload.get("image") else run_workload, settings)
         problems += check_image(image, settings, f"{where}.workload.image")
         impl = resolution.step_implementations.get(name)
@@ -225,6 +295,8 @@ def validate_agent_run(
     problems += check_parameters(spec.get("parameters"))
     problems += check_labels((run.get("metadata") or {}).get("labels"), settings)
     kind = runtime_type(run)
+    run_name = str((run.get("metadata") or {}).get("name") or "")
+    problems += check_volumes(spec.get("workload"), reserved=reserved_volume_names(run_name))
     if kind == "job":
         problems += check_image(resolve_image(spec.get("workload") or {}, settings), settings)
     elif kind == "workflow":

@@ -194,3 +194,22 @@ def test_workflow_validation() -> None:
 def test_summarize() -> None:
     assert summarize([Problem("A", "first"), Problem("B", "second")]) == ("A", "first; second")
     assert summarize([]) == ("Valid", "")
+
+
+def test_workload_volumes_must_be_addressable() -> None:
+    def volumes(*vols: dict[str, Any]) -> list[str]:
+        return reasons(agent_run(workload={"volumes": list(vols)}), world())
+
+    ok = {"type": "emptyDir", "name": "tmp", "mountPath": "/tmp"}
+    assert volumes(ok) == []
+    assert volumes(ok, ok | {"mountPath": "/other"}) == ["InvalidWorkloadVolume"]  # duplicate name
+    assert volumes(ok, ok | {"name": "tmp2"}) == ["InvalidWorkloadVolume"]  # duplicate path
+    assert volumes(ok | {"name": "Bad_Name"}) == ["InvalidWorkloadVolume"]
+    assert volumes(ok | {"mountPath": "relative"}) == ["InvalidWorkloadVolume"]
+    assert volumes(ok | {"mountPath": "/workspace/run.json"}) == ["InvalidWorkloadVolume"]
+    assert volumes(ok | {"type": "hostPath"}) == ["InvalidWorkloadVolume"]
+    assert volumes(ok | {"name": "run-1-spec-vol"}) == ["InvalidWorkloadVolume"]  # the builder's own name
+    step = {"name": "a", "workload": {"volumes": [ok | {"type": "nfs"}]}}
+    assert reasons(agent_run(runtime="workflow", workflow={"steps": [step]}), world()) == [
+        "InvalidWorkloadVolume"
+    ]
