@@ -833,7 +833,7 @@ def test_runner_service_account_and_rbac(helm_bin: Path) -> None:
     values = {
         "runnerServiceAccount": {
             "create": True,
-            "annotations": {"x": "y"},
+            "annotations": {"team": "agents"},
             "rbac": {
                 "create": True,
                 "extraRules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}],
