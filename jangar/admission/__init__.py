@@ -7,6 +7,7 @@ reservations so several workers never admit past a limit. See docs/admission.md.
 from jangar.admission.decide import AdmissionDecision, Rejection, Waiting, decide
 from jangar.admission.ledger import AdmissionLedger, Admit, Verdict
 from jangar.admission.model import AdmissionLimits, RunKey, RunRecord
+from jangar.admission.submission import submission_rejection
 
 __all__ = [
     "AdmissionDecision",
@@ -19,4 +20,5 @@ __all__ = [
     "Verdict",
     "Waiting",
     "decide",
+    "submission_rejection",
 ]

@@ -350,3 +350,18 @@ def test_same_second_burst_keeps_numeric_name_order() -> None:
     burst = [RunRecord("a", f"run-{i}", created) for i in (10, 2, 1, 11, 3)]
     d = decide(burst, replace(OFF, per_namespace=5), NOW)
     assert [name for _, name in d.admitted] == ["run-1", "run-2", "run-3", "run-10", "run-11"]
+
+
+def test_submission_rejection_matches_the_controller() -> None:
+    from jangar.admission import submission_rejection
+
+    limits = replace(OFF, per_namespace=1, queue_per_namespace=1, queue_per_repo=1)
+    runs = [running("r0"), rec("q1", 1, phase="Queued", queued=True, repo="acme/demo")]
+    full = submission_rejection(runs, limits, namespace="a", agent="x", repository=None, now=NOW)
+    assert full is not None and full.reason == "QueueLimitExceeded" and full.scope == "namespace"
+    # Namespace b has room to run it at once: no queue place needed.
+    assert submission_rejection(runs, limits, namespace="b", agent="x", repository="acme/demo", now=NOW) is None
+    runs.append(running("r1", ns="b"))
+    assert submission_rejection(runs, limits, namespace="b", agent="x", repository=None, now=NOW) is None
+    repo = submission_rejection(runs, limits, namespace="b", agent="x", repository="ACME/demo", now=NOW)
+    assert repo is not None and repo.scope == "repository"
