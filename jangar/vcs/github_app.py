@@ -147,8 +147,10 @@ class GitHubAppTokenMinter:
                         f"GitHub returned {response.status} minting an installation token: {body}"
                     )
                 data = await response.json(content_type=None)
-        except aiohttp.ClientError as exc:
-            raise GitHubAppError(f"cannot reach {base}: {exc}") from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise GitHubAppError(f"cannot reach {base}: {type(exc).__name__} {exc}".rstrip()) from None
+        except ValueError:
+            raise GitHubAppError("GitHub's response is not JSON") from None
         token = data.get("token") if isinstance(data, Mapping) else None
         if not isinstance(token, str) or not token:
             raise GitHubAppError("GitHub's response has no token")

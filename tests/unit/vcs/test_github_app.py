@@ -145,3 +145,12 @@ def test_token_secret_manifest_is_owned_by_the_run() -> None:
     assert secret["metadata"]["ownerReferences"][0]["controller"] is True
     assert secret["stringData"] == {"token": "ghs_x"}
     assert secret["metadata"]["labels"]["agents.proompteng.ai/agent-run"] == "run-1"
+
+
+async def test_unreachable_api_is_a_clear_error(keypair: tuple[bytes, Any]) -> None:
+    async with aiohttp.ClientSession() as session:
+        minter = GitHubAppTokenMinter(session, clock=lambda: T0, timeout_seconds=2)
+        with pytest.raises(GitHubAppError, match="cannot reach"):
+            await minter.token(
+                api_base_url="http://127.0.0.1:9", app_id=1, installation_id=2, private_key_pem=keypair[0]
+            )
