@@ -8,6 +8,7 @@ from jangar.validation.agentrun import (
     check_image,
     check_labels,
     check_parameters,
+    check_runtime_config,
     check_volumes,
     validate_agent_run,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "check_image",
     "check_labels",
     "check_parameters",
+    "check_runtime_config",
     "check_volumes",
     "glob_match",
     "matches_any",

@@ -33,6 +33,7 @@ __all__ = [
     "check_image",
     "check_labels",
     "check_parameters",
+    "check_runtime_config",
     "check_volumes",
     "validate_agent_run",
 ]
@@ -159,6 +160,64 @@ def check_volumes(
                     "InvalidWorkloadVolume", f"{at}.type must be emptyDir, pvc or secret, got {kind!r}", at
                 )
             )
+    return problems
+
+
+def _is_str_map(value: Any) -> bool:
+    return isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values())
+
+
+def _is_object_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, Mapping) for v in value)
+
+
+def _is_pull_secrets(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, str) or (isinstance(v, Mapping) and isinstance(v.get("name"), str)) for v in value
+    )
+
+
+def _is_count(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return False
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+#: `spec.runtime.config` keys the scheduler reads, with the shape each must have.
+_CONFIG_SHAPES: dict[str, tuple[Any, str]] = {
+    "nodeSelector": (_is_str_map, "a map of strings"),
+    "tolerations": (_is_object_list, "a list of objects"),
+    "topologySpreadConstraints": (_is_object_list, "a list of objects"),
+    "affinity": (lambda v: isinstance(v, Mapping), "an object"),
+    "podSecurityContext": (lambda v: isinstance(v, Mapping), "an object"),
+    "imagePullSecrets": (_is_pull_secrets, "a list of names or {name} objects"),
+    "priorityClassName": (lambda v: isinstance(v, str), "a string"),
+    "schedulerName": (lambda v: isinstance(v, str), "a string"),
+    "serviceAccount": (lambda v: isinstance(v, str), "a string"),
+    "serviceAccountName": (lambda v: isinstance(v, str), "a string"),
+    "ttlSecondsAfterFinished": (_is_count, "a number >= 0"),
+    "logRetentionSeconds": (_is_count, "a number >= 0"),
+    "timeoutSeconds": (_is_count, "a number >= 0"),
+    "backoffLimit": (_is_count, "a number >= 0"),
+}
+
+
+def check_runtime_config(config: Any) -> list[Problem]:
+    """The per-run overrides must have the shapes the pod spec needs (else the Job create would fail)."""
+    if config is None:
+        return []
+    if not isinstance(config, Mapping):
+        return [
+            Problem("InvalidRuntimeConfig", "spec.runtime.config must be an object", "spec.runtime.config")
+        ]
+    problems = []
+    for key, (valid, shape) in _CONFIG_SHAPES.items():
+        if key in config and config[key] is not None and not valid(config[key]):
+            where = f"spec.runtime.config.{key}"
+            problems.append(Problem("InvalidRuntimeConfig", f"{where} must be {shape}", where))
     return problems
 
 
@@ -293,6 +352,7 @@ def validate_agent_run(
     spec = run.get("spec") or {}
     problems = _check_runtime(run)
     problems += check_parameters(spec.get("parameters"))
+    problems += check_runtime_config((spec.get("runtime") or {}).get("config"))
     problems += check_labels((run.get("metadata") or {}).get("labels"), settings)
     kind = runtime_type(run)
     run_name = str((run.get("metadata") or {}).get("name") or "")

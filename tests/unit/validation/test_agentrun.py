@@ -213,3 +213,25 @@ def test_workload_volumes_must_be_addressable() -> None:
     assert reasons(agent_run(runtime="workflow", workflow={"steps": [step]}), world()) == [
         "InvalidWorkloadVolume"
     ]
+
+
+def test_runtime_config_shapes() -> None:
+    good = {
+        "nodeSelector": {"pool": "a"},
+        "tolerations": [{"key": "k", "operator": "Exists"}],
+        "imagePullSecrets": ["a", {"name": "b"}],
+        "serviceAccount": "default",
+        "ttlSecondsAfterFinished": "60",
+        "timeoutSeconds": 0,
+    }
+    assert reasons(agent_run(config=good), world()) == []
+    bad = {
+        "nodeSelector": {"pool": 1},
+        "tolerations": {"key": "k"},
+        "backoffLimit": -1,
+        "imagePullSecrets": "x",
+    }
+    run = agent_run(config=bad)
+    problems = validate_agent_run(run, resolve_run(run, world()), Settings.from_env(IMAGE))
+    assert [p.reason for p in problems] == ["InvalidRuntimeConfig"] * 4
+    assert problems[0].message == "spec.runtime.config.nodeSelector must be a map of strings"
