@@ -167,11 +167,11 @@ async def test_helm_install_and_uninstall(
     status = json.loads(kube.helm("status", "agents", "--namespace", namespace, "-o", "json").stdout)
     assert status["info"]["status"] == "deployed"
     apps = k8s.AppsV1Api(kube_client)
-    dep = await apps.read_namespaced_deployment("agents", namespace)
+    await apps.read_namespaced_deployment("agents", namespace)
+    split = bool(values and values.get("controllers", {}).get("enabled"))
+    dep = await apps.read_namespaced_deployment("agents-controllers" if split else "agents", namespace)
     env = {e.name: e for e in dep.spec.template.spec.containers[0].env}
     assert env["JANGAR_AGENTS_CONTROLLER_NAMESPACES"].value in {namespace, "*"}
-    if values and values.get("controllers", {}).get("enabled"):
-        await apps.read_namespaced_deployment("agents-controllers", namespace)
     assert _leftovers(kube, namespace, "agents")
     # upgrade is a no-op on the same values
     kube.helm("upgrade", "agents", str(kube_chart()), "--namespace", namespace, "--reuse-values")
