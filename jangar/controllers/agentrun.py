@@ -44,7 +44,7 @@ from jangar.controllers.lookup import NamespaceLookup
 from jangar.controllers.recording import RunRecorderProtocol, record_run
 from jangar.controllers.runconditions import RunDetails, run_conditions
 from jangar.controllers.status import compose_status, write_status
-from jangar.runtime import CacheReader, Client, ConflictError, JsonObject, Request, Result
+from jangar.runtime import CacheReader, Client, ConflictError, JsonObject, NotFoundError, Request, Result
 from jangar.scheduler import (
     RunContext,
     build_job_plan,
@@ -121,6 +121,8 @@ class AgentRunReconciler:
                 "conflict, retrying", kind="AgentRun", namespace=req.namespace, name=req.name, error=str(exc)
             )
             return Result(requeue=True)
+        except NotFoundError:
+            return None  # deleted while we worked (e.g. the finalizer just released it)
 
     async def _reconcile(self, req: Request) -> Result | None:
         run = self.cache.get(AGENTRUNS, req.name, req.namespace)
