@@ -105,7 +105,12 @@ class Kube:
             return proc.stdout
 
     def install(
-        self, release: str, namespace: str, values: Mapping[str, Any] | None = None, files: Iterable[str] = ()
+        self,
+        release: str,
+        namespace: str,
+        values: Mapping[str, Any] | None = None,
+        files: Iterable[str] = (),
+        extra: Iterable[str] = (),
     ) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             args = ["install", release, str(CHART), "--namespace", namespace]
@@ -115,7 +120,7 @@ class Kube:
                 path = Path(tmp) / "values.yaml"
                 path.write_text(yaml.safe_dump(dict(values)))
                 args += ["--values", str(path)]
-            self.helm(*args)
+            self.helm(*args, *extra)
 
 
 def crd_files() -> list[Path]:
