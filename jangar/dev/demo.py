@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -67,6 +68,7 @@ class Demo:
         )
         for d in (app_dir, pg_dir, cluster_dir):
             stop_recorded(d)
+            shutil.rmtree(d, ignore_errors=True)
 
         say("starting the local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
         cluster = LocalCluster(cluster_dir, kwok=True, nodes=2).up()
@@ -80,14 +82,17 @@ class Demo:
 
         say(f"helm install {RELEASE} charts/agents (CRDs, RBAC, ServiceAccounts) into namespace {NAMESPACE}")
         helm = find_assets().binary("helm")
-        subprocess.run(
+        helm_install = subprocess.run(
             [
                 str(helm), "install", RELEASE, str(self.chart), "--kubeconfig", str(cluster.kubeconfig),
                 "--namespace", NAMESPACE, "--create-namespace", "--wait", "--timeout", "120s",
             ],
-            check=True,
             capture_output=True,
+            text=True,
+            check=False,
         )  # fmt: skip
+        if helm_install.returncode != 0:
+            raise RuntimeError(f"helm install failed: {helm_install.stderr.strip()}")
         say(
             "  "
             + self._kubectl(cluster, "get", "crd", "-o", "name").count("\n").__str__()
@@ -126,11 +131,8 @@ class Demo:
         print(
             self._kubectl(cluster, "get", "agentruns,jobs,pods", "-n", NAMESPACE, "-o", "wide", check=False)
         )
-        records = (
-            pg.psql("SELECT name, phase, reason FROM run_records ORDER BY name", "jangar") if phase else ""
-        )
-        if records:
-            say(f"run records in Postgres:\n{records}")
+        if phase:
+            say(f"run record in Postgres (name|phase|reason|transitions):\n{self._record(pg, phase)}")
         elapsed = time.monotonic() - started
         if phase != "Succeeded":
             say(
@@ -147,6 +149,24 @@ class Demo:
             "Stop it with: scripts/run-local.sh down"
         )
         return 0
+
+    def _record(self, pg: LocalPostgres, phase: str) -> str:
+        """The run's row once the recorder has written its terminal phase (it writes asynchronously)."""
+        query = (
+            "SELECT r.name, r.phase, coalesce(r.reason, ''), count(t.id) FROM agent_run_records r "
+            "LEFT JOIN agent_run_transitions t ON t.run_uid = r.run_uid "
+            f"WHERE r.name = '{RUN_NAME}' GROUP BY r.name, r.phase, r.reason"
+        )
+        row = ""
+        for _ in range(60):
+            try:
+                row = pg.psql(query, "jangar").strip()
+            except RuntimeError:
+                row = ""  # migrations may still be running
+            if row and row.split("|")[1] == phase:
+                return row
+            time.sleep(1.0)
+        return row or "(not written yet)"
 
     def _follow(self, cluster: LocalCluster, log_path: Path) -> str:
         deadline = time.monotonic() + self.timeout

