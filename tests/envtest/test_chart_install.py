@@ -184,3 +184,31 @@ def kube_chart() -> Path:
     from tests.chart.helm import CHART
 
     return CHART
+
+
+def _notes(kube: Kube, namespace: str, *args: str) -> str:
+    out = kube.helm(
+        "install", "agents", str(kube_chart()), "--namespace", namespace, "--dry-run=client", *args
+    )
+    return out.stdout.split("NOTES:", 1)[1]
+
+
+async def test_notes(kube: Kube, namespace: str) -> None:
+    text = _notes(kube, namespace)
+    assert "WARNING: no database is configured" in text
+    assert f"kubectl -n {namespace} port-forward svc/agents 8080:80" in text
+    assert "svc/agents-grpc 50051:50051" in text
+    assert f"helm test agents -n {namespace}" in text
+    text = _notes(
+        kube,
+        namespace,
+        "--set",
+        "grpc.enabled=false",
+        "--set",
+        "namespaceOverride=team-a",
+        "--set",
+        "database.secretRef.name=pg",
+    )
+    assert "grpc" not in text.lower()
+    assert "WARNING" not in text
+    assert "kubectl -n team-a port-forward svc/agents 8080:80" in text
