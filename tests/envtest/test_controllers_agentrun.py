@@ -302,3 +302,113 @@ async def test_agent_status_follows_its_provider(
 
     await asyncio.sleep(1.5)
     assert (await client.get(AGENTS, "a1", namespace))["metadata"]["resourceVersion"] == rv
+
+
+def _steps(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(((obj.get("status") or {}).get("workflow") or {}).get("steps") or [])
+
+
+async def test_workflow_runs_steps_in_order_and_retries_on_time(
+    controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    await apply_basics(client, namespace)
+    steps = [
+        {"name": "plan"},
+        {"name": "build", "retries": 1, "retryBackoffSeconds": 2, "parameters": {"stage": "b"}},
+    ]
+    await client.create(
+        AGENTRUNS, run(namespace, "wf", runtime={"type": "workflow"}, workflow={"steps": steps})
+    )
+
+    async def step_phases() -> list[tuple[str, str, int]]:
+        obj = await get_run(client, namespace, "wf")
+        return [(s["name"], s["phase"], s.get("attempt", 0)) for s in _steps(obj)]
+
+    await eventually(
+        lambda: _is(step_phases, [("plan", "Running", 1), ("build", "Pending", 0)]), what="step 1 running"
+    )
+    await client.get(JOBS, "wf-step-1-attempt-1", namespace)
+    await finish_job(client, namespace, "wf-step-1-attempt-1", ok=True)
+    await eventually(
+        lambda: _is(step_phases, [("plan", "Succeeded", 1), ("build", "Running", 1)]), what="step 2 running"
+    )
+    job2 = await client.get(JOBS, "wf-step-2-attempt-1", namespace)
+    assert job2["metadata"]["labels"]["agents.proompteng.ai/step"] == "build"
+    assert job2["spec"]["backoffLimit"] == 0
+
+    await finish_job(client, namespace, "wf-step-2-attempt-1", ok=False)
+    retrying = await eventually(
+        lambda: _is(step_phases, [("plan", "Succeeded", 1), ("build", "Retrying", 1)]), what="retrying"
+    )
+    assert retrying
+    obj = await get_run(client, namespace, "wf")
+    assert _steps(obj)[1]["nextRetryAt"]
+    assert obj["status"]["phase"] == "Running"
+    # Woken by its own timer (requeue_after), not by an unrelated event.
+    await eventually(
+        lambda: _is(step_phases, [("plan", "Succeeded", 1), ("build", "Running", 2)]),
+        timeout=10,
+        what="attempt 2",
+    )
+    await finish_job(client, namespace, "wf-step-2-attempt-2", ok=True)
+    done = await wait_phase(client, namespace, "wf", "Succeeded")
+    assert done["status"]["workflow"]["phase"] == "Succeeded"
+    assert cond(done, "InProgress")["status"] == "False"
+    assert done["status"]["finishedAt"]
+
+
+async def test_workflow_step_out_of_retries_fails_the_run(
+    controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    await apply_basics(client, namespace)
+    await client.create(
+        AGENTRUNS, run(namespace, "wf2", runtime={"type": "workflow"}, workflow={"steps": [{"name": "only"}]})
+    )
+
+    async def job() -> Any:
+        try:
+            return await client.get(JOBS, "wf2-step-1-attempt-1", namespace)
+        except NotFoundError:
+            return None
+
+    await eventually(job, what="step job")
+    await finish_job(client, namespace, "wf2-step-1-attempt-1", ok=False)
+    done = await wait_phase(client, namespace, "wf2", "Failed")
+    assert cond(done, "Failed")["reason"] == "WorkflowStepFailed"
+    assert done["status"]["workflow"]["phase"] == "Failed"
+
+
+async def _is(get: Any, expected: Any) -> Any:
+    value = await get()
+    return value if value == expected else None
+
+
+class FakeRecorder:
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    def record(self, event: Any) -> None:
+        self.events.append(event)
+
+
+async def test_transitions_are_recorded_for_postgres(
+    envtest: LocalCluster, client: Client, namespace: str
+) -> None:
+    recorder = FakeRecorder()
+    async with running_controller(envtest.kubeconfig, settings_for(namespace), recorder=recorder):
+        await apply_basics(client, namespace)
+        await client.create(AGENTRUNS, run(namespace, "rec"))
+        obj = await wait_phase(client, namespace, "rec", "Running")
+        await finish_job(client, namespace, "rec-job", ok=True)
+        await wait_phase(client, namespace, "rec", "Succeeded")
+        await eventually(lambda: _async(any(e.phase == "Succeeded" for e in recorder.events)), what="record")
+    phases = [e.phase for e in recorder.events]
+    assert phases.index("Running") < phases.index("Succeeded")
+    done = next(e for e in recorder.events if e.phase == "Succeeded")
+    assert done.uid == obj["metadata"]["uid"]
+    assert done.job is not None and done.job.name == "rec-job"
+    assert done.finished_at is not None and done.agent == "coder"
+
+
+async def _async(value: Any) -> Any:
+    return value
