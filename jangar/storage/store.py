@@ -6,7 +6,8 @@ read from the database itself rather than trusted from the caller. Rules:
 * The run row is upserted by uid. Fields the event leaves ``None`` keep their stored value.
 * A phase that differs from the stored phase adds one transition row; the same phase again adds nothing,
   and the unique key ``(run_uid, to_phase, at)`` absorbs a concurrent duplicate.
-* An event older than the stored phase (``at`` before ``phase_at``) is stale: it may fill empty fields but
+* An event older than the stored phase (``at`` before ``phase_at``, or at the same instant but not
+  moving the run forward in its lifecycle) is stale: it may fill empty fields but
   never moves the phase back or overwrites newer values. An event whose transition row already exists is
   a replay and does not move the phase either (this covers replays with the same timestamp).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, func, select, update
@@ -63,6 +65,27 @@ def _fields(event: RunEvent) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
+# Lifecycle order of AgentRun phases. At the same instant a run can only move forward in it.
+_PHASE_RANK = {"Pending": 0, "Queued": 1, "Running": 2, "Succeeded": 3, "Failed": 3, "Cancelled": 3}
+
+
+def _is_stale(event: RunEvent, phase: str | None, phase_at: datetime | None) -> bool:
+    """Whether ``event`` describes a state older than the stored phase.
+
+    Older time: stale. Same time (status times have one-second precision, so Running and Failed can
+    share one): stale unless it moves the run forward in its lifecycle, which keeps a replayed
+    ``Pending`` from undoing a ``Queued`` recorded in the same second.
+    """
+    if phase_at is None:
+        return False
+    if event.at != phase_at:
+        return event.at < phase_at
+    if event.phase is None or phase is None or event.phase == phase:
+        return False
+    new_rank, old_rank = _PHASE_RANK.get(event.phase), _PHASE_RANK.get(phase)
+    return new_rank is not None and old_rank is not None and new_rank <= old_rank
+
+
 async def apply_event(conn: AsyncConnection, event: RunEvent) -> int:
     """Apply one event inside the caller's transaction; return the number of transitions added (0 or 1)."""
     await conn.execute(
@@ -77,7 +100,7 @@ async def apply_event(conn: AsyncConnection, event: RunEvent) -> int:
             .with_for_update()
         )
     ).one()
-    stale = current.phase_at is not None and event.at < current.phase_at
+    stale = _is_stale(event, current.phase, current.phase_at)
     fields = _fields(event)
     if stale:
         fields = {key: value for key, value in fields.items() if getattr(current, key) is None}
