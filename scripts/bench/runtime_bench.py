@@ -106,7 +106,7 @@ async def ensure_crd(client: Client) -> None:
     deadline = time.monotonic() + 60
     while True:
         try:
-            await client.list(WIDGETS, limit=1)
+            await client.list_page(WIDGETS, limit=1)
             return
         except NotFoundError:
             if time.monotonic() > deadline:
@@ -114,7 +114,9 @@ async def ensure_crd(client: Client) -> None:
             await asyncio.sleep(0.2)
 
 
-async def run_size(kubeconfig: str, n: int, workers: int, create_concurrency: int) -> dict[str, Any]:
+async def run_size(
+    kubeconfig: str, n: int, workers: int, create_concurrency: int, rate: float | None = None
+) -> dict[str, Any]:
     ns = f"bench-{n}-{int(time.time())}"
     gen_client = await Client.from_kubeconfig(kubeconfig, timeout=60)
     ctl_client = await Client.from_kubeconfig(kubeconfig, timeout=60, field_manager="bench")
@@ -171,7 +173,14 @@ async def run_size(kubeconfig: str, n: int, workers: int, create_concurrency: in
 
     t0 = time.monotonic()
     cpu0 = time.process_time()
-    await asyncio.gather(*(create(i) for i in range(n)))
+    if rate:  # paced creates: latency when the server is not saturated
+        pending = []
+        for i in range(n):
+            pending.append(asyncio.create_task(create(i)))
+            await asyncio.sleep(1 / rate)
+        await asyncio.gather(*pending)
+    else:
+        await asyncio.gather(*(create(i) for i in range(n)))
     t_created = time.monotonic()
     deadline = t_created + max(120.0, n / 20)
     while len(status_seen) < n and time.monotonic() < deadline:
@@ -228,24 +237,7 @@ async def run_size(kubeconfig: str, n: int, workers: int, create_concurrency: in
 
     cpu_seconds = time.process_time() - cpu0
     wall_seconds = time.monotonic() - t0
-    # Cold cache in a fresh process each (so memory freed by the phases above is not reused).
-    cold: dict[str, Any] = {}
-    for keep in (False, True):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
-            "cold-sync",
-            "--kubeconfig",
-            kubeconfig,
-            "--namespace",
-            ns,
-            *(("--keep-managed-fields",) if keep else ()),
-            stdout=asyncio.subprocess.PIPE,
-        )
-        out, _ = await proc.communicate()
-        cold["with_managed_fields" if keep else "managed_fields_stripped"] = json.loads(
-            out.decode().strip().splitlines()[-1]
-        )
+    cold = await cold_caches(kubeconfig, ns)
 
     await gen_client.delete(NAMESPACES, ns, ignore_not_found=True)
     for c in (gen_client, ctl_client, obs_client):
@@ -254,6 +246,7 @@ async def run_size(kubeconfig: str, n: int, workers: int, create_concurrency: in
     return {
         "objects": n,
         "workers": workers,
+        "paced_create_rate": rate,
         "create_seconds": round(t_created - t0, 2),
         "creates_per_second": round(n / (t_created - t0), 1),
         "statuses_observed": len(status_seen),
@@ -273,10 +266,58 @@ async def run_size(kubeconfig: str, n: int, workers: int, create_concurrency: in
     }
 
 
+async def cold_caches(kubeconfig: str, ns: str) -> dict[str, Any]:
+    """Run the cold-sync measurement in fresh processes, with and without managedFields."""
+    cold: dict[str, Any] = {}
+    for keep in (False, True):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "cold-sync",
+            "--kubeconfig",
+            kubeconfig,
+            "--namespace",
+            ns,
+            *(("--keep-managed-fields",) if keep else ()),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await proc.communicate()
+        key = "with_managed_fields" if keep else "managed_fields_stripped"
+        cold[key] = json.loads(out.decode().strip().splitlines()[-1])
+    return cold
+
+
+async def memory_only(kubeconfig: str, n: int, create_concurrency: int) -> dict[str, Any]:
+    """Create N objects (no controller), then measure cold sync time and cache memory."""
+    ns = f"bench-mem-{n}-{int(time.time())}"
+    client = await Client.from_kubeconfig(kubeconfig, timeout=60, field_manager="bench")
+    await ensure_crd(client)
+    await client.create(NAMESPACES, {"metadata": {"name": ns}})
+    sem = asyncio.Semaphore(create_concurrency)
+
+    async def create(i: int) -> None:
+        async with sem:
+            await client.create(
+                WIDGETS,
+                {
+                    "metadata": {"name": f"w-{i:06d}", "namespace": ns},
+                    "spec": {"index": i, "payload": PAYLOAD},
+                },
+            )
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(create(i) for i in range(n)))
+    created = time.monotonic() - t0
+    cold = await cold_caches(kubeconfig, ns)
+    await client.delete(NAMESPACES, ns, ignore_not_found=True)
+    await client.close()
+    return {"objects": n, "create_seconds": round(created, 1), "cold_cache": cold}
+
+
 async def cold_sync(kubeconfig: str, namespace: str, keep_managed_fields: bool) -> dict[str, Any]:
     """Time a fresh informer's initial sync and measure the resident memory its cache holds."""
     client = await Client.from_kubeconfig(kubeconfig, timeout=120)
-    await client.list(WIDGETS, namespace, limit=1)  # warm the connection and lazy imports
+    await client.list_page(WIDGETS, namespace, limit=1)  # warm the connection and lazy imports
     gc.collect()
     rss_before = rss_bytes()
     transform = None if keep_managed_fields else strip_managed_fields
@@ -317,6 +358,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--workers", type=int, default=16, help="max_concurrent_reconciles")
     parser.add_argument("--create-concurrency", type=int, default=32)
+    parser.add_argument("--memory-only", action="store_true", help="only cold sync time and cache memory")
+    parser.add_argument("--rate", type=float, help="pace creates at this many per second (default: flat out)")
     args = parser.parse_args()
     configure_logging(json=True, level="warning")
 
@@ -335,7 +378,12 @@ def main() -> None:
             flush=True,
         )
         for n in args.sizes:
-            result = asyncio.run(run_size(kubeconfig, n, args.workers, args.create_concurrency))
+            if args.memory_only:
+                result = asyncio.run(memory_only(kubeconfig, n, args.create_concurrency))
+            else:
+                result = asyncio.run(
+                    run_size(kubeconfig, n, args.workers, args.create_concurrency, args.rate)
+                )
             result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
             print(json.dumps(result), flush=True)
     finally:
