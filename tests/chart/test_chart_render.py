@@ -1020,3 +1020,49 @@ def test_variant_files_render(helm_bin: Path) -> None:
     assert prod.env()["NATS_USER"] == {"secretKeyRef": {"name": "nats-agents-credentials", "key": "username"}}
     dev = render(helm_bin, files=["values-dev.yaml"])
     assert dev.env()["JANGAR_LOG_LEVEL"] == "debug"
+
+
+SEED_README_PRODUCTION_VALUES = """
+image:
+  repository: ghcr.io/proompteng/jangar
+  tag: 0.9.0
+
+database:
+  secretRef:
+    name: jangar-postgres
+    key: url
+
+controller:
+  namespaces:
+    - agents
+  vcsProviders:
+    enabled: true
+    deprecatedTokenTypes:
+      github:
+        - pat
+
+rbac:
+  clusterScoped: false
+
+grpc:
+  enabled: true
+
+podDisruptionBudget:
+  enabled: true
+
+networkPolicy:
+  enabled: true
+"""
+
+
+def test_seed_readme_production_values(helm_bin: Path) -> None:
+    """The values block the README promises, verbatim."""
+    import yaml
+
+    r = render(helm_bin, yaml.safe_load(SEED_README_PRODUCTION_VALUES))
+    assert r.container()["image"] == "ghcr.io/proompteng/jangar:0.9.0"
+    assert r.env()["DATABASE_URL"] == {"secretKeyRef": {"name": "jangar-postgres", "key": "url"}}
+    assert r.get("PodDisruptionBudget", "agents")["spec"]["maxUnavailable"] == 1
+    policy = r.get("NetworkPolicy", "agents")["spec"]
+    assert policy["policyTypes"] == ["Ingress"]  # egress (DNS, DB, API server) stays open
+    assert {p["port"] for p in policy["ingress"][0]["ports"]} == {"http", "grpc"}

@@ -173,8 +173,22 @@ async def test_helm_install_and_uninstall(
     env = {e.name: e for e in dep.spec.template.spec.containers[0].env}
     assert env["JANGAR_AGENTS_CONTROLLER_NAMESPACES"].value in {namespace, "*"}
     assert _leftovers(kube, namespace, "agents")
-    # upgrade is a no-op on the same values
-    kube.helm("upgrade", "agents", str(kube_chart()), "--namespace", namespace, "--reuse-values")
+    # The README's upgrade command for the Codex auth secret.
+    kube.helm(
+        "upgrade",
+        "agents",
+        str(kube_chart()),
+        "--namespace",
+        namespace,
+        "--reuse-values",
+        "--set",
+        "controller.authSecret.name=codex-auth",
+        "--set",
+        "controller.authSecret.key=auth.json",
+    )
+    dep = await apps.read_namespaced_deployment("agents-controllers" if split else "agents", namespace)
+    volumes = {v.name: v for v in dep.spec.template.spec.volumes}
+    assert volumes["codex-auth"].secret.secret_name == "codex-auth"
     kube.helm("uninstall", "agents", "--namespace", namespace, "--wait")
     assert _leftovers(kube, namespace, "agents") == []
     assert _cluster_leftovers(kube, "agents", namespace) == []
