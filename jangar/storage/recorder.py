@@ -91,13 +91,24 @@ _PERMANENT = (
 
 
 def _causes(error: BaseException) -> list[BaseException]:
-    """``error`` and everything it wraps (SQLAlchemy wraps the driver's exception, which wraps asyncpg's)."""
+    """``error`` and everything it wraps, innermost last.
+
+    SQLAlchemy keeps the driver's exception in ``.orig``, and the asyncpg adapter raises its own error
+    ``from`` asyncpg's, so both ``.orig`` and ``__cause__``/``__context__`` are followed.
+    """
     chain: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and current not in chain:
+    todo: list[BaseException] = [error]
+    while todo:
+        current = todo.pop(0)
+        if any(current is seen for seen in chain):
+            continue
         chain.append(current)
         orig = getattr(current, "orig", None)
-        current = orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
+        if isinstance(orig, BaseException):
+            todo.append(orig)
+        wrapped = current.__cause__ or current.__context__
+        if wrapped is not None:
+            todo.append(wrapped)
     return chain
 
 
