@@ -42,8 +42,8 @@ class Waiting:
 
     @property
     def reason(self) -> str:
-        """The `Blocked` condition reason: `ConcurrencyLimit` (the reference's) or `RateLimit`."""
-        return "RateLimit" if self.scope == "rate" else "ConcurrencyLimit"
+        """The `Blocked` condition reason: `ConcurrencyLimit` (the reference's) or `RateLimited`."""
+        return "RateLimited" if self.scope == "rate" else "ConcurrencyLimit"
 
 
 @dataclass(frozen=True)

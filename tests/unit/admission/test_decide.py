@@ -143,7 +143,7 @@ def test_rate_limit_uses_admitted_at_window_and_says_when() -> None:
     w = d.waiting[("a", "n1")]
     assert (w.scope, w.key) == ("rate", "namespace/a")
     assert w.requeue_after == 10  # the admission 50 s ago leaves the window in 10 s
-    assert w.reason == "RateLimit"
+    assert w.reason == "RateLimited"
     d = decide([*done, rec("n1", 5)], limits, NOW + timedelta(seconds=11))
     assert d.admitted == (("a", "n1"),)
 
