@@ -44,6 +44,7 @@ from jangar.controllers.lookup import NamespaceLookup
 from jangar.controllers.recording import RunRecorderProtocol, record_run
 from jangar.controllers.runconditions import RunDetails, run_conditions
 from jangar.controllers.status import compose_status, write_status
+from jangar.controllers.vcs_wiring import VcsWiring
 from jangar.runtime import CacheReader, Client, ConflictError, JsonObject, NotFoundError, Request, Result
 from jangar.scheduler import (
     RunContext,
@@ -59,6 +60,7 @@ from jangar.scheduler import (
 from jangar.scheduler.runtimes import runtime_type
 from jangar.settings import Settings
 from jangar.validation import Problem, Resolution, resolve_run, summarize, validate_agent_run
+from jangar.vcs import VcsResolution
 
 log = structlog.get_logger("jangar.controllers.agentrun")
 
@@ -67,7 +69,7 @@ __all__ = ["REFERENCE_GRACE_SECONDS", "TERMINAL", "AgentRunReconciler", "Workflo
 TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 #: Problems a user fixes by creating another object; the run waits this long (from creation) for it.
 MISSING_REFERENCE_REASONS = frozenset(
-    {"MissingAgent", "MissingProvider", "MissingImplementation", "MissingMemory"}
+    {"MissingAgent", "MissingProvider", "MissingImplementation", "MissingMemory", "MissingVcsProvider"}
 )
 REFERENCE_GRACE_SECONDS = 300.0
 FOREIGN_CHILD_REQUEUE_SECONDS = 5.0
@@ -109,6 +111,7 @@ class AgentRunReconciler:
         self.clock = clock
         self.reference_grace_seconds = reference_grace_seconds
         self.workflow: Any = None  # jangar.controllers.workflow.WorkflowRuntime, set by setup
+        self.vcs: VcsWiring | None = None  # set by setup
 
     # -- entry ----------------------------------------------------------------------------------
 
@@ -265,9 +268,11 @@ class AgentRunReconciler:
     def resolve(self, run: JsonObject) -> Resolution:
         return resolve_run(run, NamespaceLookup(self.cache, run["metadata"]["namespace"]))
 
-    def context(self, run: JsonObject, resolution: Resolution) -> RunContext:
+    def context(
+        self, run: JsonObject, resolution: Resolution, vcs: VcsResolution | None = None
+    ) -> RunContext:
         implementation = resolution.implementation or {}
-        params = _params(run)
+        params = dict(vcs.parameters) if vcs is not None and vcs.parameters else _params(run)
         inline = isinstance(((run.get("spec") or {}).get("implementation") or {}).get("inline"), Mapping)
         return RunContext(
             run=run,
@@ -278,6 +283,15 @@ class AgentRunReconciler:
             metadata=build_metadata(params, implementation),
             implementation_name=None if inline else resolution.implementation_ref,
             memory=resolution.memory,
+            vcs=vcs.runtime if vcs is not None and vcs.outcome == "ok" else None,
+        )
+
+    async def resolve_vcs(self, run: JsonObject, resolution: Resolution) -> VcsResolution | None:
+        if self.vcs is None:
+            return None
+        params = _params(run)
+        return await self.vcs.resolve(
+            run, resolution, params, build_metadata(params, resolution.implementation or {})
         )
 
     async def invalid(
@@ -308,6 +322,13 @@ class AgentRunReconciler:
                 fields["contract"] = contract.status
         if problems:
             return await self.invalid(run, problems, now, fields)
+        vcs = await self.resolve_vcs(run, resolution) if runtime_type(run) == "job" else None
+        if vcs is not None and vcs.status:
+            fields["vcs"] = vcs.status
+        if vcs is not None and vcs.outcome == "fail":
+            return await self.invalid(
+                run, [Problem(vcs.reason or "VcsUnavailable", vcs.message)], now, fields
+            )
         verdict = self.gate.admit(run)
         status = run.get("status") or {}
         queue = dict(status.get("queue") or {})
@@ -321,7 +342,8 @@ class AgentRunReconciler:
             )
             reason = "RateLimited" if verdict.scope == "rate" else "ConcurrencyLimit"
             message = f"{verdict.message}; position {verdict.position} in the queue"
-            await self.write(run, "Queued", RunDetails(reason, message), now, {**fields, "queue": queue})
+            details = RunDetails(reason, message, **_vcs_details(vcs))
+            await self.write(run, "Queued", details, now, {**fields, "queue": queue})
             return Result(requeue_after=verdict.requeue_after or WAIT_REQUEUE_SECONDS)
         if isinstance(verdict, Rejection):
             await self.write(run, "Failed", RunDetails(verdict.reason, verdict.message), now, fields)
@@ -337,7 +359,7 @@ class AgentRunReconciler:
             )
             result: Result | None = await self.workflow.reconcile(self, started, now)
             return result
-        return await self._start_job(run, resolution, verdict, queue, fields, now)
+        return await self._start_job(run, resolution, verdict, queue, fields, now, vcs=vcs)
 
     async def _start_job(
         self,
@@ -349,10 +371,13 @@ class AgentRunReconciler:
         now: datetime,
         *,
         recreated: bool = False,
+        vcs: VcsResolution | None = None,
     ) -> Result | None:
         meta = run["metadata"]
         try:
-            plan = build_job_plan(self.context(run, resolution), self.settings)
+            if vcs is not None and vcs.app_token is not None and self.vcs is not None:
+                await self.vcs.ensure_app_token(run, vcs.app_token)
+            plan = build_job_plan(self.context(run, resolution, vcs), self.settings)
             job = await create_plan(self.client, self.cache, plan, meta.get("uid"))
         except ForeignObject as exc:
             self.gate.release(meta["namespace"], meta["name"])
@@ -378,7 +403,9 @@ class AgentRunReconciler:
             "runtimeRef": ref,
             "startedAt": (run.get("status") or {}).get("startedAt") or format_time(now),
         }
-        details = RunDetails("Submitted", f"created Job {job_meta['name']}", accepted=True)
+        details = RunDetails(
+            "Submitted", f"created Job {job_meta['name']}", accepted=True, **_vcs_details(vcs)
+        )
         await self.write(run, "Running", details, now, fields)
         return None
 
@@ -412,7 +439,7 @@ class AgentRunReconciler:
                 await delete_jobs(self.client, self.cache, ns, str(meta.get("uid")))
             await patch_job_ttl(self.client, job, job_ttl_seconds(run, self.settings))
             return await self._finished(updated, now)
-        warning = (outcome.reason, outcome.message) if outcome.reason else None
+        warning = (outcome.reason, outcome.message) if outcome.reason else _kept_warning(run)
         state = "running" if outcome.phase == "Running" else "waiting to start"
         details = RunDetails("Running", f"Job {job_name} is {state}", accepted=True, warning=warning)
         await self.write(run, "Running", details, now, fields)
@@ -444,6 +471,33 @@ class AgentRunReconciler:
         )
         updated = await self.write(run, "Failed", RunDetails("JobLost", message, accepted=True), now)
         return await self._finished(updated, now)
+
+
+def _vcs_details(vcs: VcsResolution | None) -> dict[str, Any]:
+    """RunDetails fields from a VCS resolution: the Warning and VcsSkipped conditions."""
+    if vcs is None:
+        return {}
+    out: dict[str, Any] = {"vcs_checked": True}
+    if vcs.outcome == "skip" and vcs.reason:
+        out["vcs_skipped"] = (vcs.reason, vcs.message)
+    if vcs.warnings:
+        out["warning"] = (vcs.warnings[0].reason, "; ".join(w.message for w in vcs.warnings))
+    return out
+
+
+_SUBMISSION_WARNINGS = frozenset({"DeprecatedAuth"})
+
+
+def _kept_warning(run: Mapping[str, Any]) -> tuple[str, str] | None:
+    """A Warning raised at submission (deprecated VCS auth) stays while the run goes on; Job warnings do not."""
+    for c in (run.get("status") or {}).get("conditions") or ():
+        if (
+            c.get("type") == "Warning"
+            and c.get("status") == "True"
+            and c.get("reason") in _SUBMISSION_WARNINGS
+        ):
+            return str(c["reason"]), str(c.get("message") or "")
+    return None
 
 
 def _job_finished(job: Mapping[str, Any]) -> bool:

@@ -4,7 +4,8 @@ The reference set conditions but never cleared them (`InProgress` stayed True on
 after admission, §12.9). Here one function returns the whole owned set for a phase, so a status is always
 internally consistent: a Succeeded run has InProgress=False, Blocked=False, Failed=False.
 
-Owned types: Accepted, InvalidSpec, Blocked, InProgress, Succeeded, Failed, Warning (plus the derived
+Owned types: Accepted, InvalidSpec, Blocked, InProgress, Succeeded, Failed, Warning, VcsSkipped (set when
+VCS is resolved, at submission) (plus the derived
 Ready/Progressing/Degraded from `compose_status`). `Succeeded` is Unknown until the run ends, so the
 printer column reads Unknown/True/False.
 """
@@ -27,6 +28,8 @@ class RunDetails:
     invalid: bool = False  # the reason is a spec problem (InvalidSpec=True)
     accepted: bool = False  # a Job was created for it at some point
     warning: tuple[str, str] | None = None  # (reason, message)
+    vcs_skipped: tuple[str, str] | None = None  # (reason, message); None with vcs_checked=False: keep as is
+    vcs_checked: bool = False  # VCS was resolved this pass, so VcsSkipped gets a definitive value
 
 
 def run_conditions(phase: str, d: RunDetails) -> list[Cond]:
@@ -57,6 +60,11 @@ def run_conditions(phase: str, d: RunDetails) -> list[Cond]:
         conds += [Cond("Succeeded", False, d.reason, d.message), Cond("Failed", True, d.reason, d.message)]
     else:
         conds += [Cond("Succeeded", "Unknown", phase or "Pending"), Cond("Failed", False, phase or "Pending")]
+    if d.vcs_checked:
+        if d.vcs_skipped is not None:
+            conds.append(Cond("VcsSkipped", True, d.vcs_skipped[0], d.vcs_skipped[1]))
+        else:
+            conds.append(Cond("VcsSkipped", False, "NotSkipped"))
     if d.warning is not None:
         conds.append(Cond("Warning", True, d.warning[0], d.warning[1]))
     else:

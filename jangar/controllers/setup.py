@@ -42,6 +42,7 @@ from jangar.controllers.memory import check_memory
 from jangar.controllers.recording import RunRecorderProtocol
 from jangar.controllers.secretbinding import check_secret_binding
 from jangar.controllers.supporting import CheckEnv, CheckFunc, SupportingReconciler
+from jangar.controllers.vcs_wiring import VcsWiring
 from jangar.controllers.versioncontrolprovider import check_vcs_provider
 from jangar.controllers.workflow import WorkflowRuntime
 from jangar.runtime import (
@@ -161,6 +162,7 @@ def install(manager: Manager, deps: ControllerDeps, tuning: Tuning | None = None
         ),
     )
     runs.workflow = WorkflowRuntime()
+    runs.vcs = VcsWiring(manager.client, cache, settings)
     if settings.agents_controller.enabled:
         (
             Builder(manager)

@@ -143,7 +143,17 @@ class WorkflowRuntime:
                     "MissingImplementation", f"step {st['name']} has no implementation", accepted=True
                 ),
             )
-        base = rec.context(p.run, resolution)
+        vcs = await rec.resolve_vcs(p.run, resolution)
+        if vcs is not None and vcs.outcome == "fail":
+            p.step_phase(st, "Failed", vcs.message)
+            return await p.finish(
+                "Failed", RunDetails(vcs.reason or "VcsUnavailable", vcs.message, invalid=True)
+            )
+        if vcs is not None and vcs.status:
+            p.fields["vcs"] = vcs.status
+        if vcs is not None and vcs.app_token is not None and rec.vcs is not None:
+            await rec.vcs.ensure_app_token(p.run, vcs.app_token)
+        base = rec.context(p.run, resolution, vcs)
         params = {
             **base.parameters,
             **{k: v for k, v in (spec.get("parameters") or {}).items() if isinstance(v, str)},
