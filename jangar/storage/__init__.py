@@ -15,6 +15,7 @@ from jangar.storage.migrate import (
     parse_migration_mode,
 )
 from jangar.storage.models import Base, RunRecord, RunTransition
+from jangar.storage.queries import RunView, TransitionView, find_runs, get_run
 from jangar.storage.recorder import RecorderStatus, RunRecorder
 from jangar.storage.store import ApplyResult, apply_events
 from jangar.storage.url import DatabaseTarget, DatabaseUrlError, normalize_database_url, redact_url
@@ -31,12 +32,16 @@ __all__ = [
     "RunRecord",
     "RunRecorder",
     "RunTransition",
+    "RunView",
+    "TransitionView",
     "VcsContext",
     "apply_events",
     "apply_migrations",
     "create_engine",
     "current_revision",
     "downgrade_migrations",
+    "find_runs",
+    "get_run",
     "migrate_on_start",
     "normalize_database_url",
     "parse_migration_mode",

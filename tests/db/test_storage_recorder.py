@@ -20,6 +20,8 @@ from jangar.storage import (
     VcsContext,
     apply_migrations,
     create_engine,
+    find_runs,
+    get_run,
 )
 from jangar.storage import recorder as recorder_module
 
@@ -204,3 +206,26 @@ async def test_records_wait_for_migrations(database_url: str) -> None:
     assert await rec.flush(timeout=10)
     await rec.close()
     assert len(await _rows(database_url, "select * from agent_run_transitions")) == 1
+
+
+async def test_records_can_be_read_back(recorder: RunRecorder, migrated: str) -> None:
+    recorder.record(_event(phase="Running", at=T0, agent="codex"))
+    recorder.record(_event(phase="Succeeded", at=T0 + timedelta(seconds=9), reason="Completed"))
+    recorder.record(_event(uid="uid-2", phase="Pending"))
+    assert await recorder.flush(timeout=10)
+
+    engine = create_engine(migrated)
+    try:
+        view = await get_run(engine, "uid-1")
+        assert view is not None
+        assert view.phase == "Succeeded" and view.record["agent"] == "codex"
+        assert [(t.from_phase, t.to_phase, t.reason) for t in view.transitions] == [
+            (None, "Running", None),
+            ("Running", "Succeeded", "Completed"),
+        ]
+        assert await get_run(engine, "nope") is None
+        assert [r["run_uid"] for r in await find_runs(engine, "agents", name="run-uid-2")] == ["uid-2"]
+        assert len(await find_runs(engine, "agents")) == 2
+        assert await find_runs(engine, "elsewhere") == []
+    finally:
+        await engine.dispose()
