@@ -155,3 +155,10 @@ def test_readme_commands_reference_real_files() -> None:
         for token in line.split():
             if token.startswith("charts/agents/"):
                 assert (CHART.parents[1] / token).exists(), token
+
+
+def test_artifacthub_pkg_version_matches_chart() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    pkg = yaml.safe_load((CHART / "artifacthub-pkg.yml").read_text())
+    assert pkg["version"] == chart["version"]
+    assert pkg["name"] == chart["name"]

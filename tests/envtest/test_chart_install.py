@@ -73,6 +73,11 @@ ALL_ON: dict[str, Any] = {
     "agentComms": {"enabled": True, "subjects": ["agents.>"]},
     "extraVolumes": [{"name": "cache", "volume": {"emptyDir": {}}}],
     "extraVolumeMounts": [{"name": "cache", "mountPath": "/cache"}],
+    "podSecurityAdmission": {
+        "enabled": True,
+        "createNamespace": True,
+        "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+    },
 }
 
 
