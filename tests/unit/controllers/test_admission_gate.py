@@ -1,0 +1,143 @@
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jangar.admission import AdmissionLimits, Admit, Rejection, Waiting
+from jangar.controllers.admission_gate import AdmissionGate
+from jangar.controllers.kinds import AGENTRUNS, JOBS
+from jangar.runtime import Request
+from tests.unit.controllers.fakecache import FakeCache
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _ts(seconds: int) -> str:
+    return (T0 + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run(
+    name: str, ns: str = "a", *, created: int = 0, phase: str = "", admitted: int | None = None, **status: Any
+) -> dict:
+    st: dict[str, Any] = {"phase": phase, **status} if phase else dict(status)
+    if admitted is not None:
+        st["queue"] = {"admittedAt": _ts(admitted)}
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "uid": f"uid-{ns}-{name}",
+            "creationTimestamp": _ts(created),
+        },
+        "spec": {"agentRef": {"name": "coder"}},
+        "status": st,
+    }
+
+
+def gate(cache: FakeCache, **limits: int) -> AdmissionGate:
+    base = {
+        "per_namespace": 2,
+        "per_agent": 0,
+        "cluster": 0,
+        "rate_per_namespace": 0,
+        "rate_per_repo": 0,
+        "rate_cluster": 0,
+    }
+    base.update(limits)
+    return AdmissionGate(cache, AdmissionLimits(**base), clock=lambda: T0 + timedelta(seconds=100))
+
+
+def test_limit_holds_and_the_next_waits_with_its_position() -> None:
+    cache = FakeCache()
+    for i in range(4):
+        cache.add(AGENTRUNS, run(f"r{i}", created=i))
+    g = gate(cache)
+    assert isinstance(g.admit(cache.get(AGENTRUNS, "r0", "a")), Admit)
+    assert isinstance(g.admit(cache.get(AGENTRUNS, "r1", "a")), Admit)
+    # r0 and r1 are only reserved in memory (their status write has not reached the cache): still counted.
+    waiting = g.admit(cache.get(AGENTRUNS, "r3", "a"))
+    assert isinstance(waiting, Waiting)
+    assert (waiting.scope, waiting.position) == ("namespace", 2)
+    assert isinstance(g.admit(cache.get(AGENTRUNS, "r2", "a")), Waiting)
+
+
+def test_a_run_whose_job_exists_holds_capacity_after_a_restart() -> None:
+    cache = FakeCache()
+    cache.add(AGENTRUNS, run("old", created=0))  # crashed after creating its Job, before writing status
+    cache.add(AGENTRUNS, run("busy", created=1, phase="Running", admitted=2))
+    cache.add(AGENTRUNS, run("new", created=5))
+    cache.add(
+        JOBS,
+        {
+            "metadata": {
+                "name": "old-job",
+                "namespace": "a",
+                "creationTimestamp": _ts(1),
+                "ownerReferences": [
+                    {"kind": "AgentRun", "name": "old", "uid": "uid-a-old", "controller": True}
+                ],
+            }
+        },
+    )
+    g = gate(cache)  # a fresh ledger: no reservations
+    assert isinstance(g.admit(cache.get(AGENTRUNS, "new", "a")), Waiting)
+    assert isinstance(g.admit(cache.get(AGENTRUNS, "old", "a")), Admit)
+
+
+def test_held_invalid_runs_do_not_block_the_queue_head() -> None:
+    cache = FakeCache()
+    held = run("held", created=0, phase="Pending", conditions=[{"type": "InvalidSpec", "status": "True"}])
+    cache.add(AGENTRUNS, held)
+    cache.add(AGENTRUNS, run("busy", created=1, phase="Running", admitted=1))
+    cache.add(AGENTRUNS, run("next", created=2))
+    assert isinstance(gate(cache).admit(cache.get(AGENTRUNS, "next", "a")), Admit)
+
+
+def test_queue_cap_rejects_new_runs_but_not_queued_ones() -> None:
+    cache = FakeCache()
+    cache.add(AGENTRUNS, run("busy", created=0, phase="Running", admitted=0))
+    cache.add(AGENTRUNS, run("q1", created=1, phase="Queued"))
+    cache.add(AGENTRUNS, run("late", created=2))
+    g = gate(cache, per_namespace=1, queue_per_namespace=1)
+    assert isinstance(g.admit(cache.get(AGENTRUNS, "q1", "a")), Waiting)
+    rejected = g.admit(cache.get(AGENTRUNS, "late", "a"))
+    assert isinstance(rejected, Rejection) and rejected.reason == "QueueLimitExceeded"
+
+
+def test_finishing_run_wakes_exactly_the_runs_that_may_start() -> None:
+    cache = FakeCache()
+    cache.add(AGENTRUNS, run("done", created=0, phase="Succeeded", admitted=0))
+    cache.add(AGENTRUNS, run("busy", created=1, phase="Running", admitted=1))
+    for i in range(3):
+        cache.add(AGENTRUNS, run(f"w{i}", created=2 + i, phase="Queued"))
+    g = gate(cache)
+    assert g.wake_mapper(cache.get(AGENTRUNS, "done", "a")) == [Request("a", "w0")]
+    assert g.wake_mapper(cache.get(AGENTRUNS, "busy", "a")) == []  # not finished: nothing freed
+
+
+def test_fair_across_namespaces() -> None:
+    cache = FakeCache()
+    for i in range(3):
+        cache.add(AGENTRUNS, run(f"a{i}", "a", created=i, phase="Queued"))
+    cache.add(AGENTRUNS, run("b0", "b", created=10, phase="Queued"))
+    cache.add(AGENTRUNS, run("gone", "a", created=0, phase="Failed"))
+    g = gate(cache, per_namespace=0, cluster=2)
+    woken = g.wake_mapper(cache.get(AGENTRUNS, "gone", "a"))
+    assert woken == [Request("a", "a0"), Request("b", "b0")]
+
+
+def test_admissions_and_queue_depth_are_exported() -> None:
+    from prometheus_client import CollectorRegistry
+
+    cache = FakeCache()
+    for i in range(3):
+        cache.add(AGENTRUNS, run(f"r{i}", created=i))
+    registry = CollectorRegistry()
+    limits = AdmissionLimits(
+        per_namespace=1, per_agent=0, cluster=0, rate_per_namespace=0, rate_per_repo=0, rate_cluster=0
+    )
+    g = AdmissionGate(cache, limits, registry=registry, clock=lambda: T0)
+    g.admit(cache.get(AGENTRUNS, "r0", "a"))
+    g.admit(cache.get(AGENTRUNS, "r1", "a"))
+    sample = registry.get_sample_value
+    assert sample("jangar_agentrun_admissions_total", {"namespace": "a", "outcome": "admitted"}) == 1
+    assert sample("jangar_agentrun_admissions_total", {"namespace": "a", "outcome": "queued"}) == 1
+    assert sample("jangar_agentrun_queue_depth", {"scope": "namespace", "namespace": "a"}) == 2
