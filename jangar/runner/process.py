@@ -8,6 +8,7 @@ the agent would never hear it is being stopped and would be SIGKILLed at the end
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from jangar.runner.errors import EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, RunnerErro
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _CHUNK = 64 * 1024
 PIPE_DRAIN_SECONDS = 5.0
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 class LogSink:
@@ -78,6 +80,7 @@ def run_child(argv: Sequence[str], env: Mapping[str, str], cwd: Path, sink: LogS
             _signal_group(proc, signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED_SIGNALS}
+    become_subreaper()
     try:
         try:
             proc = subprocess.Popen(
@@ -109,7 +112,7 @@ def run_child(argv: Sequence[str], env: Mapping[str, str], cwd: Path, sink: LogS
         ]
         for pump in pumps:
             pump.start()
-        returncode = proc.wait()
+        returncode = _wait_reaping(proc)
         for pump in pumps:
             # A grandchild that outlives the agent may keep the pipes open; do not wait on it for ever.
             pump.join(timeout=PIPE_DRAIN_SECONDS)
@@ -117,6 +120,36 @@ def run_child(argv: Sequence[str], env: Mapping[str, str], cwd: Path, sink: LogS
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return ChildResult(returncode=returncode, forwarded=forwarded[0] if forwarded else None)
+
+
+def become_subreaper() -> bool:
+    """Adopt the agent's orphaned descendants (Linux ``PR_SET_CHILD_SUBREAPER``), as PID 1 does anyway.
+
+    This makes the runner behave the same in and out of a pod: orphans are re-parented to it and reaped
+    by ``_wait_reaping``. Returns False where the call is unavailable (non-Linux), which is harmless.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _wait_reaping(proc: subprocess.Popen[bytes]) -> int:
+    """Wait for ``proc`` while reaping any other child that exits meanwhile.
+
+    In a pod the runner is PID 1, so orphaned grandchildren of the agent (a ``git`` whose parent
+    died) are re-parented to it and would stay zombies, slowly using up the pod's PID limit, unless
+    something reaps them. The runner starts no other children, so reaping everything is safe.
+    """
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:  # already reaped elsewhere: let Popen report what it knows
+            return proc.wait()
+        if pid == proc.pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return proc.returncode
 
 
 def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:

@@ -36,6 +36,25 @@ PROVIDER = textwrap.dedent(
         sys.exit(5)
     if mode == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if mode == "orphan":
+        if os.fork() == 0:  # child: start a grandchild, then exit at once so the grandchild is orphaned
+            if os.fork() == 0:
+                time.sleep(0.2)
+                os._exit(0)
+            os._exit(0)
+        time.sleep(1.0)  # the grandchild has exited by now; is it a zombie of the runner?
+        runner = os.getppid()
+        zombies = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = open(f"/proc/{{entry}}/stat").read()
+                except OSError:
+                    continue
+                fields = stat.rsplit(")", 1)[1].split()
+                if fields[0] == "Z" and int(fields[1]) == runner:
+                    zombies.append(int(entry))
+        print(f"zombies of the runner: {{zombies}}", flush=True)
     if mode == "cat":
         for path in args:
             print(open(path).read(), flush=True)

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.unit.runner.conftest import Workspace
 
 
@@ -156,6 +158,14 @@ def test_sigterm_is_forwarded_to_the_agent(workspace: Workspace) -> None:
         42,
     )
     assert "provider got SIGTERM" in workspace.log
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="child subreaper is Linux-only")
+def test_orphaned_grandchildren_are_reaped(workspace: Workspace) -> None:
+    result = workspace.run(PROVIDER_MODE="orphan")
+
+    assert result.returncode == 0, result.stderr
+    assert "zombies of the runner: []" in result.stdout
 
 
 def test_help_documents_the_environment() -> None:
