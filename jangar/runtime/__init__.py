@@ -8,6 +8,16 @@ from jangar.runtime.builder import Builder
 from jangar.runtime.cache import Cache, CacheOptions, CacheReader, InformerNotRegistered, ResourceCacheOptions
 from jangar.runtime.client import Client, ObjectList, PatchType, PropagationPolicy, RetryPolicy, WatchEvent
 from jangar.runtime.controller import Controller, ControllerOptions
+from jangar.runtime.controllerutil import (
+    AlreadyOwnedError,
+    add_finalizer,
+    has_finalizer,
+    is_being_deleted,
+    is_controlled_by,
+    owner_reference,
+    remove_finalizer,
+    set_controller_reference,
+)
 from jangar.runtime.errors import (
     AlreadyExistsError,
     ApiError,
@@ -44,6 +54,7 @@ from jangar.runtime.workqueue import LOW_PRIORITY, QueueShutDown, WorkQueue
 __all__ = [
     "LOW_PRIORITY",
     "AlreadyExistsError",
+    "AlreadyOwnedError",
     "And",
     "AnnotationsChanged",
     "ApiError",
@@ -93,15 +104,22 @@ __all__ = [
     "TerminalError",
     "WatchEvent",
     "WorkQueue",
+    "add_finalizer",
     "bind_reconcile_context",
     "configure_logging",
+    "has_finalizer",
+    "is_being_deleted",
     "is_conflict",
+    "is_controlled_by",
     "is_not_found",
     "label_selector",
     "make_key",
     "object_key",
+    "owner_reference",
+    "remove_finalizer",
     "request_for_object",
     "requests_for_owner",
+    "set_controller_reference",
     "split_key",
     "strip_managed_fields",
 ]
