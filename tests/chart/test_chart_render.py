@@ -1066,3 +1066,79 @@ def test_seed_readme_production_values(helm_bin: Path) -> None:
     policy = r.get("NetworkPolicy", "agents")["spec"]
     assert policy["policyTypes"] == ["Ingress"]  # egress (DNS, DB, API server) stays open
     assert {p["port"] for p in policy["ingress"][0]["ports"]} == {"http", "grpc"}
+
+
+_REFERENCE_ENV_TEXT = """
+DATABASE_URL PGSSLROOTCERT JANGAR_CODEX_RERUN_ORCHESTRATION JANGAR_CODEX_RERUN_ORCHESTRATION_NAMESPACE
+JANGAR_SYSTEM_IMPROVEMENT_ORCHESTRATION JANGAR_SYSTEM_IMPROVEMENT_ORCHESTRATION_NAMESPACE JANGAR_AGENT_RUNNER_IMAGE
+JANGAR_AGENT_IMAGE JANGAR_SCHEDULE_RUNNER_IMAGE JANGAR_SCHEDULE_SERVICE_ACCOUNT JANGAR_IMAGE
+JANGAR_AGENT_RUNNER_JOB_TTL_SECONDS JANGAR_AGENT_RUNNER_LOG_RETENTION_SECONDS JANGAR_SERVICE_ACCOUNT_NAME
+JANGAR_AGENT_RUNNER_SERVICE_ACCOUNT JANGAR_AGENT_RUNNER_NODE_SELECTOR JANGAR_AGENT_RUNNER_TOLERATIONS
+JANGAR_AGENT_RUNNER_TOPOLOGY_SPREAD_CONSTRAINTS JANGAR_AGENT_RUNNER_AFFINITY JANGAR_AGENT_RUNNER_POD_SECURITY_CONTEXT
+JANGAR_AGENT_RUNNER_IMAGE_PULL_SECRETS JANGAR_AGENT_RUNNER_PRIORITY_CLASS JANGAR_AGENT_RUNNER_SCHEDULER_NAME
+KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT JANGAR_POD_NAMESPACE JANGAR_PROMETHEUS_METRICS_ENABLED
+JANGAR_PROMETHEUS_METRICS_PATH JANGAR_RBAC_CLUSTER_SCOPED JANGAR_PRIMITIVES_NAMESPACES JANGAR_AGENTS_CONTROLLER_ENABLED
+JANGAR_AGENTS_CONTROLLER_NAMESPACES JANGAR_AGENTS_CONTROLLER_CONCURRENCY_NAMESPACE JANGAR_AGENTS_CONTROLLER_CONCURRENCY_AGENT
+JANGAR_AGENTS_CONTROLLER_CONCURRENCY_CLUSTER JANGAR_AGENTS_CONTROLLER_REPO_CONCURRENCY_ENABLED
+JANGAR_AGENTS_CONTROLLER_REPO_CONCURRENCY_DEFAULT JANGAR_AGENTS_CONTROLLER_REPO_CONCURRENCY_OVERRIDES
+JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE JANGAR_AGENTS_CONTROLLER_QUEUE_REPO JANGAR_AGENTS_CONTROLLER_QUEUE_CLUSTER
+JANGAR_AGENTS_CONTROLLER_RATE_WINDOW_SECONDS JANGAR_AGENTS_CONTROLLER_RATE_NAMESPACE JANGAR_AGENTS_CONTROLLER_RATE_REPO
+JANGAR_AGENTS_CONTROLLER_RATE_CLUSTER JANGAR_AGENTS_CONTROLLER_WEBHOOK_QUEUE_SIZE
+JANGAR_AGENTS_CONTROLLER_WEBHOOK_RETRY_BASE_DELAY_SECONDS JANGAR_AGENTS_CONTROLLER_WEBHOOK_RETRY_MAX_DELAY_SECONDS
+JANGAR_AGENTS_CONTROLLER_WEBHOOK_RETRY_MAX_ATTEMPTS JANGAR_AGENTS_CONTROLLER_AGENTRUN_RETENTION_SECONDS
+JANGAR_AGENTS_CONTROLLER_LABELS_REQUIRED JANGAR_AGENTS_CONTROLLER_LABELS_ALLOWED JANGAR_AGENTS_CONTROLLER_LABELS_DENIED
+JANGAR_AGENTS_CONTROLLER_IMAGES_ALLOWED JANGAR_AGENTS_CONTROLLER_IMAGES_DENIED JANGAR_AGENTS_CONTROLLER_BLOCKED_SECRETS
+JANGAR_AGENTS_CONTROLLER_VCS_PROVIDERS_ENABLED JANGAR_AGENTS_CONTROLLER_VCS_DEPRECATED_TOKEN_TYPES
+JANGAR_AGENTS_CONTROLLER_VCS_PR_RATE_LIMITS JANGAR_AGENTS_CONTROLLER_AUTH_SECRET_NAME JANGAR_AGENTS_CONTROLLER_AUTH_SECRET_KEY
+JANGAR_AGENTS_CONTROLLER_AUTH_SECRET_MOUNT_PATH JANGAR_ORCHESTRATION_CONTROLLER_ENABLED
+JANGAR_ORCHESTRATION_CONTROLLER_NAMESPACES JANGAR_SUPPORTING_CONTROLLER_ENABLED JANGAR_SUPPORTING_CONTROLLER_NAMESPACES
+JANGAR_GRPC_ENABLED JANGAR_GRPC_HOST JANGAR_GRPC_PORT JANGAR_AGENT_COMMS_SUBSCRIBER_DISABLED NATS_URL NATS_USER
+NATS_PASSWORD JANGAR_AGENT_COMMS_SUBJECTS
+"""
+REFERENCE_ENV = _REFERENCE_ENV_TEXT.split()
+
+
+def test_every_reference_env_var_can_be_produced(helm_bin: Path) -> None:
+    """Chart-0.9.1 section 3.2: every env var of the main Deployment comes out of some values."""
+    values = {
+        "database": {"secretRef": {"name": "pg"}, "caSecret": {"name": "ca"}},
+        "workflowRuntime": {
+            "native": {
+                "rerunOrchestration": "a",
+                "rerunOrchestrationNamespace": "b",
+                "systemImprovementOrchestration": "c",
+                "systemImprovementOrchestrationNamespace": "d",
+            }
+        },
+        "runtime": {"agentImage": "i:1", "scheduleRunnerImage": "s:1", "scheduleServiceAccount": "sa"},
+        "controller": {
+            "repoConcurrency": {"overrides": {"a/b": 1}},
+            "admissionPolicy": {
+                "labels": {"required": ["a"], "allowed": ["a"], "denied": ["b"]},
+                "images": {"allowed": ["good/*"], "denied": ["bad/*"]},
+                "secrets": {"blocked": ["z"]},
+            },
+            "vcsProviders": {
+                "prRateLimits": {"github": {"windowSeconds": 1, "maxRequests": 1, "backoffSeconds": 0}}
+            },
+            "authSecret": {"name": "codex"},
+            "defaultWorkload": {
+                "serviceAccountName": "r",
+                "nodeSelector": {"a": "b"},
+                "tolerations": [{"key": "k"}],
+                "topologySpreadConstraints": [{"maxSkew": 1}],
+                "affinity": {"a": {}},
+                "podSecurityContext": {"runAsUser": 1},
+                "imagePullSecrets": ["p"],
+                "priorityClassName": "pc",
+                "schedulerName": "sn",
+            },
+        },
+        "kubernetesApi": {"host": "h", "port": "1"},
+        "agentComms": {"enabled": True, "subjects": ["s"], "nats": {"user": "u", "password": "p"}},
+    }
+    names = {e["name"] for e in render(helm_bin, values).env_list()}
+    assert set(REFERENCE_ENV) - names == set()
+    split = render(helm_bin, {"controllers": {"enabled": True}})
+    assert split.env()["JANGAR_PRIMITIVES_RECONCILER"] == "0"
+    assert split.env("agents-controllers")["JANGAR_CONTROL_PLANE_CACHE_ENABLED"] == "0"

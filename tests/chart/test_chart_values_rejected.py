@@ -40,6 +40,7 @@ def test_unknown_keys_rejected(helm_bin: Path, values: dict[str, Any], expected:
         ({"grpc": {"serviceType": "NodePort"}}, "grpc"),
         ({"autoscaling": {"targetCPUUtilizationPercentage": 150}}, "autoscaling"),
         ({"image": {"pullPolicy": "Sometimes"}}, "image"),
+        ({"controller": {"namespaces": ["Team_A"]}}, "controller"),
     ],
     ids=[
         "string-for-int",
@@ -50,6 +51,7 @@ def test_unknown_keys_rejected(helm_bin: Path, values: dict[str, Any], expected:
         "enum",
         "above-max",
         "pull-policy",
+        "bad-namespace-name",
     ],
 )
 def test_wrong_types_rejected(helm_bin: Path, values: dict[str, Any], path: str) -> None:

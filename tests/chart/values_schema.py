@@ -40,7 +40,11 @@ SMAP = {"type": "object", "additionalProperties": {"type": "string"}}
 ANYOBJ = {"type": "object"}
 SLIST = {"type": "array", "items": {"type": "string"}}
 OLIST = {"type": "array", "items": {"type": "object"}}
-NSLIST = {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True}
+NSLIST = {
+    "type": "array",
+    "items": {"type": "string", "pattern": "^([*]|[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$"},
+    "uniqueItems": True,
+}
 QMAP = {
     "type": "object",
     "additionalProperties": {"type": "string"},
