@@ -28,6 +28,7 @@ from jangar.runtime.errors import (
     is_conflict,
     is_not_found,
 )
+from jangar.runtime.events import EventRecorder
 from jangar.runtime.handler import request_for_object, requests_for_owner
 from jangar.runtime.informer import EventHandler, FuncHandler, SharedInformer, strip_managed_fields
 from jangar.runtime.leaderelection import LeaderElectionOptions, LeaderElector, LeaderLost
@@ -67,6 +68,7 @@ __all__ = [
     "Controller",
     "ControllerOptions",
     "EventHandler",
+    "EventRecorder",
     "FuncHandler",
     "FuncRunnable",
     "GenerationChanged",

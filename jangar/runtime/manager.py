@@ -25,6 +25,7 @@ from aiohttp import web
 
 from jangar.runtime.cache import Cache, CacheOptions
 from jangar.runtime.client import Client
+from jangar.runtime.events import EventRecorder
 from jangar.runtime.healthz import Check, Checks, ping
 from jangar.runtime.leaderelection import LeaderElectionOptions, LeaderElector, LeaderLost
 from jangar.runtime.metrics import RuntimeMetrics
@@ -99,6 +100,7 @@ class Manager:
         self.http_port: int | None = None
         self._controller_names: set[str] = set()
         self._signals: list[signal.Signals] = []
+        self._recorders: dict[str, EventRecorder] = {}
 
     # -- registration -------------------------------------------------------------------------
 
@@ -127,6 +129,12 @@ class Manager:
     def app(self) -> web.Application:
         """The aiohttp app serving probes and metrics; add routes before :meth:`start`."""
         return self._app
+
+    def get_event_recorder(self, component: str) -> EventRecorder:
+        """An :class:`EventRecorder` for ``component``; pending events are flushed at shutdown."""
+        if component not in self._recorders:
+            self._recorders[component] = EventRecorder(self.client, component)
+        return self._recorders[component]
 
     def register_controller_name(self, name: str) -> None:
         if name in self._controller_names:
@@ -205,6 +213,10 @@ class Manager:
             ):
                 await self.elector.release()
         await asyncio.gather(*(r.stop(grace) for r in reversed(others)), return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(grace, 1.0)):
+                for recorder in self._recorders.values():
+                    await recorder.flush()
         self._started.clear()
         await self.cache.stop()
         if self._runner is not None:
