@@ -57,6 +57,7 @@ from jangar.scheduler import (
     retention_remaining,
     runtime_ref,
 )
+from jangar.scheduler.outcome import IMAGE_PULL_GRACE_SECONDS
 from jangar.scheduler.runtimes import runtime_type
 from jangar.settings import Settings
 from jangar.validation import Problem, Resolution, resolve_run, summarize, validate_agent_run
@@ -101,6 +102,7 @@ class AgentRunReconciler:
         recorder: RunRecorderProtocol | None,
         clock: Callable[[], datetime] = _now,
         reference_grace_seconds: float = REFERENCE_GRACE_SECONDS,
+        image_pull_grace_seconds: float = IMAGE_PULL_GRACE_SECONDS,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -110,6 +112,7 @@ class AgentRunReconciler:
         self.recorder = recorder
         self.clock = clock
         self.reference_grace_seconds = reference_grace_seconds
+        self.image_pull_grace_seconds = image_pull_grace_seconds
         self.workflow: Any = None  # jangar.controllers.workflow.WorkflowRuntime, set by setup
         self.vcs: VcsWiring | None = None  # set by setup
 
@@ -425,7 +428,7 @@ class AgentRunReconciler:
         if job is None:
             return await self._job_missing(run, job_name, ref, now)
         pods = self.cache.list(PODS, ns, labels={"job-name": job_name})
-        outcome = classify_job(job, pods, now=now)
+        outcome = classify_job(job, pods, now=now, image_pull_grace_seconds=self.image_pull_grace_seconds)
         ref.setdefault("jobObservedAt", format_time(now))
         ref.setdefault("uid", job["metadata"].get("uid"))
         fields: dict[str, Any] = {"runtimeRef": ref}

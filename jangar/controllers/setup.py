@@ -76,6 +76,7 @@ class Tuning:
     supporting_workers: int = 2
     reconcile_timeout: float = 60.0
     reference_grace_seconds: float | None = None
+    image_pull_grace_seconds: float | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -155,12 +156,11 @@ def install(manager: Manager, deps: ControllerDeps, tuning: Tuning | None = None
         events=events,
         recorder=deps.recorder,
         clock=t.clock,
-        **(
-            {"reference_grace_seconds": t.reference_grace_seconds}
-            if t.reference_grace_seconds is not None
-            else {}
-        ),
     )
+    if t.reference_grace_seconds is not None:
+        runs.reference_grace_seconds = t.reference_grace_seconds
+    if t.image_pull_grace_seconds is not None:
+        runs.image_pull_grace_seconds = t.image_pull_grace_seconds
     runs.workflow = WorkflowRuntime()
     runs.vcs = VcsWiring(manager.client, cache, settings)
     if settings.agents_controller.enabled:

@@ -204,7 +204,8 @@ class WorkflowRuntime:
         if job is None:
             return await self._step_job_missing(p, index, spec, st)
         st.setdefault("jobObservedAt", format_time(p.now))
-        outcome = classify_job(job, rec.cache.list(PODS, p.ns, labels={"job-name": name}), now=p.now)
+        pods = rec.cache.list(PODS, p.ns, labels={"job-name": name})
+        outcome = classify_job(job, pods, now=p.now, image_pull_grace_seconds=rec.image_pull_grace_seconds)
         if outcome.phase == "Succeeded":
             st["finishedAt"] = format_time(outcome.finished_at or p.now)
             p.step_phase(st, "Succeeded", outcome.message)

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from kubernetes_asyncio import client as k8s
 
-from jangar.controllers.kinds import AGENTRUNS, AGENTS, ANNOTATION_CANCEL, CONFIGMAPS, FINALIZER, JOBS
+from jangar.controllers.kinds import AGENTRUNS, AGENTS, ANNOTATION_CANCEL, CONFIGMAPS, EVENTS, FINALIZER, JOBS
 from jangar.dev.cluster import LocalCluster
 from jangar.runtime import Client, NotFoundError, PropagationPolicy
 from tests.envtest.controllers_fixtures import (
@@ -412,3 +412,33 @@ async def test_transitions_are_recorded_for_postgres(
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_finished_run_is_deleted_after_its_retention_and_events_tell_the_story(
+    controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    await apply_basics(client, namespace)
+    await client.create(AGENTRUNS, run(namespace, "short", ttlSecondsAfterFinished=2))
+    await wait_phase(client, namespace, "short", "Running")
+    await finish_job(client, namespace, "short-job", ok=True)
+    await wait_phase(client, namespace, "short", "Succeeded")
+
+    async def reasons() -> list[str]:
+        events = (await client.list(EVENTS, namespace)).items
+        return sorted(e["reason"] for e in events if e["involvedObject"]["name"] == "short")
+
+    assert await eventually(lambda: _has(reasons, {"Running", "Succeeded"}), what="events")
+
+    async def deleted() -> bool:
+        try:
+            await get_run(client, namespace, "short")
+        except NotFoundError:
+            return True
+        return False
+
+    # A timed requeue at finishedAt + 2 s deletes it; nothing else touches the run meanwhile.
+    assert await eventually(deleted, timeout=15, what="retention delete")
+
+
+async def _has(get: Any, wanted: set[str]) -> bool:
+    return wanted <= set(await get())

@@ -15,7 +15,7 @@ from kubernetes_asyncio import client as k8s
 from jangar.controllers.kinds import AGENTRUNS, CONFIGMAPS, JOBS
 from jangar.controllers.setup import Tuning
 from jangar.dev.cluster import LocalCluster
-from jangar.dev.kwok_stages import FAIL_IMAGE, SLOW_IMAGE
+from jangar.dev.kwok_stages import FAIL_IMAGE, PULL_BACKOFF_IMAGE, SLOW_IMAGE
 from jangar.runtime import Client, NotFoundError
 from jangar.runtime.resources import SERVICE_ACCOUNTS
 from tests.envtest.controllers_fixtures import (
@@ -89,6 +89,36 @@ async def test_failing_run_reports_the_job_failure(
         assert failed["reason"] == "BackoffLimitExceeded", failed
         assert "exited with code 1" in failed["message"]
         assert done["status"]["finishedAt"]
+
+
+async def test_image_that_cannot_be_pulled_fails_the_run_and_stops_the_job(
+    kwok_cluster: LocalCluster, client: Client, kwok_namespace: str
+) -> None:
+    ns = kwok_namespace
+    tuning = Tuning(image_pull_grace_seconds=5.0, reference_grace_seconds=5.0)
+    async with running_controller(kwok_cluster.kubeconfig, settings_for(ns), tuning):
+        await apply_basics(client, ns)
+        await client.create(AGENTRUNS, run(ns, "nopull", workload={"image": PULL_BACKOFF_IMAGE}))
+
+        async def warned() -> Any:
+            obj = await client.get(AGENTRUNS, "nopull", ns)
+            return obj if cond(obj, "Warning").get("reason") == "ImagePullBackOff" else None
+
+        running = await eventually(warned, timeout=30, what="ImagePullBackOff warning")
+        assert running["status"]["phase"] == "Running"
+        done = await wait_phase(client, ns, "nopull", "Failed", timeout=30)
+        failed = cond(done, "Failed")
+        assert failed["reason"] == "ImagePullBackOff"
+        assert PULL_BACKOFF_IMAGE in failed["message"]
+
+        async def job_stopped() -> bool:
+            try:
+                job = await client.get(JOBS, "nopull-job", ns)
+            except NotFoundError:
+                return True
+            return bool(job["metadata"].get("deletionTimestamp"))
+
+        await eventually(job_stopped, timeout=30, what="the stuck Job deleted")
 
 
 async def test_short_ttl_lets_kubernetes_delete_the_job_and_the_run_stays_succeeded(
