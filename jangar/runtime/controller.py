@@ -153,6 +153,10 @@ class Controller:
             self._m_active.inc()
             try:
                 await self.reconcile_handler(req)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug in result handling must not kill the worker
+                self._log.exception("unexpected error handling a reconcile", request=str(req))
             finally:
                 self._m_active.dec()
                 queue.done(req)
