@@ -14,6 +14,7 @@
 #   IMAGE_REPOSITORY [jangar-local]  IMAGE_TAG [kind]  BUILD_IMAGE [1; 0 skips the docker build]
 #   CODEX_AUTH_PATH [~/.codex/auth.json; when the file exists it becomes Secret codex-auth for runner pods]
 #   RELEASE_NAME [agents]  HELM_TEST [1; 0 skips `helm test`]
+#   WORK_DIR [a temporary directory; where the Postgres and database Secret manifests are written]
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -23,7 +24,7 @@ for arg in "$@"; do
   case "$arg" in
     --dry-run) DRY_RUN=1 ;;
     -h | --help)
-      sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
       exit 0
       ;;
     *)
@@ -72,8 +73,13 @@ probe() {
   "$@" >/dev/null 2>&1
 }
 
-WORK_DIR="$(mktemp -d)"
-trap 'rm -rf "$WORK_DIR"' EXIT
+# Generated manifests go to WORK_DIR (a temporary directory removed on exit unless WORK_DIR is given).
+if [[ -n "${WORK_DIR:-}" ]]; then
+  mkdir -p "$WORK_DIR"
+else
+  WORK_DIR="$(mktemp -d)"
+  trap 'rm -rf "$WORK_DIR"' EXIT
+fi
 
 # --- 1. tools -------------------------------------------------------------------------------------
 required=(kind kubectl helm git)
