@@ -1142,3 +1142,21 @@ def test_every_reference_env_var_can_be_produced(helm_bin: Path) -> None:
     split = render(helm_bin, {"controllers": {"enabled": True}})
     assert split.env()["JANGAR_PRIMITIVES_RECONCILER"] == "0"
     assert split.env("agents-controllers")["JANGAR_CONTROL_PLANE_CACHE_ENABLED"] == "0"
+
+
+def test_reference_values_file_is_accepted(helm_bin: Path) -> None:
+    """Drop-in: the reference chart's complete default values (what `--reuse-values` carries over from an
+    0.9.1 install) pass the schema and render a working control plane."""
+    ref = str(Path(__file__).parent / "reference-values-0.9.1.yaml")
+    r = render(helm_bin, files=[ref])
+    env = r.env()
+    assert r.container()["image"] == "ghcr.io/proompteng/jangar:latest"
+    assert env["NODE_ENV"] == "production" and env["PORT"] == "8080"
+    assert env["JANGAR_AGENT_RUNNER_JOB_TTL_SECONDS"] == "600"
+    assert env["JANGAR_AGENTS_CONTROLLER_AGENTRUN_RETENTION_SECONDS"] == "2592000"
+    assert r.container()["readinessProbe"]["httpGet"]["path"] == "/health"
+    names = [e["name"] for e in r.env_list()]
+    assert len(names) == len(set(names))
+    # Explicit reference settings keep their meaning: PDB minAvailable 1 when enabled.
+    r = render(helm_bin, {"podDisruptionBudget": {"enabled": True}}, files=[ref])
+    assert r.get("PodDisruptionBudget", "agents")["spec"]["minAvailable"] == 1
