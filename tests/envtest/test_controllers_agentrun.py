@@ -6,6 +6,7 @@ Covers the job runtime's Job/ConfigMap creation, status mapping, conditions set 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -442,3 +443,34 @@ async def test_finished_run_is_deleted_after_its_retention_and_events_tell_the_s
 
 async def _has(get: Any, wanted: set[str]) -> bool:
     return wanted <= set(await get())
+
+
+async def test_queue_cap_rejects_and_freed_capacity_admits_the_next(
+    envtest: LocalCluster, client: Client, namespace: str
+) -> None:
+    settings = settings_for(
+        namespace,
+        JANGAR_AGENTS_CONTROLLER_CONCURRENCY_NAMESPACE="1",
+        JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE="1",
+    )
+    async with running_controller(envtest.kubeconfig, settings):
+        await apply_basics(client, namespace)
+        await client.create(AGENTRUNS, run(namespace, "q-a"))
+        await wait_phase(client, namespace, "q-a", "Running")
+        await client.create(AGENTRUNS, run(namespace, "q-b"))
+        queued = await wait_phase(client, namespace, "q-b", "Queued")
+        blocked = cond(queued, "Blocked")
+        assert (blocked["status"], blocked["reason"]) == ("True", "ConcurrencyLimit")
+        assert queued["status"]["queue"]["position"] == 1
+        assert queued["status"]["queue"]["scope"] == "namespace"
+        await client.create(AGENTRUNS, run(namespace, "q-c"))
+        rejected = await wait_phase(client, namespace, "q-c", "Failed")
+        assert cond(rejected, "Failed")["reason"] == "QueueLimitExceeded"
+        assert rejected["status"]["finishedAt"]
+
+        started = time.monotonic()
+        await finish_job(client, namespace, "q-a-job", ok=True)
+        admitted = await wait_phase(client, namespace, "q-b", "Running", timeout=10)
+        assert time.monotonic() - started < 10  # woken by q-a finishing, not by the 30 s timer
+        assert cond(admitted, "Blocked")["status"] == "False"
+        assert admitted["status"]["queue"]["admittedAt"]

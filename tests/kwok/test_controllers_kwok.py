@@ -121,6 +121,30 @@ async def test_image_that_cannot_be_pulled_fails_the_run_and_stops_the_job(
         await eventually(job_stopped, timeout=30, what="the stuck Job deleted")
 
 
+async def test_workflow_runs_its_steps_to_success(
+    kwok_cluster: LocalCluster, client: Client, kwok_namespace: str
+) -> None:
+    ns = kwok_namespace
+    async with running_controller(kwok_cluster.kubeconfig, settings_for(ns)):
+        await apply_basics(client, ns)
+        steps = [
+            {"name": "plan"},
+            {"name": "flaky", "retries": 1, "retryBackoffSeconds": 1, "workload": {"image": FAIL_IMAGE}},
+        ]
+        await client.create(
+            AGENTRUNS, run(ns, "flow", runtime={"type": "workflow"}, workflow={"steps": steps})
+        )
+        done = await wait_phase(client, ns, "flow", "Succeeded", "Failed", timeout=90)
+        # plan succeeds; flaky fails twice (its image always fails) and exhausts its one retry.
+        assert done["status"]["phase"] == "Failed"
+        assert cond(done, "Failed")["reason"] == "WorkflowStepFailed"
+        by_name = {s["name"]: s for s in done["status"]["workflow"]["steps"]}
+        assert by_name["plan"]["phase"] == "Succeeded"
+        assert (by_name["flaky"]["phase"], by_name["flaky"]["attempt"]) == ("Failed", 2)
+        jobs = sorted(j["metadata"]["name"] for j in (await client.list(JOBS, ns)).items)
+        assert jobs == ["flow-step-1-attempt-1", "flow-step-2-attempt-1", "flow-step-2-attempt-2"]
+
+
 async def test_short_ttl_lets_kubernetes_delete_the_job_and_the_run_stays_succeeded(
     kwok_cluster: LocalCluster, client: Client, kwok_namespace: str
 ) -> None:
