@@ -53,6 +53,7 @@ class FakeApiServer:
     def __init__(self) -> None:
         self.objects: dict[Key, dict[str, Any]] = {}
         self.history: list[tuple[int, str, str, str, dict[str, Any]]] = []  # rv, type, collection, ns, obj
+        self.history_limit: int | None = None  # keep only the last N events (0: none; benchmarks)
         self.rv = itertools.count(100)
         self.current_rv = 99
         self.compacted_rv = 0
@@ -150,7 +151,10 @@ class FakeApiServer:
 
     def _emit(self, etype: str, collection: str, namespace: str, obj: dict[str, Any]) -> None:
         snapshot = copy.deepcopy(obj)
-        self.history.append((self.current_rv, etype, collection, namespace, snapshot))
+        if self.history_limit != 0:
+            self.history.append((self.current_rv, etype, collection, namespace, snapshot))
+            if self.history_limit and len(self.history) > self.history_limit:
+                del self.history[: -self.history_limit]
         for w in self.watchers:
             if w.collection == collection and (not w.namespace or w.namespace == namespace) and not w.stalled:
                 w.queue.put_nowait({"type": etype, "object": snapshot})
@@ -329,3 +333,19 @@ async def fake_apiserver() -> AsyncIterator[FakeApiServer]:
         yield server
     finally:
         await server.stop()
+
+
+async def _serve_forever(port: int) -> None:
+    server = FakeApiServer()
+    server.history_limit = 0
+    runner = web.AppRunner(server.app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print(f"http://127.0.0.1:{port}", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":  # a standalone fake for benchmarks: python -m tests.fakes.apiserver PORT
+    import sys
+
+    asyncio.run(_serve_forever(int(sys.argv[1])))
