@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import time
 from collections.abc import AsyncGenerator, Mapping
@@ -39,6 +40,11 @@ from jangar.runtime.resources import JsonObject, ResourceRef
 log = structlog.get_logger("jangar.runtime.client")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "PATCH"})
+_PROXY_ENV = any(
+    os.environ.get(v)
+    for v in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+)
+"""Proxy variables set: keep kubernetes-asyncio's ``trust_env`` session so they are honoured."""
 
 
 class PatchType(StrEnum):
@@ -169,8 +175,36 @@ class Client:
 
     @property
     def _session(self) -> aiohttp.ClientSession:
-        session: aiohttp.ClientSession = self.api.rest_client.pool_manager
+        """The aiohttp session for this ApiClient's connection pool.
+
+        kubernetes-asyncio's own session has ``trust_env=True``, which costs two thread-pool
+        hops per request (netrc and proxy lookup). Unless proxy variables are set, we use a
+        session of our own over the *same* connector (same TLS context and pool), shared by
+        every Client of that ApiClient; closing the ApiClient closes the connector and with it
+        this session.
+        """
+        rest = self.api.rest_client
+        base: aiohttp.ClientSession = rest.pool_manager
+        if _PROXY_ENV:
+            return base
+        session: aiohttp.ClientSession | None = getattr(self.api, "_jangar_session", None)
+        if session is None or session.closed:
+            session = aiohttp.ClientSession(
+                connector=base.connector, connector_owner=False, trust_env=False, read_bufsize=2**21
+            )
+            setattr(self.api, "_jangar_session", session)  # noqa: B010 (ApiClient has no slot for it)
         return session
+
+    def _transport_options(self) -> dict[str, Any]:
+        rest = self.api.rest_client
+        extra: dict[str, Any] = {}
+        if rest.server_hostname:
+            extra["server_hostname"] = rest.server_hostname
+        if rest.proxy:
+            extra["proxy"] = rest.proxy
+            if rest.proxy_headers:
+                extra["proxy_headers"] = rest.proxy_headers
+        return extra
 
     async def _headers(self, content_type: str | None) -> dict[str, str]:
         headers: dict[str, str] = {"Accept": "application/json"}
@@ -221,8 +255,7 @@ class Client:
             content_type = "application/json"
         retryable = idempotent if idempotent is not None else method in IDEMPOTENT_METHODS
         client_timeout = aiohttp.ClientTimeout(total=timeout or self.timeout)
-        server_hostname = self.api.rest_client.server_hostname
-        extra: dict[str, Any] = {"server_hostname": server_hostname} if server_hostname else {}
+        extra = self._transport_options()
         attempt = 0
         while True:
             headers = await self._headers(content_type)
@@ -356,8 +389,7 @@ class Client:
         headers = await self._headers(None)
         connect = min(self.timeout, 10.0)
         timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect, sock_read=None)
-        server_hostname = self.api.rest_client.server_hostname
-        extra: dict[str, Any] = {"server_hostname": server_hostname} if server_hostname else {}
+        extra = self._transport_options()
         started = time.monotonic()
         try:
             resp_cm = self._session.get(url, headers=headers, timeout=timeout, **extra)
