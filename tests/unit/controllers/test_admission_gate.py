@@ -141,3 +141,14 @@ def test_admissions_and_queue_depth_are_exported() -> None:
     assert sample("jangar_agentrun_admissions_total", {"namespace": "a", "outcome": "admitted"}) == 1
     assert sample("jangar_agentrun_admissions_total", {"namespace": "a", "outcome": "queued"}) == 1
     assert sample("jangar_agentrun_queue_depth", {"scope": "namespace", "namespace": "a"}) == 2
+
+
+def test_rate_limited_run_is_told_when_to_come_back() -> None:
+    cache = FakeCache()
+    cache.add(AGENTRUNS, run("a0", created=0, phase="Succeeded", admitted=90))
+    cache.add(AGENTRUNS, run("a1", created=1, phase="Succeeded", admitted=95))
+    cache.add(AGENTRUNS, run("next", created=2))
+    g = gate(cache, per_namespace=0, rate_per_namespace=2, rate_window_seconds=60)
+    waiting = g.admit(cache.get(AGENTRUNS, "next", "a"))
+    assert isinstance(waiting, Waiting) and waiting.scope == "rate"
+    assert waiting.requeue_after == 50  # a0's admission (t=90) leaves the 60 s window at t=150; now is t=100
