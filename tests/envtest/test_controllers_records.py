@@ -1,0 +1,69 @@
+"""The controller writes run records through the real Postgres RunRecorder (envtest + db tiers)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+import pytest_asyncio
+from kubernetes_asyncio import client as k8s
+
+from jangar.controllers.kinds import AGENTRUNS
+from jangar.dev.cluster import LocalCluster
+from jangar.runtime import Client
+from jangar.storage import RunRecorder, apply_migrations
+from tests.envtest.controllers_fixtures import (
+    apply_basics,
+    install_crds,
+    run,
+    running_controller,
+    settings_for,
+    wait_phase,
+)
+from tests.envtest.test_controllers_agentrun import finish_job
+
+pytestmark = [pytest.mark.envtest, pytest.mark.db]
+
+
+@pytest_asyncio.fixture
+async def client(kube_client: k8s.ApiClient) -> AsyncIterator[Client]:
+    c = Client(kube_client, timeout=10, field_manager="test")
+    await install_crds(c)
+    yield c
+
+
+async def test_run_history_reaches_postgres(
+    envtest: LocalCluster, client: Client, namespace: str, database_url: str
+) -> None:
+    await apply_migrations(database_url)
+    recorder = RunRecorder(database_url, initial_backoff=0.05)
+    await recorder.start()
+    try:
+        async with running_controller(envtest.kubeconfig, settings_for(namespace), recorder=recorder):
+            await apply_basics(client, namespace)
+            await client.create(AGENTRUNS, run(namespace, "db1"))
+            obj = await wait_phase(client, namespace, "db1", "Running")
+            await finish_job(client, namespace, "db1-job", ok=True)
+            await wait_phase(client, namespace, "db1", "Succeeded")
+            assert await recorder.flush(timeout=10)
+    finally:
+        await recorder.close(timeout=5)
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        row = await conn.fetchrow(
+            "SELECT * FROM agent_run_records WHERE run_uid = $1", obj["metadata"]["uid"]
+        )
+        phases = [
+            r["to_phase"]
+            for r in await conn.fetch(
+                "SELECT to_phase FROM agent_run_transitions WHERE run_uid = $1 ORDER BY at, id",
+                obj["metadata"]["uid"],
+            )
+        ]
+    finally:
+        await conn.close()
+    assert row is not None
+    assert (row["name"], row["phase"], row["agent"]) == ("db1", "Succeeded", "coder")
+    assert row["job_name"] == "db1-job"
+    assert phases[-2:] == ["Running", "Succeeded"]
