@@ -184,3 +184,22 @@ async def test_every_request_has_a_timeout_and_idempotent_ones_retry(fake: FakeA
     with pytest.raises(ApiError):  # a POST that timed out may have been applied: not retried
         await c.create(WIDGETS, {"metadata": {"name": "x", "namespace": "ns"}})
     await api.close()
+
+
+async def test_clients_of_one_api_client_share_a_session_that_closes_with_it(fake: FakeApiServer) -> None:
+    from jangar.runtime import client as client_mod
+
+    if client_mod._PROXY_ENV:
+        pytest.skip("proxy variables set: the trust_env session is used on purpose")
+    api = fake.api_client()
+    a, b = Client(api), Client(api)
+    fake.put("example.com/v1/widgets", {"metadata": {"name": "w", "namespace": "ns"}})
+    await a.get(WIDGETS, "w", "ns")
+    await b.get(WIDGETS, "w", "ns")
+    assert a._session is b._session
+    assert a._session is not api.rest_client.pool_manager
+    assert a._session.trust_env is False
+    assert a._session.connector is api.rest_client.pool_manager.connector  # one pool, one TLS context
+    session = a._session
+    await api.close()
+    assert session.closed  # nothing left to leak
