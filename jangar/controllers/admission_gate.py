@@ -16,6 +16,7 @@ a rate window frees a slot), which refreshes their queue position.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -34,6 +35,7 @@ from jangar.runtime import CacheReader, JsonObject, Request
 __all__ = ["WAIT_REQUEUE_SECONDS", "AdmissionGate", "GateMetrics"]
 
 WAIT_REQUEUE_SECONDS = 30.0
+WAKE_COALESCE_SECONDS = 0.05
 _TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 
 
@@ -75,6 +77,8 @@ class AdmissionGate:
         self._clock = clock
         self.metrics = GateMetrics(registry)
         self._namespaces_seen: set[str] = set()
+        self._enqueue: Callable[[Request], None] | None = None
+        self._wake_scheduled = False
 
     def _record(self, run: JsonObject) -> RunRecord | None:
         meta = run.get("metadata") or {}
@@ -141,13 +145,36 @@ class AdmissionGate:
             self.metrics.depth.labels("namespace", ns).set(per_ns.get(ns, 0))
         self.metrics.depth.labels("cluster", "").set(len(waiting))
 
+    def attach(self, enqueue: Callable[[Request], None]) -> None:
+        """Deliver wake-ups through `enqueue` (the AgentRun controller's queue), coalesced: a burst of
+        finishing runs (or the initial list at start-up) costs one admission decision, not one per event."""
+        self._enqueue = enqueue
+
     def wake_mapper(self, obj: JsonObject) -> list[Request]:
-        """On a run finishing or disappearing: the waiting runs that may start now."""
+        """On a run finishing or disappearing: the waiting runs that may start now.
+
+        With `attach`, the decision runs once, shortly after the first such event, and its runs are
+        enqueued directly; without it the decision is made here, per event.
+        """
         meta = obj.get("metadata") or {}
         phase = (obj.get("status") or {}).get("phase")
         gone = self._cache.get(AGENTRUNS, str(meta.get("name")), meta.get("namespace"), copy=False) is None
         if phase not in _TERMINAL and not gone:
             return []
+        if self._enqueue is None:
+            return self.runs_to_wake()
+        if not self._wake_scheduled:
+            self._wake_scheduled = True
+            asyncio.get_running_loop().call_later(WAKE_COALESCE_SECONDS, self._wake)
+        return []
+
+    def _wake(self) -> None:
+        self._wake_scheduled = False
+        if self._enqueue is not None:
+            for request in self.runs_to_wake():
+                self._enqueue(request)
+
+    def runs_to_wake(self) -> list[Request]:
         records = self.snapshot()
         if not any(r.waiting for r in records):
             return []

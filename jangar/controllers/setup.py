@@ -164,7 +164,7 @@ def install(manager: Manager, deps: ControllerDeps, tuning: Tuning | None = None
     runs.workflow = WorkflowRuntime()
     runs.vcs = VcsWiring(manager.client, cache, settings)
     if settings.agents_controller.enabled:
-        (
+        controller = (
             Builder(manager)
             .for_(AGENTRUNS)
             .owns(JOBS)
@@ -186,6 +186,7 @@ def install(manager: Manager, deps: ControllerDeps, tuning: Tuning | None = None
             .named("agentrun")
             .complete(runs)
         )
+        gate.attach(controller.queue.add)
         env = CheckEnv(settings=settings, client=manager.client, cache=cache)
         supporting: list[tuple[str, ResourceRef, CheckFunc]] = [
             ("agent", AGENTS, check_agent),

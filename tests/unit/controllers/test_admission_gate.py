@@ -109,7 +109,7 @@ def test_finishing_run_wakes_exactly_the_runs_that_may_start() -> None:
     for i in range(3):
         cache.add(AGENTRUNS, run(f"w{i}", created=2 + i, phase="Queued"))
     g = gate(cache)
-    assert g.wake_mapper(cache.get(AGENTRUNS, "done", "a")) == [Request("a", "w0")]
+    assert g.wake_mapper(cache.get(AGENTRUNS, "done", "a")) == [Request("a", "w0")]  # not attached: inline
     assert g.wake_mapper(cache.get(AGENTRUNS, "busy", "a")) == []  # not finished: nothing freed
 
 
@@ -152,3 +152,30 @@ def test_rate_limited_run_is_told_when_to_come_back() -> None:
     waiting = g.admit(cache.get(AGENTRUNS, "next", "a"))
     assert isinstance(waiting, Waiting) and waiting.scope == "rate"
     assert waiting.requeue_after == 50  # a0's admission (t=90) leaves the 60 s window at t=150; now is t=100
+
+
+async def test_attached_wake_ups_are_coalesced_into_one_decision() -> None:
+    import asyncio
+
+    cache = FakeCache()
+    for i in range(3):
+        cache.add(AGENTRUNS, run(f"d{i}", created=i, phase="Succeeded", admitted=i))
+    for i in range(3):
+        cache.add(AGENTRUNS, run(f"w{i}", created=10 + i, phase="Queued"))
+    g = gate(cache)
+    woken: list[Request] = []
+    decisions = 0
+    original = g.runs_to_wake
+
+    def counting() -> list[Request]:
+        nonlocal decisions
+        decisions += 1
+        return original()
+
+    g.runs_to_wake = counting  # type: ignore[method-assign]
+    g.attach(woken.append)
+    for i in range(3):
+        assert g.wake_mapper(cache.get(AGENTRUNS, f"d{i}", "a")) == []
+    await asyncio.sleep(0.2)
+    assert decisions == 1
+    assert woken == [Request("a", "w0"), Request("a", "w1")]  # per_namespace=2
