@@ -1,10 +1,14 @@
-"""`agentctl`: submit and follow AgentRuns from a shell, talking to the Kubernetes API (kube mode).
+"""`agentctl`: submit and follow AgentRuns from a shell.
 
     agentctl run submit --agent codex-agent --impl codex-impl-sample --runtime workflow \\
         --workload-image registry.example/codex-universal:latest
     agentctl run get <name>      agentctl run list      agentctl run wait <name>      agentctl run cancel <name>
 
-Bad input exits 2 with a message (argparse's convention); API errors exit 1.
+Two modes: kube mode talks to the Kubernetes API with the kubeconfig; gRPC mode (`--server HOST:PORT`, or
+`AGENTCTL_SERVER` / `AGENTCTL_ADDRESS` / `JANGAR_GRPC_ADDRESS`) talks to jangar's agentctl gRPC API, with the
+token from `AGENTCTL_TOKEN` or `JANGAR_GRPC_TOKEN` (never a flag: flags show up in `ps`). Bad input exits
+2 with a message (argparse's convention), also when the server rejects it as INVALID_ARGUMENT; API errors
+exit 1.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +27,8 @@ from jangar.server.resources import AGENT_RUN
 from jangar.submit import RUNTIME_TYPES, Submission, SubmissionError, build_agent_run
 
 TERMINAL = {"Succeeded", "Failed", "Cancelled"}
+SERVER_ENV = ("AGENTCTL_SERVER", "AGENTCTL_ADDRESS", "JANGAR_GRPC_ADDRESS")
+TOKEN_ENV = ("AGENTCTL_TOKEN", "JANGAR_GRPC_TOKEN")
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -36,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--kubeconfig", default=None)
     parser.add_argument("--context", default=None)
     parser.add_argument("-n", "--namespace", default="agents")
+    parser.add_argument(
+        "--server",
+        default=None,
+        metavar="HOST:PORT",
+        help=f"use jangar's gRPC API instead of the Kubernetes API (default: ${SERVER_ENV[0]}, ...)",
+    )
     sub = parser.add_subparsers(dest="noun", required=True)
     run = sub.add_parser("run", help="AgentRuns")
     verbs = run.add_subparsers(dest="verb", required=True)
@@ -122,9 +135,14 @@ async def _run(args: argparse.Namespace, manifest: dict[str, Any] | None) -> int
         await client.close()
 
 
+def _env_first(names: Sequence[str]) -> str | None:
+    return next((os.environ[n] for n in names if os.environ.get(n)), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    server = args.server or _env_first(SERVER_ENV)
     manifest = None
     if args.verb == "submit":
         try:
@@ -146,6 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.dry_run:
             print(json.dumps(manifest, indent=2))
             return 0
+    if server:
+        from jangar.grpc.cli import run_grpc
+
+        return asyncio.run(run_grpc(args, server, _env_first(TOKEN_ENV), summary=_summary))
     return asyncio.run(_run(args, manifest))
 
 

@@ -143,6 +143,10 @@ async def build_manager(
         )
     manager.cache.informer(AGENT_RUN)  # the API reads runs from the cache, also in split mode
     manager.app.router.add_routes(AgentRunsApi(manager.client, manager.cache, settings).routes())
+    if settings.grpc.enabled:
+        from jangar.grpc.server import GrpcRunnable
+
+        manager.add(GrpcRunnable(settings, manager.client, manager.cache), False)
     return manager, recorder
 
 

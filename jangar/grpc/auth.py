@@ -1,0 +1,57 @@
+"""The shared-token check for the gRPC API.
+
+The reference compared tokens with `==` (a timing side channel, weak point 16); here the comparison is
+`hmac.compare_digest` over bytes, so its duration does not depend on how many leading characters match.
+The token is never logged, and a missing and a wrong token get the same answer so a caller cannot tell
+which it was.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+
+AUTH_HEADER = "authorization"
+TOKEN_HEADER = "x-jangar-token"
+UNAUTHENTICATED_MESSAGE = "invalid or missing agentctl token"
+_BEARER = "bearer "
+
+
+def presented_tokens(metadata: Iterable[tuple[str, str | bytes]] | None) -> list[str]:
+    """Every token the caller presented: `authorization` (an optional `Bearer ` prefix, any case, is
+    dropped) and `x-jangar-token`, in that order. Binary (`-bin`) metadata never carries a token."""
+    tokens: list[str] = []
+    for key, value in metadata or ():
+        if not isinstance(value, str):
+            continue
+        name = key.lower()
+        if name == AUTH_HEADER:
+            text = value.strip()
+            if text[: len(_BEARER)].lower() == _BEARER:
+                text = text[len(_BEARER) :].strip()
+            tokens.append(text)
+        elif name == TOKEN_HEADER:
+            tokens.append(value.strip())
+    return [t for t in tokens if t]
+
+
+def token_matches(expected: str, presented: str) -> bool:
+    """Constant-time equality; bytes so non-ASCII tokens compare instead of raising TypeError."""
+    return hmac.compare_digest(expected.encode(), presented.encode())
+
+
+def authorized(expected: str | None, metadata: Iterable[tuple[str, str | bytes]] | None) -> bool:
+    """True when no token is configured, or when any presented token equals it.
+
+    Every presented token is compared (no early exit on the first match) so the answer's timing does not
+    reveal which header carried the right one.
+    """
+    if not expected:
+        return True
+    results = [token_matches(expected, t) for t in presented_tokens(metadata)]
+    return any(results)
+
+
+def bearer_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    """The call metadata a client sends for `token` (none when there is no token)."""
+    return ((AUTH_HEADER, f"Bearer {token}"),) if token else ()

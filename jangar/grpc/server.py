@@ -1,0 +1,55 @@
+"""`GrpcRunnable`: the agentctl gRPC server as a manager runnable, on every replica.
+
+It needs no leadership: every method is a read, a write through the API server, or a watch, all safe on
+any replica; the controller (leader) acts on what was written. Transport is plaintext like the reference
+(put it behind a mesh or keep it on the cluster network); the shared token, when set, is checked in
+constant time on every call.
+"""
+
+from __future__ import annotations
+
+import grpc
+import structlog
+
+from jangar.grpc.service import AgentctlService
+from jangar.runtime import CacheReader, Client
+from jangar.settings import Settings
+
+log = structlog.get_logger("jangar.grpc")
+
+STOP_GRACE_SECONDS = 5.0
+"""Unary calls finish in well under this; status and log streams are open-ended and are cut after it."""
+
+
+class GrpcRunnable:
+    """Serves `proompteng.jangar.v1.AgentctlService` on `settings.grpc.bind_address` while the manager runs."""
+
+    need_leader_election = False
+
+    def __init__(self, settings: Settings, client: Client, cache: CacheReader) -> None:
+        self.settings = settings
+        self.service = AgentctlService(settings, client, cache)
+        self.address = settings.grpc.bind_address
+        self.port: int | None = None
+        """The bound port once started (useful with port 0)."""
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> None:
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers((self.service.handler(),))
+        port = server.add_insecure_port(self.address)
+        if port == 0:
+            raise RuntimeError(f"gRPC: cannot listen on {self.address}")
+        await server.start()
+        self._server = server
+        self.port = port
+        log.info(
+            "grpc.serving", address=self.address, port=port, token_required=bool(self.settings.grpc.token)
+        )
+
+    async def stop(self, timeout: float) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        await server.stop(grace=min(timeout, STOP_GRACE_SECONDS))
+        log.info("grpc.stopped")
