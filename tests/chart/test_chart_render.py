@@ -454,8 +454,10 @@ def test_controllers_disabled_individually(helm_bin: Path) -> None:
     assert env["JANGAR_AGENTS_CONTROLLER_ENABLED"] == "0"
     assert env["JANGAR_ORCHESTRATION_CONTROLLER_ENABLED"] == "0"
     assert env["JANGAR_SUPPORTING_CONTROLLER_ENABLED"] == "0"
-    assert "JANGAR_AGENTS_CONTROLLER_NAMESPACES" not in env
-    assert "JANGAR_ORCHESTRATION_CONTROLLER_NAMESPACES" not in env
+    # The namespaces and admission settings stay: the API side of the process reads them.
+    assert env["JANGAR_AGENTS_CONTROLLER_NAMESPACES"] == "agents"
+    assert env["JANGAR_ORCHESTRATION_CONTROLLER_NAMESPACES"] == "agents"
+    assert env["JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE"] == "200"
 
 
 # --- images and env precedence -------------------------------------------------------------------
@@ -631,7 +633,11 @@ def test_split_controllers(helm_bin: Path) -> None:
     ):
         assert main_env[key] == "0", key
     assert main_env["JANGAR_AGENT_COMMS_SUBSCRIBER_DISABLED"] == "true"
-    assert "JANGAR_LEADER_ELECTION_ENABLED" not in main_env
+    assert main_env["JANGAR_LEADER_ELECTION_ENABLED"] == "false"
+    assert "JANGAR_LEADER_ELECTION_LEASE_NAME" not in main_env
+    # The API-only Deployment still knows the watched namespaces and the admission limits (REST side).
+    assert main_env["JANGAR_AGENTS_CONTROLLER_NAMESPACES"] == "agents"
+    assert main_env["JANGAR_AGENTS_CONTROLLER_RATE_CLUSTER"] == "600"
     assert main_env["JANGAR_GRPC_ENABLED"] == "true"
 
     ctl = r.get("Deployment", "agents-controllers")

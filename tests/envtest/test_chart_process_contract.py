@@ -76,26 +76,35 @@ async def _wait_status(url: str, proc: subprocess.Popen[str], timeout: float) ->
     return last
 
 
-def _container_env(manifest: str, namespace: str) -> dict[str, str]:
+def _container_envs(manifest: str, namespace: str) -> dict[str, dict[str, str]]:
+    """Deployment name -> its container's plain env (downward-API fields resolved like the kubelet would)."""
+    envs: dict[str, dict[str, str]] = {}
     for doc in yaml.safe_load_all(manifest):
-        if doc and doc["kind"] == "Deployment" and doc["metadata"]["name"] == "agents":
-            env: dict[str, str] = {}
-            item: dict[str, Any]
-            for item in doc["spec"]["template"]["spec"]["containers"][0]["env"]:
-                if "value" in item:
-                    env[item["name"]] = item["value"]
-                elif item["name"] == "JANGAR_POD_NAMESPACE":
-                    env[item["name"]] = namespace
-                elif item["name"] == "JANGAR_POD_NAME":
-                    env[item["name"]] = "agents-contract-test"
-            return env
-    raise AssertionError("no Deployment agents rendered")
+        if not doc or doc["kind"] != "Deployment":
+            continue
+        name = doc["metadata"]["name"]
+        env: dict[str, str] = {}
+        item: dict[str, Any]
+        for item in doc["spec"]["template"]["spec"]["containers"][0]["env"]:
+            if "value" in item:
+                env[item["name"]] = item["value"]
+            elif item["name"] == "JANGAR_POD_NAMESPACE":
+                env[item["name"]] = namespace
+            elif item["name"] == "JANGAR_POD_NAME":
+                env[item["name"]] = f"{name}-contract-test"
+        envs[name] = env
+    assert envs, "no Deployment rendered"
+    return envs
 
 
 @pytest.mark.parametrize(
     "values",
-    [None, {"rbac": {"clusterScoped": True}, "controller": {"namespaces": ["*"]}}],
-    ids=["namespaced", "all-namespaces"],
+    [
+        None,
+        {"rbac": {"clusterScoped": True}, "controller": {"namespaces": ["*"]}},
+        {"controllers": {"enabled": True}},
+    ],
+    ids=["namespaced", "all-namespaces", "split-controllers"],
 )
 async def test_jangar_serve_with_chart_env_and_rbac(
     values: dict[str, Any] | None,
@@ -110,52 +119,71 @@ async def test_jangar_serve_with_chart_env_and_rbac(
     install_crds(kube)
     kube.install("agents", namespace, values)
     manifest = kube.helm("get", "manifest", "agents", "--namespace", namespace).stdout
-    env = _container_env(manifest, namespace)
-    http_port, grpc_port = _free_port(), _free_port()
-    env.update({"JANGAR_HTTP_PORT": str(http_port), "JANGAR_GRPC_PORT": str(grpc_port)})
+    envs = _container_envs(manifest, namespace)
     token = kube.kubectl(
         "create", "token", "agents-sa", "--namespace", namespace, "--duration=1h"
     ).stdout.strip()
     kubeconfig = _sa_kubeconfig(envtest.kubeconfig, token, tmp_path / "sa.kubeconfig")
-
     jangar = Path(sys.executable).parent / "jangar"
-    log = (tmp_path / "jangar.log").open("w")
-    proc = subprocess.Popen(
-        [str(jangar), "serve", "--kubeconfig", str(kubeconfig)],
-        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+
+    procs: dict[str, tuple[subprocess.Popen[str], int, Path]] = {}
     try:
-        base = f"http://127.0.0.1:{http_port}"
-        status, body = await _wait_status(f"{base}/health", proc, 60)
-        assert status == 200, (status, body, (tmp_path / "jangar.log").read_text()[-4000:])
-        status, body = await _wait_status(f"{base}/ready", proc, 90)
-        assert status == 200, (status, body, (tmp_path / "jangar.log").read_text()[-4000:])
-        status, body = await _wait_status(f"{base}{env['JANGAR_PROMETHEUS_METRICS_PATH']}", proc, 10)
-        assert status == 200 and "# HELP" in body
-        # Leader election ran with the chart's Lease RBAC.
-        lease_name = env["JANGAR_LEADER_ELECTION_LEASE_NAME"]
+        for name, env in envs.items():
+            http_port = _free_port()
+            env.update({"JANGAR_HTTP_PORT": str(http_port), "JANGAR_GRPC_PORT": str(_free_port())})
+            log_path = tmp_path / f"{name}.log"
+            with log_path.open("w") as log:
+                proc = subprocess.Popen(
+                    [str(jangar), "serve", "--kubeconfig", str(kubeconfig)],
+                    env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **env},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            procs[name] = (proc, http_port, log_path)
+
+        for name, (proc, port, log_path) in procs.items():
+            base = f"http://127.0.0.1:{port}"
+            for path, timeout in (
+                ("/health", 60),
+                ("/ready", 90),
+                (envs[name]["JANGAR_PROMETHEUS_METRICS_PATH"], 10),
+            ):
+                status, body = await _wait_status(f"{base}{path}", proc, timeout)
+                assert status == 200, (name, path, status, body, log_path.read_text()[-4000:])
+            assert "# HELP" in body
+
+        # Leader election ran with the chart's Lease RBAC, won by the Deployment that runs the controllers.
+        runs_controllers = [n for n, e in envs.items() if e.get("JANGAR_LEADER_ELECTION_ENABLED") == "true"]
+        assert runs_controllers == (
+            ["agents-controllers"] if values and "controllers" in values else ["agents"]
+        )
+        env = envs[runs_controllers[0]]
         coordination = k8s.CoordinationV1Api(kube_client)
-        lease = None
+        holder = None
         for _ in range(60):
             with contextlib.suppress(k8s.ApiException):
-                lease = await coordination.read_namespaced_lease(lease_name, namespace)
-                if lease.spec.holder_identity:
+                lease = await coordination.read_namespaced_lease(
+                    env["JANGAR_LEADER_ELECTION_LEASE_NAME"], namespace
+                )
+                holder = lease.spec.holder_identity
+                if holder:
                     break
             await asyncio.sleep(0.5)
-        assert lease is not None and lease.spec.holder_identity, (tmp_path / "jangar.log").read_text()[-4000:]
-        output = (tmp_path / "jangar.log").read_text()
-        assert "forbidden" not in output.lower(), output[-4000:]
+        assert holder and holder.startswith(env["JANGAR_POD_NAME"]), holder
+        for name, (_, _, log_path) in procs.items():
+            output = log_path.read_text()
+            assert "forbidden" not in output.lower(), (name, output[-4000:])
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+        for proc, _, _ in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc, _, _ in procs.values():
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        log.close()
-    assert proc.returncode == 0, (tmp_path / "jangar.log").read_text()[-4000:]
+    for name, (proc, _, log_path) in procs.items():
+        assert proc.returncode == 0, (name, log_path.read_text()[-4000:])
     kube.helm("uninstall", "agents", "--namespace", namespace)

@@ -279,25 +279,25 @@ name appears twice.
 {{- $env = append $env (dict "name" "JANGAR_PRIMITIVES_RECONCILER" "value" "0") -}}
 {{- end -}}
 
-{{- /* Leader election (only where controllers run) */ -}}
-{{- if $runsControllers -}}
+{{- /* Leader election (only where controllers run; off on the API-only Deployment of split mode) */ -}}
 {{- $le := $V.leaderElection -}}
-{{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_ENABLED" "value" (include "agents.bool" $le.enabled)) -}}
-{{- if $le.enabled -}}
+{{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_ENABLED" "value" (include "agents.bool" (and $runsControllers $le.enabled))) -}}
+{{- if and $runsControllers $le.enabled -}}
 {{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_LEASE_NAME" "value" (include "agents.leaseName" $root)) -}}
 {{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_NAMESPACE" "value" (include "agents.namespace" $root)) -}}
 {{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_LEASE_DURATION_SECONDS" "value" (include "agents.int" $le.leaseDurationSeconds)) -}}
 {{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_RENEW_DEADLINE_SECONDS" "value" (include "agents.int" $le.renewDeadlineSeconds)) -}}
 {{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_RETRY_PERIOD_SECONDS" "value" (include "agents.int" $le.retryPeriodSeconds)) -}}
 {{- end -}}
-{{- end -}}
 
 {{- /* Agents controller */ -}}
 {{- $c := $V.controller -}}
 {{- $agentsOn := and $runsControllers $c.enabled -}}
 {{- $env = append $env (dict "name" "JANGAR_AGENTS_CONTROLLER_ENABLED" "value" (include "agents.flag" $agentsOn)) -}}
-{{- if $agentsOn -}}
-{{- $p := "JANGAR_AGENTS_CONTROLLER_" -}}
+{{- /* Emitted even where the controller is off: the API side (REST admission, the run cache) of the
+     split-mode control plane reads the same namespaces, queue and rate settings. */ -}}
+{{- with "JANGAR_AGENTS_CONTROLLER_" -}}
+{{- $p := . -}}
 {{- $env = append $env (dict "name" (print $p "NAMESPACES") "value" (include "agents.controllerNamespaces" $root)) -}}
 {{- $nums := list
     (list "CONCURRENCY_NAMESPACE" $c.concurrency.perNamespace)
@@ -352,14 +352,10 @@ name appears twice.
 {{- /* Orchestration and supporting controllers */ -}}
 {{- $orchOn := and $runsControllers $V.orchestrationController.enabled -}}
 {{- $env = append $env (dict "name" "JANGAR_ORCHESTRATION_CONTROLLER_ENABLED" "value" (include "agents.flag" $orchOn)) -}}
-{{- if $orchOn -}}
 {{- $env = append $env (dict "name" "JANGAR_ORCHESTRATION_CONTROLLER_NAMESPACES" "value" (include "agents.orchestrationNamespaces" $root)) -}}
-{{- end -}}
 {{- $supOn := and $runsControllers $V.supportingController.enabled -}}
 {{- $env = append $env (dict "name" "JANGAR_SUPPORTING_CONTROLLER_ENABLED" "value" (include "agents.flag" $supOn)) -}}
-{{- if $supOn -}}
 {{- $env = append $env (dict "name" "JANGAR_SUPPORTING_CONTROLLER_NAMESPACES" "value" (include "agents.supportingNamespaces" $root)) -}}
-{{- end -}}
 
 {{- /* gRPC: only the main Deployment serves it */ -}}
 {{- $grpcOn := and $main $V.grpc.enabled -}}
