@@ -1,0 +1,366 @@
+"""The agentctl gRPC API against a real API server: jangar's manager with grpc.enabled, as `jangar serve`
+builds it, and `agentctl --server` as a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+import pytest_asyncio
+
+from jangar.app import Options, build_manager
+from jangar.controllers.kinds import AGENTS
+from jangar.dev.cluster import LocalCluster
+from jangar.dev.processes import free_port
+from jangar.grpc.client import AgentctlClient
+from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2 as pb
+from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2_grpc as pb_grpc
+from jangar.grpc.server import GrpcRunnable
+from jangar.runtime import Client, Manager, NotFoundError
+from jangar.server.resources import AGENT_RUN
+from jangar.settings import Settings
+
+pytestmark = pytest.mark.envtest
+
+TOKEN = "s3cret-token"
+AUTH = (("authorization", f"Bearer {TOKEN}"),)
+CANCEL = "agents.proompteng.ai/cancel"
+
+
+@dataclass
+class Running:
+    manager: Manager
+    admin: Client
+    address: str
+    namespace: str
+    stub: pb_grpc.AgentctlServiceAsyncStub
+
+
+@pytest_asyncio.fixture
+async def jangar_grpc(envtest_crds: LocalCluster, namespace: str) -> AsyncIterator[Running]:
+    address = f"127.0.0.1:{free_port()}"
+    settings = Settings.from_env(
+        {
+            "JANGAR_AGENTS_CONTROLLER_NAMESPACES": namespace,
+            "JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE": "3",
+            "JANGAR_LEADER_ELECTION_ENABLED": "false",
+            "JANGAR_GRPC_ENABLED": "true",
+            "JANGAR_GRPC_ADDRESS": address,
+            "JANGAR_GRPC_TOKEN": TOKEN,
+            "JANGAR_VERSION": "1.2.3-test",
+        }
+    )
+    client = await Client.from_kubeconfig(str(envtest_crds.kubeconfig))
+    manager, _ = await build_manager(settings, client, Options(bind_address="127.0.0.1:0", controllers=False))
+    runnables = [r for r in manager._other_runnables if isinstance(r, GrpcRunnable)]
+    assert len(runnables) == 1, "build_manager must add the gRPC runnable when grpc.enabled"
+    task = asyncio.create_task(manager.start())
+    channel = grpc.aio.insecure_channel(address)
+    try:
+        for _ in range(300):
+            if runnables[0].port and manager.cache.has_synced():
+                break
+            await asyncio.sleep(0.05)
+        assert runnables[0].port, "gRPC server never started"
+        yield Running(manager, client, address, namespace, pb_grpc.AgentctlServiceStub(channel))
+    finally:
+        await channel.close()
+        manager.request_stop()
+        await asyncio.wait_for(task, 30)
+        await client.close()
+
+
+def _submit_request(ns: str, key: str = "", **extra: str) -> pb.SubmitAgentRunRequest:
+    request = pb.SubmitAgentRunRequest(
+        namespace=ns,
+        agent_name="codex-agent",
+        implementation_name="impl",
+        runtime_type="job",
+        parameters=[pb.KeyValue(key="issue", value="7")],
+        idempotency_key=key,
+    )
+    for field, value in extra.items():
+        setattr(request, field, value)
+    return request
+
+
+async def _wait_cached(running: Running, count: int) -> None:
+    for _ in range(200):
+        if len(running.manager.cache.list(AGENT_RUN, running.namespace)) >= count:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail("runs never reached the cache")
+
+
+async def test_server_info_and_token(jangar_grpc: Running) -> None:
+    stub = jangar_grpc.stub
+    info = await stub.GetServerInfo(pb.GetServerInfoRequest(), metadata=AUTH)
+    assert (info.service, info.version) == ("jangar", "1.2.3-test")
+    # The raw token in x-jangar-token, and a lower-case bearer prefix, are accepted too.
+    await stub.GetServerInfo(pb.GetServerInfoRequest(), metadata=(("x-jangar-token", TOKEN),))
+    await stub.GetServerInfo(pb.GetServerInfoRequest(), metadata=(("authorization", f"bearer {TOKEN}"),))
+    for metadata in ((), (("authorization", "Bearer wrong"),), (("x-jangar-token", TOKEN[:-1]),)):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.GetServerInfo(pb.GetServerInfoRequest(), metadata=metadata)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert err.value.details() == "invalid or missing agentctl token"
+    # Streams are guarded as well, not only unary calls.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        async for _ in stub.StreamAgentRunStatus(pb.StreamAgentRunStatusRequest(name="x")):
+            pass
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    status = json.loads(
+        (await stub.GetControlPlaneStatus(pb.GetControlPlaneStatusRequest(), metadata=AUTH)).json
+    )
+    assert status["namespaces"][0]["namespace"] == jangar_grpc.namespace
+    assert status["grpc"]["enabled"] is True
+
+
+async def test_submit_is_idempotent_and_queue_limited(jangar_grpc: Running) -> None:
+    stub, ns = jangar_grpc.stub, jangar_grpc.namespace
+    first = await stub.SubmitAgentRun(_submit_request(ns, "key-1"), metadata=AUTH)
+    run = json.loads(first.resource_json)
+    assert not first.idempotent
+    assert run["spec"]["idempotencyKey"] == "key-1"
+    assert run["spec"]["parameters"] == {"issue": "7"}
+    again = await stub.SubmitAgentRun(_submit_request(ns, "key-1"), metadata=AUTH)
+    assert again.idempotent
+    assert json.loads(again.resource_json)["metadata"]["uid"] == run["metadata"]["uid"]
+    # The object really exists in the API server.
+    stored = await jangar_grpc.admin.get(AGENT_RUN, run["metadata"]["name"], ns)
+    assert stored["metadata"]["uid"] == run["metadata"]["uid"]
+
+    wf = await stub.SubmitAgentRun(
+        pb.SubmitAgentRunRequest(
+            namespace=ns,
+            agent_name="codex-agent",
+            implementation_name="impl",
+            runtime_type="workflow",
+            parameters=[pb.KeyValue(key="stage", value="plan")],
+            workload=pb.Workload(image="img:1", cpu="500m", memory="1Gi"),
+            vcs_ref="github",
+            vcs_policy_mode="read-only",
+        ),
+        metadata=AUTH,
+    )
+    spec = json.loads(wf.resource_json)["spec"]
+    assert spec["workflow"]["steps"] == [{"name": "plan", "parameters": {"stage": "plan"}}]
+    assert spec["workload"] == {"image": "img:1", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}
+    assert spec["vcsRef"] == {"name": "github"}
+    assert spec["vcsPolicy"] == {"required": False, "mode": "read-only"}
+
+    await stub.SubmitAgentRun(_submit_request(ns), metadata=AUTH)
+    await _wait_cached(jangar_grpc, 3)
+    # Three runs wait (no controller runs here) and the namespace queue holds 3: the fourth is refused.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.SubmitAgentRun(_submit_request(ns), metadata=AUTH)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "queue limit reached" in (err.value.details() or "")
+
+    for request, code in (
+        (_submit_request(ns, runtime_type="lambda"), grpc.StatusCode.INVALID_ARGUMENT),
+        (_submit_request(ns, agent_name=""), grpc.StatusCode.INVALID_ARGUMENT),
+        (_submit_request("elsewhere"), grpc.StatusCode.PERMISSION_DENIED),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.SubmitAgentRun(request, metadata=AUTH)
+        assert err.value.code() == code, err.value.details()
+
+
+async def test_list_get_delete_and_apply_only_jangar_kinds(jangar_grpc: Running) -> None:
+    stub, ns = jangar_grpc.stub, jangar_grpc.namespace
+    submitted = json.loads((await stub.SubmitAgentRun(_submit_request(ns, "k"), metadata=AUTH)).resource_json)
+    name = submitted["metadata"]["name"]
+
+    listed = json.loads((await stub.ListAgentRuns(pb.ListAgentRunsRequest(namespace=ns), metadata=AUTH)).json)
+    assert listed["kind"] == "AgentRunList"
+    assert [i["metadata"]["name"] for i in listed["items"]] == [name]
+    for phase, runtime, expected in (
+        ("pending", "", 1),
+        ("Running", "", 0),
+        ("", "workflow", 0),
+        ("", "job", 1),
+    ):
+        request = pb.ListAgentRunsRequest(namespace=ns, phase=phase, runtime=runtime)
+        assert len(json.loads((await stub.ListAgentRuns(request, metadata=AUTH)).json)["items"]) == expected
+    got = json.loads((await stub.GetAgentRun(pb.GetRequest(name=name, namespace=ns), metadata=AUTH)).json)
+    assert got["metadata"]["uid"] == submitted["metadata"]["uid"]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.GetAgentRun(pb.GetRequest(name="missing", namespace=ns), metadata=AUTH)
+    assert (err.value.code(), err.value.details()) == (grpc.StatusCode.NOT_FOUND, "AgentRun not found")
+
+    config_map = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: evil\n  namespace: {ns}\n"
+    agent = (
+        "apiVersion: agents.proompteng.ai/v1alpha1\nkind: Agent\n"
+        "metadata:\n  name: codex-agent\n  resourceVersion: '1'\n"
+        "spec:\n  providerRef:\n    name: codex\n"
+    )
+    for method, manifest in (
+        (stub.ApplyResource, config_map),
+        (stub.ApplyAgent, config_map),
+        (stub.ApplyResource, agent + "---\n" + config_map),  # one bad document: nothing is applied
+        (stub.ApplyAgentRun, agent),  # the per-kind method takes only its kind
+        (stub.ApplyResource, agent.replace("v1alpha1", "v9")),
+        (stub.ApplyResource, "kind: [unclosed"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await method(pb.ApplyRequest(namespace=ns, manifest_yaml=manifest), metadata=AUTH)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    with pytest.raises(NotFoundError):
+        await jangar_grpc.admin.get(AGENTS, "codex-agent", ns)
+
+    applied = json.loads(
+        (await stub.ApplyAgent(pb.ApplyRequest(namespace=ns, manifest_yaml=agent), metadata=AUTH)).json
+    )
+    assert applied["kind"] == "Agent"
+    assert applied["metadata"]["namespace"] == ns
+    stored = await jangar_grpc.admin.get(AGENTS, "codex-agent", ns)
+    assert stored["spec"]["providerRef"] == {"name": "codex"}
+    managers = {m["manager"] for m in stored["metadata"].get("managedFields") or []}
+    assert "agentctl" in managers
+    # JSON is YAML: the generic method with a JSON manifest updates the same object.
+    as_json = json.dumps(
+        {
+            "apiVersion": "agents.proompteng.ai/v1alpha1",
+            "kind": "Agent",
+            "metadata": {"name": "codex-agent"},
+            "spec": {"providerRef": {"name": "codex-2"}},
+        }
+    )
+    await stub.ApplyResource(pb.ApplyRequest(namespace=ns, manifest_yaml=as_json), metadata=AUTH)
+    listed = json.loads(
+        (await stub.ListResources(pb.ListRequest(kind="Agent", namespace=ns), metadata=AUTH)).json
+    )
+    assert [i["spec"]["providerRef"]["name"] for i in listed["items"]] == ["codex-2"]
+
+    deleted = await stub.DeleteAgent(pb.DeleteRequest(name="codex-agent", namespace=ns), metadata=AUTH)
+    assert (deleted.ok, deleted.message) == (True, "deleted")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.DeleteAgent(pb.DeleteRequest(name="codex-agent", namespace=ns), metadata=AUTH)
+    assert (err.value.code(), err.value.details()) == (grpc.StatusCode.NOT_FOUND, "Agent not found")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.GetResource(pb.GetRequest(kind="Secret", name="x", namespace=ns), metadata=AUTH)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_cancel_and_status_stream(jangar_grpc: Running) -> None:
+    stub, ns = jangar_grpc.stub, jangar_grpc.namespace
+    run = json.loads((await stub.SubmitAgentRun(_submit_request(ns, "s"), metadata=AUTH)).resource_json)
+    name = run["metadata"]["name"]
+
+    stream = stub.StreamAgentRunStatus(pb.StreamAgentRunStatusRequest(name=name, namespace=ns), metadata=AUTH)
+    events = aiter(stream)
+    first = await asyncio.wait_for(anext(events), 10)
+    assert json.loads(first.json)["metadata"]["name"] == name
+    assert first.phase == ""
+
+    await jangar_grpc.admin.patch_status(AGENT_RUN, name, {"status": {"phase": "Running"}}, namespace=ns)
+    update = await asyncio.wait_for(anext(events), 10)
+    assert update.phase == "Running"
+    assert json.loads(update.json)["status"]["phase"] == "Running"
+
+    cancelled = await stub.CancelAgentRun(pb.CancelAgentRunRequest(name=name, namespace=ns), metadata=AUTH)
+    assert (cancelled.ok, cancelled.message) == (True, "cancel requested")
+    stored = await jangar_grpc.admin.get(AGENT_RUN, name, ns)
+    assert stored["metadata"]["annotations"][CANCEL] == "true"
+    # The annotation write is itself a change the stream reports.
+    annotated = await asyncio.wait_for(anext(events), 10)
+    assert json.loads(annotated.json)["metadata"]["annotations"][CANCEL] == "true"
+
+    # What the controller does on cancel: the terminal phase ends the stream.
+    await jangar_grpc.admin.patch_status(AGENT_RUN, name, {"status": {"phase": "Cancelled"}}, namespace=ns)
+    last = await asyncio.wait_for(anext(events), 10)
+    assert last.phase == "Cancelled"
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(anext(events), 10)
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.CancelAgentRun(pb.CancelAgentRunRequest(name="missing", namespace=ns), metadata=AUTH)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    # A finished run's stream is one event long.
+    finished = [e.phase async for e in stub.StreamAgentRunStatus(
+        pb.StreamAgentRunStatusRequest(name=name, namespace=ns), metadata=AUTH
+    )]  # fmt: skip
+    assert finished == ["Cancelled"]
+
+
+async def test_client_watch_ends_on_delete(jangar_grpc: Running) -> None:
+    ns = jangar_grpc.namespace
+    async with AgentctlClient(jangar_grpc.address, TOKEN) as client:
+        run, _ = await client.submit(namespace=ns, agent="codex-agent", implementation="impl", runtime="job")
+        name = run["metadata"]["name"]
+        seen: list[str] = []
+
+        async def follow() -> None:
+            async for phase, _obj in client.watch_run(name, ns):
+                seen.append(phase)
+
+        task = asyncio.create_task(follow())
+        await asyncio.sleep(0.5)
+        await jangar_grpc.admin.delete(AGENT_RUN, name, ns)
+        await asyncio.wait_for(task, 10)
+        assert seen == [""]
+
+
+def _agentctl(address: str, *args: str, token: str | None = TOKEN) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTCTL_", "JANGAR_GRPC_"))}
+    if token:
+        env["AGENTCTL_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-m", "jangar.agentctl", "--server", address, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+async def test_agentctl_over_grpc(jangar_grpc: Running) -> None:
+    address, ns = jangar_grpc.address, jangar_grpc.namespace
+
+    def run(*args: str, token: str | None = TOKEN) -> subprocess.CompletedProcess[str]:
+        return _agentctl(address, "-n", ns, *args, token=token)
+
+    submit = ("run", "submit", "--agent", "codex-agent", "--impl", "impl", "--idempotency-key", "cli-1")
+    created = await asyncio.to_thread(run, *submit)
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip().endswith(" created")
+    name = created.stdout.split()[0].split("/")[1]
+    again = await asyncio.to_thread(run, *submit)
+    assert again.returncode == 0, again.stderr
+    assert f"/{name} unchanged" in again.stdout
+
+    got = await asyncio.to_thread(run, "run", "get", name)
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout)["spec"]["idempotencyKey"] == "cli-1"
+    listed = await asyncio.to_thread(run, "run", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines() == [f"{name}\tPending\t"]
+
+    cancelled = await asyncio.to_thread(run, "run", "cancel", name)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "cancel requested" in cancelled.stdout
+    stored = await jangar_grpc.admin.get(AGENT_RUN, name, ns)
+    assert stored["metadata"]["annotations"][CANCEL] == "true"
+
+    missing = await asyncio.to_thread(run, "run", "get", "nope")
+    assert missing.returncode == 1
+    assert "not_found: AgentRun not found" in missing.stderr
+    denied = await asyncio.to_thread(run, "run", "list", token="wrong")
+    assert denied.returncode == 1
+    assert "unauthenticated" in denied.stderr
+    assert "wrong" not in denied.stderr
+
+    # wait follows the status stream to the terminal phase; Succeeded exits 0.
+    await jangar_grpc.admin.patch_status(AGENT_RUN, name, {"status": {"phase": "Succeeded"}}, namespace=ns)
+    waited = await asyncio.to_thread(run, "run", "wait", name, "--timeout", "20")
+    assert waited.returncode == 0, waited.stderr
+    assert f"{name}\tSucceeded" in waited.stdout
