@@ -5,7 +5,9 @@ chart's RBAC applies) answers /health, /ready and /metrics, and takes the leader
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -76,8 +78,15 @@ async def _wait_status(url: str, proc: subprocess.Popen[str], timeout: float) ->
     return last
 
 
-def _container_envs(manifest: str, namespace: str) -> dict[str, dict[str, str]]:
-    """Deployment name -> its container's plain env (downward-API fields resolved like the kubelet would)."""
+def _secret_value(kube: Kube, namespace: str, ref: dict[str, str]) -> str:
+    data = json.loads(kube.kubectl("get", "secret", ref["name"], "-n", namespace, "-o", "json").stdout)[
+        "data"
+    ]
+    return base64.b64decode(data[ref["key"]]).decode()
+
+
+def _container_envs(kube: Kube, manifest: str, namespace: str) -> dict[str, dict[str, str]]:
+    """Deployment name -> its container's env, resolved like the kubelet would (downward API, Secrets)."""
     envs: dict[str, dict[str, str]] = {}
     for doc in yaml.safe_load_all(manifest):
         if not doc or doc["kind"] != "Deployment":
@@ -92,6 +101,8 @@ def _container_envs(manifest: str, namespace: str) -> dict[str, dict[str, str]]:
                 env[item["name"]] = namespace
             elif item["name"] == "JANGAR_POD_NAME":
                 env[item["name"]] = f"{name}-contract-test"
+            elif "secretKeyRef" in item.get("valueFrom", {}):
+                env[item["name"]] = _secret_value(kube, namespace, item["valueFrom"]["secretKeyRef"])
         envs[name] = env
     assert envs, "no Deployment rendered"
     return envs
@@ -103,11 +114,13 @@ def _container_envs(manifest: str, namespace: str) -> dict[str, dict[str, str]]:
         None,
         {"rbac": {"clusterScoped": True}, "controller": {"namespaces": ["*"]}},
         {"controllers": {"enabled": True}},
+        "database",
     ],
-    ids=["namespaced", "all-namespaces", "split-controllers"],
+    ids=["namespaced", "all-namespaces", "split-controllers", "created-database-secret"],
 )
 async def test_jangar_serve_with_chart_env_and_rbac(
-    values: dict[str, Any] | None,
+    request: pytest.FixtureRequest,
+    values: dict[str, Any] | str | None,
     envtest: LocalCluster,
     kubectl_bin: Path,
     helm_bin: Path,
@@ -117,9 +130,15 @@ async def test_jangar_serve_with_chart_env_and_rbac(
 ) -> None:
     kube = Kube(envtest.kubeconfig, kubectl_bin, helm_bin)
     install_crds(kube)
+    if values == "database":
+        # A real Postgres, wired the way the README describes: database.url stored by the chart in a Secret
+        # (reference gap 8.1.1: that Secret was never used).
+        url = request.getfixturevalue("database_url").replace("postgresql+asyncpg://", "postgresql://")
+        values = {"database": {"url": url + "?sslmode=disable", "createSecret": {"enabled": True}}}
+    assert not isinstance(values, str)
     kube.install("agents", namespace, values)
     manifest = kube.helm("get", "manifest", "agents", "--namespace", namespace).stdout
-    envs = _container_envs(manifest, namespace)
+    envs = _container_envs(kube, manifest, namespace)
     token = kube.kubectl(
         "create", "token", "agents-sa", "--namespace", namespace, "--duration=1h"
     ).stdout.strip()
@@ -158,6 +177,17 @@ async def test_jangar_serve_with_chart_env_and_rbac(
         assert runs_controllers == (
             ["agents-controllers"] if values and "controllers" in values else ["agents"]
         )
+        if values and "database" in values:
+            # DATABASE_URL came from the chart-created Secret, and jangar migrated and reached the database.
+            assert envs["agents"]["DATABASE_URL"] == values["database"]["url"]
+            database: dict[str, Any] = {}
+            for _ in range(60):
+                _, body = await asyncio.to_thread(_get, f"http://127.0.0.1:{procs['agents'][1]}/ready")
+                database = json.loads(body).get("database") or {}
+                if database.get("healthy") and not database.get("lastError"):
+                    break
+                await asyncio.sleep(0.5)
+            assert database.get("healthy") and not database.get("lastError"), database
         env = envs[runs_controllers[0]]
         coordination = k8s.CoordinationV1Api(kube_client)
         holder = None
