@@ -19,7 +19,15 @@ from jangar.scheduler import JobPlan
 
 log = structlog.get_logger("jangar.controllers.jobs")
 
-__all__ = ["ForeignObject", "controller_uid", "create_plan", "delete_jobs", "patch_job_ttl", "run_jobs"]
+__all__ = [
+    "ForeignObject",
+    "controller_uid",
+    "create_plan",
+    "delete_jobs",
+    "job_finished",
+    "patch_job_ttl",
+    "run_jobs",
+]
 
 
 class ForeignObject(Exception):
@@ -97,3 +105,11 @@ async def patch_job_ttl(client: Client, job: Mapping[str, Any] | None, ttl: int 
             return False
         raise
     return True
+
+
+def job_finished(job: Mapping[str, Any]) -> bool:
+    """True once the Job has a Complete or Failed condition."""
+    for condition in (job.get("status") or {}).get("conditions") or ():
+        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
+            return True
+    return False

@@ -80,7 +80,7 @@ class _Pass:
         for job in self.finished_jobs:
             await patch_job_ttl(self.rec.client, job, ttl)
         if phase in ("Succeeded", "Failed"):
-            return await self.rec._finished(updated, self.now)
+            return await self.rec.finished(updated, self.now)
         return None
 
     async def running(self, message: str, warning: tuple[str, str] | None = None) -> None:
