@@ -144,6 +144,8 @@ async def start_job(
             name=meta["name"],
             error=str(exc),
         )
+        details = RunDetails("WaitingForCleanup", str(exc), warning=("ChildNameTaken", str(exc)))
+        await rec.write(run, "Pending", details, now)
         return Result(requeue_after=FOREIGN_CHILD_REQUEUE_SECONDS)
     except Exception:
         rec.gate.release(meta["namespace"], meta["name"])

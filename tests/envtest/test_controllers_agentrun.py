@@ -474,3 +474,38 @@ async def test_queue_cap_rejects_and_freed_capacity_admits_the_next(
         assert time.monotonic() - started < 10  # woken by q-a finishing, not by the 30 s timer
         assert cond(admitted, "Blocked")["status"] == "False"
         assert admitted["status"]["queue"]["admittedAt"]
+
+
+async def test_a_job_left_by_a_previous_run_of_the_same_name_is_not_adopted(
+    controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    await apply_basics(client, namespace)
+    stale = {
+        "metadata": {
+            "name": "again-job",
+            "namespace": namespace,
+            "ownerReferences": [
+                {
+                    "apiVersion": "agents.proompteng.ai/v1alpha1",
+                    "kind": "AgentRun",
+                    "name": "again",
+                    "uid": "00000000-0000-0000-0000-000000000000",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "template": {
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}
+            }
+        },
+    }
+    await client.create(JOBS, stale)
+    await client.create(AGENTRUNS, run(namespace, "again"))
+    waiting = await wait_phase(client, namespace, "again", "Pending")
+    assert cond(waiting, "Warning")["reason"] == "ChildNameTaken"
+    await client.delete(JOBS, "again-job", namespace, propagation_policy=PropagationPolicy.BACKGROUND)
+    obj = await wait_phase(client, namespace, "again", "Running", timeout=20)
+    job = await client.get(JOBS, "again-job", namespace)
+    assert job["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
+    assert cond(obj, "Warning")["status"] == "False"
