@@ -27,7 +27,9 @@ def presented_tokens(metadata: Iterable[tuple[str, str | bytes]] | None) -> list
         name = key.lower()
         if name == AUTH_HEADER:
             text = value.strip()
-            if text[: len(_BEARER)].lower() == _BEARER:
+            if text.lower() == _BEARER.strip():
+                text = ""  # the scheme with no credentials
+            elif text[: len(_BEARER)].lower() == _BEARER:
                 text = text[len(_BEARER) :].strip()
             tokens.append(text)
         elif name == TOKEN_HEADER:

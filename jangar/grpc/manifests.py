@@ -89,7 +89,10 @@ def parse_manifest(text: str, default_namespace: str, only_kind: str | None = No
         kind = str(item.get("kind") or "")
         if not kind:
             raise ManifestError(f"{where}: kind is required")
-        ref = resolve_kind(kind)
+        try:
+            ref = resolve_kind(kind)
+        except ManifestError as err:
+            raise ManifestError(f"{where}: {err}") from None
         if only_kind is not None and kind != only_kind:
             raise ManifestError(f"{where}: expected kind {only_kind}, got {kind}")
         if item.get("apiVersion") != ref.api_version:

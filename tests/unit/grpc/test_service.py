@@ -1,0 +1,131 @@
+"""The service's method table against the proto, and the small pure rules of the gRPC service."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from jangar.api import registry
+from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2 as pb
+from jangar.grpc.manifests import ManifestError
+from jangar.grpc.service import AgentctlService, RpcFailure, _status_for, choose_pod, list_method, phase_of
+from jangar.runtime import ApiError, InvalidError, NotFoundError
+from jangar.settings import Settings
+from jangar.submit import SubmissionError
+
+SERVICE = pb.DESCRIPTOR.services_by_name["AgentctlService"]
+
+
+def _service(env: dict[str, str] | None = None) -> AgentctlService:
+    return AgentctlService(Settings.from_env(env or {}), client=None, cache=None)  # type: ignore[arg-type]
+
+
+def test_every_proto_method_has_a_handler_and_nothing_else() -> None:
+    handlers = _service().method_handlers()
+    assert set(handlers) == {m.name for m in SERVICE.methods}
+
+
+def test_every_jangar_kind_has_the_reference_per_kind_methods() -> None:
+    names = {m.name for m in SERVICE.methods}
+    for info in registry.KINDS:
+        for method in (list_method(info.kind), f"Get{info.kind}", f"Apply{info.kind}", f"Delete{info.kind}"):
+            assert method in names, f"{method} missing from agentctl.proto"
+
+
+def test_handler_shapes_match_the_proto() -> None:
+    handlers = _service().method_handlers()
+    for method in SERVICE.methods:
+        h = handlers[method.name]
+        assert h.response_streaming == method.server_streaming, method.name
+        assert not h.request_streaming
+        # The deserializer decodes the proto's input type (a mismatch would garble every request).
+        assert h.request_deserializer is not None
+        decoded = h.request_deserializer(b"")
+        assert type(decoded).DESCRIPTOR.full_name == method.input_type.full_name, method.name
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [
+        ("Agent", "ListAgents"),
+        ("Memory", "ListMemories"),
+        ("ApprovalPolicy", "ListApprovalPolicies"),
+        ("SignalDelivery", "ListSignalDeliveries"),
+        ("AgentRun", "ListAgentRuns"),
+        ("Budget", "ListBudgets"),
+    ],
+)
+def test_list_method_names(kind: str, name: str) -> None:
+    assert list_method(kind) == name
+
+
+@pytest.mark.parametrize(
+    ("obj", "phase"),
+    [
+        ({}, ""),
+        ({"status": {"phase": "Running", "state": "x"}}, "Running"),
+        ({"status": {"state": "Active"}}, "Active"),
+        ({"status": {"result": "ok"}}, "ok"),
+        (
+            {
+                "status": {
+                    "conditions": [{"type": "Other", "status": "x"}, {"type": "Ready", "status": "True"}]
+                }
+            },
+            "True",
+        ),
+    ],
+)
+def test_phase_of(obj: dict[str, object], phase: str) -> None:
+    assert phase_of(obj) == phase
+
+
+def _pod(name: str, created: str, phase: str) -> dict[str, object]:
+    return {"metadata": {"name": name, "creationTimestamp": created}, "status": {"phase": phase}}
+
+
+def test_choose_pod_prefers_running_then_newest() -> None:
+    assert choose_pod([]) is None
+    pods = [_pod("b", "2026-01-02T00:00:00Z", "Succeeded"), _pod("a", "2026-01-01T00:00:00Z", "Failed")]
+    assert choose_pod(pods) == "b"
+    assert (
+        choose_pod(
+            [
+                *pods,
+                _pod("c", "2026-01-03T00:00:00Z", "Pending"),
+                _pod("r", "2026-01-01T00:00:00Z", "Running"),
+            ]
+        )
+        == "r"
+    )
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (RpcFailure(grpc.StatusCode.RESOURCE_EXHAUSTED, "full"), grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (ManifestError("bad"), grpc.StatusCode.INVALID_ARGUMENT),
+        (SubmissionError("bad"), grpc.StatusCode.INVALID_ARGUMENT),
+        (InvalidError(422, "Invalid", "spec.x: bad"), grpc.StatusCode.INVALID_ARGUMENT),
+        (NotFoundError(404, "NotFound", "gone"), grpc.StatusCode.NOT_FOUND),
+        (ApiError(403, "Forbidden", "rbac"), grpc.StatusCode.PERMISSION_DENIED),
+        (ApiError(0, "ConnectionError", "refused"), grpc.StatusCode.UNAVAILABLE),
+        (ApiError(500, "InternalError", "etcd"), grpc.StatusCode.INTERNAL),
+        (RuntimeError("boom"), grpc.StatusCode.INTERNAL),
+    ],
+)
+def test_status_mapping(exc: Exception, code: grpc.StatusCode) -> None:
+    assert _status_for(exc)[0] == code
+
+
+def test_namespace_scope() -> None:
+    svc = _service({"JANGAR_AGENTS_CONTROLLER_NAMESPACES": "team-a,team-b"})
+    assert svc._namespace("") == "team-a"
+    assert svc._namespace("team-b") == "team-b"
+    for outside in ("team-c", "*"):
+        with pytest.raises(RpcFailure) as err:
+            svc._namespace(outside)
+        assert err.value.code == grpc.StatusCode.PERMISSION_DENIED
+    everywhere = _service({"JANGAR_AGENTS_CONTROLLER_NAMESPACES": "*", "JANGAR_RBAC_CLUSTER_SCOPED": "true"})
+    assert everywhere._namespace("anything") == "anything"
+    assert everywhere._namespace("") == "agents"
