@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client import Counter as PromCounter
 
 from jangar.admission import AdmissionLedger, AdmissionLimits, RunRecord, Verdict
@@ -45,6 +45,13 @@ class GateMetrics:
             "jangar_agentrun_queue_depth",
             "AgentRuns waiting for admission, per scope (namespace or cluster).",
             ["scope", "namespace"],
+            registry=registry,
+        )
+        self.depth_histogram = Histogram(
+            "jangar_agents_queue_depth",
+            "Queue depth seen at each admission decision (the reference's name, for its dashboard).",
+            ["scope", "namespace"],
+            buckets=(0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
             registry=registry,
         )
         self.admissions = PromCounter(
@@ -144,6 +151,8 @@ class AdmissionGate:
         for ns in self._namespaces_seen:
             self.metrics.depth.labels("namespace", ns).set(per_ns.get(ns, 0))
         self.metrics.depth.labels("cluster", "").set(len(waiting))
+        self.metrics.depth_histogram.labels("namespace", key[0]).observe(per_ns.get(key[0], 0))
+        self.metrics.depth_histogram.labels("cluster", "").observe(len(waiting))
 
     def attach(self, enqueue: Callable[[Request], None]) -> None:
         """Deliver wake-ups through `enqueue` (the AgentRun controller's queue), coalesced: a burst of

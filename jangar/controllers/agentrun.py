@@ -21,6 +21,7 @@ is followed by an Event for phase transitions and a snapshot to the run recorder
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,7 @@ from jangar.controllers.events import EventRecorder
 from jangar.controllers.jobs import delete_jobs, job_finished, patch_job_ttl, run_jobs
 from jangar.controllers.kinds import AGENTRUNS, ANNOTATION_CANCEL, FINALIZER
 from jangar.controllers.lookup import NamespaceLookup
+from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.observe import observe
 from jangar.controllers.recording import RunRecorderProtocol, record_run
 from jangar.controllers.runconditions import RunDetails, run_conditions
@@ -81,6 +83,7 @@ class AgentRunReconciler:
         clock: Callable[[], datetime] = _now,
         reference_grace_seconds: float = REFERENCE_GRACE_SECONDS,
         image_pull_grace_seconds: float = IMAGE_PULL_GRACE_SECONDS,
+        metrics: RunMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -93,10 +96,12 @@ class AgentRunReconciler:
         self.image_pull_grace_seconds = image_pull_grace_seconds
         self.workflow: Any = None  # jangar.controllers.workflow.WorkflowRuntime, set by setup
         self.vcs: VcsWiring | None = None  # set by setup
+        self.metrics = metrics or RunMetrics(None)
 
     # -- entry ----------------------------------------------------------------------------------
 
     async def reconcile(self, req: Request) -> Result | None:
+        started = time.monotonic()
         try:
             return await self._reconcile(req)
         except ConflictError as exc:
@@ -107,6 +112,9 @@ class AgentRunReconciler:
             return Result(requeue=True)
         except NotFoundError:
             return None  # deleted while we worked (e.g. the finalizer just released it)
+        finally:
+            elapsed_ms = (time.monotonic() - started) * 1000
+            self.metrics.reconcile_ms.labels("agentrun", req.namespace or "").observe(elapsed_ms)
 
     async def _reconcile(self, req: Request) -> Result | None:
         run = self.cache.get(AGENTRUNS, req.name, req.namespace)
@@ -160,6 +168,9 @@ class AgentRunReconciler:
         updated = await write_status(self.client, AGENTRUNS, run, status, now=now)
         if updated is None:
             return run
+        if old_phase != phase and phase in TERMINAL:
+            runtime = (updated.get("status") or {}).get("runtimeRef", {}).get("type") or runtime_type(run)
+            self.metrics.outcomes.labels(phase, runtime or "unknown").inc()
         if old_phase != phase or details.invalid:
             self._event(updated, old_phase, phase, details)
             record_run(self.recorder, updated)

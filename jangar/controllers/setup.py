@@ -39,6 +39,7 @@ from jangar.controllers.kinds import (
     VCSPROVIDERS,
 )
 from jangar.controllers.memory import check_memory
+from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.recording import RunRecorderProtocol
 from jangar.controllers.secretbinding import check_secret_binding
 from jangar.controllers.supporting import CheckEnv, CheckFunc, SupportingReconciler
@@ -156,6 +157,7 @@ def install(manager: Manager, deps: ControllerDeps, tuning: Tuning | None = None
         events=events,
         recorder=deps.recorder,
         clock=t.clock,
+        metrics=RunMetrics(manager.metrics.registry),
     )
     if t.reference_grace_seconds is not None:
         runs.reference_grace_seconds = t.reference_grace_seconds

@@ -149,6 +149,11 @@ async def test_run_gets_job_and_configmap_then_succeeds(
         return (await client.get(JOBS, "r1-job", namespace))["spec"].get("ttlSecondsAfterFinished")
 
     assert await eventually(ttl, what="ttl patch") == 600
+    assert controller.manager is not None
+    sample = controller.manager.metrics.registry.get_sample_value
+    assert sample("jangar_agent_run_outcomes_total", {"outcome": "Succeeded", "runtime": "job"}) == 1
+    assert sample("jangar_reconcile_duration_ms_count", {"kind": "agentrun", "namespace": namespace})
+    assert sample("jangar_agentrun_admissions_total", {"namespace": namespace, "outcome": "admitted"}) == 1
     # Exactly one Job for the run, ever.
     jobs = await client.list(JOBS, namespace)
     assert [j["metadata"]["name"] for j in jobs.items] == ["r1-job"]

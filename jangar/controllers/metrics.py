@@ -1,0 +1,29 @@
+"""The reference's AgentRun metrics, kept by name so the chart's dashboard (agents-observability.json)
+works unchanged: outcomes by runtime and the reconcile duration in milliseconds. The runtime's own
+`controller_runtime_*` series cover queues and reconcile results.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+__all__ = ["RunMetrics"]
+
+_MS_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+
+
+class RunMetrics:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.outcomes = Counter(
+            "jangar_agent_run_outcomes_total",
+            "AgentRuns that reached a terminal phase, by outcome and runtime.",
+            ["outcome", "runtime"],
+            registry=registry,
+        )
+        self.reconcile_ms = Histogram(
+            "jangar_reconcile_duration_ms",
+            "Duration of one AgentRun reconcile, in milliseconds.",
+            ["kind", "namespace"],
+            buckets=_MS_BUCKETS,
+            registry=registry,
+        )
