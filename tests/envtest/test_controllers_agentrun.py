@@ -514,3 +514,26 @@ async def test_a_job_left_by_a_previous_run_of_the_same_name_is_not_adopted(
     job = await client.get(JOBS, "again-job", namespace)
     assert job["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
     assert cond(obj, "Warning")["status"] == "False"
+
+
+async def test_cluster_limit_spans_watched_namespaces(
+    envtest: LocalCluster, client: Client, namespace: str
+) -> None:
+    from jangar.runtime.resources import NAMESPACES
+
+    other = f"{namespace}-b"
+    await client.create(NAMESPACES, {"metadata": {"name": other}})
+    try:
+        settings = settings_for([namespace, other], JANGAR_AGENTS_CONTROLLER_CONCURRENCY_CLUSTER="1")
+        async with running_controller(envtest.kubeconfig, settings):
+            for ns in (namespace, other):
+                await apply_basics(client, ns)
+            await client.create(AGENTRUNS, run(namespace, "first"))
+            await wait_phase(client, namespace, "first", "Running")
+            await client.create(AGENTRUNS, run(other, "second"))
+            queued = await wait_phase(client, other, "second", "Queued")
+            assert queued["status"]["queue"]["scope"] == "cluster"
+            await finish_job(client, namespace, "first-job", ok=True)
+            await wait_phase(client, other, "second", "Running", timeout=10)
+    finally:
+        await client.delete(NAMESPACES, other, ignore_not_found=True)
