@@ -19,6 +19,7 @@ Deliberate differences from the reference (docs/grpc.md):
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -439,19 +440,22 @@ class AgentctlService:
             kwargs["tail_lines"] = request.tail_lines
         if not request.follow:
             kwargs["_request_timeout"] = self.client.timeout
+        api: Any = CoreV1Api(self.client.api)
+        # With _preload_content=False kubernetes-asyncio hands back the raw aiohttp response, unchecked.
+        resp: Any = await api.read_namespaced_pod_log(pod_name, ns, **kwargs)
         try:
-            api: Any = CoreV1Api(self.client.api)  # with _preload_content=False: the aiohttp response
-            resp: Any = await api.read_namespaced_pod_log(pod_name, ns, **kwargs)
-        except Exception as err:  # kubernetes_asyncio's ApiException
-            status = int(getattr(err, "status", 0) or 0)
-            if status == 404:
-                raise RpcFailure(grpc.StatusCode.NOT_FOUND, f"pod {pod_name} not found") from None
-            if status == 400:
-                raise RpcFailure(
-                    grpc.StatusCode.FAILED_PRECONDITION, str(getattr(err, "body", err))
-                ) from None
-            raise
-        try:
+            if resp.status >= 400:
+                raw = await resp.read()
+                try:
+                    message = str(json.loads(raw).get("message") or "")
+                except (ValueError, AttributeError):
+                    message = raw[:500].decode(errors="replace")
+                message = message or f"HTTP {resp.status}"
+                if resp.status == 404:
+                    raise RpcFailure(grpc.StatusCode.NOT_FOUND, f"pod {pod_name}: {message}")
+                if resp.status == 400:  # no node yet, container not started, unknown container
+                    raise RpcFailure(grpc.StatusCode.FAILED_PRECONDITION, f"pod {pod_name}: {message}")
+                raise ApiError(resp.status, "", message)
             async for line in resp.content:
                 text = line.decode(errors="replace").rstrip("\n")
                 yield pb.AgentRunLogEntry(stream="stdout", message=text, pod=pod_name)

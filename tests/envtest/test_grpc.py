@@ -24,6 +24,7 @@ from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2 as pb
 from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2_grpc as pb_grpc
 from jangar.grpc.server import GrpcRunnable
 from jangar.runtime import Client, Manager, NotFoundError
+from jangar.runtime.resources import PODS
 from jangar.server.resources import AGENT_RUN
 from jangar.settings import Settings
 
@@ -364,3 +365,32 @@ async def test_agentctl_over_grpc(jangar_grpc: Running) -> None:
     waited = await asyncio.to_thread(run, "run", "wait", name, "--timeout", "20")
     assert waited.returncode == 0, waited.stderr
     assert f"{name}\tSucceeded" in waited.stdout
+
+
+async def test_logs_need_a_pod(jangar_grpc: Running) -> None:
+    stub, ns = jangar_grpc.stub, jangar_grpc.namespace
+    run = json.loads((await stub.SubmitAgentRun(_submit_request(ns, "logs"), metadata=AUTH)).resource_json)
+    name = run["metadata"]["name"]
+    request = pb.StreamAgentRunLogsRequest(name=name, namespace=ns)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        async for _ in stub.StreamAgentRunLogs(request, metadata=AUTH):
+            pass
+    assert (err.value.code(), err.value.details()) == (
+        grpc.StatusCode.NOT_FOUND,
+        f"no pods for AgentRun {name}",
+    )
+    # A labelled pod is found by the run label; with no node yet (envtest has no kubelet) the API server
+    # answers an empty log, so the stream ends without lines instead of failing.
+    pod = {
+        "metadata": {"name": f"{name}-pod", "labels": {"agents.proompteng.ai/agent-run": name}},
+        "spec": {"containers": [{"name": "runner", "image": "busybox"}]},
+    }
+    await jangar_grpc.admin.create(PODS, pod, namespace=ns)
+    assert [e async for e in stub.StreamAgentRunLogs(request, metadata=AUTH)] == []
+    # An explicit pod that does not exist is NOT_FOUND, with the API server's reason.
+    missing = pb.StreamAgentRunLogsRequest(name=name, namespace=ns, pod="nope")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        async for _ in stub.StreamAgentRunLogs(missing, metadata=AUTH):
+            pass
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND, err.value.details()
+    assert "pod nope" in (err.value.details() or "")
