@@ -2,10 +2,11 @@
 
 Follows client-go's ``tools/cache/reflector.go`` (see docs/runtime.md for differences):
 
-* LIST (paginated), hand the full set to the sink (``replace``), then WATCH from the list's
-  resourceVersion with bookmarks, a random server timeout in [5, 10) minutes, and a client
-  watchdog: if nothing at all (no event, no bookmark) arrives for ``watchdog_timeout``
-  seconds the stream is dropped and re-opened from the last resourceVersion;
+* LIST (resourceVersion rules in :meth:`Reflector._list`), hand the full set to the sink
+  (``replace``), then WATCH from the list's resourceVersion with bookmarks, a random server
+  timeout in [5, 10) minutes, and a client watchdog: if nothing at all (no event, no
+  bookmark) arrives for ``watchdog_timeout`` seconds the stream is dropped and re-opened
+  from the last resourceVersion;
 * a clean close re-watches from the last resourceVersion without relisting;
 * 410 Gone (HTTP or in-stream) relists at once; the sink diffs the new list against its
   store so objects deleted in the gap are reported as deletes;
@@ -86,6 +87,7 @@ class Reflector:
         """Number of completed lists (the first one plus every relist): for tests and metrics."""
         self.watches = 0
         self.stalls = 0
+        self._consistent_next = False
         self._backoff = Backoff(
             self.options.backoff_initial, self.options.backoff_cap, reset_after=self.options.backoff_reset
         )
@@ -112,6 +114,7 @@ class Reflector:
                     "resourceVersion expired, relisting", rv=self.last_resource_version, error=str(exc)
                 )
                 need_list = True
+                self._consistent_next = True
             except WatchStalledError:
                 self.stalls += 1
                 self._log.warning("watch went silent, reconnecting", rv=self.last_resource_version)
@@ -132,14 +135,35 @@ class Reflector:
                 await asyncio.sleep(delay)
 
     async def _list(self) -> None:
-        # Always a consistent (quorum) paginated list; see docs/runtime.md for why not RV=0.
-        result = await self.client.list(
-            self.ref,
-            self.namespace,
-            label_selector=self.label_selector,
-            field_selector=self.field_selector,
-            limit=self.options.page_size,
-        )
+        """List with client-go's resourceVersion rules.
+
+        First list: ``"0"`` (served from the API server's watch cache, unpaginated). A relist
+        after a failed watch: the last seen version ("not older than", also from the cache).
+        After a 410, or when such a list failed: ``""``, a consistent paginated read.
+
+        Serving the usual lists from the watch cache spares etcd a range read of the whole
+        collection on every start and relist; the consistent read is kept for when the cache
+        cannot answer.
+        """
+        if self._consistent_next:
+            rv, limit = "", self.options.page_size
+        elif not self.last_resource_version:
+            rv, limit = "0", None
+        else:
+            rv, limit = self.last_resource_version, None
+        try:
+            result = await self.client.list(
+                self.ref,
+                self.namespace,
+                label_selector=self.label_selector,
+                field_selector=self.field_selector,
+                limit=limit,
+                resource_version=rv,
+            )
+        except ApiError:
+            self._consistent_next = True
+            raise
+        self._consistent_next = False
         self.sink.replace(result.items, result.resource_version)
         self.last_resource_version = result.resource_version
         self.lists += 1

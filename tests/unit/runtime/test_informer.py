@@ -207,3 +207,27 @@ async def test_watch_handles_objects_larger_than_the_read_buffer(client: Client,
         assert len(inf.store.get("ns/big")["spec"]["blob"]) == 5 * 2**20  # type: ignore[index]
     finally:
         await inf.stop()
+
+
+async def test_list_resource_versions_follow_client_go(client: Client, fake: FakeApiServer) -> None:
+    fake.put(COLL, widget("a"))
+    inf = SharedInformer(client, WIDGETS, namespace="ns", options=FAST)
+    inf.start()
+    try:
+        assert await inf.wait_for_sync(timeout=3)
+        await eventually(lambda: len(fake.watchers) == 1)
+        fake.stall_watches()
+        fake.put(COLL, widget("b"))
+        fake.compact()
+        fake.drop_watches()  # rewatch from an old version -> 410 -> consistent paginated relist
+        await eventually(lambda: inf.reflector.lists == 2)
+        await eventually(lambda: len(fake.watchers) == 1)
+        fake.fail_next(1, 500, method="GET")  # the next watch fails: relist from the last version
+        fake.drop_watches()
+        await eventually(lambda: inf.reflector.lists == 3)
+    finally:
+        await inf.stop()
+    lists = [q for method, _, q, _ in fake.requests if method == "GET" and "watch" not in q]
+    assert lists[0] == {"resourceVersion": "0"}  # watch cache, unpaginated
+    assert lists[1] == {"resourceVersion": "", "limit": "500"}  # consistent after 410
+    assert lists[2] == {"resourceVersion": str(fake.current_rv)}  # "not older than" what we saw
