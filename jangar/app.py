@@ -146,7 +146,7 @@ async def build_manager(
     if settings.grpc.enabled:
         from jangar.grpc.server import GrpcRunnable
 
-        manager.add(GrpcRunnable(settings, manager.client, manager.cache), False)
+        manager.add(GrpcRunnable(settings, manager.client, manager.cache, manager.metrics.registry), False)
     return manager, recorder
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import grpc
 import structlog
+from prometheus_client import CollectorRegistry
 
 from jangar.grpc.service import AgentctlService
 from jangar.runtime import CacheReader, Client
@@ -26,9 +27,15 @@ class GrpcRunnable:
 
     need_leader_election = False
 
-    def __init__(self, settings: Settings, client: Client, cache: CacheReader) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client,
+        cache: CacheReader,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self.settings = settings
-        self.service = AgentctlService(settings, client, cache)
+        self.service = AgentctlService(settings, client, cache, registry)
         self.address = settings.grpc.bind_address
         self.port: int | None = None
         """The bound port once started (useful with port 0)."""

@@ -18,6 +18,7 @@ Deliberate differences from the reference (docs/grpc.md):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -27,6 +28,7 @@ from typing import Any, TypeVar
 import grpc
 import structlog
 from google.protobuf.message import Message
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from jangar.api import registry
 from jangar.grpc import auth
@@ -128,11 +130,29 @@ def _status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
 class AgentctlService:
     """The method implementations; `handler()` turns them into a gRPC generic handler."""
 
-    def __init__(self, settings: Settings, client: Client, cache: CacheReader) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client,
+        cache: CacheReader,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self.settings = settings
         self.client = client
         self.cache = cache
         self._token = settings.grpc.token or None
+        self.calls = Counter(
+            "jangar_grpc_requests_total",
+            "agentctl gRPC calls by method and final status code (streams are counted when they end).",
+            ["method", "code"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "jangar_grpc_request_duration_seconds",
+            "Duration of unary agentctl gRPC calls.",
+            ["method"],
+            registry=registry,
+        )
 
     # -- scope -----------------------------------------------------------------------------------
 
@@ -464,16 +484,19 @@ class AgentctlService:
 
     # -- dispatch ----------------------------------------------------------------------------------
 
-    def _authorize(self, context: grpc.aio.ServicerContext[Any, Any]) -> bool:
-        return auth.authorized(self._token, context.invocation_metadata())
+    async def _require_token(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        """Abort with UNAUTHENTICATED unless the call carries the configured token (never logged)."""
+        if auth.authorized(self._token, context.invocation_metadata()):
+            return
+        log.warning("grpc.unauthenticated", method=method, peer=context.peer())
+        self.calls.labels(method, "UNAUTHENTICATED").inc()
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, auth.UNAUTHENTICATED_MESSAGE)
 
     def _unary(
         self, method: str, fn: Callable[[Req], Awaitable[Resp]], request_type: type[Req]
     ) -> grpc.RpcMethodHandler[Req, Resp]:
         async def behaviour(request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
-            if not self._authorize(context):
-                log.warning("grpc.unauthenticated", method=method, peer=context.peer())
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, auth.UNAUTHENTICATED_MESSAGE)
+            await self._require_token(method, context)
             started = time.monotonic()
             try:
                 response = await fn(request)
@@ -481,8 +504,13 @@ class AgentctlService:
                 code, message = _status_for(exc)
                 self._log_failure(method, code, exc)
             else:
-                log.debug("grpc.call", method=method, seconds=round(time.monotonic() - started, 4))
+                seconds = time.monotonic() - started
+                self.calls.labels(method, "OK").inc()
+                self.duration.labels(method).observe(seconds)
+                log.debug("grpc.call", method=method, seconds=round(seconds, 4))
                 return response
+            self.calls.labels(method, code.name).inc()
+            self.duration.labels(method).observe(time.monotonic() - started)
             await context.abort(code, message)
             raise AssertionError("abort returned")  # pragma: no cover (abort always raises)
 
@@ -498,9 +526,7 @@ class AgentctlService:
         async def behaviour(
             request: Req, context: grpc.aio.ServicerContext[Req, Resp]
         ) -> AsyncIterator[Resp]:
-            if not self._authorize(context):
-                log.warning("grpc.unauthenticated", method=method, peer=context.peer())
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, auth.UNAUTHENTICATED_MESSAGE)
+            await self._require_token(method, context)
             failure: tuple[grpc.StatusCode, str] | None = None
             try:
                 async for item in fn(request):
@@ -508,6 +534,10 @@ class AgentctlService:
             except Exception as exc:
                 failure = _status_for(exc)
                 self._log_failure(method, failure[0], exc)
+            except asyncio.CancelledError:
+                self.calls.labels(method, "CANCELLED").inc()
+                raise
+            self.calls.labels(method, failure[0].name if failure else "OK").inc()
             if failure is not None:
                 await context.abort(*failure)
 

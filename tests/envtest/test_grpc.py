@@ -11,6 +11,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import aiohttp
 import grpc
 import pytest
 import pytest_asyncio
@@ -122,6 +123,14 @@ async def test_server_info_and_token(jangar_grpc: Running) -> None:
     )
     assert status["namespaces"][0]["namespace"] == jangar_grpc.namespace
     assert status["grpc"]["enabled"] is True
+    # Calls are counted on the manager's /metrics by method and final code.
+    url = f"http://127.0.0.1:{jangar_grpc.manager.http_port}/metrics"
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        text = await resp.text()
+    assert 'jangar_grpc_requests_total{code="OK",method="GetServerInfo"} 3.0' in text
+    assert 'jangar_grpc_requests_total{code="UNAUTHENTICATED",method="GetServerInfo"} 3.0' in text
+    assert 'jangar_grpc_requests_total{code="UNAUTHENTICATED",method="StreamAgentRunStatus"} 1.0' in text
+    assert TOKEN not in text
 
 
 async def test_submit_is_idempotent_and_queue_limited(jangar_grpc: Running) -> None:
