@@ -24,7 +24,7 @@ import yaml
 from kubernetes_asyncio import client as k8s
 
 from jangar.dev.cluster import LocalCluster
-from tests.chart.envtest_support import Kube, install_crds
+from tests.chart.envtest_support import Kube, install_crds, wait_allowed
 
 pytestmark = pytest.mark.envtest
 
@@ -139,6 +139,20 @@ async def test_jangar_serve_with_chart_env_and_rbac(
     kube.install("agents", namespace, values)
     manifest = kube.helm("get", "manifest", "agents", "--namespace", namespace).stdout
     envs = _container_envs(kube, manifest, namespace)
+    # RBAC reaches the authorizer through an informer; a real pod starts later than this test would.
+    user = f"system:serviceaccount:{namespace}:agents-sa"
+    cluster_wide = bool(values and values.get("rbac", {}).get("clusterScoped"))
+    await wait_allowed(
+        kube_client,
+        user,
+        "watch",
+        "agentruns",
+        group="agents.proompteng.ai",
+        namespace=None if cluster_wide else namespace,
+    )
+    await wait_allowed(
+        kube_client, user, "create", "leases", group="coordination.k8s.io", namespace=namespace
+    )
     token = kube.kubectl(
         "create", "token", "agents-sa", "--namespace", namespace, "--duration=1h"
     ).stdout.strip()
