@@ -18,6 +18,10 @@ from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2 as pb
 from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2_grpc as pb_grpc
 
 DEFAULT_TIMEOUT = 30.0
+CHANNEL_OPTIONS = (
+    # A namespace's AgentRun list easily passes gRPC's default 4 MiB receive limit.
+    ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+)
 
 
 def _kvs(values: Mapping[str, str]) -> list[pb.KeyValue]:
@@ -31,7 +35,7 @@ class AgentctlClient:
         self.address = address
         self.timeout = timeout
         self._metadata = bearer_metadata(token)
-        self._channel = grpc.aio.insecure_channel(address)
+        self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
         self.stub = pb_grpc.AgentctlServiceStub(self._channel)
 
     async def close(self) -> None:

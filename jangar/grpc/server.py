@@ -18,6 +18,13 @@ from jangar.settings import Settings
 
 log = structlog.get_logger("jangar.grpc")
 
+SERVER_OPTIONS = (
+    # Ping idle connections: a vanished client (laptop asleep, pod gone) otherwise keeps its status stream,
+    # and with it an API-server watch, open for ever. Pinging clients is always allowed, unlike the reverse.
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+)
 STOP_GRACE_SECONDS = 5.0
 """Unary calls finish in well under this; status and log streams are open-ended and are cut after it."""
 
@@ -42,7 +49,7 @@ class GrpcRunnable:
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> None:
-        server = grpc.aio.server()
+        server = grpc.aio.server(options=SERVER_OPTIONS)
         server.add_generic_rpc_handlers((self.service.handler(),))
         port = server.add_insecure_port(self.address)
         if port == 0:
