@@ -283,6 +283,31 @@ class AgentctlService:
         }
         return pb.GetControlPlaneStatusResponse(json=to_json(body))
 
+    # -- ImplementationSpec -----------------------------------------------------------------------
+
+    async def create_implementation_spec(
+        self, request: pb.CreateImplementationSpecRequest
+    ) -> pb.CreateImplementationSpecResponse:
+        """A new ImplementationSpec named `impl-<random>`: for callers that have a task text, not a name."""
+        ns = self._namespace(request.namespace)
+        if not request.text.strip():
+            raise RpcFailure(grpc.StatusCode.INVALID_ARGUMENT, "text is required")
+        spec: dict[str, Any] = {"text": request.text}
+        if request.summary:
+            spec["summary"] = request.summary
+        if request.HasField("source") and request.source.provider:
+            source = {"provider": request.source.provider}
+            if request.source.external_id:
+                source["externalId"] = request.source.external_id
+            if request.source.url:
+                source["url"] = request.source.url
+            spec["source"] = source
+        ref = resolve_kind("ImplementationSpec")
+        manifest = {"metadata": {"generateName": "impl-", "namespace": ns}, "spec": spec}
+        created = await self.client.create(ref, manifest, namespace=ns, field_manager=FIELD_MANAGER)
+        log.info("grpc.implementation_created", namespace=ns, name=created["metadata"]["name"])
+        return pb.CreateImplementationSpecResponse(json=to_json(_strip(created)))
+
     # -- AgentRun ---------------------------------------------------------------------------------
 
     def _queue_full(self, namespace: str) -> str | None:
@@ -560,6 +585,11 @@ class AgentctlService:
             "GetServerInfo": self._unary("GetServerInfo", self.get_server_info, pb.GetServerInfoRequest),
             "GetControlPlaneStatus": self._unary(
                 "GetControlPlaneStatus", self.get_control_plane_status, pb.GetControlPlaneStatusRequest
+            ),
+            "CreateImplementationSpec": self._unary(
+                "CreateImplementationSpec",
+                self.create_implementation_spec,
+                pb.CreateImplementationSpecRequest,
             ),
             "SubmitAgentRun": self._unary("SubmitAgentRun", self.submit_agent_run, pb.SubmitAgentRunRequest),
             "CancelAgentRun": self._unary("CancelAgentRun", self.cancel_agent_run, pb.CancelAgentRunRequest),

@@ -250,6 +250,35 @@ async def test_list_get_delete_and_apply_only_jangar_kinds(jangar_grpc: Running)
     )
     assert [i["spec"]["providerRef"]["name"] for i in listed["items"]] == ["codex-2"]
 
+    impl = json.loads(
+        (
+            await stub.CreateImplementationSpec(
+                pb.CreateImplementationSpecRequest(
+                    namespace=ns,
+                    text="Fix the flaky test",
+                    summary="flaky",
+                    source=pb.ImplementationSourceRef(provider="github", external_id="o/r#1"),
+                ),
+                metadata=AUTH,
+            )
+        ).json
+    )
+    assert impl["metadata"]["name"].startswith("impl-")
+    assert impl["spec"] == {
+        "text": "Fix the flaky test",
+        "summary": "flaky",
+        "source": {"provider": "github", "externalId": "o/r#1"},
+    }
+    for bad in (
+        pb.CreateImplementationSpecRequest(namespace=ns, text="  "),
+        pb.CreateImplementationSpecRequest(
+            namespace=ns, text="t", source=pb.ImplementationSourceRef(provider="x")
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.CreateImplementationSpec(bad, metadata=AUTH)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+
     deleted = await stub.DeleteAgent(pb.DeleteRequest(name="codex-agent", namespace=ns), metadata=AUTH)
     assert (deleted.ok, deleted.message) == (True, "deleted")
     with pytest.raises(grpc.aio.AioRpcError) as err:

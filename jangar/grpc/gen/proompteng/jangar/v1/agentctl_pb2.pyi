@@ -328,6 +328,82 @@ class DeleteResponse(_message.Message):
 Global___DeleteResponse: _TypeAlias = DeleteResponse  # noqa: Y015
 
 @_typing.final
+class ImplementationSourceRef(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    EXTERNAL_ID_FIELD_NUMBER: _builtins.int
+    URL_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    """github, linear, manual or custom."""
+    external_id: _builtins.str
+    url: _builtins.str
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+        external_id: _builtins.str = ...,
+        url: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["external_id", b"external_id", "provider", b"provider", "url", b"url"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImplementationSourceRef: _TypeAlias = ImplementationSourceRef  # noqa: Y015
+
+@_typing.final
+class CreateImplementationSpecRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    namespace: _builtins.str
+    text: _builtins.str
+    """The task text; required."""
+    summary: _builtins.str
+    @_builtins.property
+    def source(self) -> Global___ImplementationSourceRef: ...
+    def __init__(
+        self,
+        *,
+        namespace: _builtins.str = ...,
+        text: _builtins.str = ...,
+        summary: _builtins.str = ...,
+        source: Global___ImplementationSourceRef | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace", "source", b"source", "summary", b"summary", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateImplementationSpecRequest: _TypeAlias = CreateImplementationSpecRequest  # noqa: Y015
+
+@_typing.final
+class CreateImplementationSpecResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JSON_FIELD_NUMBER: _builtins.int
+    json: _builtins.str
+    """The created ImplementationSpec (named impl-<random>)."""
+    def __init__(
+        self,
+        *,
+        json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["json", b"json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateImplementationSpecResponse: _TypeAlias = CreateImplementationSpecResponse  # noqa: Y015
+
+@_typing.final
 class KeyValue(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -64,6 +64,11 @@ class AgentctlServiceStub:
                 request_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.DeleteRequest.SerializeToString,
                 response_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.DeleteResponse.FromString,
                 _registered_method=True)
+        self.CreateImplementationSpec = channel.unary_unary(
+                '/proompteng.jangar.v1.AgentctlService/CreateImplementationSpec',
+                request_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.CreateImplementationSpecRequest.SerializeToString,
+                response_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.CreateImplementationSpecResponse.FromString,
+                _registered_method=True)
         self.SubmitAgentRun = channel.unary_unary(
                 '/proompteng.jangar.v1.AgentctlService/SubmitAgentRun',
                 request_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.SubmitAgentRunRequest.SerializeToString,
@@ -501,6 +506,12 @@ class AgentctlServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteResource(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateImplementationSpec(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -1037,6 +1048,11 @@ def add_AgentctlServiceServicer_to_server(servicer, server):
                     servicer.DeleteResource,
                     request_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.DeleteRequest.FromString,
                     response_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.DeleteResponse.SerializeToString,
+            ),
+            'CreateImplementationSpec': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateImplementationSpec,
+                    request_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.CreateImplementationSpecRequest.FromString,
+                    response_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.CreateImplementationSpecResponse.SerializeToString,
             ),
             'SubmitAgentRun': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitAgentRun,
@@ -1601,6 +1617,33 @@ class AgentctlService:
             '/proompteng.jangar.v1.AgentctlService/DeleteResource',
             proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.DeleteRequest.SerializeToString,
             proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.DeleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateImplementationSpec(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proompteng.jangar.v1.AgentctlService/CreateImplementationSpec',
+            proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.CreateImplementationSpecRequest.SerializeToString,
+            proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.CreateImplementationSpecResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -44,6 +44,7 @@ class AgentctlServiceStub:
     GetResource: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.GetRequest, _agentctl_pb2.GetResponse]
     ApplyResource: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.ApplyRequest, _agentctl_pb2.ApplyResponse]
     DeleteResource: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.DeleteRequest, _agentctl_pb2.DeleteResponse]
+    CreateImplementationSpec: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.CreateImplementationSpecRequest, _agentctl_pb2.CreateImplementationSpecResponse]
     SubmitAgentRun: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.SubmitAgentRunRequest, _agentctl_pb2.SubmitAgentRunResponse]
     CancelAgentRun: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.CancelAgentRunRequest, _agentctl_pb2.CancelAgentRunResponse]
     StreamAgentRunStatus: _grpc.UnaryStreamMultiCallable[_agentctl_pb2.StreamAgentRunStatusRequest, _agentctl_pb2.AgentRunStatusEvent]
@@ -154,6 +155,7 @@ class AgentctlServiceAsyncStub(AgentctlServiceStub):
     GetResource: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.GetRequest, _agentctl_pb2.GetResponse]  # type: ignore[assignment]
     ApplyResource: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.ApplyRequest, _agentctl_pb2.ApplyResponse]  # type: ignore[assignment]
     DeleteResource: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.DeleteRequest, _agentctl_pb2.DeleteResponse]  # type: ignore[assignment]
+    CreateImplementationSpec: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.CreateImplementationSpecRequest, _agentctl_pb2.CreateImplementationSpecResponse]  # type: ignore[assignment]
     SubmitAgentRun: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.SubmitAgentRunRequest, _agentctl_pb2.SubmitAgentRunResponse]  # type: ignore[assignment]
     CancelAgentRun: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.CancelAgentRunRequest, _agentctl_pb2.CancelAgentRunResponse]  # type: ignore[assignment]
     StreamAgentRunStatus: _aio.UnaryStreamMultiCallable[_agentctl_pb2.StreamAgentRunStatusRequest, _agentctl_pb2.AgentRunStatusEvent]  # type: ignore[assignment]
@@ -297,6 +299,13 @@ class AgentctlServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _agentctl_pb2.DeleteRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_agentctl_pb2.DeleteResponse, _abc.Awaitable[_agentctl_pb2.DeleteResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateImplementationSpec(
+        self,
+        request: _agentctl_pb2.CreateImplementationSpecRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agentctl_pb2.CreateImplementationSpecResponse, _abc.Awaitable[_agentctl_pb2.CreateImplementationSpecResponse]]: ...
 
     @_abc_1.abstractmethod
     def SubmitAgentRun(
