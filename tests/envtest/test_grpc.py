@@ -4,6 +4,7 @@ builds it, and `agentctl --server` as a subprocess."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -25,9 +26,9 @@ from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2 as pb
 from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2_grpc as pb_grpc
 from jangar.grpc.server import GrpcRunnable
 from jangar.runtime import Client, Manager, NotFoundError
-from jangar.runtime.resources import PODS
+from jangar.runtime.resources import JOBS, PODS
 from jangar.server.resources import AGENT_RUN
-from jangar.settings import Settings
+from tests.envtest.controllers_fixtures import apply_basics, settings_for
 
 pytestmark = pytest.mark.envtest
 
@@ -45,22 +46,25 @@ class Running:
     stub: pb_grpc.AgentctlServiceAsyncStub
 
 
-@pytest_asyncio.fixture
-async def jangar_grpc(envtest_crds: LocalCluster, namespace: str) -> AsyncIterator[Running]:
+@contextlib.asynccontextmanager
+async def _serve(
+    cluster: LocalCluster, namespace: str, env: dict[str, str], *, controllers: bool
+) -> AsyncIterator[Running]:
+    """jangar's manager exactly as `jangar serve` builds it, with gRPC on a free port."""
     address = f"127.0.0.1:{free_port()}"
-    settings = Settings.from_env(
-        {
-            "JANGAR_AGENTS_CONTROLLER_NAMESPACES": namespace,
-            "JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE": "3",
-            "JANGAR_LEADER_ELECTION_ENABLED": "false",
-            "JANGAR_GRPC_ENABLED": "true",
-            "JANGAR_GRPC_ADDRESS": address,
-            "JANGAR_GRPC_TOKEN": TOKEN,
-            "JANGAR_VERSION": "1.2.3-test",
-        }
+    settings = settings_for(
+        namespace,
+        JANGAR_LEADER_ELECTION_ENABLED="false",
+        JANGAR_GRPC_ENABLED="true",
+        JANGAR_GRPC_ADDRESS=address,
+        JANGAR_GRPC_TOKEN=TOKEN,
+        JANGAR_VERSION="1.2.3-test",
+        **env,
     )
-    client = await Client.from_kubeconfig(str(envtest_crds.kubeconfig))
-    manager, _ = await build_manager(settings, client, Options(bind_address="127.0.0.1:0", controllers=False))
+    client = await Client.from_kubeconfig(str(cluster.kubeconfig))
+    manager, _ = await build_manager(
+        settings, client, Options(bind_address="127.0.0.1:0", controllers=controllers)
+    )
     runnables = [r for r in manager._other_runnables if isinstance(r, GrpcRunnable)]
     assert len(runnables) == 1, "build_manager must add the gRPC runnable when grpc.enabled"
     task = asyncio.create_task(manager.start())
@@ -77,6 +81,14 @@ async def jangar_grpc(envtest_crds: LocalCluster, namespace: str) -> AsyncIterat
         manager.request_stop()
         await asyncio.wait_for(task, 30)
         await client.close()
+
+
+@pytest_asyncio.fixture
+async def jangar_grpc(envtest_crds: LocalCluster, namespace: str) -> AsyncIterator[Running]:
+    """The API alone (no controllers), so runs stay where the test puts them."""
+    env = {"JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE": "3"}
+    async with _serve(envtest_crds, namespace, env, controllers=False) as running:
+        yield running
 
 
 def _submit_request(ns: str, key: str = "", **extra: str) -> pb.SubmitAgentRunRequest:
@@ -432,3 +444,50 @@ async def test_logs_need_a_pod(jangar_grpc: Running) -> None:
             pass
     assert err.value.code() == grpc.StatusCode.NOT_FOUND, err.value.details()
     assert "pod nope" in (err.value.details() or "")
+
+
+async def test_cancel_ends_the_run_as_cancelled_with_the_controller(
+    envtest_crds: LocalCluster, namespace: str
+) -> None:
+    """Weak point 12 end to end: the reference's CancelAgentRun left the run Running; here the controller
+    (started by build_manager, as in `jangar serve`) ends it as Cancelled and the status stream says so."""
+    async with _serve(envtest_crds, namespace, {}, controllers=True) as running:
+        stub, ns = running.stub, namespace
+        await apply_basics(running.admin, ns)
+        request = pb.SubmitAgentRunRequest(
+            namespace=ns,
+            agent_name="coder",
+            implementation_name="task",
+            runtime_type="job",
+            idempotency_key="c",
+        )
+        name = json.loads((await stub.SubmitAgentRun(request, metadata=AUTH)).resource_json)["metadata"][
+            "name"
+        ]
+        events = aiter(
+            stub.StreamAgentRunStatus(pb.StreamAgentRunStatusRequest(name=name, namespace=ns), metadata=AUTH)
+        )
+        phase = ""
+        async with asyncio.timeout(30):
+            while phase != "Running":
+                phase = (await anext(events)).phase
+        job = (await running.admin.get(AGENT_RUN, name, ns))["status"]["jobRef"]["name"]
+        await running.admin.get(JOBS, job, ns)
+
+        await stub.CancelAgentRun(pb.CancelAgentRunRequest(name=name, namespace=ns), metadata=AUTH)
+        async with asyncio.timeout(30):
+            async for event in events:
+                phase = event.phase
+        assert phase == "Cancelled"  # the stream ended on the terminal phase
+        assert (await running.admin.get(AGENT_RUN, name, ns))["status"]["finishedAt"]
+
+        async def job_gone() -> bool:
+            try:
+                found = await running.admin.get(JOBS, job, ns)
+            except NotFoundError:
+                return True
+            return bool(found["metadata"].get("deletionTimestamp"))
+
+        async with asyncio.timeout(30):
+            while not await job_gone():
+                await asyncio.sleep(0.2)
