@@ -118,6 +118,8 @@ def _status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, ConflictError):
         return grpc.StatusCode.ABORTED, exc.message or str(exc)
     if isinstance(exc, ApiError):
+        if exc.status == 400:  # e.g. a malformed label selector
+            return grpc.StatusCode.INVALID_ARGUMENT, exc.message or str(exc)
         if exc.status == 403:
             return grpc.StatusCode.PERMISSION_DENIED, exc.message or str(exc)
         if exc.status == 429:

@@ -212,6 +212,11 @@ async def test_list_get_delete_and_apply_only_jangar_kinds(jangar_grpc: Running)
     ):
         request = pb.ListAgentRunsRequest(namespace=ns, phase=phase, runtime=runtime)
         assert len(json.loads((await stub.ListAgentRuns(request, metadata=AUTH)).json)["items"]) == expected
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.ListAgentRuns(
+            pb.ListAgentRunsRequest(namespace=ns, label_selector="a in (b"), metadata=AUTH
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
     got = json.loads((await stub.GetAgentRun(pb.GetRequest(name=name, namespace=ns), metadata=AUTH)).json)
     assert got["metadata"]["uid"] == submitted["metadata"]["uid"]
     with pytest.raises(grpc.aio.AioRpcError) as err:

@@ -108,6 +108,7 @@ def test_choose_pod_prefers_running_then_newest() -> None:
         (SubmissionError("bad"), grpc.StatusCode.INVALID_ARGUMENT),
         (InvalidError(422, "Invalid", "spec.x: bad"), grpc.StatusCode.INVALID_ARGUMENT),
         (NotFoundError(404, "NotFound", "gone"), grpc.StatusCode.NOT_FOUND),
+        (ApiError(400, "BadRequest", "unable to parse requirement"), grpc.StatusCode.INVALID_ARGUMENT),
         (ApiError(403, "Forbidden", "rbac"), grpc.StatusCode.PERMISSION_DENIED),
         (ApiError(0, "ConnectionError", "refused"), grpc.StatusCode.UNAVAILABLE),
         (ApiError(500, "InternalError", "etcd"), grpc.StatusCode.INTERNAL),
