@@ -50,7 +50,8 @@ from jangar.runtime.errors import WatchStalledError
 from jangar.runtime.resources import PODS
 from jangar.scheduler.ownership import LABEL_RUN
 from jangar.server.agentruns_api import CANCEL_ANNOTATION
-from jangar.server.resources import AGENT_RUN, PENDING_PHASES
+from jangar.server.queue_check import queue_full
+from jangar.server.resources import AGENT_RUN
 from jangar.settings import Settings
 from jangar.submit import Submission, SubmissionError, build_agent_run
 
@@ -313,19 +314,7 @@ class AgentctlService:
     # -- AgentRun ---------------------------------------------------------------------------------
 
     def _queue_full(self, namespace: str) -> str | None:
-        """The HTTP API's rule (jangar.server.agentruns_api): refuse when the namespace's waiting runs,
-        counted in the shared informer cache, reach `queue.per_namespace` (0 turns it off)."""
-        limit = self.settings.queue.per_namespace
-        if limit <= 0:
-            return None
-        try:
-            runs = self.cache.list(AGENT_RUN, namespace, copy=False)
-        except InformerNotRegistered:
-            return None
-        waiting = sum(1 for run in runs if (run.get("status") or {}).get("phase", "") in PENDING_PHASES)
-        if waiting >= limit:
-            return f"queue limit reached in namespace {namespace}: {waiting} runs waiting (limit {limit})"
-        return None
+        return queue_full(self.cache, self.settings, namespace)
 
     async def submit_agent_run(self, request: pb.SubmitAgentRunRequest) -> pb.SubmitAgentRunResponse:
         ns = self._namespace(request.namespace)

@@ -14,7 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from jangar.runtime import AlreadyExistsError, ApiError, CacheReader, Client, NotFoundError
-from jangar.server.resources import AGENT_RUN, PENDING_PHASES
+from jangar.server.queue_check import queue_full
+from jangar.server.resources import AGENT_RUN
 from jangar.settings import Settings
 from jangar.submit import Submission, SubmissionError, build_agent_run
 
@@ -47,10 +48,6 @@ class AgentRunsApi:
         scope = self._namespaces()
         return "*" in scope or namespace in scope
 
-    def _waiting(self, namespace: str) -> int:
-        runs = self.cache.list(AGENT_RUN, namespace, copy=False)
-        return sum(1 for run in runs if (run.get("status") or {}).get("phase", "") in PENDING_PHASES)
-
     async def submit(self, request: web.Request) -> web.Response:
         try:
             body = await request.json()
@@ -79,17 +76,11 @@ class AgentRunsApi:
             )
         except (SubmissionError, AttributeError, TypeError) as err:
             return _error(400, str(err))
-        limit = self.settings.queue.per_namespace
-        if limit > 0:
-            waiting = self._waiting(namespace)
-            if waiting >= limit:
-                response = _error(
-                    429,
-                    f"queue limit reached in namespace {namespace}: {waiting} runs waiting (limit {limit})",
-                    reason="QueueLimitExceeded",
-                )
-                response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-                return response
+        refusal = queue_full(self.cache, self.settings, namespace)
+        if refusal is not None:
+            response = _error(429, refusal, reason="QueueLimitExceeded")
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         try:
             created = await self.client.create(AGENT_RUN, manifest, namespace=namespace)
             status = 201
