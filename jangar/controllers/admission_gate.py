@@ -122,20 +122,27 @@ class AdmissionGate:
         if not any(r.key == key for r in records):
             # Held runs are left out of the snapshot; a run asking to be admitted is no longer held.
             records.append(dataclasses.replace(RunRecord.from_run(run), phase=""))
+        before = next((r for r in records if r.key == key), None)
+        was_admitted = key in self.ledger.reservations or (before is not None and before.active)
+        was_queued = before is not None and before.phase == "Queued"
         verdict = self.ledger.admit(key, records, self._clock())
-        self._observe(records, key, verdict)
+        self._observe(records, key, verdict, was_admitted=was_admitted, was_queued=was_queued)
         return verdict
 
     def release(self, namespace: str, name: str) -> None:
         self.ledger.release((namespace, name))
 
-    def _observe(self, records: list[RunRecord], key: RunKey, verdict: Verdict) -> None:
+    def _observe(
+        self, records: list[RunRecord], key: RunKey, verdict: Verdict, *, was_admitted: bool, was_queued: bool
+    ) -> None:
+        """Count decisions that change a run's state (a retried reconcile of an admitted run, or another pass
+        over a run already Queued, is not a new admission), and refresh the queue-depth gauges."""
         from jangar.admission import Admit, Rejection, Waiting
 
         if isinstance(verdict, Admit):
-            outcome = "admitted"
+            outcome = "" if was_admitted else "admitted"
         elif isinstance(verdict, Waiting):
-            outcome = "queued"
+            outcome = "" if was_queued else "queued"
         elif isinstance(verdict, Rejection):
             outcome = "rejected"
         else:

@@ -143,6 +143,27 @@ def test_admissions_and_queue_depth_are_exported() -> None:
     assert sample("jangar_agentrun_queue_depth", {"scope": "namespace", "namespace": "a"}) == 2
 
 
+def test_retried_reconciles_do_not_count_a_run_twice() -> None:
+    """A status write that conflicts makes the reconcile run again: the admission must not be counted again,
+    and neither must another pass over a run that is already Queued."""
+    from prometheus_client import CollectorRegistry
+
+    cache = FakeCache()
+    cache.add(AGENTRUNS, run("r0", created=0))
+    cache.add(AGENTRUNS, run("r1", created=1, phase="Queued"))
+    registry = CollectorRegistry()
+    limits = AdmissionLimits(
+        per_namespace=1, per_agent=0, cluster=0, rate_per_namespace=0, rate_per_repo=0, rate_cluster=0
+    )
+    g = AdmissionGate(cache, limits, registry=registry, clock=lambda: T0)
+    for _ in range(3):
+        assert isinstance(g.admit(cache.get(AGENTRUNS, "r0", "a")), Admit)
+        assert isinstance(g.admit(cache.get(AGENTRUNS, "r1", "a")), Waiting)
+    sample = registry.get_sample_value
+    assert sample("jangar_agentrun_admissions_total", {"namespace": "a", "outcome": "admitted"}) == 1
+    assert sample("jangar_agentrun_admissions_total", {"namespace": "a", "outcome": "queued"}) is None
+
+
 def test_rate_limited_run_is_told_when_to_come_back() -> None:
     cache = FakeCache()
     cache.add(AGENTRUNS, run("a0", created=0, phase="Succeeded", admitted=90))
