@@ -360,7 +360,9 @@ def test_submission_rejection_matches_the_controller() -> None:
     full = submission_rejection(runs, limits, namespace="a", agent="x", repository=None, now=NOW)
     assert full is not None and full.reason == "QueueLimitExceeded" and full.scope == "namespace"
     # Namespace b has room to run it at once: no queue place needed.
-    assert submission_rejection(runs, limits, namespace="b", agent="x", repository="acme/demo", now=NOW) is None
+    assert (
+        submission_rejection(runs, limits, namespace="b", agent="x", repository="acme/demo", now=NOW) is None
+    )
     runs.append(running("r1", ns="b"))
     assert submission_rejection(runs, limits, namespace="b", agent="x", repository=None, now=NOW) is None
     repo = submission_rejection(runs, limits, namespace="b", agent="x", repository="ACME/demo", now=NOW)
