@@ -216,8 +216,14 @@ async def test_jangar_serve_with_chart_env_and_rbac(
             await asyncio.sleep(0.5)
         assert holder and holder.startswith(env["JANGAR_POD_NAME"]), holder
         for name, (_, _, log_path) in procs.items():
-            output = log_path.read_text()
-            assert "forbidden" not in output.lower(), (name, output[-4000:])
+            # RBAC denials only: envtest has no namespace controller, so namespaces of earlier tests stay
+            # Terminating and refuse new objects with a 403 that has nothing to do with RBAC.
+            denied = [
+                line
+                for line in log_path.read_text().splitlines()
+                if "forbidden" in line.lower() and "being terminated" not in line
+            ]
+            assert denied == [], (name, denied[:5])
     finally:
         for proc, _, _ in procs.values():
             if proc.poll() is None:
