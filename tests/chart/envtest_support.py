@@ -227,7 +227,7 @@ CONTROLLER_NEEDS: list[tuple[str, str, str | None, tuple[str, ...]]] = [
     ("", "configmaps", None, ("get", "list", "watch", "create", "update", "patch", "delete")),
     ("", "pods", None, ("get", "list", "watch")),
     ("", "pods", "log", ("get",)),
-    ("", "secrets", None, ("get", "list", "watch")),
+    ("", "secrets", None, ("get", "list", "watch", "create", "patch")),
     ("", "events", None, ("create", "patch", "list")),
     ("events.k8s.io", "events", None, ("create", "patch")),
 ]

@@ -67,7 +67,7 @@ def assert_controller_rules(rules: list[dict[str, Any]]) -> None:
     for verb in ("create", "patch"):
         assert allowed(rules, "", "events", verb)
         assert allowed(rules, "events.k8s.io", "events", verb)
-    for verb in ("create", "update", "delete"):
+    for verb in ("update", "delete"):
         assert not allowed(rules, "", "secrets", verb), f"secrets {verb} must not be granted"
 
 
@@ -280,7 +280,21 @@ def test_cluster_scoped_modes(helm_bin: Path, namespaces: list[str], expected: s
         "supportingController": {"namespaces": namespaces},
     }
     r = render(helm_bin, values)
-    assert r.names("ClusterRole") == ["agents-agents"]
+    assert r.names("ClusterRole") == ["agents-agents", "agents-agents-vcs-tokens"]
+    tokens = r.get("ClusterRole", "agents-agents-vcs-tokens")
+    assert tokens["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "patch"]}]
+    if "*" in namespaces:
+        assert (
+            r.get("ClusterRoleBinding", "agents-agents-vcs-tokens")["roleRef"]["name"]
+            == "agents-agents-vcs-tokens"
+        )
+    else:
+        bound = sorted(
+            b["metadata"]["namespace"]
+            for b in r.all("RoleBinding")
+            if b["metadata"]["name"] == "agents-vcs-tokens"
+        )
+        assert bound == sorted(namespaces)
     role = r.get("ClusterRole", "agents-agents")
     assert "namespace" not in role["metadata"]
     assert_controller_rules(role["rules"])
@@ -325,6 +339,19 @@ def test_vcs_providers_disabled_reaches_env(helm_bin: Path) -> None:
     """Reference quirk Q1 / 8.1.3: false used to render as "true"."""
     r = render(helm_bin, {"controller": {"vcsProviders": {"enabled": False}}})
     assert r.env()["JANGAR_AGENTS_CONTROLLER_VCS_PROVIDERS_ENABLED"] == "false"
+
+
+def test_secret_writes_only_for_vcs_tokens(helm_bin: Path, defaults: Rendered) -> None:
+    """Minted GitHub App tokens go into a run-owned Secret: create/patch with VCS providers on, never delete,
+    and no Secret writes at all when VCS providers are off."""
+    rules = defaults.get("Role", "agents")["rules"]
+    assert allowed(rules, "", "secrets", "create") and allowed(rules, "", "secrets", "patch")
+    assert not allowed(rules, "", "secrets", "delete") and not allowed(rules, "", "secrets", "update")
+    off = render(helm_bin, {"controller": {"vcsProviders": {"enabled": False}}}).get("Role", "agents")[
+        "rules"
+    ]
+    assert allowed(off, "", "secrets", "get")
+    assert not allowed(off, "", "secrets", "create") and not allowed(off, "", "secrets", "patch")
 
 
 def test_zero_values_reach_env(helm_bin: Path) -> None:

@@ -52,8 +52,9 @@ async def test_namespaced_install(kube: Kube, kube_client: k8s.ApiClient, namesp
         # Cluster-wide: nothing.
         assert not await can(kube_client, user, "list", "agentruns", group="agents.proompteng.ai")
         assert not await can(kube_client, user, "list", "namespaces")
-        # Never more than read on Secrets.
-        for verb in ("create", "update", "delete"):
+        # Secrets: read, and create/patch only for minted VCS tokens (vcsProviders.enabled); never delete.
+        assert await can(kube_client, user, "create", "secrets", namespace=namespace)
+        for verb in ("update", "delete"):
             assert not await can(kube_client, user, verb, "secrets", namespace=namespace)
         kube.helm("uninstall", "agents", "--namespace", namespace)
 
@@ -112,7 +113,8 @@ async def test_cluster_scoped_install(
         assert not await can(
             kube_client, user, "update", "leases", group="coordination.k8s.io", namespace=outside
         )
-        for verb in ("create", "update", "delete"):
+        # Minted VCS tokens may be written in watched namespaces only (with `*`, every namespace is watched).
+        for verb in ("update", "delete") if mode == "all" else ("create", "update", "delete"):
             assert not await can(kube_client, user, verb, "secrets", namespace=outside)
         assert not await can(kube_client, user, "create", "deployments", group="apps", namespace=outside)
         assert not await can(kube_client, user, "create", "clusterroles", group="rbac.authorization.k8s.io")
@@ -201,11 +203,18 @@ async def test_impersonated_controller_calls(
             await custom.delete_namespaced_custom_object(
                 "agents.proompteng.ai", "v1alpha1", namespace, "agentruns", "r1"
             )
+            # A minted GitHub App token goes into a run-owned Secret in a watched namespace.
+            await core.create_namespaced_secret(
+                namespace,
+                k8s.V1Secret(metadata=k8s.V1ObjectMeta(name="run-1-vcs-token"), string_data={"token": "t"}),
+            )
+            await core.patch_namespaced_secret("run-1-vcs-token", namespace, {"stringData": {"token": "u"}})
             denied = [
                 core.read_namespaced_secret("anything", other),
                 core.list_namespaced_secret(other),
                 batch.create_namespaced_job(other, k8s.V1Job(metadata=k8s.V1ObjectMeta(name="x"))),
-                core.create_namespaced_secret(namespace, k8s.V1Secret(metadata=k8s.V1ObjectMeta(name="x"))),
+                core.create_namespaced_secret(other, k8s.V1Secret(metadata=k8s.V1ObjectMeta(name="x"))),
+                core.delete_namespaced_secret("run-1-vcs-token", namespace),
                 core.list_namespace(),
             ]
             for call in denied:

@@ -67,3 +67,15 @@ security.proompteng.ai: [secretbindings]
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+
+{{/*
+GitHub App installation tokens are minted into a `<run>-vcs-token` Secret owned by the run (never into Job
+env); garbage collection deletes it with the run, so there is no delete verb. Granted only in the watched
+namespaces, and only with VCS providers on.
+*/}}
+{{- define "agents.secretWriteRules" -}}
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create, patch]
+{{- end -}}
