@@ -82,6 +82,10 @@ def build_agent_run(sub: Submission) -> dict[str, Any]:
     }
     if sub.parameters:
         spec["parameters"] = dict(sub.parameters)
+    if sub.runtime == "workflow":
+        # A workflow needs at least one step; like the reference, submit one step named after the stage.
+        stage = sub.parameters.get("stage") or str(sub.runtime_config.get("stage") or "") or "implement"
+        spec["workflow"] = {"steps": [{"name": stage, "parameters": {"stage": stage}}]}
     if sub.workload_image:
         spec["workload"] = {"image": sub.workload_image}
     if sub.idempotency_key:

@@ -111,7 +111,9 @@ class AgentRunReconciler:
             )
             return Result(requeue=True)
         except NotFoundError:
-            return None  # deleted while we worked (e.g. the finalizer just released it)
+            if self.cache.get(AGENTRUNS, req.name, req.namespace, copy=False) is None:
+                return None  # deleted while we worked (e.g. the finalizer just released it)
+            raise  # something the run needs is missing (a Secret is not watched): retry with backoff
         finally:
             elapsed_ms = (time.monotonic() - started) * 1000
             self.metrics.reconcile_ms.labels("agentrun", req.namespace or "").observe(elapsed_ms)
@@ -167,6 +169,9 @@ class AgentRunReconciler:
         )
         updated = await write_status(self.client, AGENTRUNS, run, status, now=now)
         if updated is None:
+            # Nothing changed, but a record may have been lost with the last process's memory: the recorder
+            # skips a snapshot identical to the one it already holds, so this costs nothing otherwise.
+            record_run(self.recorder, run)
             return run
         if old_phase != phase and phase in TERMINAL:
             runtime = (updated.get("status") or {}).get("runtimeRef", {}).get("type") or runtime_type(run)

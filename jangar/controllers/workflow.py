@@ -25,7 +25,7 @@ from jangar.conditions import format_time, parse_time
 from jangar.controllers.jobs import ForeignObject, controller_uid, create_plan, patch_job_ttl
 from jangar.controllers.kinds import JOBS, PODS
 from jangar.controllers.runconditions import RunDetails
-from jangar.runtime import JsonObject, Result
+from jangar.runtime import JsonObject, PropagationPolicy, Result
 from jangar.scheduler import StepRef, build_job_plan, build_metadata, classify_job, job_ttl_seconds
 from jangar.scheduler.outcome import MISSING_JOB_GRACE_SECONDS
 
@@ -213,6 +213,10 @@ class WorkflowRuntime:
             return await self.reconcile_after_step(p)
         if outcome.phase == "Failed":
             p.finished_jobs.append(job)
+            if outcome.stop_job:
+                await rec.client.delete(
+                    JOBS, name, p.ns, propagation_policy=PropagationPolicy.BACKGROUND, ignore_not_found=True
+                )
             st["finishedAt"] = format_time(outcome.finished_at or p.now)
             return await self._step_failed(p, spec, st, f"{outcome.reason}: {outcome.message}")
         warning = (outcome.reason, outcome.message) if outcome.reason else None

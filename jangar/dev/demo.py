@@ -8,7 +8,6 @@ installed with helm, jangar running as a local process, and the seed README's sa
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -203,7 +202,3 @@ def down(workdir: Path) -> list[str]:
     for part in ("jangar", "postgres", "cluster"):
         stopped += stop_recorded(workdir / part)
     return stopped
-
-
-def default_workdir() -> Path:
-    return Path(os.environ.get("JANGAR_DEV_DIR") or repo_root() / ".jangar" / "dev")

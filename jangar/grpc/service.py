@@ -356,10 +356,6 @@ class AgentctlService:
             if request.vcs_policy_mode:
                 policy["mode"] = request.vcs_policy_mode
             spec["vcsPolicy"] = policy
-        if request.runtime_type == "workflow" and "workflow" not in spec:
-            # The CRD needs at least one step; the reference's single step, named after the stage.
-            stage = parameters.get("stage") or runtime_config.get("stage") or "implement"
-            spec["workflow"] = {"steps": [{"name": stage, "parameters": {"stage": stage}}]}
         full = self._queue_full(ns)
         if full is not None:
             raise RpcFailure(grpc.StatusCode.RESOURCE_EXHAUSTED, full)

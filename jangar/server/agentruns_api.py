@@ -13,13 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
+from jangar.controllers.kinds import ANNOTATION_CANCEL
 from jangar.runtime import AlreadyExistsError, ApiError, CacheReader, Client, NotFoundError
 from jangar.server.queue_check import queue_full
 from jangar.server.resources import AGENT_RUN
 from jangar.settings import Settings
 from jangar.submit import Submission, SubmissionError, build_agent_run
 
-CANCEL_ANNOTATION = "agents.proompteng.ai/cancel"
+CANCEL_ANNOTATION = ANNOTATION_CANCEL
 RETRY_AFTER_SECONDS = 30
 
 
@@ -87,7 +88,8 @@ class AgentRunsApi:
         except AlreadyExistsError:
             name = manifest["metadata"]["name"]
             created = await self.client.get(AGENT_RUN, name, namespace)
-            if created.get("spec", {}).get("idempotencyKey") != manifest["spec"].get("idempotencyKey"):
+            key = manifest["spec"].get("idempotencyKey")
+            if not key or created.get("spec", {}).get("idempotencyKey") != key:
                 return _error(409, f"AgentRun {namespace}/{name} already exists")
             status = 200
         except ApiError as err:

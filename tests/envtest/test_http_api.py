@@ -115,3 +115,23 @@ async def test_submit_get_list_and_queue_limit(jangar_api: Running) -> None:
             assert "runtime must be one of" in (await resp.json())["error"]
         async with http.post(url, json={**body, "namespace": "elsewhere"}) as resp:
             assert resp.status == 403
+
+
+async def test_same_name_without_idempotency_key_conflicts(jangar_api: Running) -> None:
+    url = f"{jangar_api.base}/v1/agent-runs"
+    body = {
+        "namespace": jangar_api.namespace,
+        "name": "fixed",
+        "agentRef": {"name": "codex-agent"},
+        "implementationSpecRef": {"name": "impl"},
+        "runtime": {"type": "workflow"},
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=body) as resp:
+            assert resp.status == 201, await resp.text()
+            created = await resp.json()
+            assert created["spec"]["workflow"]["steps"][0]["name"] == "implement"
+        # Without a key this is not a replay of the first submission: it must not return that run.
+        async with http.post(url, json=body) as resp:
+            assert resp.status == 409
+            assert "already exists" in (await resp.json())["error"]

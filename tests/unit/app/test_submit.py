@@ -25,6 +25,18 @@ def test_workflow_submission_from_the_readme_is_a_valid_agent_run() -> None:
     assert manifest["spec"]["implementationSpecRef"] == {"name": "codex-impl-sample"}
     assert manifest["spec"]["workload"] == {"image": "registry.example/codex-universal:latest"}
     assert manifest["metadata"]["generateName"] == "codex-agent-"
+    # The CRD requires at least one workflow step: the reference's single step, named after the stage.
+    assert manifest["spec"]["workflow"] == {
+        "steps": [{"name": "implement", "parameters": {"stage": "implement"}}]
+    }
+
+
+def test_workflow_step_is_named_after_the_stage_parameter() -> None:
+    manifest = build_agent_run(
+        Submission("a", "agents", "impl", runtime="workflow", parameters={"stage": "plan"})
+    )
+    assert manifest["spec"]["workflow"]["steps"] == [{"name": "plan", "parameters": {"stage": "plan"}}]
+    assert "workflow" not in build_agent_run(Submission("a", "agents", "impl"))["spec"]
 
 
 def test_idempotency_key_gives_a_stable_name() -> None:
