@@ -23,6 +23,7 @@ from jangar.controllers.runconditions import RunDetails
 from jangar.controllers.submit import start_job
 from jangar.runtime import JsonObject, Result
 from jangar.scheduler import classify_job, job_ttl_seconds, missing_job_action
+from jangar.scheduler.runtimes import runtime_type
 from jangar.validation import validate_agent_run
 
 if TYPE_CHECKING:
@@ -72,7 +73,8 @@ async def job_missing(
     rec: AgentRunReconciler, run: JsonObject, job_name: str, ref: dict[str, Any], now: datetime
 ) -> Result | None:
     status = run.get("status") or {}
-    action, wait = missing_job_action(ref, submitted_at=parse_time(status.get("startedAt")), now=now)
+    submitted = parse_time(ref.get("submittedAt")) or parse_time(status.get("startedAt"))
+    action, wait = missing_job_action(ref, submitted_at=submitted, now=now)
     if action == "wait":
         return Result(requeue_after=wait or 1.0)
     if action == "recreate" and not ref.get("recreated"):
@@ -90,6 +92,8 @@ async def job_missing(
                 {},
                 now,
                 recreated=True,
+                # The same VCS context as the first submission: credentials, branch and parameters.
+                vcs=await rec.resolve_vcs(run, resolution) if runtime_type(run) == "job" else None,
             )
     observed = bool(ref.get("jobObservedAt"))
     message = (

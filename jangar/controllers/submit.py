@@ -153,7 +153,8 @@ async def start_job(
     job_meta = job["metadata"]
     queue = {k: v for k, v in queue.items() if k in ("enqueuedAt", "admittedAt")}
     queue.setdefault("admittedAt", format_time(verdict.admitted_at))
-    ref = runtime_ref(job, **({"recreated": True} if recreated else {}))
+    # A recreated Job gets a fresh submission time, so the missing-Job grace starts again from now.
+    ref = runtime_ref(job, **({"recreated": True, "submittedAt": format_time(now)} if recreated else {}))
     fields = {
         **fields,
         "queue": queue,
