@@ -57,7 +57,9 @@ class AgentRunsApi:
         if not isinstance(body, dict):
             return _error(400, "request body must be a JSON object")
         namespace = str(body.get("namespace") or self._namespaces()[0])
-        if namespace == "*" or not self._in_scope(namespace):
+        if namespace == "*":
+            return _error(400, "namespace is required: this controller watches all namespaces")
+        if not self._in_scope(namespace):
             return _error(403, f"namespace {namespace!r} is not managed by this controller")
         try:
             runtime = body.get("runtime") or {}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from jangar.dev.postgres import LocalPostgres
+from tests.conftest import missing
 
 
 @dataclass
@@ -37,6 +38,7 @@ def restartable_postgres() -> Iterator[RestartablePostgres]:
     try:
         server = LocalPostgres().start()
     except (ImportError, FileNotFoundError) as err:
-        pytest.skip(f"Postgres binaries unavailable: {err}")
+        missing(f"Postgres binaries unavailable: {err}")  # an error under CI=true, a skip locally
+        raise
     yield RestartablePostgres(server=server)
     server.stop()
