@@ -62,6 +62,21 @@ from jangar.settings import Settings
 __all__ = ["ControllerDeps", "Installed", "Tuning", "install", "setup_controllers"]
 
 
+class _CloseOnStop:
+    """Closes the VCS wiring's HTTP session at shutdown; non-leader runnables stop after the controllers."""
+
+    need_leader_election = False
+
+    def __init__(self, vcs: VcsWiring) -> None:
+        self.vcs = vcs
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self, timeout: float) -> None:
+        await self.vcs.close()
+
+
 @dataclass(frozen=True)
 class ControllerDeps:
     settings: Settings
@@ -165,6 +180,7 @@ def install(manager: Manager, deps: ControllerDeps, tuning: Tuning | None = None
         runs.image_pull_grace_seconds = t.image_pull_grace_seconds
     runs.workflow = WorkflowRuntime()
     runs.vcs = VcsWiring(manager.client, cache, settings)
+    manager.add(_CloseOnStop(runs.vcs), need_leader_election=False)
     if settings.agents_controller.enabled:
         controller = (
             Builder(manager)

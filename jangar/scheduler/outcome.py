@@ -26,6 +26,9 @@ __all__ = [
 ]
 
 IMAGE_PULL_GRACE_SECONDS = 300.0
+SCHEDULING_GRACE_SECONDS = 600.0
+"""How long a Pod may stay unschedulable, or a Job without any Pod, before the run fails instead of
+waiting forever (the reference left such runs Running)."""
 MISSING_JOB_GRACE_SECONDS = 60.0
 
 _IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"})
@@ -127,6 +130,7 @@ def classify_job(
     *,
     now: datetime,
     image_pull_grace_seconds: float = IMAGE_PULL_GRACE_SECONDS,
+    scheduling_grace_seconds: float = SCHEDULING_GRACE_SECONDS,
 ) -> JobOutcome:
     """Classify a Job (and its Pods, from the cache, by the run label) into a `JobOutcome`."""
     pods = list(pods)
@@ -181,8 +185,47 @@ def classify_job(
             "Running", reason, message, started, requeue_after=max(1.0, image_pull_grace_seconds - waited)
         )
 
+    for pod in pods:
+        scheduled = next(
+            (c for c in (pod.get("status") or {}).get("conditions") or () if c.get("type") == "PodScheduled"),
+            None,
+        )
+        if scheduled and scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+            since = parse_time(scheduled.get("lastTransitionTime")) or now
+            waited = (now - since).total_seconds()
+            message = f"pod {_pod_name(pod)} is unschedulable: {scheduled.get('message') or 'no node fits'}"
+            if waited >= scheduling_grace_seconds:
+                return JobOutcome(
+                    "Failed",
+                    "Unschedulable",
+                    f"{message}; gave up after {int(waited)}s",
+                    started,
+                    now,
+                    stop_job=True,
+                )
+            return JobOutcome(
+                "Running",
+                "Unschedulable",
+                message,
+                started,
+                requeue_after=max(1.0, scheduling_grace_seconds - waited),
+            )
+
     if (status.get("active") or 0) > 0 or started is not None:
         return JobOutcome("Running", started_at=started)
+    created = parse_time((job.get("metadata") or {}).get("creationTimestamp"))
+    if not pods and created is not None:
+        waited = (now - created).total_seconds()
+        if waited >= scheduling_grace_seconds:
+            return JobOutcome(
+                "Failed",
+                "PodsNotCreated",
+                f"job created no pod in {int(waited)}s; see the Job's events (quota, admission, service account)",
+                None,
+                now,
+                stop_job=True,
+            )
+        return JobOutcome("Pending", requeue_after=max(1.0, scheduling_grace_seconds - waited))
     return JobOutcome("Pending", started_at=started)
 
 

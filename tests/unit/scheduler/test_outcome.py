@@ -83,3 +83,39 @@ def test_missing_job_actions() -> None:
     action, after = missing_job_action({}, submitted_at=NOW - timedelta(seconds=20), now=NOW)
     assert action == "wait" and after == 40
     assert missing_job_action({}, submitted_at=NOW - timedelta(seconds=61), now=NOW) == ("recreate", None)
+
+
+def _unschedulable(since: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "run-1-job-abcde", "creationTimestamp": since},
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/2 nodes are available: insufficient cpu",
+                    "lastTransitionTime": since,
+                }
+            ],
+        },
+    }
+
+
+def test_unschedulable_pod_waits_then_fails_instead_of_staying_running() -> None:
+    waiting = classify_job(job({"active": 1}), [_unschedulable("2026-01-01T11:58:00Z")], now=NOW)
+    assert (waiting.phase, waiting.reason) == ("Running", "Unschedulable")
+    assert "insufficient cpu" in waiting.message
+    assert waiting.requeue_after == 600 - 120
+    failed = classify_job(job({"active": 1}), [_unschedulable("2026-01-01T11:49:00Z")], now=NOW)
+    assert (failed.phase, failed.reason, failed.stop_job) == ("Failed", "Unschedulable", True)
+
+
+def test_job_without_any_pod_fails_after_the_grace() -> None:
+    fresh = {"metadata": {"name": "j", "creationTimestamp": "2026-01-01T11:59:00Z"}, "spec": {}, "status": {}}
+    pending = classify_job(fresh, [], now=NOW)
+    assert pending.phase == "Pending" and pending.requeue_after == 540
+    old = {"metadata": {"name": "j", "creationTimestamp": "2026-01-01T11:45:00Z"}, "spec": {}, "status": {}}
+    failed = classify_job(old, [], now=NOW)
+    assert (failed.phase, failed.reason, failed.stop_job) == ("Failed", "PodsNotCreated", True)
