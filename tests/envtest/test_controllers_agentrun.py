@@ -7,13 +7,10 @@ Covers the job runtime's Job/ConfigMap creation, status mapping, conditions set 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from kubernetes_asyncio import client as k8s
 
 from jangar.controllers.kinds import AGENTRUNS, AGENTS, ANNOTATION_CANCEL, CONFIGMAPS, EVENTS, FINALIZER, JOBS
 from jangar.dev.cluster import LocalCluster
@@ -25,7 +22,6 @@ from tests.envtest.controllers_fixtures import (
     cond,
     eventually,
     get_run,
-    install_crds,
     run,
     running_controller,
     settings_for,
@@ -33,21 +29,6 @@ from tests.envtest.controllers_fixtures import (
 )
 
 pytestmark = pytest.mark.envtest
-
-
-@pytest_asyncio.fixture
-async def client(kube_client: k8s.ApiClient) -> AsyncIterator[Client]:
-    c = Client(kube_client, timeout=10, field_manager="test")
-    await install_crds(c)
-    yield c
-
-
-@pytest_asyncio.fixture
-async def controller(
-    envtest: LocalCluster, namespace: str, client: Client
-) -> AsyncIterator[ControllerProcess]:
-    async with running_controller(envtest.kubeconfig, settings_for(namespace)) as proc:
-        yield proc
 
 
 def _now() -> str:

@@ -4,12 +4,9 @@ AgentProvider and SecretBinding status, with observedGeneration and no rewrite w
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from kubernetes_asyncio import client as k8s
 
 from jangar.controllers.kinds import (
     IMPLEMENTATIONSOURCES,
@@ -18,33 +15,14 @@ from jangar.controllers.kinds import (
     SECRETBINDINGS,
     SECRETS,
 )
-from jangar.dev.cluster import LocalCluster
 from jangar.runtime import Client, ResourceRef
 from tests.envtest.controllers_fixtures import (
     ControllerProcess,
     cond,
     eventually,
-    install_crds,
-    running_controller,
-    settings_for,
 )
 
 pytestmark = pytest.mark.envtest
-
-
-@pytest_asyncio.fixture
-async def client(kube_client: k8s.ApiClient) -> AsyncIterator[Client]:
-    c = Client(kube_client, timeout=10, field_manager="test")
-    await install_crds(c)
-    yield c
-
-
-@pytest_asyncio.fixture
-async def controller(
-    envtest: LocalCluster, namespace: str, client: Client
-) -> AsyncIterator[ControllerProcess]:
-    async with running_controller(envtest.kubeconfig, settings_for(namespace)) as proc:
-        yield proc
 
 
 async def ready_reason(client: Client, ref: ResourceRef, ns: str, name: str, reason: str) -> Any:

@@ -2,44 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from kubernetes_asyncio import client as k8s
 
 from jangar.controllers.kinds import AGENTRUNS, JOBS, SECRETBINDINGS, SECRETS, VCSPROVIDERS
-from jangar.dev.cluster import LocalCluster
 from jangar.runtime import Client
 from tests.envtest.controllers_fixtures import (
     ControllerProcess,
     apply_basics,
     cond,
     eventually,
-    install_crds,
     run,
-    running_controller,
-    settings_for,
     wait_phase,
 )
 
 pytestmark = pytest.mark.envtest
-
-
-@pytest_asyncio.fixture
-async def client(kube_client: k8s.ApiClient) -> AsyncIterator[Client]:
-    c = Client(kube_client, timeout=10, field_manager="test")
-    await install_crds(c)
-    yield c
-
-
-@pytest_asyncio.fixture
-async def controller(
-    envtest: LocalCluster, namespace: str, client: Client
-) -> AsyncIterator[ControllerProcess]:
-    async with running_controller(envtest.kubeconfig, settings_for(namespace)) as proc:
-        yield proc
 
 
 def github(ns: str, name: str = "gh", **auth: Any) -> dict[str, Any]:
