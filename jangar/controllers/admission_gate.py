@@ -62,7 +62,7 @@ class GateMetrics:
         )
 
 
-def _held(run: Mapping[str, Any]) -> bool:
+def held_for_admission(run: Mapping[str, Any]) -> bool:
     """A run that is not waiting for capacity: held for an invalid spec, or being deleted."""
     meta = run.get("metadata") or {}
     return bool(meta.get("deletionTimestamp")) or is_true(
@@ -101,7 +101,7 @@ class AdmissionGate:
                     parse_time(j["metadata"].get("creationTimestamp")) or self._clock() for j in jobs
                 )
                 return dataclasses.replace(record, admitted_at=created)
-            if _held(run):
+            if held_for_admission(run):
                 return None
         return record
 
