@@ -28,11 +28,13 @@ from typing import Any
 
 import structlog
 
+from jangar.api.contract import ANNOTATION_CANCEL
+from jangar.api.contract import FINALIZER_RUNTIME_CLEANUP as FINALIZER
 from jangar.conditions import format_time
 from jangar.controllers.admission_gate import AdmissionGate
 from jangar.controllers.events import EventRecorder
 from jangar.controllers.jobs import delete_jobs, job_finished, patch_job_ttl, run_jobs
-from jangar.controllers.kinds import AGENTRUNS, ANNOTATION_CANCEL, FINALIZER
+from jangar.controllers.kinds import AGENTRUNS
 from jangar.controllers.lookup import NamespaceLookup
 from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.observe import observe

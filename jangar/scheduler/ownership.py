@@ -27,13 +27,16 @@ __all__ = [
     "run_selector",
 ]
 
-LABEL_RUN = "agents.proompteng.ai/agent-run"
-LABEL_AGENT = "agents.proompteng.ai/agent"
-LABEL_PROVIDER = "agents.proompteng.ai/provider"
-LABEL_IMPLEMENTATION = "agents.proompteng.ai/implementation"
-LABEL_STEP = "agents.proompteng.ai/step"
-LABEL_STEP_INDEX = "agents.proompteng.ai/step-index"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+from jangar.api.contract import (
+    LABEL_AGENT,
+    LABEL_IMPLEMENTATION,
+    LABEL_MANAGED_BY,
+    LABEL_PROVIDER,
+    LABEL_RUN,
+    LABEL_STEP,
+    LABEL_STEP_INDEX,
+    MANAGED_BY,
+)
 
 
 def owner_reference(run: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -62,7 +65,7 @@ def run_labels(ctx: RunContext) -> dict[str, str]:
         LABEL_RUN: label_value(ctx.name),
         LABEL_AGENT: label_value(ctx.agent_name),
         LABEL_PROVIDER: label_value(ctx.provider_name),
-        LABEL_MANAGED_BY: "jangar",
+        LABEL_MANAGED_BY: MANAGED_BY,
     }
     impl_ref = ctx.spec.get("implementationSpecRef")
     impl_name = ctx.implementation_name or (impl_ref.get("name") if isinstance(impl_ref, Mapping) else None)

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from jangar.controllers.kinds import ANNOTATION_CANCEL
+from jangar.api.contract import ANNOTATION_CANCEL
 from jangar.runtime import AlreadyExistsError, ApiError, CacheReader, Client, NotFoundError
 from jangar.server.queue_check import queue_full
 from jangar.server.resources import AGENT_RUN

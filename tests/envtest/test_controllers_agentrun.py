@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from jangar.controllers.kinds import AGENTRUNS, AGENTS, ANNOTATION_CANCEL, CONFIGMAPS, EVENTS, FINALIZER, JOBS
+from jangar.api.contract import ANNOTATION_CANCEL
+from jangar.api.contract import FINALIZER_RUNTIME_CLEANUP as FINALIZER
+from jangar.controllers.kinds import AGENTRUNS, AGENTS, CONFIGMAPS, EVENTS, JOBS
 from jangar.dev.cluster import LocalCluster
 from jangar.runtime import Client, NotFoundError, PropagationPolicy
 from tests.envtest.controllers_fixtures import (

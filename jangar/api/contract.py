@@ -1,0 +1,86 @@
+"""The names users and the reference depend on, spelled once: phases, labels, annotations, finalizers.
+
+Everything outside `jangar.api` imports these instead of writing the strings, so a rename is one edit and a
+typo is an import error. Values are the reference's (chart 0.9.1), because a user switching to jangar keeps
+their selectors, dashboards and `kubectl annotate` habits.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+from jangar.api.groups import AGENTS
+
+__all__ = [
+    "ANNOTATION_CANCEL",
+    "ANNOTATION_TOKEN_EXPIRES_AT",
+    "FINALIZER_RUNTIME_CLEANUP",
+    "LABEL_AGENT",
+    "LABEL_IMPLEMENTATION",
+    "LABEL_JOB_NAME",
+    "LABEL_MANAGED_BY",
+    "LABEL_PROVIDER",
+    "LABEL_RUN",
+    "LABEL_STEP",
+    "LABEL_STEP_INDEX",
+    "MANAGED_BY",
+    "TERMINAL_PHASES",
+    "WAITING_PHASES",
+    "Phase",
+    "is_cancel_requested",
+    "is_terminal",
+]
+
+
+class Phase(StrEnum):
+    """`status.phase` of an AgentRun (and of the other run kinds). Members compare equal to their strings,
+    so `status.get("phase") in TERMINAL_PHASES` works on plain dicts from the cache."""
+
+    PENDING = "Pending"
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+TERMINAL_PHASES: Final = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
+"""Phases a run never leaves."""
+
+WAITING_PHASES: Final = frozenset({"", Phase.PENDING, Phase.QUEUED})
+"""Phases of a run not admitted yet ("" is a run the controller has not seen)."""
+
+
+def is_terminal(phase: object) -> bool:
+    """True for Succeeded, Failed and Cancelled (a str or a Phase)."""
+    return phase in TERMINAL_PHASES
+
+
+# -- labels on a run's children (Jobs, Pods, ConfigMaps, Secrets) -------------------------------------
+LABEL_RUN: Final = f"{AGENTS}/agent-run"
+LABEL_AGENT: Final = f"{AGENTS}/agent"
+LABEL_PROVIDER: Final = f"{AGENTS}/provider"
+LABEL_IMPLEMENTATION: Final = f"{AGENTS}/implementation"
+LABEL_STEP: Final = f"{AGENTS}/step"
+LABEL_STEP_INDEX: Final = f"{AGENTS}/step-index"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "jangar"
+LABEL_JOB_NAME: Final = "job-name"
+"""Set by the Job controller on a Job's Pods."""
+
+# -- annotations and finalizers ----------------------------------------------------------------------
+ANNOTATION_CANCEL: Final = f"{AGENTS}/cancel"
+"""`kubectl annotate agentrun X agents.proompteng.ai/cancel=true` cancels a run (the CRD has no field)."""
+ANNOTATION_TOKEN_EXPIRES_AT: Final = f"{AGENTS}/token-expires-at"
+"""On a minted GitHub App token Secret: when the installation token expires."""
+FINALIZER_RUNTIME_CLEANUP: Final = f"{AGENTS}/runtime-cleanup"
+"""Held on an AgentRun until its Jobs are deleted and its outcome recorded (reference §3.2)."""
+
+
+def is_cancel_requested(obj: object) -> bool:
+    """The cancel annotation is `true` (case-insensitive) on this object dict."""
+    if not isinstance(obj, dict):
+        return False
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(ANNOTATION_CANCEL, "")).lower() == "true"

@@ -1,0 +1,41 @@
+"""`ResourceRef`s for jangar's kinds, derived from the registry only (group, version, plural never drift).
+
+`ref_for("AgentRun")` is what every client call, informer and watch uses; the constants name the kinds the
+controllers and surfaces touch today.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from jangar.api import registry
+from jangar.runtime import ResourceRef
+
+__all__ = [
+    "AGENTPROVIDERS",
+    "AGENTRUNS",
+    "AGENTS",
+    "IMPLEMENTATIONSOURCES",
+    "IMPLEMENTATIONSPECS",
+    "MEMORIES",
+    "SECRETBINDINGS",
+    "VCSPROVIDERS",
+    "ref_for",
+]
+
+
+@functools.cache
+def ref_for(kind: str) -> ResourceRef:
+    """The runtime's `ResourceRef` for one of jangar's kinds; KeyError for a kind jangar does not serve."""
+    info = registry.by_kind(kind)
+    return ResourceRef(info.group, info.version, info.kind, info.plural, namespaced=info.namespaced)
+
+
+AGENTRUNS = ref_for("AgentRun")
+AGENTS = ref_for("Agent")
+AGENTPROVIDERS = ref_for("AgentProvider")
+IMPLEMENTATIONSPECS = ref_for("ImplementationSpec")
+IMPLEMENTATIONSOURCES = ref_for("ImplementationSource")
+MEMORIES = ref_for("Memory")
+VCSPROVIDERS = ref_for("VersionControlProvider")
+SECRETBINDINGS = ref_for("SecretBinding")
