@@ -23,7 +23,9 @@ from jangar.controllers.admission_gate import AdmissionGate
 from jangar.controllers.agent import check_agent
 from jangar.controllers.agentprovider import check_agent_provider
 from jangar.controllers.agentrun import AgentRunReconciler
-from jangar.controllers.events import EventRecorder
+from jangar.controllers.agentrun.apply import PlanApplier
+from jangar.controllers.agentrun.snapshot import Timing
+from jangar.controllers.app_tokens import AppTokens
 from jangar.controllers.implementationsource import check_implementation_source
 from jangar.controllers.implementationspec import check_implementation_spec
 from jangar.controllers.kinds import (
@@ -43,12 +45,11 @@ from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.recording import RunRecorderProtocol
 from jangar.controllers.secretbinding import check_secret_binding
 from jangar.controllers.supporting import CheckEnv, CheckFunc, SupportingReconciler
-from jangar.controllers.vcs_wiring import VcsWiring
 from jangar.controllers.versioncontrolprovider import check_vcs_provider
-from jangar.controllers.workflow import WorkflowRuntime
 from jangar.runtime import (
     Builder,
     Client,
+    EventRecorder,
     GenerationChanged,
     JsonObject,
     Manager,
@@ -63,18 +64,21 @@ __all__ = ["ControllerDeps", "Installed", "Tuning", "install", "setup_controller
 
 
 class _CloseOnStop:
-    """Closes the VCS wiring's HTTP session at shutdown; non-leader runnables stop after the controllers."""
+    """Closes the token minter's HTTP session and flushes Events at shutdown (non-leader runnables stop
+    after the controllers)."""
 
     need_leader_election = False
 
-    def __init__(self, vcs: VcsWiring) -> None:
-        self.vcs = vcs
+    def __init__(self, tokens: AppTokens, events: EventRecorder) -> None:
+        self.tokens = tokens
+        self.events = events
 
     async def start(self) -> None:
         return None
 
     async def stop(self, timeout: float) -> None:
-        await self.vcs.close()
+        await self.tokens.close()
+        await self.events.flush()
 
 
 @dataclass(frozen=True)
@@ -160,27 +164,44 @@ def install(manager: Manager, deps: ControllerDeps, tuning: Tuning | None = None
     for ref in (*_OWN_KINDS, JOBS, PODS):
         cache.informer(ref)
     ix.install_indexes(cache)
-    events = EventRecorder(manager.client, settings.pod_name)
+    events = EventRecorder(manager.client, "jangar-controller")
     gate = AdmissionGate(
         cache, AdmissionLimits.from_settings(settings), registry=manager.metrics.registry, clock=t.clock
+    )
+    timing = Timing.from_settings(settings)
+    timing = dataclasses.replace(
+        timing,
+        **{
+            k: v
+            for k, v in (
+                ("reference_grace_seconds", t.reference_grace_seconds),
+                ("image_pull_grace_seconds", t.image_pull_grace_seconds),
+            )
+            if v is not None
+        },
+    )
+    tokens = AppTokens(manager.client)
+    metrics = RunMetrics(manager.metrics.registry)
+    applier = PlanApplier(
+        client=manager.client,
+        cache=cache,
+        gate=gate,
+        events=events,
+        recorder=deps.recorder,
+        app_tokens=tokens,
+        metrics=metrics,
     )
     runs = AgentRunReconciler(
         settings=settings,
         client=manager.client,
         cache=cache,
         gate=gate,
-        events=events,
-        recorder=deps.recorder,
+        applier=applier,
+        metrics=metrics,
+        timing=timing,
         clock=t.clock,
-        metrics=RunMetrics(manager.metrics.registry),
     )
-    if t.reference_grace_seconds is not None:
-        runs.reference_grace_seconds = t.reference_grace_seconds
-    if t.image_pull_grace_seconds is not None:
-        runs.image_pull_grace_seconds = t.image_pull_grace_seconds
-    runs.workflow = WorkflowRuntime()
-    runs.vcs = VcsWiring(manager.client, cache, settings)
-    manager.add(_CloseOnStop(runs.vcs), need_leader_election=False)
+    manager.add(_CloseOnStop(tokens, events), need_leader_election=False)
     if settings.agents_controller.enabled:
         controller = (
             Builder(manager)

@@ -18,9 +18,17 @@ from typing import Any
 
 import structlog
 
-from jangar.controllers.events import EventRecorder
 from jangar.controllers.status import Cond, compose_status, write_status
-from jangar.runtime import CacheReader, Client, ConflictError, JsonObject, Request, ResourceRef, Result
+from jangar.runtime import (
+    CacheReader,
+    Client,
+    ConflictError,
+    EventRecorder,
+    JsonObject,
+    Request,
+    ResourceRef,
+    Result,
+)
 from jangar.settings import Settings
 
 log = structlog.get_logger("jangar.controllers.supporting")
@@ -151,7 +159,7 @@ class SupportingReconciler:
                 reason=verdict.reason,
             )
             if self.events is not None and old_phase != phase and not verdict.ready:
-                self.events.emit(updated, "Warning", verdict.reason, verdict.message)
+                self.events.warning(updated, verdict.reason, verdict.message)
         return Result(requeue_after=verdict.requeue_after) if verdict.requeue_after else None
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from jangar.controllers.credentials import read_keys, referenced_objects
 from jangar.controllers.kinds import CONFIGMAPS, SECRETS
 from jangar.controllers.status import Cond
 from jangar.controllers.supporting import UNREACHABLE_REQUEUE_SECONDS, CheckEnv, Verdict
-from jangar.controllers.vcs_wiring import read_keys, referenced_objects
 from jangar.runtime import JsonObject
 from jangar.vcs import check_provider
 
@@ -25,7 +25,7 @@ async def check_vcs_provider(obj: JsonObject, env: CheckEnv) -> Verdict:
     secrets = await read_keys(env.client, SECRETS, ns, secret_names)
     configmaps = await read_keys(env.client, CONFIGMAPS, ns, cm_names)
 
-    def lookup(found: dict[str, set[str] | None]) -> Callable[[str, str], bool | None]:
+    def lookup(found: dict[str, frozenset[str] | None]) -> Callable[[str, str], bool | None]:
         def has(name: str, key: str) -> bool | None:
             keys = found.get(name)
             return None if keys is None else key in keys

@@ -239,7 +239,10 @@ def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
     backoff = _int_setting(config.get("backoffLimit"), step_default, defaults.get("retryLimit"), minimum=0)
     if backoff is not None:
         job_spec["backoffLimit"] = backoff
-    deadline = _int_setting(config.get("timeoutSeconds"), defaults.get("timeoutSeconds"), minimum=1)
+    step_timeout = ctx.step.spec.get("timeoutSeconds") if ctx.step is not None else None
+    deadline = _int_setting(
+        step_timeout, config.get("timeoutSeconds"), defaults.get("timeoutSeconds"), minimum=1
+    )
     if deadline is not None:
         job_spec["activeDeadlineSeconds"] = deadline
 

@@ -1,8 +1,10 @@
 """One call from an AgentRun to everything needed to submit it: resolve, validate, contract, VCS, context.
 
-This is the thin seam for the reconciler: `prepare_run()` never touches the API server. It returns either
-the problems to report (`InvalidSpec`, terminal) or a `RunContext` ready for `build_job_plan`, plus the VCS
-result (status, warnings, a GitHub App token to mint) and the contract status.
+The seam between the cache and the Job builder: `prepare_run()` never touches the API server. It returns the
+problems to report, or a `RunContext` ready for `build_job_plan`, plus the VCS result (status, warnings, a
+GitHub App token to mint) and the contract status. The AgentRun controller calls it when it submits a
+`job` run, when it recreates a lost Job and when it starts each workflow step; `render` calls it too, so
+what `render` prints is what runs.
 """
 
 from __future__ import annotations
@@ -21,27 +23,42 @@ from jangar.validation.resolve import Lookup, Resolution, resolve_run
 from jangar.validation.secrets import secret_problem
 from jangar.vcs.resolve import VcsResolution, resolve_run_vcs
 
-__all__ = ["Prepared", "prepare_run"]
+__all__ = ["KeyCheck", "Prepared", "prepare_run", "run_parameters"]
+
+KeyCheck = Callable[[str, str], bool]
+"""(object name, key) → whether the Secret/ConfigMap has that key."""
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """`ok`: submit `context`. Else `problems` → phase Failed, `InvalidSpec=True` (see `summarize`)."""
+    """The outcome of preparing a run (or one step attempt of it).
+
+    * `problems`: why it cannot be submitted (validation, contract, a failed VCS requirement);
+    * `context`: what to build the Job from; `None` for a valid `workflow` run prepared without a step
+      (there is nothing to build until a step starts);
+    * `contract`: the contract check of a `job` run, for `status.contract`;
+    * `vcs`: the VCS result (status, skip reason, warnings, a GitHub App token to mint).
+    """
 
     resolution: Resolution
     problems: list[Problem] = field(default_factory=list)
     context: RunContext | None = None
     contract: ContractResult | None = None
     vcs: VcsResolution | None = None
-    warnings: list[Problem] = field(default_factory=list)
 
     @property
-    def ok(self) -> bool:
-        return not self.problems and self.context is not None
+    def valid(self) -> bool:
+        return not self.problems
 
 
 def _always(name: str, key: str) -> bool:
     return True
+
+
+def run_parameters(run: Mapping[str, Any]) -> dict[str, str]:
+    """`spec.parameters` with string values only (validation reports the others)."""
+    raw = (run.get("spec") or {}).get("parameters") or {}
+    return {str(k): v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, Mapping) else {}
 
 
 def prepare_run(
@@ -51,37 +68,45 @@ def prepare_run(
     *,
     step: StepRef | None = None,
     active_runs: Iterable[Mapping[str, Any]] = (),
-    secret_has_key: Callable[[str, str], bool] = _always,
-    configmap_has_key: Callable[[str, str], bool] = _always,
+    secret_has_key: KeyCheck = _always,
+    configmap_has_key: KeyCheck = _always,
     require_secret_bindings: bool = True,
 ) -> Prepared:
     """Resolve and validate `run` (or one workflow `step` of it) and build its `RunContext`.
 
-    `active_runs` are the other AgentRuns of the namespace (for branch conflicts); `secret_has_key` and
-    `configmap_has_key` answer from the cache whether VCS credentials exist.
+    `active_runs` are the namespace's other unfinished AgentRuns (branch conflicts); `secret_has_key` and
+    `configmap_has_key` say whether VCS credentials exist (the controller reads Secrets on demand, never
+    caches them; `render --offline` assumes they do).
     """
     resolution = resolve_run(run, lookup)
     problems = validate_agent_run(run, resolution, settings, require_secret_bindings=require_secret_bindings)
+    kind = runtime_type(run)
+    parameters = run_parameters(run)
+    contract: ContractResult | None = None
+    if step is None and kind == "job" and resolution.implementation is not None:
+        contract = check_contract(parameters, resolution.implementation)
     if problems:
-        return Prepared(resolution, problems)
-    spec = run.get("spec") or {}
-    parameters: dict[str, str] = {
-        k: v for k, v in (spec.get("parameters") or {}).items() if isinstance(v, str)
-    }
+        return Prepared(resolution, problems, contract=contract)
+    if kind == "workflow" and step is None:
+        return Prepared(resolution)
+
     implementation = resolution.implementation
     implementation_name = resolution.implementation_ref
     if step is not None:
-        implementation = resolution.step_implementations.get(step.name) or implementation
+        implementation = resolution.step_implementations.get(step.name)
         step_params = step.spec.get("parameters") or {}
         parameters |= {k: v for k, v in step_params.items() if isinstance(v, str)}
-        step_ref = (step.spec.get("implementationSpecRef") or {}).get("name")
-        implementation_name = step_ref or implementation_name
+        implementation_name = (step.spec.get("implementationSpecRef") or {}).get(
+            "name"
+        ) or implementation_name
     if implementation is None or resolution.agent is None or resolution.provider is None:
-        return Prepared(resolution, [Problem("MissingImplementation", "implementation not found")])
-    contract = check_contract(parameters, implementation)
-    if contract.reason:
-        return Prepared(resolution, [Problem(contract.reason, contract.message)], contract=contract)
-
+        where = f"step {step.name}" if step is not None else "the run"
+        return Prepared(resolution, [Problem("MissingImplementation", f"{where} has no implementation")])
+    if step is not None:
+        contract = check_contract(parameters, implementation)
+        if contract.reason:
+            return Prepared(resolution, [Problem(contract.reason, contract.message)])
+    metadata = build_metadata(parameters, implementation)
     agent = resolution.agent
 
     def policy(secret: str, purpose: str) -> Problem | None:
@@ -101,10 +126,10 @@ def prepare_run(
         agent=agent,
         implementation=implementation,
         parameters=parameters,
-        metadata=contract.metadata,
+        metadata=metadata,
         provider=provider,
         settings=settings,
-        active_runs=active_runs if runtime_type(run) in ("job", "workflow") else (),
+        active_runs=active_runs,
         secret_policy=policy,
         secret_has_key=secret_has_key,
         configmap_has_key=configmap_has_key,
@@ -112,8 +137,9 @@ def prepare_run(
     )
     if vcs.outcome == "fail":
         problem = Problem(vcs.reason or "VcsUnavailable", vcs.message)
-        return Prepared(resolution, [problem], contract=contract, vcs=vcs, warnings=list(vcs.warnings))
-    final_parameters = vcs.parameters or parameters
+        return Prepared(resolution, [problem], contract=contract if step is None else None, vcs=vcs)
+    final_parameters = dict(vcs.parameters) if vcs.parameters else parameters
+    inline = isinstance(((run.get("spec") or {}).get("implementation") or {}).get("inline"), Mapping)
     context = RunContext(
         run=run,
         agent=agent,
@@ -121,9 +147,9 @@ def prepare_run(
         implementation=implementation,
         parameters=final_parameters,
         metadata=build_metadata(final_parameters, implementation),
-        implementation_name=implementation_name,
+        implementation_name=None if inline else implementation_name,
         memory=resolution.memory,
         vcs=vcs.runtime if vcs.outcome == "ok" else None,
         step=step,
     )
-    return Prepared(resolution, [], context, contract, vcs, list(vcs.warnings))
+    return Prepared(resolution, [], context, contract if step is None else None, vcs)

@@ -20,7 +20,12 @@ from typing import Any, Literal
 from jangar.conditions import format_time, parse_time
 from jangar.scheduler.context import StepRef
 from jangar.scheduler.naming import job_name
-from jangar.scheduler.outcome import MISSING_JOB_GRACE_SECONDS, classify_job
+from jangar.scheduler.outcome import (
+    IMAGE_PULL_GRACE_SECONDS,
+    MISSING_JOB_GRACE_SECONDS,
+    SCHEDULING_GRACE_SECONDS,
+    classify_job,
+)
 
 __all__ = ["MAX_BACKOFF_SECONDS", "WorkflowPlan", "plan_workflow", "retry_backoff", "workflow_steps"]
 
@@ -97,6 +102,8 @@ def plan_workflow(
     now: datetime,
     pods: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     missing_job_grace_seconds: float = MISSING_JOB_GRACE_SECONDS,
+    image_pull_grace_seconds: float = IMAGE_PULL_GRACE_SECONDS,
+    scheduling_grace_seconds: float = SCHEDULING_GRACE_SECONDS,
 ) -> WorkflowPlan:
     """Walk the steps in order and decide this pass. `jobs`/`pods` are keyed by Job name."""
     metadata = run.get("metadata") or {}
@@ -192,7 +199,13 @@ def plan_workflow(
         if job_meta.get("uid"):
             entry["jobRef"] = {"name": job_key, "namespace": namespace, "uid": job_meta["uid"]}
         entry.setdefault("jobObservedAt", format_time(now))
-        outcome = classify_job(job_obj, (pods or {}).get(job_key, ()), now=now)
+        outcome = classify_job(
+            job_obj,
+            (pods or {}).get(job_key, ()),
+            now=now,
+            image_pull_grace_seconds=image_pull_grace_seconds,
+            scheduling_grace_seconds=scheduling_grace_seconds,
+        )
         if outcome.phase == "Succeeded":
             finished.append(job_key)
             if outcome.started_at:

@@ -192,7 +192,7 @@ class ControllerProcess:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.task, 15)
         if self.installed is not None:
-            await self.installed.events.drain(2)
+            await asyncio.wait_for(self.installed.events.flush(), 5)
         if self.client is not None:
             await self.client.close()
 

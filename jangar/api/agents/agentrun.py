@@ -94,6 +94,9 @@ class WorkflowStep(KubeModel):
     retries: Int32 | None = Field(default=None, ge=0)
     """Extra attempts after a failed one."""
     retry_backoff_seconds: Int32 | None = Field(default=None, ge=0)
+    """Wait before the first retry; doubled for each further one, capped at an hour."""
+    timeout_seconds: Int32 | None = Field(default=None, ge=1)
+    """The deadline of each attempt's Job (activeDeadlineSeconds); a timed-out attempt is retried."""
 
 
 class Workflow(KubeModel):

@@ -35,7 +35,7 @@ def cache(*extra: dict[str, Any]) -> FakeLookup:
 def test_prepared_run_builds_a_job_with_vcs_by_reference() -> None:
     run = agent_run(vcsRef={"name": "github"}, parameters={"repo": "acme/demo", "issue": "7"})
     prepared = prepare_run(run, cache(binding("gh-token")), SETTINGS)
-    assert prepared.ok, prepared.problems
+    assert prepared.valid, prepared.problems
     assert prepared.contract is not None and prepared.contract.status["missingKeys"] == []
     assert prepared.vcs is not None and prepared.vcs.status is not None
     assert prepared.vcs.status["headBranch"] == "codex/7"
@@ -53,16 +53,16 @@ def test_prepared_run_builds_a_job_with_vcs_by_reference() -> None:
 def test_vcs_secret_without_binding_skips_vcs_unless_required() -> None:
     run = agent_run(vcsRef={"name": "github"}, parameters={"repo": "acme/demo", "issue": "7"})
     prepared = prepare_run(run, cache(), SETTINGS)
-    assert prepared.ok and prepared.context is not None and prepared.context.vcs is None
+    assert prepared.valid and prepared.context is not None and prepared.context.vcs is None
     assert prepared.vcs is not None and prepared.vcs.reason == "SecretNotBound"
     run["spec"]["vcsPolicy"] = {"required": True}
     failed = prepare_run(run, cache(), SETTINGS)
-    assert not failed.ok and failed.problems[0].reason == "SecretNotBound"
+    assert not failed.valid and failed.problems[0].reason == "SecretNotBound"
 
 
 def test_invalid_run_reports_problems() -> None:
     prepared = prepare_run(agent_run(), cache(), SETTINGS)
-    assert not prepared.ok
+    assert not prepared.valid
     assert [p.reason for p in prepared.problems] == ["MissingRequiredMetadata"]
 
 
@@ -76,7 +76,7 @@ def test_workflow_step_context() -> None:
         runtime="workflow", workflow={"steps": [{"name": "plan"}, step_spec]}, parameters={"repo": "a/b"}
     )
     prepared = prepare_run(run, cache(), SETTINGS, step=StepRef("review", 2, 1, step_spec))
-    assert prepared.ok and prepared.context is not None
+    assert prepared.valid and prepared.context is not None
     assert prepared.context.implementation == {"text": "Review"}
     assert prepared.context.parameters == {"repo": "a/b", "stage": "review"}
     assert build_job_plan(prepared.context, SETTINGS).job_name == "run-1-step-2-attempt-1"

@@ -1,0 +1,6 @@
+"""The AgentRun controller: `snapshot` (what a decision reads), `decide` (the pure decision), `plan` (its
+output), `apply` (the writes, in a crash-safe order) and `reconciler` (the shell tying them together)."""
+
+from jangar.controllers.agentrun.reconciler import AgentRunReconciler
+
+__all__ = ["AgentRunReconciler"]

@@ -1,0 +1,155 @@
+"""Carry out a `RunPlan` against the API server, in the one order that is safe after a crash at any point.
+
+1. the finalizer (so nothing is created for a run that could vanish without cleanup);
+2. children: the GitHub App token Secret, the ConfigMaps, the Job — created, or adopted when a child with the
+   deterministic name is already ours (`ForeignObject` when another run controls it);
+3. one status write (skipped when nothing but timestamps changed);
+4. follow-ups that must come after the outcome is recorded: deleting Jobs (a Job must not vanish before its
+   outcome is read), Job TTL patches, deleting the run at the end of its retention, the finalizer's removal;
+   then the Event for a phase change, the metric and the run record (the recorder skips repeats).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from jangar.api.contract import FINALIZER_RUNTIME_CLEANUP, is_terminal
+from jangar.controllers.admission_gate import AdmissionGate
+from jangar.controllers.agentrun.plan import RunPlan
+from jangar.controllers.app_tokens import AppTokens
+from jangar.controllers.jobs import create_plan
+from jangar.controllers.kinds import AGENTRUNS, JOBS
+from jangar.controllers.metrics import RunMetrics
+from jangar.controllers.recording import RunRecorderProtocol, record_run
+from jangar.controllers.status import write_status
+from jangar.runtime import (
+    CacheReader,
+    Client,
+    EventRecorder,
+    JsonObject,
+    PropagationPolicy,
+    Result,
+)
+from jangar.runtime.controllerutil import add_finalizer, remove_finalizer
+from jangar.scheduler.runtimes import runtime_type
+
+log = structlog.get_logger("jangar.controllers.agentrun")
+
+__all__ = ["PlanApplier"]
+
+
+@dataclass
+class PlanApplier:
+    """The side of the AgentRun reconciler that writes. One per manager; stateless between calls."""
+
+    client: Client
+    cache: CacheReader
+    gate: AdmissionGate
+    events: EventRecorder
+    recorder: RunRecorderProtocol | None
+    app_tokens: AppTokens
+    metrics: RunMetrics
+
+    async def apply(self, run: JsonObject, plan: RunPlan, now: datetime) -> Result | None:
+        meta = run["metadata"]
+        ns, name = str(meta["namespace"]), str(meta["name"])
+        for note in plan.notes:
+            log.warning(note, kind="AgentRun", namespace=ns, name=name)
+        if plan.release_admission:
+            self.gate.release(ns, name)
+        if plan.add_finalizer:
+            run = await self._patch_finalizers(run, add=True)
+        try:
+            if plan.app_token is not None:
+                await self.app_tokens.ensure(run, plan.app_token)
+            if plan.create is not None:
+                await create_plan(self.client, self.cache, plan.create, meta.get("uid"))
+        except BaseException:
+            if plan.admitted:
+                self.gate.release(ns, name)
+            raise
+        updated = run
+        if plan.status is not None:
+            written = await write_status(self.client, AGENTRUNS, run, plan.status.status, now=now)
+            if written is not None:
+                updated = written
+                self._transition(run, written, plan)
+        for job in plan.delete_jobs:
+            await self.client.delete(
+                JOBS, job, ns, propagation_policy=PropagationPolicy.BACKGROUND, ignore_not_found=True
+            )
+        for job, ttl in plan.job_ttls:
+            await self._patch_ttl(ns, job, ttl)
+        if plan.remove_finalizer:
+            record_run(self.recorder, run)
+            if plan.delete_jobs:
+                log.info("deleted the jobs of a deleted run", kind="AgentRun", namespace=ns, name=name)
+            await self._patch_finalizers(run, add=False)
+            return None
+        record_run(self.recorder, updated)
+        if plan.delete_run:
+            log.info("retention elapsed, deleting run", kind="AgentRun", namespace=ns, name=name)
+            await self.client.delete(AGENTRUNS, name, ns, ignore_not_found=True)
+            return None
+        return Result(requeue_after=plan.requeue_after) if plan.requeue_after is not None else None
+
+    # -- steps -------------------------------------------------------------------------------------
+
+    async def _patch_finalizers(self, run: JsonObject, *, add: bool) -> JsonObject:
+        meta = run["metadata"]
+        edited: JsonObject = {"metadata": {"finalizers": list(meta.get("finalizers") or ())}}
+        changed = (add_finalizer if add else remove_finalizer)(edited, FINALIZER_RUNTIME_CLEANUP)
+        if not changed:
+            return run
+        updated: JsonObject = await self.client.patch(
+            AGENTRUNS,
+            meta["name"],
+            {"metadata": {"finalizers": edited["metadata"]["finalizers"]}},
+            namespace=meta["namespace"],
+            resource_version=meta.get("resourceVersion"),
+        )
+        return updated
+
+    async def _patch_ttl(self, namespace: str, job: str, ttl: int) -> None:
+        try:
+            await self.client.patch(
+                JOBS, job, {"spec": {"ttlSecondsAfterFinished": ttl}}, namespace=namespace
+            )
+        except Exception as exc:
+            if getattr(exc, "status", None) != 404:
+                raise
+
+    def _transition(self, old: Mapping[str, Any], new: JsonObject, plan: RunPlan) -> None:
+        """Log, count and announce a status change (an Event only when the phase changed)."""
+        assert plan.status is not None
+        old_phase = str((old.get("status") or {}).get("phase") or "")
+        phase, details = plan.status.phase, plan.status.details
+        if old_phase != phase and is_terminal(phase):
+            runtime = ((new.get("status") or {}).get("runtimeRef") or {}).get("type") or runtime_type(new)
+            self.metrics.outcomes.labels(phase, runtime or "unknown").inc()
+        if old_phase == phase and not details.invalid:
+            return
+        meta = new["metadata"]
+        log.info(
+            "agentrun phase",
+            kind="AgentRun",
+            namespace=meta.get("namespace"),
+            name=meta.get("name"),
+            phase=phase,
+            previous=old_phase or None,
+            reason=details.reason,
+        )
+        if old_phase == phase:
+            return
+        warning = phase == "Failed" or (details.invalid and phase == "Pending")
+        self.events.event(
+            new,
+            "Warning" if warning else "Normal",
+            details.reason if warning else phase,
+            details.message or phase,
+        )

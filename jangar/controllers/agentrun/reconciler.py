@@ -1,0 +1,89 @@
+"""The AgentRun reconciler: a thin shell of read → decide → apply.
+
+Each request reads the newest cached run and its `RunSnapshot`, calls the pure `decide` (once more with the
+admission verdict when the plan asks for one: `AdmissionGate.admit` reserves the run's capacity under a lock,
+so several workers never admit past a limit), and hands the plan to `PlanApplier`. A child name taken by
+another run turns into `on_foreign_child`'s plan. A stale cache shows up as a 409 on a write, which the
+runtime retries from fresh state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+
+from jangar.controllers.admission_gate import AdmissionGate
+from jangar.controllers.agentrun.apply import PlanApplier
+from jangar.controllers.agentrun.decide import decide, on_foreign_child
+from jangar.controllers.agentrun.snapshot import Timing, read_snapshot
+from jangar.controllers.jobs import ForeignObject
+from jangar.controllers.kinds import AGENTRUNS
+from jangar.controllers.metrics import RunMetrics
+from jangar.runtime import CacheReader, Client, NotFoundError, Request, Result
+from jangar.settings import Settings
+
+log = structlog.get_logger("jangar.controllers.agentrun")
+
+__all__ = ["AgentRunReconciler"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AgentRunReconciler:
+    """One per manager. Safe with several workers: a run is never reconciled twice at once."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        client: Client,
+        cache: CacheReader,
+        gate: AdmissionGate,
+        applier: PlanApplier,
+        metrics: RunMetrics,
+        timing: Timing | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.cache = cache
+        self.gate = gate
+        self.applier = applier
+        self.metrics = metrics
+        self.timing = timing or Timing.from_settings(settings)
+        self.clock = clock
+
+    async def reconcile(self, req: Request) -> Result | None:
+        started = time.monotonic()
+        try:
+            return await self._reconcile(req)
+        except NotFoundError:
+            if self.cache.get(AGENTRUNS, req.name, req.namespace, copy=False) is None:
+                return None  # deleted while we worked (e.g. the finalizer just released it)
+            raise  # something the run needs is missing (a Secret is not watched): retry with backoff
+        finally:
+            elapsed_ms = (time.monotonic() - started) * 1000
+            self.metrics.reconcile_ms.labels("agentrun", req.namespace or "").observe(elapsed_ms)
+
+    async def _reconcile(self, req: Request) -> Result | None:
+        run = self.cache.get(AGENTRUNS, req.name, req.namespace)
+        if run is None:
+            return None
+        now = self.clock()
+        snap = await read_snapshot(self.cache, self.client, run, self.settings, now, self.timing)
+        plan = decide(snap)
+        if plan.needs_admission:
+            plan = decide(snap, self.gate.admit(run))
+        try:
+            return await self.applier.apply(run, plan, now)
+        except ForeignObject as exc:
+            log.warning(
+                "child name taken", kind="AgentRun", namespace=req.namespace, name=req.name, error=str(exc)
+            )
+            fresh = self.cache.get(AGENTRUNS, req.name, req.namespace) or run
+            return await self.applier.apply(fresh, on_foreign_child(snap, str(exc)), now)

@@ -1,0 +1,162 @@
+"""Everything one AgentRun decision reads, gathered before deciding.
+
+`decide` is pure: it sees the world only through a `RunSnapshot`. The reader fills it from the informer
+cache (the run's own Jobs through the controller-uid index, their Pods by the `job-name` label, the run's
+namespace as a `Lookup`) and, only when the run may start a Job now, from the API server: the key names of
+the Secrets and ConfigMaps its VersionControlProvider uses (Secrets are never cached; their values are never
+read into the snapshot), and the namespace's other unfinished runs for branch conflicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from jangar.api.contract import LABEL_JOB_NAME, Phase, is_cancel_requested, is_terminal
+from jangar.controllers.credentials import read_keys, referenced_objects
+from jangar.controllers.kinds import AGENTRUNS, CONFIGMAPS, JOBS, PODS, SECRETS, VCSPROVIDERS
+from jangar.controllers.lookup import NamespaceLookup
+from jangar.runtime import CacheReader, Client, JsonObject
+from jangar.scheduler.outcome import (
+    IMAGE_PULL_GRACE_SECONDS,
+    MISSING_JOB_GRACE_SECONDS,
+    SCHEDULING_GRACE_SECONDS,
+)
+from jangar.scheduler.runtimes import runtime_type
+from jangar.settings import Settings
+from jangar.validation import Lookup, resolve_run
+
+__all__ = ["REFERENCE_GRACE_SECONDS", "RunSnapshot", "Timing", "may_start_a_job", "read_snapshot"]
+
+#: How long (from creation) a run waits for a referenced object that does not exist yet.
+REFERENCE_GRACE_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Grace periods of the decision (settable: `Settings.tuning`)."""
+
+    reference_grace_seconds: float = REFERENCE_GRACE_SECONDS
+    image_pull_grace_seconds: float = IMAGE_PULL_GRACE_SECONDS
+    scheduling_grace_seconds: float = SCHEDULING_GRACE_SECONDS
+    missing_job_grace_seconds: float = MISSING_JOB_GRACE_SECONDS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Timing:
+        tuning = getattr(settings, "tuning", None)
+        if tuning is None:
+            return cls()
+        return cls(
+            reference_grace_seconds=tuning.reference_grace_seconds,
+            image_pull_grace_seconds=tuning.image_pull_grace_seconds,
+            scheduling_grace_seconds=tuning.scheduling_grace_seconds,
+            missing_job_grace_seconds=tuning.missing_job_grace_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """One AgentRun and what its decision depends on, as of one moment."""
+
+    run: Mapping[str, Any]
+    now: datetime
+    settings: Settings
+    lookup: Lookup
+    #: the Jobs this run controls (by owner uid), by name
+    jobs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: each of those Jobs' Pods, by Job name
+    pods: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    #: key names of the Secrets / ConfigMaps the run's VCS provider refers to (None: the object is missing)
+    secret_keys: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
+    configmap_keys: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
+    #: False when the keys were not read (the run is not about to start a Job): then every key "exists"
+    keys_read: bool = False
+    #: the namespace's other unfinished AgentRuns (branch conflicts)
+    active_runs: Sequence[Mapping[str, Any]] = ()
+    timing: Timing = field(default_factory=Timing)
+
+    @property
+    def namespace(self) -> str:
+        return str(self.run["metadata"]["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.run["metadata"]["name"])
+
+    def secret_has_key(self, name: str, key: str) -> bool:
+        return not self.keys_read or key in (self.secret_keys.get(name) or ())
+
+    def configmap_has_key(self, name: str, key: str) -> bool:
+        return not self.keys_read or key in (self.configmap_keys.get(name) or ())
+
+
+def may_start_a_job(run: Mapping[str, Any], jobs: Mapping[str, Any]) -> bool:
+    """Whether this pass may build a Job (submission, a workflow step, a lost Job): only then are the VCS
+    credentials' keys read from the API server."""
+    meta = run.get("metadata") or {}
+    status = run.get("status") or {}
+    if meta.get("deletionTimestamp") or is_terminal(status.get("phase")) or is_cancel_requested(run):
+        return False
+    if runtime_type(run) == "workflow" and status.get("phase") == Phase.RUNNING:
+        return True
+    job_name = (status.get("jobRef") or {}).get("name")
+    return not job_name or job_name not in jobs
+
+
+async def read_snapshot(
+    cache: CacheReader,
+    client: Client | None,
+    run: JsonObject,
+    settings: Settings,
+    now: datetime,
+    timing: Timing | None = None,
+) -> RunSnapshot:
+    """The snapshot of `run` from the cache (and, when a Job may start, its VCS credentials' key names;
+    without a `client` those are not read and every key counts as present)."""
+    meta = run["metadata"]
+    ns = str(meta["namespace"])
+    uid = str(meta.get("uid") or "")
+    jobs = (
+        {
+            str(j["metadata"]["name"]): j
+            for j in cache.list(JOBS, ns, index=("controller-uid", uid), copy=False)
+        }
+        if uid
+        else {}
+    )
+    pods = {name: cache.list(PODS, ns, labels={LABEL_JOB_NAME: name}, copy=False) for name in jobs}
+    lookup = NamespaceLookup(cache, ns)
+    secret_keys: dict[str, frozenset[str] | None] = {}
+    configmap_keys: dict[str, frozenset[str] | None] = {}
+    active: list[Mapping[str, Any]] = []
+    keys_read = False
+    if may_start_a_job(run, jobs):
+        vcs_ref = resolve_run(run, lookup).vcs_ref
+        provider = cache.get(VCSPROVIDERS, vcs_ref, ns, copy=False) if vcs_ref else None
+        if provider is not None:
+            active = [
+                r
+                for r in cache.list(AGENTRUNS, ns, copy=False)
+                if r["metadata"]["name"] != meta["name"]
+                and not is_terminal((r.get("status") or {}).get("phase"))
+            ]
+            if client is not None:
+                secret_names, configmap_names = referenced_objects(provider)
+                secret_keys = await read_keys(client, SECRETS, ns, secret_names)
+                configmap_keys = await read_keys(client, CONFIGMAPS, ns, configmap_names)
+                keys_read = True
+    return RunSnapshot(
+        run=run,
+        now=now,
+        settings=settings,
+        lookup=lookup,
+        jobs=jobs,
+        pods=pods,
+        secret_keys=secret_keys,
+        configmap_keys=configmap_keys,
+        keys_read=keys_read,
+        active_runs=active,
+        timing=timing or Timing.from_settings(settings),
+    )
