@@ -14,7 +14,8 @@ enqueued by an initial list or a resync (:data:`LOW_PRIORITY`) do not delay real
 re-adding a queued key keeps its highest priority, as controller-runtime's priority queue does.
 
 All state transitions happen without an ``await`` in between, so no lock is needed: the
-event loop is the lock.
+event loop is the lock. Delays and the duration metrics use the queue's
+:class:`~jangar.runtime.clock.Clock` (a :class:`~jangar.runtime.testing.FakeClock` in tests).
 """
 
 from __future__ import annotations
