@@ -167,9 +167,12 @@ class Controller:
         exc = task.exception()
         if exc is None:
             exc = RuntimeError(f"worker {task.get_name()} exited while the controller was running")
-        self._log.error("controller worker died", worker=task.get_name(), error=repr(exc))
         if self._on_failure is not None:
-            self._on_failure(exc)
+            died = RuntimeError(f"worker {task.get_name()} died: {exc!r}")
+            died.__cause__ = exc
+            self._on_failure(died)
+        else:  # not run by a manager: at least say so
+            self._log.error("controller worker died", worker=task.get_name(), error=repr(exc))
 
     async def _worker(self) -> None:
         queue = self.queue

@@ -112,6 +112,7 @@ class EventRecorder:
     def event(self, obj: Mapping[str, Any], event_type: str, reason: str, message: str) -> None:
         """Record an event about ``obj`` (needs ``apiVersion``, ``kind`` and metadata). Never raises."""
         try:
+            loop = asyncio.get_running_loop()  # first: without a loop nothing is buffered
             if self._pending is None:
                 self._pending = asyncio.Queue(self.max_pending)
             meta = obj.get("metadata") or {}
@@ -122,7 +123,7 @@ class EventRecorder:
             }
             self._pending.put_nowait((snapshot, event_type, reason, message))
             if self._writer is None or self._writer.done():
-                self._writer = asyncio.get_running_loop().create_task(
+                self._writer = loop.create_task(
                     self._write_loop(self._pending), name=f"event-recorder-{self.component}"
                 )
         except asyncio.QueueFull:
