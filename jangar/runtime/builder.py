@@ -9,15 +9,26 @@
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
+from jangar.runtime.clock import Clock
 from jangar.runtime.controller import Controller, ControllerOptions
 from jangar.runtime.handler import Mapper, request_for_object, requests_for_owner
 from jangar.runtime.manager import Manager
 from jangar.runtime.predicate import Predicate
-from jangar.runtime.reconcile import ReconcileFunc, Reconciler
+from jangar.runtime.ratelimiter import RateLimiter
+from jangar.runtime.reconcile import ReconcileFunc, Reconciler, Request
 from jangar.runtime.resources import ResourceRef
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+_UNSET: Literal[_Unset.UNSET] = _Unset.UNSET
 
 
 class Builder:
@@ -51,9 +62,34 @@ class Builder:
         self._filters += predicates
         return self
 
-    def with_options(self, **options: Any) -> Builder:
-        """Any :class:`ControllerOptions` field: max_concurrent_reconciles, reconcile_timeout, ..."""
-        self._options = replace(self._options, **options)
+    def with_options(
+        self,
+        *,
+        max_concurrent_reconciles: int | Literal[_Unset.UNSET] = _UNSET,
+        reconcile_timeout: float | Literal[_Unset.UNSET] | None = _UNSET,
+        cache_sync_timeout: float | Literal[_Unset.UNSET] = _UNSET,
+        rate_limiter: Callable[[], RateLimiter[Request]] | Literal[_Unset.UNSET] = _UNSET,
+        need_leader_election: bool | Literal[_Unset.UNSET] = _UNSET,
+        clock: Clock | Literal[_Unset.UNSET] = _UNSET,
+    ) -> Builder:
+        """Set :class:`ControllerOptions` fields; omitted ones keep their current value.
+
+        ``rate_limiter`` is a factory (``lambda: ItemExponentialFailureRateLimiter(0.05, 60)``);
+        ``reconcile_timeout=None`` means no limit. Keyword-only, so a typo is a type error.
+        """
+        given: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("max_concurrent_reconciles", max_concurrent_reconciles),
+                ("reconcile_timeout", reconcile_timeout),
+                ("cache_sync_timeout", cache_sync_timeout),
+                ("rate_limiter", rate_limiter),
+                ("need_leader_election", need_leader_election),
+                ("clock", clock),
+            )
+            if v is not _UNSET
+        }
+        self._options = replace(self._options, **given)
         return self
 
     def named(self, name: str) -> Builder:

@@ -27,7 +27,7 @@ from jangar.runtime.informer import (
 )
 from jangar.runtime.reflector import ReflectorOptions
 from jangar.runtime.resources import JsonObject, ResourceRef, make_key
-from jangar.runtime.store import NAMESPACE_INDEX, IndexFunc
+from jangar.runtime.store import NAMESPACE_INDEX, IndexFunc, Store
 
 DEFAULT_RESYNC_PERIOD = 10 * 3600.0
 """controller-runtime's SyncPeriod: every cached object is re-delivered about every 10 h (±10 %)."""
@@ -228,19 +228,30 @@ class Cache:
         ns = namespace if ref.namespaced else None
         out: list[JsonObject] = []
         for inf in self._group(ref).for_namespace(ns):
-            store = inf.store
-            if index is not None:
-                objs = store.by_index(*index)
-                if ns is not None:
-                    objs = [o for o in objs if (o.get("metadata") or {}).get("namespace") == ns]
-            elif ns is not None:
-                objs = store.by_index(NAMESPACE_INDEX, ns)
-            else:
-                objs = store.values()
-            if labels:
-                objs = [o for o in objs if _labels_match(o, labels)]
-            out.extend(objs)
+            out.extend(select(inf.store, ns, labels=labels, index=index))
         return [deep_copy(o) for o in out] if copy else out
+
+
+def select(
+    store: Store,
+    namespace: str | None,
+    *,
+    labels: Mapping[str, str] | None = None,
+    index: tuple[str, str] | None = None,
+) -> list[JsonObject]:
+    """The stored objects (shared, not copied) in ``namespace`` (``None``: all), with an index
+    value and equal labels: the read rules of :meth:`Cache.list`, shared with the fake cache."""
+    if index is not None:
+        objs = store.by_index(*index)
+        if namespace is not None:
+            objs = [o for o in objs if (o.get("metadata") or {}).get("namespace") == namespace]
+    elif namespace is not None:
+        objs = store.by_index(NAMESPACE_INDEX, namespace)
+    else:
+        objs = store.values()
+    if labels:
+        objs = [o for o in objs if _labels_match(o, labels)]
+    return objs
 
 
 def _labels_match(obj: JsonObject, labels: Mapping[str, str]) -> bool:

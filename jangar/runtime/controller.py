@@ -8,10 +8,20 @@ outcome                 queue action                                ``result`` l
 exception               ``add_rate_limited`` (exponential backoff)  ``error``
 :class:`TerminalError`  none                                        ``error``
 per-reconcile timeout   ``add_rate_limited``                        ``error``
+:class:`ConflictError`  ``add_rate_limited``, logged at debug       ``error``
 ``requeue_after > 0``   ``forget`` then ``add_after``               ``requeue_after``
-``requeue=True``        ``add_rate_limited``                        ``requeue``
 ``None``/empty result   ``forget``                                  ``success``
 ======================  ==========================================  ==================
+
+There is no ``Result(requeue=True)`` (controller-runtime deprecated ``Result.Requeue``): a
+reconciler that wants a rate-limited retry raises. A 409 (:class:`ConflictError`, including
+``AlreadyExists``) is the normal outcome of acting on a stale cache, so it is retried with
+backoff like any error but logged at debug level without a traceback, and counted in
+``reconcile_errors_total`` as controller-runtime does.
+
+A worker that dies (a bug outside the reconciler, which is already guarded) is reported to
+the failure handler the manager installs, so the manager stops instead of running with one
+worker less.
 
 A key is never reconciled by two workers at once (the queue guarantees it), and a change
 during a reconcile causes exactly one more pass afterwards.
@@ -21,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,6 +38,8 @@ from dataclasses import dataclass, field
 import structlog
 
 from jangar.runtime.cache import Cache
+from jangar.runtime.clock import MONOTONIC, Clock
+from jangar.runtime.errors import ConflictError
 from jangar.runtime.handler import EnqueueHandler, Mapper
 from jangar.runtime.log import bind_reconcile_context
 from jangar.runtime.metrics import RuntimeMetrics
@@ -54,7 +65,10 @@ class ControllerOptions:
     """Seconds before a reconcile is cancelled and retried with backoff (None: no limit)."""
     cache_sync_timeout: float = 120.0
     rate_limiter: Callable[[], RateLimiter[Request]] = field(default=default_rate_limiter)
+    """A factory: every controller gets its own limiter."""
     need_leader_election: bool = True
+    clock: Clock = MONOTONIC
+    """Time for the work queue's delays and the reconcile-duration metric (tests: a FakeClock)."""
 
 
 class CacheSyncTimeout(RuntimeError):
@@ -79,17 +93,17 @@ class Controller:
         self._reconcile = reconcile
         self.cache = cache
         self.metrics = metrics
+        self.clock = self.options.clock
         self.queue: WorkQueue[Request] = WorkQueue(
-            self.options.rate_limiter(), name=name, metrics=metrics.queue_metrics(name)
+            self.options.rate_limiter(), name=name, metrics=metrics.queue_metrics(name), clock=self.clock
         )
         self._watched: list[ResourceRef] = []
         self._workers: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._on_failure: Callable[[BaseException], None] | None = None
         self._log = log.bind(controller=name)
         m = metrics
-        self._m_total = {
-            r: m.reconcile_total.labels(name, r) for r in ("success", "error", "requeue", "requeue_after")
-        }
+        self._m_total = {r: m.reconcile_total.labels(name, r) for r in ("success", "error", "requeue_after")}
         self._m_errors = m.reconcile_errors_total.labels(name)
         self._m_terminal = m.terminal_reconcile_errors_total.labels(name)
         self._m_timeouts = m.reconcile_timeouts_total.labels(name)
@@ -99,6 +113,10 @@ class Controller:
     @property
     def need_leader_election(self) -> bool:
         return self.options.need_leader_election
+
+    def set_failure_handler(self, handler: Callable[[BaseException], None]) -> None:
+        """Called (once per dead worker) if a worker task dies; the manager installs one."""
+        self._on_failure = handler
 
     def watch(self, ref: ResourceRef, mapper: Mapper, predicates: tuple[Predicate, ...] = ()) -> None:
         """Enqueue the requests ``mapper`` derives from every event on ``ref`` that passes ``predicates``."""
@@ -124,6 +142,8 @@ class Controller:
             asyncio.create_task(self._worker(), name=f"{self.name}-worker-{i}")
             for i in range(self.options.max_concurrent_reconciles)
         ]
+        for task in self._workers:
+            task.add_done_callback(self._worker_done)
         self._log.info("controller started", workers=len(self._workers))
 
     async def stop(self, timeout: float = 30.0) -> None:
@@ -140,6 +160,19 @@ class Controller:
         self._workers = []
 
     # -- workers ------------------------------------------------------------------------------
+
+    def _worker_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._stopping:
+            return
+        exc = task.exception()
+        if exc is None:
+            exc = RuntimeError(f"worker {task.get_name()} exited while the controller was running")
+        if self._on_failure is not None:
+            died = RuntimeError(f"worker {task.get_name()} died: {exc!r}")
+            died.__cause__ = exc
+            self._on_failure(died)
+        else:  # not run by a manager: at least say so
+            self._log.error("controller worker died", worker=task.get_name(), error=repr(exc))
 
     async def _worker(self) -> None:
         queue = self.queue
@@ -167,7 +200,7 @@ class Controller:
         # Not uuid4(): that reads os.urandom per call (measured ~0.3 ms on a busy VM); an id
         # for log correlation needs uniqueness, not unpredictability.
         reconcile_id = uuid.UUID(int=random.getrandbits(128), version=4).hex
-        started = time.monotonic()
+        started = self.clock.now()
         queue = self.queue
         with bind_reconcile_context(self.name, req.namespace, req.name, reconcile_id):
             try:
@@ -183,6 +216,14 @@ class Controller:
                     raise TimeoutError(f"reconcile exceeded {timeout}s") from None
             except asyncio.CancelledError:
                 raise
+            except ConflictError as exc:
+                self._m_errors.inc()
+                self._m_total["error"].inc()
+                queue.add_rate_limited(req)
+                self._log.debug(
+                    "conflict, retrying", request=str(req), error=str(exc), retries=queue.num_requeues(req)
+                )
+                return
             except TerminalError as exc:
                 self._m_errors.inc()
                 self._m_terminal.inc()
@@ -202,14 +243,11 @@ class Controller:
                 )
                 return
             finally:
-                self._m_time.observe(time.monotonic() - started)
+                self._m_time.observe(self.clock.now() - started)
         if result is not None and result.requeue_after and result.requeue_after > 0:
             queue.forget(req)
             queue.add_after(req, result.requeue_after)
             self._m_total["requeue_after"].inc()
-        elif result is not None and result.requeue:
-            queue.add_rate_limited(req)
-            self._m_total["requeue"].inc()
         else:
             queue.forget(req)
             self._m_total["success"].inc()

@@ -9,6 +9,11 @@ Shutdown (SIGTERM/SIGINT, :meth:`Manager.stop`, or lost leadership): stop taking
 let in-flight reconciles finish within ``graceful_shutdown_timeout``, release the lease,
 then stop the rest in reverse order. Losing leadership skips the grace period and makes
 :meth:`Manager.start` raise :class:`LeaderLost`: the process must exit.
+
+A runnable that fails — its ``start()`` raises, or it reports a crash later through the
+failure handler the manager installs (``set_failure_handler``; :class:`FuncRunnable` and
+controllers do) — is logged once, naming it, the others are stopped gracefully, and
+:meth:`Manager.start` raises :class:`RunnableFailed`: the process must exit non-zero.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -42,8 +48,38 @@ class Runnable(Protocol):
     async def stop(self, timeout: float) -> None: ...
 
 
+@runtime_checkable
+class Supervised(Protocol):
+    """A runnable that can report a crash after ``start()`` returned (e.g. a background task died).
+
+    The manager calls ``set_failure_handler`` before ``start()``; calling the handler stops the
+    manager (:class:`RunnableFailed`).
+    """
+
+    def set_failure_handler(self, handler: Callable[[BaseException], None]) -> None: ...
+
+
+class RunnableFailed(RuntimeError):
+    """A runnable failed to start or crashed; the manager stopped the others and the process should exit."""
+
+    def __init__(self, runnable: str, error: BaseException) -> None:
+        super().__init__(f"runnable {runnable!r} failed: {error!r}")
+        self.runnable = runnable
+        self.error = error
+
+
+def runnable_name(runnable: object) -> str:
+    """``runnable.name`` if it has one, else its class name (used in logs and errors)."""
+    name = getattr(runnable, "name", None)
+    return name if isinstance(name, str) and name else type(runnable).__name__
+
+
 class FuncRunnable:
-    """Wraps a long-running coroutine function as a runnable; stopping cancels it."""
+    """Wraps a long-running coroutine function as a runnable; stopping cancels it.
+
+    If the coroutine raises, the failure is reported to the manager, which stops; if it
+    returns, the runnable is simply done.
+    """
 
     def __init__(
         self, func: Callable[[], Coroutine[Any, Any, None]], name: str = "", need_leader_election: bool = True
@@ -52,9 +88,21 @@ class FuncRunnable:
         self.name = name or getattr(func, "__name__", "runnable")
         self.need_leader_election = need_leader_election
         self._task: asyncio.Task[None] | None = None
+        self._on_failure: Callable[[BaseException], None] | None = None
+
+    def set_failure_handler(self, handler: Callable[[BaseException], None]) -> None:
+        self._on_failure = handler
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.func(), name=self.name)
+        self._task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and self._on_failure is not None:
+            self._on_failure(exc)
 
     async def stop(self, timeout: float) -> None:
         if self._task is not None:
@@ -72,6 +120,11 @@ class ManagerOptions:
     graceful_shutdown_timeout: float = 30.0
     cache: CacheOptions = field(default_factory=CacheOptions)
     cache_sync_timeout: float = 120.0
+    reporting_instance: str | None = None
+    """``reportingInstance`` of recorded Events (this replica); default: the host name, which
+    is the pod name in a pod."""
+    event_flush_timeout: float = 5.0
+    """At shutdown, how long buffered Events may take to be written before they are dropped."""
 
 
 class Manager:
@@ -101,6 +154,8 @@ class Manager:
         self._controller_names: set[str] = set()
         self._signals: list[signal.Signals] = []
         self._recorders: dict[str, EventRecorder] = {}
+        self._failure: tuple[str, BaseException] | None = None
+        self._shutting_down = False
 
     # -- registration -------------------------------------------------------------------------
 
@@ -130,11 +185,19 @@ class Manager:
         """The aiohttp app serving probes and metrics; add routes before :meth:`start`."""
         return self._app
 
-    def get_event_recorder(self, component: str) -> EventRecorder:
-        """An :class:`EventRecorder` for ``component``; pending events are flushed at shutdown."""
-        if component not in self._recorders:
-            self._recorders[component] = EventRecorder(self.client, component)
-        return self._recorders[component]
+    def event_recorder(self, component: str) -> EventRecorder:
+        """The :class:`EventRecorder` for ``component`` (controller-runtime's ``GetEventRecorderFor``).
+
+        One per component; its ``reportingInstance`` is ``options.reporting_instance``. The
+        manager flushes it at shutdown (within ``event_flush_timeout``).
+        """
+        recorder = self._recorders.get(component)
+        if recorder is None:
+            instance = self.options.reporting_instance or socket.gethostname()
+            recorder = self._recorders[component] = EventRecorder(self.client, component, instance=instance)
+        return recorder
+
+    get_event_recorder = event_recorder
 
     def register_controller_name(self, name: str) -> None:
         if name in self._controller_names:
@@ -158,18 +221,57 @@ class Manager:
         """Ask :meth:`start` to shut down gracefully (safe from signal handlers and tasks)."""
         self._stop.set()
 
+    def _fail(self, name: str, error: BaseException) -> None:
+        """Record the first runnable failure and stop; later failures are only logged briefly."""
+        if self._failure is not None or self._shutting_down:
+            # Already stopping: a crash while being stopped does not change the outcome.
+            log.warning("runnable failed while the manager was stopping", runnable=name, error=repr(error))
+            return
+        self._failure = (name, error)
+        log.error(
+            "runnable failed, stopping the manager",
+            runnable=name,
+            error=repr(error),
+            exc_info=(type(error), error, error.__traceback__),
+        )
+        self._stop.set()
+
+    async def _start_runnable(self, r: Runnable) -> bool:
+        """Start ``r``; on failure report it and return ``False`` (also if another already failed)."""
+        if self._failure is not None:
+            return False
+        name = runnable_name(r)
+        if isinstance(r, Supervised):
+            r.set_failure_handler(lambda exc: self._fail(name, exc))
+        try:
+            await r.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._fail(name, exc)
+            return False
+        self._started.append(r)
+        return True
+
     async def start(self) -> None:
-        """Run until stopped. Raises :class:`LeaderLost` if leadership is lost."""
+        """Run until stopped.
+
+        Raises :class:`LeaderLost` if leadership is lost and :class:`RunnableFailed` if a
+        runnable failed to start or crashed (after stopping everything else).
+        """
         elector_task: asyncio.Task[None] | None = None
         lost = False
+        self._failure = None
+        self._shutting_down = False
         try:
             await self._start_http()
             self.cache.start()
             if not await self.cache.wait_for_sync(self.options.cache_sync_timeout):
+                log.error("caches did not sync, stopping", timeout=self.options.cache_sync_timeout)
                 raise TimeoutError(f"caches did not sync within {self.options.cache_sync_timeout}s")
             for r in self._other_runnables:
-                await r.start()
-                self._started.append(r)
+                if not await self._start_runnable(r):
+                    return
             if self.elector is not None:
                 elector_task = asyncio.create_task(self.elector.run(), name="leader-election")
                 stop_wait = asyncio.create_task(self._stop.wait())
@@ -182,8 +284,8 @@ class Manager:
                 if self._stop.is_set() or not self.elector.elected.is_set():
                     return
             for r in self._leader_runnables:
-                await r.start()
-                self._started.append(r)
+                if not await self._start_runnable(r):
+                    return
             log.info("manager started", runnables=len(self._started))
             waits = [asyncio.create_task(self._stop.wait())]
             if self.elector is not None:
@@ -194,15 +296,21 @@ class Manager:
             lost = self.elector is not None and self.elector.lost.is_set()
         finally:
             await self._shutdown(elector_task, lost)
+            if self._failure is not None:
+                name, error = self._failure
+                raise RunnableFailed(name, error) from error
         if lost:
             raise LeaderLost("leader election lost")
 
     async def _shutdown(self, elector_task: asyncio.Task[None] | None, lost: bool) -> None:
+        self._shutting_down = True
         grace = 0.0 if lost else self.options.graceful_shutdown_timeout
         log.info("manager stopping", grace=grace)
         leader = [r for r in self._started if r in self._leader_runnables]
         others = [r for r in self._started if r not in self._leader_runnables]
-        await asyncio.gather(*(r.stop(grace) for r in reversed(leader)), return_exceptions=True)
+        self._log_stop_errors(
+            leader, await asyncio.gather(*(r.stop(grace) for r in reversed(leader)), return_exceptions=True)
+        )
         if elector_task is not None:
             elector_task.cancel()
             await asyncio.gather(elector_task, return_exceptions=True)
@@ -212,11 +320,11 @@ class Manager:
                 and self.options.leader_election.release_on_cancel
             ):
                 await self.elector.release()
-        await asyncio.gather(*(r.stop(grace) for r in reversed(others)), return_exceptions=True)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(max(grace, 1.0)):
-                for recorder in self._recorders.values():
-                    await recorder.flush()
+        self._log_stop_errors(
+            others, await asyncio.gather(*(r.stop(grace) for r in reversed(others)), return_exceptions=True)
+        )
+        flush = self.options.event_flush_timeout
+        await asyncio.gather(*(rec.close(flush) for rec in self._recorders.values()), return_exceptions=True)
         self._started.clear()
         await self.cache.stop()
         if self._runner is not None:
@@ -227,6 +335,12 @@ class Manager:
             loop.remove_signal_handler(sig)
         self._signals.clear()
         log.info("manager stopped")
+
+    @staticmethod
+    def _log_stop_errors(runnables: list[Runnable], results: list[BaseException | None]) -> None:
+        for r, result in zip(reversed(runnables), results, strict=True):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                log.warning("runnable failed to stop cleanly", runnable=runnable_name(r), error=repr(result))
 
     async def _start_http(self) -> None:
         addr = self.options.bind_address

@@ -27,11 +27,12 @@ class Request:
 class Result:
     """What to do after a successful reconcile.
 
-    ``requeue_after`` (seconds) schedules another pass and resets the error backoff;
-    ``requeue=True`` re-adds through the rate limiter. An exception always wins over both.
+    ``requeue_after`` (seconds) schedules another pass and resets the error backoff. There is
+    no ``requeue=True`` (controller-runtime deprecated ``Result.Requeue``): to retry with
+    backoff, raise (a :class:`~jangar.runtime.errors.ConflictError` from a stale write is
+    retried quietly). An exception always wins over any result.
     """
 
-    requeue: bool = False
     requeue_after: float | None = None
 
 

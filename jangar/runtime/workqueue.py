@@ -14,7 +14,8 @@ enqueued by an initial list or a resync (:data:`LOW_PRIORITY`) do not delay real
 re-adding a queued key keeps its highest priority, as controller-runtime's priority queue does.
 
 All state transitions happen without an ``await`` in between, so no lock is needed: the
-event loop is the lock.
+event loop is the lock. Delays and the duration metrics use the queue's
+:class:`~jangar.runtime.clock.Clock` (a :class:`~jangar.runtime.testing.FakeClock` in tests).
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Generic, Protocol, TypeVar
 
+from jangar.runtime.clock import MONOTONIC, Clock, Timer
 from jangar.runtime.ratelimiter import RateLimiter
 
 K = TypeVar("K", bound=Hashable)
@@ -90,8 +91,10 @@ class WorkQueue(Generic[K]):
         *,
         name: str = "",
         metrics: QueueMetrics | None = None,
+        clock: Clock = MONOTONIC,
     ) -> None:
         self.name = name
+        self.clock = clock
         self._rate_limiter = rate_limiter
         self._metrics: QueueMetrics = metrics or NoopQueueMetrics()
         self._metrics.watch_processing(self._processing_probe)
@@ -102,7 +105,7 @@ class WorkQueue(Generic[K]):
         self._dirty: dict[K, int] = {}  # key -> highest priority requested while dirty
         self._processing: dict[K, float] = {}  # key -> monotonic start time
         self._first_added: dict[K, float] = {}
-        self._timers: dict[K, tuple[float, asyncio.TimerHandle]] = {}
+        self._timers: dict[K, tuple[float, Timer]] = {}
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._shutting_down = False
         self._drained: asyncio.Event | None = None
@@ -121,7 +124,7 @@ class WorkQueue(Generic[K]):
                     self._push(item, priority)  # re-prioritise; the old entry becomes stale
             return
         self._dirty[item] = priority
-        self._first_added.setdefault(item, time.monotonic())
+        self._first_added.setdefault(item, self.clock.now())
         self._metrics.added()
         if item in self._processing:
             return  # done() re-queues it
@@ -139,15 +142,14 @@ class WorkQueue(Generic[K]):
             self.add(item, priority)
             return
         self._metrics.retried()
-        loop = asyncio.get_running_loop()
-        when = loop.time() + delay
+        when = self.clock.now() + delay
         pending = self._timers.get(item)
         if pending is not None:
             if pending[0] <= when:
                 return
             pending[1].cancel()
-        handle = loop.call_at(when, self._fire, item, priority)
-        self._timers[item] = (when, handle)
+        timer = self.clock.call_later(delay, lambda: self._fire(item, priority))
+        self._timers[item] = (when, timer)
 
     def add_rate_limited(self, item: K, priority: int = 0) -> None:
         """Add ``item`` after the delay its rate limiter decides (one more failure counted)."""
@@ -212,7 +214,7 @@ class WorkQueue(Generic[K]):
                 continue  # stale entry (re-prioritised)
             del self._queued[item]
             del self._dirty[item]
-            now = time.monotonic()
+            now = self.clock.now()
             self._processing[item] = now
             self._metrics.got(now - self._first_added.pop(item, now))
             return (item,)
@@ -230,7 +232,7 @@ class WorkQueue(Generic[K]):
         started = self._processing.pop(item, None)
         if started is None:
             return
-        self._metrics.done(time.monotonic() - started)
+        self._metrics.done(self.clock.now() - started)
         priority = self._dirty.get(item)
         if priority is not None:
             self._push(item, priority)
@@ -294,6 +296,6 @@ class WorkQueue(Generic[K]):
     def _processing_probe(self) -> tuple[float, float]:
         if not self._processing:
             return 0.0, 0.0
-        now = time.monotonic()
+        now = self.clock.now()
         ages = [now - t for t in self._processing.values()]
         return sum(ages), max(ages)

@@ -13,6 +13,7 @@ from jangar.runtime import (
     Builder,
     CacheOptions,
     Client,
+    ConflictError,
     GenerationChanged,
     LabelsChanged,
     Manager,
@@ -21,12 +22,14 @@ from jangar.runtime import (
     Request,
     ResourceRef,
     Result,
+    RunnableFailed,
     TerminalError,
     requests_for_owner,
 )
 from jangar.runtime.controller import ControllerOptions
 from jangar.runtime.ratelimiter import ItemExponentialFailureRateLimiter
 from jangar.runtime.resources import CONFIGMAPS
+from jangar.runtime.testing import FakeClock
 from tests.fakes.apiserver import FakeApiServer
 
 WIDGETS = ResourceRef("example.com", "v1", "Widget", "widgets")
@@ -146,35 +149,75 @@ async def test_owns_reconciles_the_owner_when_a_child_changes(
 
 
 async def test_errors_are_retried_with_exponential_backoff(manager: Manager, fake: FakeApiServer) -> None:
+    clock = FakeClock()
     times: list[float] = []
 
     async def reconcile(req: Request) -> Result:
-        times.append(time.monotonic())
+        times.append(clock.now())
         if len(times) < 4:
             raise RuntimeError("transient")
         return Result()
 
     Builder(manager).for_(WIDGETS).with_options(
-        rate_limiter=lambda: ItemExponentialFailureRateLimiter[Request](0.05, 10)
+        rate_limiter=lambda: ItemExponentialFailureRateLimiter[Request](0.05, 10), clock=clock
     ).complete(reconcile)
     fake.put(COLL, widget("w"))
-    with structlog.testing.capture_logs(
-        [structlog.contextvars.merge_contextvars]
-    ) as logs:  # keeps slow console tracebacks out of the timing
+    with structlog.testing.capture_logs([structlog.contextvars.merge_contextvars]) as logs:
         task = await run(manager)
+        for n, delay in enumerate((0.05, 0.1, 0.2), start=1):
+            await eventually(lambda n=n: len(times) == n and clock.waiters == 1)  # type: ignore[misc]
+            clock.step(delay * 0.99)
+            await asyncio.sleep(0.02)
+            assert len(times) == n  # not before the backoff delay
+            assert clock.step_to_next_timer()
         await eventually(lambda: len(times) == 4)
     failures = [e for e in logs if e["event"] == "reconcile failed"]
     assert [e["retries"] for e in failures] == [1, 2, 3]
     assert all(e["controller"] == "widget" and e["request"] == "ns/w" for e in failures)
     assert len({e["reconcile_id"] for e in failures}) == 3
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert 0.045 <= gaps[0] < gaps[1] < gaps[2]  # 50, 100, 200 ms
-    assert gaps[2] >= 0.19
+    assert gaps == pytest.approx([0.05, 0.1, 0.2])
     get = manager.metrics.registry.get_sample_value
     assert get("controller_runtime_reconcile_errors_total", {"controller": "widget"}) == 3
     assert get("controller_runtime_reconcile_total", {"controller": "widget", "result": "success"}) == 1
-    await asyncio.sleep(0.3)
-    assert len(times) == 4  # success forgets: no further retries
+    assert clock.waiters == 0  # success forgets: no further retries
+    manager.request_stop()
+    await task
+
+
+async def test_conflicts_are_quiet_rate_limited_retries(manager: Manager, fake: FakeApiServer) -> None:
+    clock = FakeClock()
+    calls = 0
+
+    async def reconcile(req: Request) -> Result:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise ConflictError(409, "Conflict", "the object has been modified")
+        return Result()
+
+    Builder(manager).for_(WIDGETS).with_options(
+        rate_limiter=lambda: ItemExponentialFailureRateLimiter[Request](1, 10), clock=clock
+    ).complete(reconcile)
+    fake.put(COLL, widget("w"))
+    with structlog.testing.capture_logs() as logs:
+        task = await run(manager)
+        await eventually(lambda: calls == 1 and clock.waiters == 1)
+        clock.step(1)  # first retry after the limiter's base delay
+        await eventually(lambda: calls == 2 and clock.waiters == 1)
+        clock.step(1.9)
+        await asyncio.sleep(0.02)
+        assert calls == 2  # the second retry backs off exponentially (2 s)
+        assert clock.next_timer_at() == pytest.approx(clock.now() + 0.1)
+        assert clock.step_to_next_timer()
+        await eventually(lambda: calls == 3)
+    conflicts = [e for e in logs if e["event"] == "conflict, retrying"]
+    assert [e["log_level"] for e in conflicts] == ["debug", "debug"]
+    assert [e["retries"] for e in conflicts] == [1, 2]
+    assert not any("exc_info" in e for e in conflicts)
+    assert not [e for e in logs if e["log_level"] in ("error", "warning")]
+    get = manager.metrics.registry.get_sample_value
+    assert get("controller_runtime_reconcile_errors_total", {"controller": "widget"}) == 2
     manager.request_stop()
     await task
 
@@ -190,11 +233,15 @@ async def test_terminal_errors_are_not_retried_and_requeue_after_is_honoured(
             raise TerminalError("bad spec")
         return Result(requeue_after=0.1)
 
-    Builder(manager).for_(WIDGETS).complete(reconcile)
+    clock = FakeClock()
+    Builder(manager).for_(WIDGETS).with_options(clock=clock).complete(reconcile)
     fake.put(COLL, widget("term"))
     fake.put(COLL, widget("later"))
     task = await run(manager)
-    await eventually(lambda: calls["later"] >= 3, timeout=2)
+    for n in (1, 2, 3):
+        await eventually(lambda n=n: calls["later"] == n and clock.waiters == 1)  # type: ignore[misc]
+        clock.step(0.1)
+    await eventually(lambda: calls["later"] == 4)
     assert calls["term"] == 1
     get = manager.metrics.registry.get_sample_value
     assert get("controller_runtime_terminal_reconcile_errors_total", {"controller": "widget"}) == 1
@@ -340,6 +387,12 @@ async def test_builder_validation(manager: Manager) -> None:
         ControllerOptions(max_concurrent_reconciles=0) and Builder(manager).named("x").for_(
             WIDGETS
         ).with_options(max_concurrent_reconciles=0).complete(reconcile)
+    with pytest.raises(TypeError):
+        Builder(manager).with_options(max_concurent_reconciles=2)  # type: ignore[call-arg]
+    b = Builder(manager).for_(CONFIGMAPS).with_options(reconcile_timeout=5, max_concurrent_reconciles=2)
+    ctrl = b.with_options(reconcile_timeout=None).named("cm").complete(reconcile)
+    assert ctrl.options.reconcile_timeout is None and ctrl.options.max_concurrent_reconciles == 2
+    assert ctrl.options.cache_sync_timeout == ControllerOptions().cache_sync_timeout
 
 
 async def test_healthz_fails_when_a_reflector_task_dies(manager: Manager, fake: FakeApiServer) -> None:
@@ -355,3 +408,78 @@ async def test_healthz_fails_when_a_reflector_task_dies(manager: Manager, fake: 
     assert [ok for name, ok, _ in await manager.healthz.run() if name == "informers"] == [False]
     manager.request_stop()
     await task
+
+
+class _Recording:
+    def __init__(self, name: str, log: list[str], fail_start: bool = False) -> None:
+        self.name = name
+        self.log = log
+        self.fail_start = fail_start
+        self.need_leader_election = False
+
+    async def start(self) -> None:
+        if self.fail_start:
+            raise OSError("port 9999 already in use")
+        self.log.append(f"start {self.name}")
+
+    async def stop(self, timeout: float) -> None:
+        self.log.append(f"stop {self.name}")
+
+
+def _failure_logs(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in logs if e["event"] == "runnable failed, stopping the manager"]
+
+
+async def test_a_runnable_whose_start_raises_stops_the_manager(manager: Manager) -> None:
+    steps: list[str] = []
+    manager.add(_Recording("first", steps))
+    manager.add(_Recording("broken", steps, fail_start=True))
+    manager.add(_Recording("never", steps))
+    with structlog.testing.capture_logs() as logs, pytest.raises(RunnableFailed) as info:
+        await asyncio.wait_for(manager.start(), 5)
+    assert info.value.runnable == "broken" and isinstance(info.value.__cause__, OSError)
+    assert steps == ["start first", "stop first"]
+    (failure,) = _failure_logs(logs)
+    assert failure["log_level"] == "error" and failure["runnable"] == "broken"
+    assert "port 9999 already in use" in failure["error"]
+
+
+async def test_a_crashing_background_runnable_stops_the_manager_gracefully(
+    manager: Manager, fake: FakeApiServer
+) -> None:
+    finished: list[str] = []
+
+    async def reconcile(req: Request) -> Result:
+        await asyncio.sleep(0.2)
+        finished.append(req.name)
+        return Result()
+
+    Builder(manager).for_(WIDGETS).complete(reconcile)
+    fake.put(COLL, widget("w"))
+
+    async def sync_loop() -> None:
+        await asyncio.sleep(0.05)
+        raise KeyError("missing-config")
+
+    manager.add_func(sync_loop, name="sync-loop", need_leader_election=False)
+    with structlog.testing.capture_logs() as logs, pytest.raises(RunnableFailed, match="sync-loop"):
+        await asyncio.wait_for(manager.start(), 5)
+    assert finished == ["w"]  # the in-flight reconcile was allowed to finish
+    (failure,) = _failure_logs(logs)
+    assert failure["runnable"] == "sync-loop" and "missing-config" in failure["error"]
+
+
+async def test_a_dead_controller_worker_stops_the_manager(manager: Manager, fake: FakeApiServer) -> None:
+    async def reconcile(req: Request) -> Result:
+        return Result()
+
+    ctrl = Builder(manager).for_(WIDGETS).complete(reconcile)
+
+    async def broken_get() -> Request:
+        raise RuntimeError("queue bug")
+
+    ctrl.queue.get = broken_get  # type: ignore[method-assign]
+    with structlog.testing.capture_logs() as logs, pytest.raises(RunnableFailed) as info:
+        await asyncio.wait_for(manager.start(), 5)
+    assert info.value.runnable == "widget" and "queue bug" in str(info.value)
+    assert len(_failure_logs(logs)) == 1

@@ -1,7 +1,6 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jangar.runtime.clock import FakeClock
 from jangar.runtime.ratelimiter import (
     BucketRateLimiter,
     ItemExponentialFailureRateLimiter,
@@ -10,6 +9,7 @@ from jangar.runtime.ratelimiter import (
     WithMaxWaitRateLimiter,
     default_controller_rate_limiter,
 )
+from jangar.runtime.testing import FakeClock
 
 
 def test_exponential_doubles_per_item_and_caps() -> None:

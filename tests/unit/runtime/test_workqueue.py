@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from jangar.runtime.metrics import RuntimeMetrics
 from jangar.runtime.ratelimiter import ItemExponentialFailureRateLimiter
+from jangar.runtime.testing import FakeClock
 from jangar.runtime.workqueue import LOW_PRIORITY, QueueShutDown, WorkQueue
 
 
@@ -68,48 +69,70 @@ async def test_cancelled_getter_does_not_swallow_the_wakeup() -> None:
 
 
 async def test_add_after_delays_and_earlier_time_wins() -> None:
-    q = WorkQueue[str]()
-    loop = asyncio.get_running_loop()
-    start = loop.time()
+    clock = FakeClock()
+    q = WorkQueue[str](clock=clock)
     q.add_after("a", 0.3)
     q.add_after("a", 0.05)  # earlier wins
     q.add_after("a", 1.0)  # later ignored
     assert q.waiting == 1 and len(q) == 0
-    assert await asyncio.wait_for(q.get(), 2) == "a"
-    elapsed = loop.time() - start
-    assert 0.04 <= elapsed < 0.28  # the 0.05 s add won, not the 0.3 s one
+    assert clock.waiters == 1  # the 0.3 s timer was cancelled, the 1.0 s one never made
+    clock.step(0.049)
+    assert q.get_nowait() is None
+    clock.step(0.001)
+    assert q.get_nowait() == "a"
     q.done("a")
-    await asyncio.sleep(0.35)
+    clock.step(1.0)
     assert q.get_nowait() is None  # the 0.3 s timer was replaced, not kept
 
 
-async def test_rate_limited_adds_back_off_exponentially() -> None:
-    q = WorkQueue[str](ItemExponentialFailureRateLimiter[str](0.02, 10.0))
+async def test_add_after_wakes_a_blocked_getter_when_the_clock_steps() -> None:
+    clock = FakeClock()
+    q = WorkQueue[str](clock=clock)
+    getter = asyncio.create_task(q.get())
+    q.add_after("a", 5)
+    await asyncio.sleep(0)
+    assert not getter.done()
+    clock.step(5)
+    assert await asyncio.wait_for(getter, 1) == "a"
+
+
+async def test_add_after_with_the_real_clock() -> None:
+    q = WorkQueue[str]()
     loop = asyncio.get_running_loop()
-    gaps = []
-    for _ in range(3):
-        t0 = loop.time()
+    start = loop.time()
+    q.add_after("a", 0.05)
+    assert await asyncio.wait_for(q.get(), 2) == "a"
+    assert loop.time() - start >= 0.04
+
+
+async def test_rate_limited_adds_back_off_exponentially() -> None:
+    clock = FakeClock()
+    q = WorkQueue[str](ItemExponentialFailureRateLimiter[str](0.02, 10.0), clock=clock)
+    for delay in (0.02, 0.04, 0.08):
         q.add_rate_limited("k")
-        assert await asyncio.wait_for(q.get(), 2) == "k"
-        gaps.append(loop.time() - t0)
+        assert clock.next_timer_at() == pytest.approx(clock.now() + delay)
+        clock.step(delay * 0.99)
+        assert q.get_nowait() is None
+        assert clock.step_to_next_timer()
+        assert q.get_nowait() == "k"
         q.done("k")
     assert q.num_requeues("k") == 3
-    # 20, 40, 80 ms: lower bounds are exact; upper bounds leave room for a loaded machine.
-    assert gaps[0] >= 0.018 and gaps[1] >= 0.038 and 0.078 <= gaps[2] < 1.0
     q.forget("k")
     assert q.num_requeues("k") == 0
 
 
 async def test_shutdown_hands_out_queued_keys_then_raises_and_ignores_adds() -> None:
-    q = WorkQueue[str]()
+    clock = FakeClock()
+    q = WorkQueue[str](clock=clock)
     q.add("a")
     q.add_after("delayed", 0.01)
     q.shutdown()
+    assert clock.waiters == 0  # the delayed add's timer was cancelled
     q.add("b")
     assert await q.get() == "a"
     with pytest.raises(QueueShutDown):
         await q.get()
-    await asyncio.sleep(0.03)
+    clock.step(1)
     assert q.get_nowait() is None  # delayed keys are dropped on shutdown
 
 
@@ -200,8 +223,12 @@ def test_property_no_concurrent_processing_and_every_add_is_seen(
 
 async def test_metrics_count_adds_depth_retries_and_in_flight_work() -> None:
     m = RuntimeMetrics()
+    clock = FakeClock()
     q = WorkQueue[str](
-        ItemExponentialFailureRateLimiter[str](0.01, 1), name="widgets", metrics=m.queue_metrics("widgets")
+        ItemExponentialFailureRateLimiter[str](0.01, 1),
+        name="widgets",
+        metrics=m.queue_metrics("widgets"),
+        clock=clock,
     )
     q.add("a")
     q.add("a")  # deduped: not counted
@@ -212,10 +239,11 @@ async def test_metrics_count_adds_depth_retries_and_in_flight_work() -> None:
     assert get("workqueue_depth", {**labels, "priority": ""}) == 2
     await q.get()
     assert get("workqueue_depth", {**labels, "priority": ""}) == 1
-    await asyncio.sleep(0.02)
-    assert get("workqueue_unfinished_work_seconds", labels) >= 0.02
-    assert get("workqueue_longest_running_processor_seconds", labels) >= 0.02
+    clock.step(2.5)
+    assert get("workqueue_unfinished_work_seconds", labels) == 2.5
+    assert get("workqueue_longest_running_processor_seconds", labels) == 2.5
     q.done("a")
+    assert get("workqueue_work_duration_seconds_sum", labels) == 2.5
     assert get("workqueue_unfinished_work_seconds", labels) == 0
     assert get("workqueue_work_duration_seconds_count", labels) == 1
     q.add_rate_limited("a")
