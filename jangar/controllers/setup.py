@@ -49,10 +49,10 @@ from jangar.controllers.versioncontrolprovider import check_vcs_provider
 from jangar.runtime import (
     Builder,
     Client,
-    EventRecorder,
     GenerationChanged,
     JsonObject,
     Manager,
+    Recorder,
     Request,
     ResourceCacheOptions,
     ResourceRef,
@@ -64,21 +64,19 @@ __all__ = ["ControllerDeps", "Installed", "Tuning", "install", "setup_controller
 
 
 class _CloseOnStop:
-    """Closes the token minter's HTTP session and flushes Events at shutdown (non-leader runnables stop
-    after the controllers)."""
+    """Closes the token minter's HTTP session at shutdown (non-leader runnables stop after the
+    controllers)."""
 
     need_leader_election = False
 
-    def __init__(self, tokens: AppTokens, events: EventRecorder) -> None:
+    def __init__(self, tokens: AppTokens) -> None:
         self.tokens = tokens
-        self.events = events
 
     async def start(self) -> None:
         return None
 
     async def stop(self, timeout: float) -> None:
         await self.tokens.close()
-        await self.events.flush()
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,7 @@ class Installed:
 
     gate: AdmissionGate
     agentruns: AgentRunReconciler
-    events: EventRecorder
+    events: Recorder
 
 
 _OWN_KINDS = (
@@ -164,7 +162,7 @@ def install(manager: Manager, deps: ControllerDeps, tuning: Tuning | None = None
     for ref in (*_OWN_KINDS, JOBS, PODS):
         cache.informer(ref)
     ix.install_indexes(cache)
-    events = EventRecorder(manager.client, "jangar-controller")
+    events = manager.event_recorder("jangar-controller")
     gate = AdmissionGate(
         cache, AdmissionLimits.from_settings(settings), registry=manager.metrics.registry, clock=t.clock
     )
@@ -201,7 +199,7 @@ def install(manager: Manager, deps: ControllerDeps, tuning: Tuning | None = None
         timing=timing,
         clock=t.clock,
     )
-    manager.add(_CloseOnStop(tokens, events), need_leader_election=False)
+    manager.add(_CloseOnStop(tokens), need_leader_election=False)
     if settings.agents_controller.enabled:
         controller = (
             Builder(manager)

@@ -22,9 +22,8 @@ from jangar.controllers.status import Cond, compose_status, write_status
 from jangar.runtime import (
     CacheReader,
     Client,
-    ConflictError,
-    EventRecorder,
     JsonObject,
+    Recorder,
     Request,
     ResourceRef,
     Result,
@@ -90,7 +89,7 @@ class SupportingReconciler:
         ref: ResourceRef,
         check: CheckFunc,
         env: CheckEnv,
-        events: EventRecorder | None = None,
+        events: Recorder | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.ref = ref
@@ -100,12 +99,6 @@ class SupportingReconciler:
         self.clock = clock
 
     async def reconcile(self, req: Request) -> Result | None:
-        try:
-            return await self._reconcile(req)
-        except ConflictError:
-            return Result(requeue=True)  # the cache was behind our own last write
-
-    async def _reconcile(self, req: Request) -> Result | None:
         obj = self.env.cache.get(self.ref, req.name, req.namespace)
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
             return None

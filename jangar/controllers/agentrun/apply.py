@@ -30,9 +30,9 @@ from jangar.controllers.status import write_status
 from jangar.runtime import (
     CacheReader,
     Client,
-    EventRecorder,
     JsonObject,
     PropagationPolicy,
+    Recorder,
     Result,
 )
 from jangar.runtime.controllerutil import add_finalizer, remove_finalizer
@@ -50,7 +50,7 @@ class PlanApplier:
     client: Client
     cache: CacheReader
     gate: AdmissionGate
-    events: EventRecorder
+    events: Recorder
     recorder: RunRecorderProtocol | None
     app_tokens: AppTokens
     metrics: RunMetrics
