@@ -2,12 +2,16 @@
 
 The reference reads its `JANGAR_*` variables ad hoc, in every module, with three different truthiness rules,
 two default namespace lists and "garbage means the default" number parsing (reference §1.3, §4.1, §12.15).
-Here every variable is parsed in one place into frozen dataclasses, with one rule for each kind of value:
+Here every setting is declared once, as a field of a frozen dataclass that carries its environment variable,
+its default, its parser and a one-line doc (``per_namespace: int = integer("JANGAR_...", 10, "...")``).
+One generic reader walks the fields and builds `Settings`; `describe()` walks the same fields to list every
+variable (``python -m jangar.settings`` prints the table in docs/settings.md). One rule for each kind of value:
 
 * booleans: ``1/true/yes/y/on`` and ``0/false/no/n/off`` (case-insensitive); empty means the default;
   anything else is an error naming the variable.
 * integers: a plain integer, or a float that is integral (Helm renders 2592000 as ``2.592e+06``, chart
   quirk Q3); negative or garbage values are errors.
+* seconds: a number > 0, optionally with a Go-style ``s`` suffix (``15`` or ``15s``).
 * lists: a JSON array of strings or a comma-separated string; entries trimmed, empties dropped.
 * JSON objects: must parse and be objects of the expected shape.
 
@@ -16,13 +20,17 @@ Here every variable is parsed in one place into frozen dataclasses, with one rul
 
 from __future__ import annotations
 
+import argparse
+import copy
 import json
 import math
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import MISSING, Field, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
 
 __all__ = [
     "DEFAULT_NAMESPACES",
@@ -31,6 +39,7 @@ __all__ = [
     "AuthSecretSettings",
     "ConcurrencySettings",
     "ControllerSettings",
+    "ControllerTuning",
     "DatabaseSettings",
     "DefaultWorkloadSettings",
     "GrpcSettings",
@@ -40,10 +49,13 @@ __all__ = [
     "RateSettings",
     "RepoConcurrencySettings",
     "RunnerSettings",
+    "SettingDoc",
     "Settings",
     "SettingsError",
     "VcsSettings",
     "WebhookSettings",
+    "describe",
+    "env_table_markdown",
 ]
 
 #: The one default namespace list. The reference used `agents` for controllers and `jangar` for the REST
@@ -56,7 +68,12 @@ _FALSE = frozenset({"0", "false", "no", "n", "off"})
 _NAMESPACE_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _TOKEN_TYPES = frozenset({"pat", "fine_grained", "api_token", "access_token"})
 
+_AC = "JANGAR_AGENTS_CONTROLLER_"
+_RUNNER = "JANGAR_AGENT_RUNNER_"
+_LE = "JANGAR_LEADER_ELECTION_"
+
 Env = Mapping[str, str]
+_T = TypeVar("_T")
 
 
 class SettingsError(ValueError):
@@ -112,6 +129,21 @@ def parse_int(env: Env, name: str, default: int, *, minimum: int = 0, maximum: i
         raise SettingsError(name, f"must be >= {minimum}, got {number}")
     if maximum is not None and number > maximum:
         raise SettingsError(name, f"must be <= {maximum}, got {number}")
+    return number
+
+
+def parse_seconds(env: Env, name: str, default: float) -> float:
+    """A duration in seconds > 0; Go-style ``15s`` is accepted as well as bare ``15`` or ``0.5``."""
+    value = _raw(env, name)
+    if value is None:
+        return default
+    text = value[:-1] if value.endswith("s") else value
+    try:
+        number = float(text)
+    except ValueError:
+        raise SettingsError(name, f"expected seconds (e.g. 15 or 15s), got {value!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise SettingsError(name, f"must be > 0, got {value!r}")
     return number
 
 
@@ -177,6 +209,337 @@ def parse_namespaces(
 
 
 # ----------------------------------------------------------------------------------------------------
+# Declarations. Each helper returns a dataclass `field` whose metadata holds the variable(s), the parser
+# and the doc; the default given to the helper is both the field's default and the parser's.
+
+_SPEC = "jangar.setting"
+
+#: Reads one field: (environment, values of the fields already read in the same group) -> value.
+Reader = Callable[[Env, Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class _Var:
+    env: str
+    default: str  # as shown in the docs
+    doc: str
+
+
+@dataclass(frozen=True)
+class _Spec:
+    read: Reader
+    vars: tuple[_Var, ...] = ()
+    group: type[Any] | None = None  # a nested settings group (its own fields are listed)
+
+
+@dataclass(frozen=True)
+class SettingDoc:
+    """One row of the settings table: the `Settings` attribute path, the variable, its default, its doc."""
+
+    path: str
+    env: str
+    default: str
+    doc: str
+
+
+def _show(value: Any) -> str:
+    """A default as the docs show it (the form the variable would be written in)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, Mapping):
+        return json.dumps(value, separators=(",", ":"), default=list) if value else ""
+    return str(value)
+
+
+def _declare(default: Any, read: Reader, *vars: _Var, group: type[Any] | None = None) -> Any:
+    metadata = {_SPEC: _Spec(read, vars, group)}
+    if default is MISSING:
+        return field(metadata=metadata)
+    if group is not None and default is not None:
+        return field(default_factory=group, metadata=metadata)
+    if isinstance(default, dict | list):
+        template = copy.deepcopy(default)
+        return field(default_factory=lambda: copy.deepcopy(template), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def flag(name: str, default: bool, doc: str, *, inverted: bool = False) -> Any:
+    """A boolean. ``inverted``: the variable says the opposite of the field (``..._DISABLED``)."""
+    env_default = default != inverted
+
+    def read(env: Env, _: Mapping[str, Any]) -> bool:
+        return parse_bool(env, name, env_default) != inverted
+
+    return _declare(default, read, _Var(name, _show(env_default), doc))
+
+
+def integer(name: str, default: int, doc: str, *, minimum: int = 0, maximum: int | None = None) -> Any:
+    """An integer >= ``minimum`` (0 unless stated) and <= ``maximum``."""
+    return _declare(
+        default,
+        lambda env, _: parse_int(env, name, default, minimum=minimum, maximum=maximum),
+        _Var(name, _show(default), doc),
+    )
+
+
+def seconds(name: str, default: float, doc: str) -> Any:
+    """A duration in seconds > 0 (``15`` or ``15s``)."""
+    return _declare(
+        default, lambda env, _: parse_seconds(env, name, default), _Var(name, _show(default), doc)
+    )
+
+
+def text(
+    name: str,
+    default: str | None,
+    doc: str,
+    *,
+    fallbacks: Sequence[str] = (),
+    check: Callable[[str, str], str] | None = None,
+    also: Sequence[_Var] = (),
+) -> Any:
+    """A string; unset or blank means the first set ``fallbacks`` variable, else ``default``.
+    ``check(name, value)`` validates (and may normalize) a value given in ``name``; ``also`` documents
+    fallback variables that are no setting of their own."""
+
+    def read(env: Env, _: Mapping[str, Any]) -> str | None:
+        value = parse_str(env, name)
+        if value is not None and check is not None:
+            value = check(name, value)
+        for other in fallbacks:
+            if value is not None:
+                break
+            value = parse_str(env, other)
+        return default if value is None else value
+
+    shown = " or ".join([*(f"${v}" for v in fallbacks), *([_show(default)] if default else [])])
+    return _declare(default, read, _Var(name, shown, doc), *also)
+
+
+def required_text(name: str, doc: str) -> Any:
+    """A string without a default; its group is absent (`optional_group`) while it is unset."""
+    return _declare(MISSING, lambda env, _: parse_str(env, name), _Var(name, "", doc))
+
+
+def strings(name: str, doc: str) -> Any:
+    """A list of strings (JSON array or comma-separated); unset means empty."""
+    return _declare((), lambda env, _: parse_list(env, name), _Var(name, "", doc))
+
+
+def json_object(name: str, doc: str, *, string_values: bool = False) -> Any:
+    """A JSON object; unset means ``{}``. ``string_values``: every value must be a string."""
+
+    def read(env: Env, _: Mapping[str, Any]) -> dict[str, Any]:
+        decoded: dict[str, Any] = parse_json(env, name, dict) or {}
+        if string_values and not all(isinstance(v, str) for v in decoded.values()):
+            raise SettingsError(name, "values must be strings")
+        return decoded
+
+    return _declare({}, read, _Var(name, "", doc))
+
+
+def json_objects(name: str, doc: str) -> Any:
+    """A JSON array of objects; unset means empty."""
+
+    def read(env: Env, _: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
+        decoded = parse_json(env, name, list)
+        if decoded is None:
+            return ()
+        if not all(isinstance(item, dict) for item in decoded):
+            raise SettingsError(name, "expected a JSON array of objects")
+        return tuple(decoded)
+
+    return _declare((), read, _Var(name, "", doc))
+
+
+def choice(
+    name: str,
+    default: str | None,
+    doc: str,
+    choices: Sequence[str],
+    *,
+    aliases: Mapping[str, str] | None = None,
+) -> Any:
+    """One of ``choices``, compared case-insensitively; ``aliases`` map other spellings to a choice."""
+    expected = ", ".join(choices[:-1]) + f" or {choices[-1]}"
+    aliases = aliases or {}
+
+    def read(env: Env, _: Mapping[str, Any]) -> str | None:
+        value = _raw(env, name)
+        if value is None:
+            return default
+        lowered = aliases.get(value.lower(), value.lower())
+        for option in choices:
+            if lowered == option.lower():
+                return option
+        raise SettingsError(name, f"expected {expected}, got {value!r}")
+
+    return _declare(default, read, _Var(name, _show(default), f"{doc} ({'/'.join(choices)})"))
+
+
+def custom(
+    name: str,
+    default: Any,
+    doc: str,
+    parse: Callable[[Env, str], Any],
+    *,
+    also: Sequence[_Var] = (),
+) -> Any:
+    """A value with its own parser: ``parse(env, name)`` returns the value, or ``None`` when unset."""
+
+    def read(env: Env, _: Mapping[str, Any]) -> Any:
+        value = parse(env, name)
+        return copy.deepcopy(default) if value is None else value
+
+    return _declare(default, read, _Var(name, _show(default), doc), *also)
+
+
+def group(cls: type[Any]) -> Any:
+    """A nested settings group, read field by field."""
+    return _declare(cls, lambda env, _: _read(cls, env), group=cls)
+
+
+def optional_group(cls: type[Any], *, when: str) -> Any:
+    """A nested group that is ``None`` unless its ``when`` field's variable is set."""
+    key = _spec_of(next(f for f in fields(cls) if f.name == when))
+
+    def read(env: Env, _: Mapping[str, Any]) -> Any:
+        return None if key.read(env, {}) is None else _read(cls, env)
+
+    return _declare(None, read, group=cls)
+
+
+def controller(
+    flag_var: str,
+    namespaces_var: str,
+    doc: str,
+    *,
+    enabled: bool,
+    inherit: tuple[str, str] | None = None,
+) -> Any:
+    """A `ControllerSettings`: an on/off variable and a namespace list that falls back to the list of
+    ``inherit`` = (sibling field, its variable), else `DEFAULT_NAMESPACES`. ``*`` needs cluster scope."""
+
+    def read(env: Env, done: Mapping[str, Any]) -> ControllerSettings:
+        fallback = done[inherit[0]].namespaces if inherit else DEFAULT_NAMESPACES
+        return ControllerSettings(
+            enabled=parse_bool(env, flag_var, enabled),
+            namespaces=parse_namespaces(
+                env, namespaces_var, fallback=fallback, cluster_scoped=done["rbac_cluster_scoped"]
+            ),
+        )
+
+    inherited = f"${inherit[1]}" if inherit else ",".join(DEFAULT_NAMESPACES)
+    return _declare(
+        ControllerSettings(enabled, DEFAULT_NAMESPACES),
+        read,
+        _Var(flag_var, "1" if enabled else "0", f"run the {doc}"),
+        _Var(namespaces_var, inherited, f"namespaces watched by the {doc} (`*` = all)"),
+    )
+
+
+def _spec_of(f: Field[Any]) -> _Spec:
+    return cast(_Spec, f.metadata[_SPEC])
+
+
+def _read(cls: type[Any], env: Env) -> Any:
+    """Build ``cls`` from ``env``: each declared field in order, then the group's cross-field checks."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if _SPEC in f.metadata:
+            values[f.name] = _spec_of(f).read(env, values)
+    built = cls(**values)
+    check = _GROUP_CHECKS.get(cls)
+    if check is not None:
+        check(built)
+    return built
+
+
+# ----------------------------------------------------------------------------------------------------
+# Custom parsers for the settings whose shape is more than one primitive.
+
+
+def _dns_label(name: str, value: str) -> str:
+    if len(value) > 63 or not _NAMESPACE_RE.match(value):
+        raise SettingsError(name, f"{value!r} is not a valid DNS-1123 label")
+    return value
+
+
+def _absolute_path(name: str, value: str) -> str:
+    if not value.startswith("/"):
+        raise SettingsError(name, f"must be an absolute path, got {value!r}")
+    return value.rstrip("/") or "/"
+
+
+def _repo_overrides(env: Env, name: str) -> dict[str, int] | None:
+    decoded = parse_json(env, name, dict)
+    if decoded is None:
+        return None
+    overrides: dict[str, int] = {}
+    for key, value in decoded.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 0:
+            raise SettingsError(name, f"limit for {key!r} must be an integer >= 0, got {value!r}")
+        repo = str(key).strip().lower()
+        if repo:
+            overrides[repo] = int(value)
+    return overrides
+
+
+def _deprecated_token_types(env: Env, name: str) -> dict[str, tuple[str, ...]] | None:
+    decoded = parse_json(env, name, dict)
+    if decoded is None:
+        return None
+    result: dict[str, tuple[str, ...]] = {}
+    for provider, types in decoded.items():
+        if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+            raise SettingsError(name, f"value for {provider!r} must be a list of token types")
+        normalized = tuple(t.strip().lower().replace("-", "_") for t in types if t.strip())
+        unknown = [t for t in normalized if t not in _TOKEN_TYPES]
+        if unknown:
+            raise SettingsError(name, f"unknown token type(s) {unknown} for {provider!r}")
+        result[str(provider).strip().lower()] = normalized
+    return result
+
+
+def _image_pull_secrets(env: Env, name: str) -> tuple[str, ...] | None:
+    value = _raw(env, name)
+    if value is None:
+        return None
+    if not value.startswith("["):
+        return parse_list(env, name)
+    decoded = parse_json(env, name, list)
+    names: list[str] = []
+    for item in decoded:
+        if isinstance(item, str) and item.strip():
+            names.append(item.strip())
+        elif isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"].strip():
+            names.append(item["name"].strip())
+        else:
+            raise SettingsError(name, f"entries must be names or {{name}} objects, got {item!r}")
+    return tuple(names)
+
+
+def _migrations(env: Env, name: str) -> Literal["auto", "skip"] | None:
+    if parse_bool(env, "JANGAR_SKIP_MIGRATIONS", False):
+        return "skip"
+    value = _raw(env, name)
+    if value is None:
+        return None
+    lowered = value.lower()
+    if lowered in {"auto", "on", "true", "1", "enabled"}:
+        return "auto"
+    if lowered in {"skip", "disabled", "false", "0", "off"}:
+        return "skip"
+    raise SettingsError(name, f"expected 'auto' or 'skip', got {value!r}")
+
+
+# ----------------------------------------------------------------------------------------------------
 # Settings groups.
 
 
@@ -193,19 +556,62 @@ class ControllerSettings:
 
 
 @dataclass(frozen=True)
+class ControllerTuning:
+    """Runtime knobs of the controllers: parallelism, the reconcile timeout and the grace periods."""
+
+    agentrun_workers: int = integer("JANGAR_AGENTRUN_WORKERS", 4, "parallel AgentRun reconciles", minimum=1)
+    supporting_workers: int = integer(
+        "JANGAR_SUPPORTING_CONTROLLER_WORKERS",
+        2,
+        "parallel reconciles per supporting kind (Agent, AgentProvider, ...)",
+        minimum=1,
+    )
+    reconcile_timeout_seconds: float = seconds(
+        "JANGAR_RECONCILE_TIMEOUT_SECONDS",
+        60.0,
+        "a reconcile running longer is cancelled and retried with backoff",
+    )
+    reference_grace_seconds: float = seconds(
+        "JANGAR_REFERENCE_GRACE_SECONDS",
+        300.0,
+        "how long a run waits Pending for a referenced object that does not exist yet",
+    )
+    image_pull_grace_seconds: float = seconds(
+        "JANGAR_IMAGE_PULL_GRACE_SECONDS", 300.0, "ImagePullBackOff tolerated before the run fails"
+    )
+    scheduling_grace_seconds: float = seconds(
+        "JANGAR_SCHEDULING_GRACE_SECONDS",
+        600.0,
+        "an Unschedulable pod, or a Job without pods, tolerated before the run fails",
+    )
+    missing_job_grace_seconds: float = seconds(
+        "JANGAR_MISSING_JOB_GRACE_SECONDS",
+        60.0,
+        "a submitted Job absent from the cache this long is recreated",
+    )
+
+
+@dataclass(frozen=True)
 class ConcurrencySettings:
     """How many runs may be Running at once. 0 means no limit (the reference could not turn a gate off)."""
 
-    per_namespace: int = 10
-    per_agent: int = 5
-    cluster: int = 100
+    per_namespace: int = integer(
+        f"{_AC}CONCURRENCY_NAMESPACE", 10, "Running runs per namespace (0 = no limit)"
+    )
+    per_agent: int = integer(f"{_AC}CONCURRENCY_AGENT", 5, "Running runs per Agent (0 = no limit)")
+    cluster: int = integer(f"{_AC}CONCURRENCY_CLUSTER", 100, "Running runs in total (0 = no limit)")
 
 
 @dataclass(frozen=True)
 class RepoConcurrencySettings:
-    enabled: bool = False
-    default: int = 0  # 0 means no limit
-    overrides: Mapping[str, int] = field(default_factory=dict)
+    enabled: bool = flag(f"{_AC}REPO_CONCURRENCY_ENABLED", False, "limit Running runs per repository")
+    default: int = integer(f"{_AC}REPO_CONCURRENCY_DEFAULT", 0, "per-repository limit (0 = no limit)")
+    overrides: Mapping[str, int] = custom(
+        f"{_AC}REPO_CONCURRENCY_OVERRIDES",
+        {},
+        "JSON object repository -> limit (keys lower-cased)",
+        _repo_overrides,
+    )
 
     def limit_for(self, repository: str | None) -> int:
         """The concurrency limit for a repository (0 = none). Keys are compared lower-cased."""
@@ -218,84 +624,114 @@ class RepoConcurrencySettings:
 class QueueSettings:
     """How many runs may wait. 0 turns a limit off."""
 
-    per_namespace: int = 200
-    per_repo: int = 50
-    cluster: int = 1000
+    per_namespace: int = integer(f"{_AC}QUEUE_NAMESPACE", 200, "waiting runs per namespace (0 = no limit)")
+    per_repo: int = integer(f"{_AC}QUEUE_REPO", 50, "waiting runs per repository (0 = no limit)")
+    cluster: int = integer(f"{_AC}QUEUE_CLUSTER", 1000, "waiting runs in total (0 = no limit)")
 
 
 @dataclass(frozen=True)
 class RateSettings:
     """Admissions per sliding window (see docs/admission.md). 0 turns a limit off."""
 
-    window_seconds: int = 60
-    per_namespace: int = 120
-    per_repo: int = 30
-    cluster: int = 600
+    window_seconds: int = integer(f"{_AC}RATE_WINDOW_SECONDS", 60, "the rate window", minimum=1)
+    per_namespace: int = integer(f"{_AC}RATE_NAMESPACE", 120, "admissions per window and namespace")
+    per_repo: int = integer(f"{_AC}RATE_REPO", 30, "admissions per window and repository")
+    cluster: int = integer(f"{_AC}RATE_CLUSTER", 600, "admissions per window in total")
 
 
 @dataclass(frozen=True)
 class WebhookSettings:
-    queue_size: int = 1000
-    retry_base_delay_seconds: int = 1
-    retry_max_delay_seconds: int = 60
-    retry_max_attempts: int = 5
+    queue_size: int = integer(f"{_AC}WEBHOOK_QUEUE_SIZE", 1000, "webhook deliveries buffered", minimum=1)
+    retry_base_delay_seconds: int = integer(
+        f"{_AC}WEBHOOK_RETRY_BASE_DELAY_SECONDS", 1, "first webhook retry delay"
+    )
+    retry_max_delay_seconds: int = integer(f"{_AC}WEBHOOK_RETRY_MAX_DELAY_SECONDS", 60, "webhook retry cap")
+    retry_max_attempts: int = integer(
+        f"{_AC}WEBHOOK_RETRY_MAX_ATTEMPTS", 5, "webhook delivery attempts", minimum=1
+    )
 
 
 @dataclass(frozen=True)
 class AdmissionPolicySettings:
     """Label, image and secret policy checked when a run is validated (reference §3.9)."""
 
-    labels_required: tuple[str, ...] = ()
-    labels_allowed: tuple[str, ...] = ()
-    labels_denied: tuple[str, ...] = ()
-    images_allowed: tuple[str, ...] = ()
-    images_denied: tuple[str, ...] = ()
-    blocked_secrets: tuple[str, ...] = ()
+    labels_required: tuple[str, ...] = strings(f"{_AC}LABELS_REQUIRED", "labels every run must carry")
+    labels_allowed: tuple[str, ...] = strings(f"{_AC}LABELS_ALLOWED", "the only labels a run may carry")
+    labels_denied: tuple[str, ...] = strings(f"{_AC}LABELS_DENIED", "labels a run must not carry")
+    images_allowed: tuple[str, ...] = strings(f"{_AC}IMAGES_ALLOWED", "image patterns a run may use")
+    images_denied: tuple[str, ...] = strings(f"{_AC}IMAGES_DENIED", "image patterns a run must not use")
+    blocked_secrets: tuple[str, ...] = strings(f"{_AC}BLOCKED_SECRETS", "Secrets no run may reference")
 
 
 @dataclass(frozen=True)
 class VcsSettings:
-    providers_enabled: bool = True
+    providers_enabled: bool = flag(f"{_AC}VCS_PROVIDERS_ENABLED", True, "resolve VersionControlProviders")
     #: provider -> deprecated token types; replaces the built-in list per provider (empty list clears it).
-    deprecated_token_types: Mapping[str, tuple[str, ...]] = field(
-        default_factory=lambda: {"github": ("pat",)}
+    deprecated_token_types: Mapping[str, tuple[str, ...]] = custom(
+        f"{_AC}VCS_DEPRECATED_TOKEN_TYPES",
+        {"github": ("pat",)},
+        "JSON object provider -> deprecated token types (replaces the built-in list)",
+        _deprecated_token_types,
     )
     #: provider -> {windowSeconds, maxRequests, backoffSeconds}; passed to runners as VCS_PR_RATE_LIMITS.
-    pr_rate_limits: Mapping[str, Any] = field(default_factory=dict)
+    pr_rate_limits: Mapping[str, Any] = json_object(
+        f"{_AC}VCS_PR_RATE_LIMITS", "JSON object provider -> PR rate limit, passed to runners"
+    )
 
 
 @dataclass(frozen=True)
 class AuthSecretSettings:
     """The Codex auth secret mounted into every runner pod (sets CODEX_HOME and CODEX_AUTH)."""
 
-    name: str
-    key: str = "auth.json"
-    mount_path: str = "/root/.codex"
+    name: str = required_text(f"{_AC}AUTH_SECRET_NAME", "Secret with the Codex auth.json (unset: none)")
+    key: str = text(f"{_AC}AUTH_SECRET_KEY", "auth.json", "key of auth.json in that Secret")
+    mount_path: str = text(
+        f"{_AC}AUTH_SECRET_MOUNT_PATH", "/root/.codex", "where runner pods get it", check=_absolute_path
+    )
 
 
 @dataclass(frozen=True)
 class DefaultWorkloadSettings:
     """`controller.defaultWorkload.*`: pod-spec defaults a run's `spec.runtime.config` replaces key by key."""
 
-    service_account_name: str | None = None
-    node_selector: Mapping[str, str] = field(default_factory=dict)
-    tolerations: tuple[Mapping[str, Any], ...] = ()
-    topology_spread_constraints: tuple[Mapping[str, Any], ...] = ()
-    affinity: Mapping[str, Any] = field(default_factory=dict)
-    pod_security_context: Mapping[str, Any] = field(default_factory=dict)
-    image_pull_secrets: tuple[str, ...] = ()
-    priority_class_name: str | None = None
-    scheduler_name: str | None = None
+    service_account_name: str | None = text(f"{_RUNNER}SERVICE_ACCOUNT", None, "runner pod ServiceAccount")
+    node_selector: Mapping[str, str] = json_object(
+        f"{_RUNNER}NODE_SELECTOR", "runner pod nodeSelector (JSON)", string_values=True
+    )
+    tolerations: tuple[Mapping[str, Any], ...] = json_objects(
+        f"{_RUNNER}TOLERATIONS", "runner pod tolerations (JSON)"
+    )
+    topology_spread_constraints: tuple[Mapping[str, Any], ...] = json_objects(
+        f"{_RUNNER}TOPOLOGY_SPREAD_CONSTRAINTS", "runner pod topologySpreadConstraints (JSON)"
+    )
+    affinity: Mapping[str, Any] = json_object(f"{_RUNNER}AFFINITY", "runner pod affinity (JSON)")
+    pod_security_context: Mapping[str, Any] = json_object(
+        f"{_RUNNER}POD_SECURITY_CONTEXT", "runner pod securityContext (JSON)"
+    )
+    image_pull_secrets: tuple[str, ...] = custom(
+        f"{_RUNNER}IMAGE_PULL_SECRETS",
+        (),
+        "runner pod imagePullSecrets: names, CSV or JSON (names or {name} objects)",
+        _image_pull_secrets,
+    )
+    priority_class_name: str | None = text(f"{_RUNNER}PRIORITY_CLASS", None, "runner pod priorityClassName")
+    scheduler_name: str | None = text(f"{_RUNNER}SCHEDULER_NAME", None, "runner pod schedulerName")
 
 
 @dataclass(frozen=True)
 class RunnerSettings:
-    image: str | None = None  # JANGAR_AGENT_RUNNER_IMAGE
-    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
-    fallback_image: str | None = None  # JANGAR_AGENT_IMAGE
-    job_ttl_seconds: int = 600  # 0 disables the TTL patch
-    log_retention_seconds: int = 604_800
-    default_workload: DefaultWorkloadSettings = field(default_factory=DefaultWorkloadSettings)
+    image: str | None = text(f"{_RUNNER}IMAGE", None, "runner image of runs that name none")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = choice(
+        f"{_RUNNER}IMAGE_PULL_POLICY", None, "runner imagePullPolicy", ("Always", "IfNotPresent", "Never")
+    )
+    fallback_image: str | None = text(
+        "JANGAR_AGENT_IMAGE", None, f"runner image when {_RUNNER}IMAGE is unset"
+    )
+    job_ttl_seconds: int = integer(
+        f"{_RUNNER}JOB_TTL_SECONDS", 600, "runner Job TTL after it finishes (0 = none)"
+    )
+    log_retention_seconds: int = integer(f"{_RUNNER}LOG_RETENTION_SECONDS", 604_800, "runner log retention")
+    default_workload: DefaultWorkloadSettings = group(DefaultWorkloadSettings)
 
     @property
     def default_image(self) -> str | None:
@@ -306,442 +742,269 @@ class RunnerSettings:
 class LeaderElectionSettings:
     """coordination.k8s.io Lease election (absent in the reference, §1.2)."""
 
-    enabled: bool = True
-    lease_name: str = "jangar-controller"
-    namespace: str | None = None  # None: the pod's namespace (JANGAR_POD_NAMESPACE)
-    lease_duration_seconds: float = 15.0
-    renew_deadline_seconds: float = 10.0
-    retry_period_seconds: float = 2.0
+    enabled: bool = flag(f"{_LE}ENABLED", True, "run controllers only while holding the Lease")
+    lease_name: str = text(f"{_LE}LEASE_NAME", "jangar-controller", "the Lease", check=_dns_label)
+    namespace: str | None = text(
+        f"{_LE}NAMESPACE",
+        None,
+        "namespace of the Lease",
+        fallbacks=("JANGAR_POD_NAMESPACE",),
+        check=_dns_label,
+    )
+    lease_duration_seconds: float = seconds(f"{_LE}LEASE_DURATION_SECONDS", 15.0, "Lease duration")
+    renew_deadline_seconds: float = seconds(
+        f"{_LE}RENEW_DEADLINE_SECONDS", 10.0, "leader gives up if not renewed by then (< lease duration)"
+    )
+    retry_period_seconds: float = seconds(
+        f"{_LE}RETRY_PERIOD_SECONDS", 2.0, "retry interval (< renew deadline)"
+    )
+
+
+def _check_lease_timings(le: LeaderElectionSettings) -> None:
+    if le.renew_deadline_seconds >= le.lease_duration_seconds:
+        raise SettingsError(
+            f"{_LE}RENEW_DEADLINE_SECONDS", f"must be below the lease duration ({le.lease_duration_seconds}s)"
+        )
+    if le.retry_period_seconds >= le.renew_deadline_seconds:
+        raise SettingsError(
+            f"{_LE}RETRY_PERIOD_SECONDS",
+            f"must be less than the renew deadline ({le.renew_deadline_seconds}s)",
+        )
 
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    url: str | None = None
-    sslmode: str = "require"
-    sslrootcert: str | None = None
-    ca_cert: str | None = None
-    connect_timeout_ms: int = 5000
-    query_timeout_ms: int = 20000
-    migrations: Literal["auto", "skip"] = "auto"
+    url: str | None = text("DATABASE_URL", None, "Postgres connection string of the run recorder")
+    sslmode: str = text("PGSSLMODE", "require", "libpq sslmode")
+    sslrootcert: str | None = text("PGSSLROOTCERT", None, "CA bundle path")
+    ca_cert: str | None = text("JANGAR_DB_CA_CERT", None, "CA certificate (path or PEM)")
+    connect_timeout_ms: int = integer("PGCONNECT_TIMEOUT_MS", 5000, "connect timeout", minimum=1)
+    query_timeout_ms: int = integer("PGQUERY_TIMEOUT_MS", 20000, "query timeout", minimum=1)
+    migrations: Literal["auto", "skip"] = custom(
+        "JANGAR_MIGRATIONS",
+        "auto",
+        "`auto` migrates at start, `skip` does not",
+        _migrations,
+        also=(_Var("JANGAR_SKIP_MIGRATIONS", "false", "older spelling: true means JANGAR_MIGRATIONS=skip"),),
+    )
 
 
 @dataclass(frozen=True)
 class GrpcSettings:
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = 50051
-    address: str | None = None
-    token: str | None = None
-    proto_path: str | None = None
+    enabled: bool = flag("JANGAR_GRPC_ENABLED", False, "serve the gRPC API")
+    host: str = text("JANGAR_GRPC_HOST", "127.0.0.1", "gRPC listen host")
+    port: int = integer("JANGAR_GRPC_PORT", 50051, "gRPC listen port", minimum=1, maximum=65535)
+    address: str | None = text("JANGAR_GRPC_ADDRESS", None, "host:port, overrides host and port")
+    token: str | None = text("JANGAR_GRPC_TOKEN", None, "bearer token every call must carry")
+    proto_path: str | None = text("JANGAR_GRPC_PROTO_PATH", None, "accepted and ignored (compiled in)")
 
     @property
     def bind_address(self) -> str:
         return self.address or f"{self.host}:{self.port}"
 
 
+#: Where the native-workflow orchestrations live when their own namespace variable is unset: one fallback
+#: chain instead of the reference's `jangar` default.
+_WORKFLOW_NAMESPACE_FALLBACKS = (
+    "JANGAR_CODEX_WORKFLOW_NAMESPACE",
+    "JANGAR_NAMESPACE",
+    "JANGAR_POD_NAMESPACE",
+)
+
+
 @dataclass(frozen=True)
 class NativeWorkflowSettings:
     """`workflowRuntime.native.*`: the orchestrations used for codex reruns and system improvements."""
 
-    rerun_orchestration: str | None = None
-    rerun_orchestration_namespace: str = DEFAULT_NAMESPACES[0]
-    system_improvement_orchestration: str | None = None
-    system_improvement_orchestration_namespace: str = DEFAULT_NAMESPACES[0]
+    rerun_orchestration: str | None = text(
+        "JANGAR_CODEX_RERUN_ORCHESTRATION", None, "codex rerun Orchestration"
+    )
+    rerun_orchestration_namespace: str = text(
+        "JANGAR_CODEX_RERUN_ORCHESTRATION_NAMESPACE",
+        DEFAULT_NAMESPACES[0],
+        "its namespace",
+        fallbacks=_WORKFLOW_NAMESPACE_FALLBACKS,
+        also=(
+            _Var(
+                "JANGAR_CODEX_WORKFLOW_NAMESPACE", "", "namespace of both orchestrations when theirs is unset"
+            ),
+            _Var("JANGAR_NAMESPACE", "", "the next fallback for that namespace"),
+        ),
+    )
+    system_improvement_orchestration: str | None = text(
+        "JANGAR_SYSTEM_IMPROVEMENT_ORCHESTRATION", None, "system-improvement Orchestration"
+    )
+    system_improvement_orchestration_namespace: str = text(
+        "JANGAR_SYSTEM_IMPROVEMENT_ORCHESTRATION_NAMESPACE",
+        DEFAULT_NAMESPACES[0],
+        "its namespace",
+        fallbacks=_WORKFLOW_NAMESPACE_FALLBACKS,
+    )
 
 
 @dataclass(frozen=True)
 class AgentCommsSettings:
     """The NATS agent-comms subscriber (adjacent to jangar's core; off unless enabled)."""
 
-    enabled: bool = False
-    subjects: tuple[str, ...] = ()
+    enabled: bool = flag(
+        "JANGAR_AGENT_COMMS_SUBSCRIBER_DISABLED", False, "`false` starts the NATS subscriber", inverted=True
+    )
+    subjects: tuple[str, ...] = strings("JANGAR_AGENT_COMMS_SUBJECTS", "NATS subjects to subscribe to")
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything the jangar process reads from its environment."""
 
-    rbac_cluster_scoped: bool = False
-    agents_controller: ControllerSettings = field(
-        default_factory=lambda: ControllerSettings(True, DEFAULT_NAMESPACES)
+    rbac_cluster_scoped: bool = flag(
+        "JANGAR_RBAC_CLUSTER_SCOPED", False, "RBAC is cluster-wide: needed for several namespaces or `*`"
     )
-    orchestration_controller: ControllerSettings = field(
-        default_factory=lambda: ControllerSettings(True, DEFAULT_NAMESPACES)
+    agents_controller: ControllerSettings = controller(
+        f"{_AC}ENABLED", f"{_AC}NAMESPACES", "agents (AgentRun) controller", enabled=True
     )
-    supporting_controller: ControllerSettings = field(
-        default_factory=lambda: ControllerSettings(True, DEFAULT_NAMESPACES)
+    orchestration_controller: ControllerSettings = controller(
+        "JANGAR_ORCHESTRATION_CONTROLLER_ENABLED",
+        "JANGAR_ORCHESTRATION_CONTROLLER_NAMESPACES",
+        "orchestration controller",
+        enabled=True,
+        inherit=("agents_controller", f"{_AC}NAMESPACES"),
     )
-    primitives_reconciler: ControllerSettings = field(
-        default_factory=lambda: ControllerSettings(True, DEFAULT_NAMESPACES)
+    supporting_controller: ControllerSettings = controller(
+        "JANGAR_SUPPORTING_CONTROLLER_ENABLED",
+        "JANGAR_SUPPORTING_CONTROLLER_NAMESPACES",
+        "supporting controllers (Agent, AgentProvider, ...)",
+        enabled=True,
+        inherit=("agents_controller", f"{_AC}NAMESPACES"),
     )
-    control_plane_cache: ControllerSettings = field(
-        default_factory=lambda: ControllerSettings(False, DEFAULT_NAMESPACES)
+    primitives_reconciler: ControllerSettings = controller(
+        "JANGAR_PRIMITIVES_RECONCILER",
+        "JANGAR_PRIMITIVES_NAMESPACES",
+        "primitives reconciler",
+        enabled=True,
+        inherit=("agents_controller", f"{_AC}NAMESPACES"),
     )
-    control_plane_cache_cluster: str = "default"
-    concurrency: ConcurrencySettings = field(default_factory=ConcurrencySettings)
-    repo_concurrency: RepoConcurrencySettings = field(default_factory=RepoConcurrencySettings)
-    queue: QueueSettings = field(default_factory=QueueSettings)
-    rate: RateSettings = field(default_factory=RateSettings)
-    webhook: WebhookSettings = field(default_factory=WebhookSettings)
-    agentrun_retention_seconds: int = 2_592_000
-    admission_policy: AdmissionPolicySettings = field(default_factory=AdmissionPolicySettings)
-    vcs: VcsSettings = field(default_factory=VcsSettings)
-    auth_secret: AuthSecretSettings | None = None
-    runner: RunnerSettings = field(default_factory=RunnerSettings)
-    leader_election: LeaderElectionSettings = field(default_factory=LeaderElectionSettings)
-    database: DatabaseSettings = field(default_factory=DatabaseSettings)
-    grpc: GrpcSettings = field(default_factory=GrpcSettings)
-    native_workflows: NativeWorkflowSettings = field(default_factory=NativeWorkflowSettings)
-    agent_comms: AgentCommsSettings = field(default_factory=AgentCommsSettings)
-    metrics_enabled: bool = True
-    metrics_path: str = "/metrics"
-    image: str = "ghcr.io/proompteng/jangar:latest"  # JANGAR_IMAGE
-    schedule_runner_image: str | None = None
-    schedule_service_account: str | None = None
-    service_account_name: str | None = None
-    pod_namespace: str | None = None
-    pod_name: str | None = None
-    http_port: int = 8080
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    version: str = "dev"
-    build_sha: str = ""
-    build_time: str = ""
+    control_plane_cache: ControllerSettings = controller(
+        "JANGAR_CONTROL_PLANE_CACHE_ENABLED",
+        "JANGAR_CONTROL_PLANE_CACHE_NAMESPACES",
+        "control-plane cache",
+        enabled=False,
+        inherit=("primitives_reconciler", "JANGAR_PRIMITIVES_NAMESPACES"),
+    )
+    control_plane_cache_cluster: str = text(
+        "JANGAR_CONTROL_PLANE_CACHE_CLUSTER", "default", "cluster name recorded by the control-plane cache"
+    )
+    tuning: ControllerTuning = group(ControllerTuning)
+    concurrency: ConcurrencySettings = group(ConcurrencySettings)
+    repo_concurrency: RepoConcurrencySettings = group(RepoConcurrencySettings)
+    queue: QueueSettings = group(QueueSettings)
+    rate: RateSettings = group(RateSettings)
+    webhook: WebhookSettings = group(WebhookSettings)
+    agentrun_retention_seconds: int = integer(
+        f"{_AC}AGENTRUN_RETENTION_SECONDS", 2_592_000, "finished AgentRuns are deleted after this (0 = kept)"
+    )
+    admission_policy: AdmissionPolicySettings = group(AdmissionPolicySettings)
+    vcs: VcsSettings = group(VcsSettings)
+    auth_secret: AuthSecretSettings | None = optional_group(AuthSecretSettings, when="name")
+    runner: RunnerSettings = group(RunnerSettings)
+    leader_election: LeaderElectionSettings = group(LeaderElectionSettings)
+    database: DatabaseSettings = group(DatabaseSettings)
+    grpc: GrpcSettings = group(GrpcSettings)
+    native_workflows: NativeWorkflowSettings = group(NativeWorkflowSettings)
+    agent_comms: AgentCommsSettings = group(AgentCommsSettings)
+    metrics_enabled: bool = flag("JANGAR_PROMETHEUS_METRICS_ENABLED", True, "serve Prometheus metrics")
+    metrics_path: str = text("JANGAR_PROMETHEUS_METRICS_PATH", "/metrics", "metrics path")
+    image: str = text("JANGAR_IMAGE", "ghcr.io/proompteng/jangar:latest", "jangar's own image")
+    schedule_runner_image: str | None = text(
+        "JANGAR_SCHEDULE_RUNNER_IMAGE", None, "image of Schedule CronJobs"
+    )
+    schedule_service_account: str | None = text(
+        "JANGAR_SCHEDULE_SERVICE_ACCOUNT", None, "ServiceAccount of Schedule CronJobs"
+    )
+    service_account_name: str | None = text("JANGAR_SERVICE_ACCOUNT_NAME", None, "jangar's ServiceAccount")
+    pod_namespace: str | None = text("JANGAR_POD_NAMESPACE", None, "the pod's namespace (downward API)")
+    pod_name: str | None = text("JANGAR_POD_NAME", None, "the pod's name (downward API)")
+    http_port: int = integer("JANGAR_HTTP_PORT", 8080, "HTTP port", minimum=1, maximum=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = choice(
+        "JANGAR_LOG_LEVEL",
+        "info",
+        "log level",
+        ("debug", "info", "warning", "error"),
+        aliases={"warn": "warning"},
+    )
+    version: str = text("JANGAR_VERSION", "dev", "reported version")
+    build_sha: str = text("JANGAR_BUILD_SHA", "", "reported build commit")
+    build_time: str = text("JANGAR_BUILD_TIME", "", "reported build time")
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> Settings:
         """Parse `env` (default ``os.environ``). Raises `SettingsError` naming the first bad variable."""
-        return _from_env(os.environ if env is None else env)
+        return cast(Settings, _read(cls, os.environ if env is None else env))
+
+
+#: Checks across the fields of a group, run after the group is read from the environment.
+_GROUP_CHECKS: dict[type[Any], Callable[[Any], None]] = {LeaderElectionSettings: _check_lease_timings}
 
 
 # ----------------------------------------------------------------------------------------------------
-# Assembly.
-
-_AC = "JANGAR_AGENTS_CONTROLLER_"
-_RUNNER = "JANGAR_AGENT_RUNNER_"
-_LE = "JANGAR_LEADER_ELECTION_"
+# Listing.
 
 
-def _controller(
-    env: Env, flag: str, ns_var: str, *, default_on: bool, fallback: tuple[str, ...], cluster: bool
-) -> ControllerSettings:
-    return ControllerSettings(
-        enabled=parse_bool(env, flag, default_on),
-        namespaces=parse_namespaces(env, ns_var, fallback=fallback, cluster_scoped=cluster),
-    )
+def describe(cls: type[Any] = Settings, prefix: str = "") -> Iterator[SettingDoc]:
+    """Every variable `Settings.from_env` reads, in declaration order."""
+    for f in fields(cls):
+        if _SPEC not in f.metadata:
+            continue
+        spec = _spec_of(f)
+        path = f"{prefix}{f.name}"
+        if spec.group is not None:
+            yield from describe(spec.group, f"{path}.")
+        for var in spec.vars:
+            yield SettingDoc(path, var.env, var.default, var.doc)
 
 
-def _repo_overrides(env: Env) -> dict[str, int]:
-    name = f"{_AC}REPO_CONCURRENCY_OVERRIDES"
-    decoded = parse_json(env, name, dict) or {}
-    overrides: dict[str, int] = {}
-    for key, value in decoded.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 0:
-            raise SettingsError(name, f"limit for {key!r} must be an integer >= 0, got {value!r}")
-        repo = str(key).strip().lower()
-        if repo:
-            overrides[repo] = int(value)
-    return overrides
+def env_table_markdown() -> str:
+    """The markdown table of docs/settings.md."""
+
+    def cell(value: str) -> str:
+        return f"`{value}`" if value else "—"
+
+    lines = ["| variable | setting | default | meaning |", "|---|---|---|---|"]
+    for row in describe():
+        default = " or ".join(cell(part) for part in row.default.split(" or ")) if row.default else "—"
+        doc = row.doc.replace("|", "\\|")
+        lines.append(f"| `{row.env}` | `{row.path}` | {default} | {doc} |")
+    return "\n".join(lines) + "\n"
 
 
-def _deprecated_token_types(env: Env) -> dict[str, tuple[str, ...]]:
-    name = f"{_AC}VCS_DEPRECATED_TOKEN_TYPES"
-    decoded = parse_json(env, name, dict)
-    if decoded is None:
-        return {"github": ("pat",)}
-    result: dict[str, tuple[str, ...]] = {}
-    for provider, types in decoded.items():
-        if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
-            raise SettingsError(name, f"value for {provider!r} must be a list of token types")
-        normalized = tuple(t.strip().lower().replace("-", "_") for t in types if t.strip())
-        unknown = [t for t in normalized if t not in _TOKEN_TYPES]
-        if unknown:
-            raise SettingsError(name, f"unknown token type(s) {unknown} for {provider!r}")
-        result[str(provider).strip().lower()] = normalized
-    return result
+_BEGIN = "<!-- settings-table:begin (generated by `python -m jangar.settings --write docs/settings.md`) -->\n"
+_END = "<!-- settings-table:end -->\n"
 
 
-def _json_objects(env: Env, name: str) -> tuple[Mapping[str, Any], ...]:
-    decoded = parse_json(env, name, list)
-    if decoded is None:
-        return ()
-    if not all(isinstance(item, dict) for item in decoded):
-        raise SettingsError(name, "expected a JSON array of objects")
-    return tuple(decoded)
+def _with_table(document: str) -> str:
+    start, end = document.index(_BEGIN) + len(_BEGIN), document.index(_END)
+    return document[:start] + env_table_markdown() + document[end:]
 
 
-def _image_pull_secrets(env: Env) -> tuple[str, ...]:
-    name = f"{_RUNNER}IMAGE_PULL_SECRETS"
-    value = _raw(env, name)
-    if value is None:
-        return ()
-    if not value.startswith("["):
-        return parse_list(env, name)
-    decoded = parse_json(env, name, list)
-    names: list[str] = []
-    for item in decoded:
-        if isinstance(item, str) and item.strip():
-            names.append(item.strip())
-        elif isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"].strip():
-            names.append(item["name"].strip())
-        else:
-            raise SettingsError(name, f"entries must be names or {{name}} objects, got {item!r}")
-    return tuple(names)
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jangar.settings", description="list jangar's settings")
+    parser.add_argument("--write", metavar="DOC", help="replace the generated table in DOC")
+    parser.add_argument("--check", metavar="DOC", help="exit 1 if the generated table in DOC is stale")
+    args = parser.parse_args(argv)
+    target = args.write or args.check
+    if target is None:
+        sys.stdout.write(env_table_markdown())
+        return 0
+    path = Path(target)
+    current = path.read_text()
+    wanted = _with_table(current)
+    if args.write:
+        path.write_text(wanted)
+        return 0
+    if current != wanted:
+        print(f"{path}: the settings table is stale; run python -m jangar.settings --write {path}")
+        return 1
+    return 0
 
 
-def _default_workload(env: Env) -> DefaultWorkloadSettings:
-    node_selector_var = f"{_RUNNER}NODE_SELECTOR"
-    node_selector = parse_json(env, node_selector_var, dict) or {}
-    if not all(isinstance(v, str) for v in node_selector.values()):
-        raise SettingsError(node_selector_var, "node selector values must be strings")
-    return DefaultWorkloadSettings(
-        service_account_name=parse_str(env, f"{_RUNNER}SERVICE_ACCOUNT"),
-        node_selector=node_selector,
-        tolerations=_json_objects(env, f"{_RUNNER}TOLERATIONS"),
-        topology_spread_constraints=_json_objects(env, f"{_RUNNER}TOPOLOGY_SPREAD_CONSTRAINTS"),
-        affinity=parse_json(env, f"{_RUNNER}AFFINITY", dict) or {},
-        pod_security_context=parse_json(env, f"{_RUNNER}POD_SECURITY_CONTEXT", dict) or {},
-        image_pull_secrets=_image_pull_secrets(env),
-        priority_class_name=parse_str(env, f"{_RUNNER}PRIORITY_CLASS"),
-        scheduler_name=parse_str(env, f"{_RUNNER}SCHEDULER_NAME"),
-    )
-
-
-def _pull_policy(env: Env) -> Literal["Always", "IfNotPresent", "Never"] | None:
-    name = f"{_RUNNER}IMAGE_PULL_POLICY"
-    value = _raw(env, name)
-    if value is None:
-        return None
-    for policy in ("Always", "IfNotPresent", "Never"):
-        if value.lower() == policy.lower():
-            return policy
-    raise SettingsError(name, f"expected Always, IfNotPresent or Never, got {value!r}")
-
-
-def _log_level(env: Env) -> Literal["debug", "info", "warning", "error"]:
-    value = (_raw(env, "JANGAR_LOG_LEVEL") or "info").lower()
-    value = {"warn": "warning"}.get(value, value)
-    if value not in ("debug", "info", "warning", "error"):
-        raise SettingsError("JANGAR_LOG_LEVEL", f"expected debug, info, warning or error, got {value!r}")
-    return value  # type: ignore[return-value]
-
-
-def _migrations(env: Env) -> Literal["auto", "skip"]:
-    if parse_bool(env, "JANGAR_SKIP_MIGRATIONS", False):
-        return "skip"
-    value = _raw(env, "JANGAR_MIGRATIONS")
-    if value is None:
-        return "auto"
-    lowered = value.lower()
-    if lowered in {"auto", "on", "true", "1", "enabled"}:
-        return "auto"
-    if lowered in {"skip", "disabled", "false", "0", "off"}:
-        return "skip"
-    raise SettingsError("JANGAR_MIGRATIONS", f"expected 'auto' or 'skip', got {value!r}")
-
-
-def _positive_float(env: Env, name: str, default: float) -> float:
-    value = _raw(env, name)
-    if value is None:
-        return default
-    # Accept Go-style durations ("15s") as well as bare seconds, since Lease settings are often written so.
-    text = value[:-1] if value.endswith("s") else value
-    try:
-        number = float(text)
-    except ValueError:
-        raise SettingsError(name, f"expected seconds (e.g. 15 or 15s), got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise SettingsError(name, f"must be > 0, got {value!r}")
-    return number
-
-
-def _leader_election(env: Env) -> LeaderElectionSettings:
-    lease = _positive_float(env, f"{_LE}LEASE_DURATION_SECONDS", 15.0)
-    renew = _positive_float(env, f"{_LE}RENEW_DEADLINE_SECONDS", 10.0)
-    retry = _positive_float(env, f"{_LE}RETRY_PERIOD_SECONDS", 2.0)
-    if renew >= lease:
-        raise SettingsError(f"{_LE}RENEW_DEADLINE_SECONDS", f"must be below the lease duration ({lease}s)")
-    if retry >= renew:
-        raise SettingsError(f"{_LE}RETRY_PERIOD_SECONDS", f"must be less than the renew deadline ({renew}s)")
-    lease_name = parse_str(env, f"{_LE}LEASE_NAME", "jangar-controller") or "jangar-controller"
-    namespace = parse_str(env, f"{_LE}NAMESPACE")
-    for var, value in ((f"{_LE}LEASE_NAME", lease_name), (f"{_LE}NAMESPACE", namespace)):
-        if value is not None and (len(value) > 63 or not _NAMESPACE_RE.match(value)):
-            raise SettingsError(var, f"{value!r} is not a valid DNS-1123 label")
-    return LeaderElectionSettings(
-        enabled=parse_bool(env, f"{_LE}ENABLED", True),
-        lease_name=lease_name,
-        namespace=namespace or parse_str(env, "JANGAR_POD_NAMESPACE"),
-        lease_duration_seconds=lease,
-        renew_deadline_seconds=renew,
-        retry_period_seconds=retry,
-    )
-
-
-def _auth_secret(env: Env) -> AuthSecretSettings | None:
-    name = parse_str(env, f"{_AC}AUTH_SECRET_NAME")
-    if name is None:
-        return None
-    mount_path = parse_str(env, f"{_AC}AUTH_SECRET_MOUNT_PATH", "/root/.codex") or "/root/.codex"
-    if not mount_path.startswith("/"):
-        raise SettingsError(f"{_AC}AUTH_SECRET_MOUNT_PATH", f"must be an absolute path, got {mount_path!r}")
-    return AuthSecretSettings(
-        name=name,
-        key=parse_str(env, f"{_AC}AUTH_SECRET_KEY", "auth.json") or "auth.json",
-        mount_path=mount_path.rstrip("/") or "/",
-    )
-
-
-def _native_workflows(env: Env) -> NativeWorkflowSettings:
-    # One fallback chain instead of the reference's `jangar` default: the workflow namespace, the
-    # controller's namespace setting, the pod's namespace, then the one default namespace.
-    fallback = (
-        parse_str(env, "JANGAR_CODEX_WORKFLOW_NAMESPACE")
-        or parse_str(env, "JANGAR_NAMESPACE")
-        or parse_str(env, "JANGAR_POD_NAMESPACE")
-        or DEFAULT_NAMESPACES[0]
-    )
-    return NativeWorkflowSettings(
-        rerun_orchestration=parse_str(env, "JANGAR_CODEX_RERUN_ORCHESTRATION"),
-        rerun_orchestration_namespace=parse_str(env, "JANGAR_CODEX_RERUN_ORCHESTRATION_NAMESPACE")
-        or fallback,
-        system_improvement_orchestration=parse_str(env, "JANGAR_SYSTEM_IMPROVEMENT_ORCHESTRATION"),
-        system_improvement_orchestration_namespace=(
-            parse_str(env, "JANGAR_SYSTEM_IMPROVEMENT_ORCHESTRATION_NAMESPACE") or fallback
-        ),
-    )
-
-
-def _from_env(env: Env) -> Settings:
-    cluster = parse_bool(env, "JANGAR_RBAC_CLUSTER_SCOPED", False)
-    agents = _controller(
-        env,
-        f"{_AC}ENABLED",
-        f"{_AC}NAMESPACES",
-        default_on=True,
-        fallback=DEFAULT_NAMESPACES,
-        cluster=cluster,
-    )
-    primitives = _controller(
-        env,
-        "JANGAR_PRIMITIVES_RECONCILER",
-        "JANGAR_PRIMITIVES_NAMESPACES",
-        default_on=True,
-        fallback=agents.namespaces,
-        cluster=cluster,
-    )
-    return Settings(
-        rbac_cluster_scoped=cluster,
-        agents_controller=agents,
-        orchestration_controller=_controller(
-            env,
-            "JANGAR_ORCHESTRATION_CONTROLLER_ENABLED",
-            "JANGAR_ORCHESTRATION_CONTROLLER_NAMESPACES",
-            default_on=True,
-            fallback=agents.namespaces,
-            cluster=cluster,
-        ),
-        supporting_controller=_controller(
-            env,
-            "JANGAR_SUPPORTING_CONTROLLER_ENABLED",
-            "JANGAR_SUPPORTING_CONTROLLER_NAMESPACES",
-            default_on=True,
-            fallback=agents.namespaces,
-            cluster=cluster,
-        ),
-        primitives_reconciler=primitives,
-        control_plane_cache=_controller(
-            env,
-            "JANGAR_CONTROL_PLANE_CACHE_ENABLED",
-            "JANGAR_CONTROL_PLANE_CACHE_NAMESPACES",
-            default_on=False,
-            fallback=primitives.namespaces,
-            cluster=cluster,
-        ),
-        control_plane_cache_cluster=parse_str(env, "JANGAR_CONTROL_PLANE_CACHE_CLUSTER") or "default",
-        concurrency=ConcurrencySettings(
-            per_namespace=parse_int(env, f"{_AC}CONCURRENCY_NAMESPACE", 10),
-            per_agent=parse_int(env, f"{_AC}CONCURRENCY_AGENT", 5),
-            cluster=parse_int(env, f"{_AC}CONCURRENCY_CLUSTER", 100),
-        ),
-        repo_concurrency=RepoConcurrencySettings(
-            enabled=parse_bool(env, f"{_AC}REPO_CONCURRENCY_ENABLED", False),
-            default=parse_int(env, f"{_AC}REPO_CONCURRENCY_DEFAULT", 0),
-            overrides=_repo_overrides(env),
-        ),
-        queue=QueueSettings(
-            per_namespace=parse_int(env, f"{_AC}QUEUE_NAMESPACE", 200),
-            per_repo=parse_int(env, f"{_AC}QUEUE_REPO", 50),
-            cluster=parse_int(env, f"{_AC}QUEUE_CLUSTER", 1000),
-        ),
-        rate=RateSettings(
-            window_seconds=parse_int(env, f"{_AC}RATE_WINDOW_SECONDS", 60, minimum=1),
-            per_namespace=parse_int(env, f"{_AC}RATE_NAMESPACE", 120),
-            per_repo=parse_int(env, f"{_AC}RATE_REPO", 30),
-            cluster=parse_int(env, f"{_AC}RATE_CLUSTER", 600),
-        ),
-        webhook=WebhookSettings(
-            queue_size=parse_int(env, f"{_AC}WEBHOOK_QUEUE_SIZE", 1000, minimum=1),
-            retry_base_delay_seconds=parse_int(env, f"{_AC}WEBHOOK_RETRY_BASE_DELAY_SECONDS", 1),
-            retry_max_delay_seconds=parse_int(env, f"{_AC}WEBHOOK_RETRY_MAX_DELAY_SECONDS", 60),
-            retry_max_attempts=parse_int(env, f"{_AC}WEBHOOK_RETRY_MAX_ATTEMPTS", 5, minimum=1),
-        ),
-        agentrun_retention_seconds=parse_int(env, f"{_AC}AGENTRUN_RETENTION_SECONDS", 2_592_000),
-        admission_policy=AdmissionPolicySettings(
-            labels_required=parse_list(env, f"{_AC}LABELS_REQUIRED"),
-            labels_allowed=parse_list(env, f"{_AC}LABELS_ALLOWED"),
-            labels_denied=parse_list(env, f"{_AC}LABELS_DENIED"),
-            images_allowed=parse_list(env, f"{_AC}IMAGES_ALLOWED"),
-            images_denied=parse_list(env, f"{_AC}IMAGES_DENIED"),
-            blocked_secrets=parse_list(env, f"{_AC}BLOCKED_SECRETS"),
-        ),
-        vcs=VcsSettings(
-            providers_enabled=parse_bool(env, f"{_AC}VCS_PROVIDERS_ENABLED", True),
-            deprecated_token_types=_deprecated_token_types(env),
-            pr_rate_limits=parse_json(env, f"{_AC}VCS_PR_RATE_LIMITS", dict) or {},
-        ),
-        auth_secret=_auth_secret(env),
-        runner=RunnerSettings(
-            image=parse_str(env, f"{_RUNNER}IMAGE"),
-            image_pull_policy=_pull_policy(env),
-            fallback_image=parse_str(env, "JANGAR_AGENT_IMAGE"),
-            job_ttl_seconds=parse_int(env, f"{_RUNNER}JOB_TTL_SECONDS", 600),
-            log_retention_seconds=parse_int(env, f"{_RUNNER}LOG_RETENTION_SECONDS", 604_800),
-            default_workload=_default_workload(env),
-        ),
-        leader_election=_leader_election(env),
-        database=DatabaseSettings(
-            url=parse_str(env, "DATABASE_URL"),
-            sslmode=parse_str(env, "PGSSLMODE", "require") or "require",
-            sslrootcert=parse_str(env, "PGSSLROOTCERT"),
-            ca_cert=parse_str(env, "JANGAR_DB_CA_CERT"),
-            connect_timeout_ms=parse_int(env, "PGCONNECT_TIMEOUT_MS", 5000, minimum=1),
-            query_timeout_ms=parse_int(env, "PGQUERY_TIMEOUT_MS", 20000, minimum=1),
-            migrations=_migrations(env),
-        ),
-        grpc=GrpcSettings(
-            enabled=parse_bool(env, "JANGAR_GRPC_ENABLED", False),
-            host=parse_str(env, "JANGAR_GRPC_HOST", "127.0.0.1") or "127.0.0.1",
-            port=parse_int(env, "JANGAR_GRPC_PORT", 50051, minimum=1, maximum=65535),
-            address=parse_str(env, "JANGAR_GRPC_ADDRESS"),
-            token=parse_str(env, "JANGAR_GRPC_TOKEN"),
-            proto_path=parse_str(env, "JANGAR_GRPC_PROTO_PATH"),
-        ),
-        native_workflows=_native_workflows(env),
-        agent_comms=AgentCommsSettings(
-            enabled=not parse_bool(env, "JANGAR_AGENT_COMMS_SUBSCRIBER_DISABLED", True),
-            subjects=parse_list(env, "JANGAR_AGENT_COMMS_SUBJECTS"),
-        ),
-        metrics_enabled=parse_bool(env, "JANGAR_PROMETHEUS_METRICS_ENABLED", True),
-        metrics_path=parse_str(env, "JANGAR_PROMETHEUS_METRICS_PATH", "/metrics") or "/metrics",
-        image=parse_str(env, "JANGAR_IMAGE", "ghcr.io/proompteng/jangar:latest") or "",
-        schedule_runner_image=parse_str(env, "JANGAR_SCHEDULE_RUNNER_IMAGE"),
-        schedule_service_account=parse_str(env, "JANGAR_SCHEDULE_SERVICE_ACCOUNT"),
-        service_account_name=parse_str(env, "JANGAR_SERVICE_ACCOUNT_NAME"),
-        pod_namespace=parse_str(env, "JANGAR_POD_NAMESPACE"),
-        pod_name=parse_str(env, "JANGAR_POD_NAME"),
-        http_port=parse_int(env, "JANGAR_HTTP_PORT", 8080, minimum=1, maximum=65535),
-        log_level=_log_level(env),
-        version=parse_str(env, "JANGAR_VERSION", "dev") or "dev",
-        build_sha=parse_str(env, "JANGAR_BUILD_SHA", "") or "",
-        build_time=parse_str(env, "JANGAR_BUILD_TIME", "") or "",
-    )
+if __name__ == "__main__":
+    raise SystemExit(main())

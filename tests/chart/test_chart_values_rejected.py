@@ -30,6 +30,32 @@ def test_unknown_keys_rejected(helm_bin: Path, values: dict[str, Any], expected:
 
 
 @pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"controller": {"workers": {"agentRun": 0}}}, "agentRun"),
+        ({"controller": {"workers": {"supporting": 1.5}}}, "supporting"),
+        ({"controller": {"reconcileTimeoutSeconds": 0}}, "reconcileTimeoutSeconds"),
+        ({"controller": {"gracePeriods": {"referenceSeconds": -1}}}, "referenceSeconds"),
+        ({"controller": {"gracePeriods": {"imagePullSeconds": "5m"}}}, "imagePullSeconds"),
+        ({"controller": {"gracePeriods": {"missingJob": 60}}}, "missingJob"),
+    ],
+    ids=[
+        "zero-workers",
+        "fractional-workers",
+        "zero-timeout",
+        "negative-grace",
+        "string-grace",
+        "typo",
+    ],
+)
+def test_controller_knobs_rejected(helm_bin: Path, values: dict[str, Any], key: str) -> None:
+    """The runtime knobs fail at template time, naming the key (the settings parser would only fail at start)."""
+    message = render_error(helm_bin, values)
+    assert "schema" in message.lower()
+    assert "controller" in message and key in message
+
+
+@pytest.mark.parametrize(
     ("values", "path"),
     [
         ({"replicaCount": "two"}, "replicaCount"),

@@ -55,6 +55,7 @@ PULLPOLICY = {"type": "string", "enum": ["Always", "IfNotPresent", "Never"]}
 PULLPOLICY_OPT = {"type": "string", "enum": ["", "Always", "IfNotPresent", "Never"]}
 SVCTYPE = {"type": "string", "enum": ["ClusterIP", "NodePort", "LoadBalancer"]}
 PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+SECONDS = {"type": "number", "exclusiveMinimum": 0}
 DIGEST = {"type": "string", "pattern": "^$|^[a-z0-9]+:[a-f0-9]{32,}$"}
 
 
@@ -278,6 +279,16 @@ root = obj(
                         "retry": obj(
                             {"baseDelaySeconds": Imin(0), "maxDelaySeconds": Imin(0), "maxAttempts": Imin(1)}
                         ),
+                    }
+                ),
+                "workers": obj({"agentRun": Imin(1), "supporting": Imin(1)}),
+                "reconcileTimeoutSeconds": SECONDS,
+                "gracePeriods": obj(
+                    {
+                        "referenceSeconds": SECONDS,
+                        "imagePullSeconds": SECONDS,
+                        "schedulingSeconds": SECONDS,
+                        "missingJobSeconds": SECONDS,
                     }
                 ),
                 "agentRunRetentionSeconds": Imin(0),

@@ -163,6 +163,11 @@ Roles in namespaced mode.
 {{- if kindIs "string" . -}}{{ . }}{{- else -}}{{ int64 . }}{{- end -}}
 {{- end -}}
 
+{{/* Seconds (a number > 0): integral values as integers, fractions as decimals (0.5). */}}
+{{- define "agents.seconds" -}}
+{{- if kindIs "string" . -}}{{ . }}{{- else if eq (float64 .) (float64 (int64 .)) -}}{{ int64 . }}{{- else -}}{{ float64 . }}{{- end -}}
+{{- end -}}
+
 {{- define "agents.bool" -}}
 {{- if . -}}true{{- else -}}false{{- end -}}
 {{- end -}}
@@ -288,6 +293,22 @@ name appears twice.
 {{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_LEASE_DURATION_SECONDS" "value" (include "agents.int" $le.leaseDurationSeconds)) -}}
 {{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_RENEW_DEADLINE_SECONDS" "value" (include "agents.int" $le.renewDeadlineSeconds)) -}}
 {{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_RETRY_PERIOD_SECONDS" "value" (include "agents.int" $le.retryPeriodSeconds)) -}}
+{{- end -}}
+
+{{- /* Controller runtime knobs: only where controllers run; a key set to null leaves jangar's default. */ -}}
+{{- if $runsControllers -}}
+{{- $cw := $V.controller.workers | default dict -}}
+{{- $gp := $V.controller.gracePeriods | default dict -}}
+{{- range $pair := list (list "JANGAR_AGENTRUN_WORKERS" $cw.agentRun) (list "JANGAR_SUPPORTING_CONTROLLER_WORKERS" $cw.supporting) -}}
+{{- if not (kindIs "invalid" (index $pair 1)) -}}
+{{- $env = append $env (dict "name" (index $pair 0) "value" (include "agents.int" (index $pair 1))) -}}
+{{- end -}}
+{{- end -}}
+{{- range $pair := list (list "JANGAR_RECONCILE_TIMEOUT_SECONDS" $V.controller.reconcileTimeoutSeconds) (list "JANGAR_REFERENCE_GRACE_SECONDS" $gp.referenceSeconds) (list "JANGAR_IMAGE_PULL_GRACE_SECONDS" $gp.imagePullSeconds) (list "JANGAR_SCHEDULING_GRACE_SECONDS" $gp.schedulingSeconds) (list "JANGAR_MISSING_JOB_GRACE_SECONDS" $gp.missingJobSeconds) -}}
+{{- if not (kindIs "invalid" (index $pair 1)) -}}
+{{- $env = append $env (dict "name" (index $pair 0) "value" (include "agents.seconds" (index $pair 1))) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{- /* Agents controller */ -}}

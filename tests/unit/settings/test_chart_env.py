@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from jangar.settings import Settings
+from jangar.settings import ControllerTuning, Settings, describe
 
 pytestmark = pytest.mark.chart
 
@@ -35,8 +35,19 @@ RICH_VALUES = {
             "priorityClassName": "low",
         },
         "agentRunRetentionSeconds": 2592000,
+        "workers": {"agentRun": 16, "supporting": 3},
+        "reconcileTimeoutSeconds": 120,
+        "gracePeriods": {
+            "referenceSeconds": 30,
+            "imagePullSeconds": 0.5,
+            "schedulingSeconds": 1200,
+            "missingJobSeconds": 90,
+        },
     },
 }
+
+#: Variables the chart renders that are not jangar settings (read by the runtime, the runner or libraries).
+NOT_SETTINGS = {"CODEX_HOME", "CODEX_AUTH", "NATS_URL", "NATS_USER", "NATS_PASSWORD"}
 
 
 def render(helm: Path, tmp_path: Path, *value_files: Path) -> list[dict[str, Any]]:
@@ -83,3 +94,46 @@ def test_rich_values_reach_the_settings(helm_bin: Path, tmp_path: Path) -> None:
     assert workload.node_selector == {"pool": "agents"}
     assert workload.image_pull_secrets == ("regcred",)
     assert controllers.database.migrations == "skip"
+    assert controllers.tuning == ControllerTuning(
+        agentrun_workers=16,
+        supporting_workers=3,
+        reconcile_timeout_seconds=120.0,
+        reference_grace_seconds=30.0,
+        image_pull_grace_seconds=0.5,
+        scheduling_grace_seconds=1200.0,
+        missing_job_grace_seconds=90.0,
+    )
+    # The API-only Deployment runs no controllers and gets no controller knobs.
+    main = envs["agents"]
+    assert not {"JANGAR_AGENTRUN_WORKERS", "JANGAR_REFERENCE_GRACE_SECONDS"} & set(main)
+
+
+def test_default_tuning_renders_the_settings_defaults(helm_bin: Path, tmp_path: Path) -> None:
+    env = container_envs(render(helm_bin, tmp_path))["agents"]
+    assert env["JANGAR_AGENTRUN_WORKERS"] == "4"
+    assert env["JANGAR_SCHEDULING_GRACE_SECONDS"] == "600"
+    assert Settings.from_env(env).tuning == ControllerTuning()
+
+
+def test_null_tuning_key_leaves_the_default(helm_bin: Path, tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"controller": {"workers": {"agentRun": None}, "gracePeriods": None}}))
+    env = container_envs(render(helm_bin, tmp_path, values))["agents"]
+    assert "JANGAR_AGENTRUN_WORKERS" not in env and "JANGAR_IMAGE_PULL_GRACE_SECONDS" not in env
+    assert env["JANGAR_SUPPORTING_CONTROLLER_WORKERS"] == "2"
+    assert Settings.from_env(env).tuning == ControllerTuning()
+
+
+def test_every_rendered_variable_is_a_declared_setting(helm_bin: Path, tmp_path: Path) -> None:
+    """A variable the chart renders but no setting reads is a typo or a dead value."""
+    declared = {row.env for row in describe()}
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump(RICH_VALUES))
+    for files in (
+        [],
+        [values],
+        *([CHART / name] for name in sorted(p.name for p in CHART.glob("values-*.yaml"))),
+    ):
+        for name, env in container_envs(render(helm_bin, tmp_path, *files)).items():
+            unknown = set(env) - declared - NOT_SETTINGS
+            assert not unknown, f"{name} renders {sorted(unknown)}, which jangar does not read"
