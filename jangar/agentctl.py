@@ -4,7 +4,9 @@
         --workload-image registry.example/codex-universal:latest
     agentctl run get <name>      agentctl run list      agentctl run wait <name>      agentctl run cancel <name>
 
-Two modes: kube mode talks to the Kubernetes API with the kubeconfig; gRPC mode (`--server HOST:PORT`, or
+Two modes: kube mode talks to the Kubernetes API with the kubeconfig, with the manifest builder, the
+idempotency rule (the same key again returns the existing run) and the cancel annotation of
+`jangar.services`, as jangar's own surfaces; gRPC mode (`--server HOST:PORT`, or
 `AGENTCTL_SERVER` / `AGENTCTL_ADDRESS` / `JANGAR_GRPC_ADDRESS`) talks to jangar's agentctl gRPC API, with the
 token from `AGENTCTL_TOKEN` or `JANGAR_GRPC_TOKEN` (never a flag: flags show up in `ps`). Bad input exits
 2 with a message (argparse's convention), also when the server rejects it as INVALID_ARGUMENT; API errors
@@ -21,12 +23,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from jangar.api.contract import Phase, is_terminal
+from jangar.api.refs import AGENTRUNS
 from jangar.runtime import ApiError, Client, NotFoundError
-from jangar.server.agentruns_api import CANCEL_ANNOTATION
-from jangar.server.resources import AGENT_RUN
-from jangar.submit import RUNTIME_TYPES, Submission, SubmissionError, build_agent_run
+from jangar.services.cancel import request_cancel
+from jangar.services.errors import ServiceError
+from jangar.services.idempotency import create_or_replay
+from jangar.services.submission import RUNTIME_TYPES, Submission, SubmissionError, build_agent_run
 
-TERMINAL = {"Succeeded", "Failed", "Cancelled"}
 SERVER_ENV = ("AGENTCTL_SERVER", "AGENTCTL_ADDRESS", "JANGAR_GRPC_ADDRESS")
 TOKEN_ENV = ("AGENTCTL_TOKEN", "JANGAR_GRPC_TOKEN")
 
@@ -81,7 +85,7 @@ def _summary(obj: dict[str, Any]) -> str:
         (c.get("reason") for c in status.get("conditions") or [] if c.get("type") in {"Succeeded", "Ready"}),
         "",
     )
-    return f"{obj['metadata']['name']}\t{status.get('phase', 'Pending')}\t{reason or ''}"
+    return f"{obj['metadata']['name']}\t{status.get('phase') or Phase.PENDING}\t{reason or ''}"
 
 
 async def _wait(client: Client, namespace: str, name: str, timeout: float) -> int:
@@ -89,13 +93,13 @@ async def _wait(client: Client, namespace: str, name: str, timeout: float) -> in
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
-        obj = await client.get(AGENT_RUN, name, namespace)
-        phase = (obj.get("status") or {}).get("phase", "Pending")
+        obj = await client.get(AGENTRUNS, name, namespace)
+        phase = (obj.get("status") or {}).get("phase") or Phase.PENDING
         if phase != last:
             print(_summary(obj), flush=True)
             last = phase
-        if phase in TERMINAL:
-            return 0 if phase == "Succeeded" else 1
+        if is_terminal(phase):
+            return 0 if phase == Phase.SUCCEEDED else 1
         await asyncio.sleep(1.0)
     print(f"agentctl: timed out after {timeout:.0f}s waiting for {namespace}/{name}", file=sys.stderr)
     return 1
@@ -107,24 +111,26 @@ async def _run(args: argparse.Namespace, manifest: dict[str, Any] | None) -> int
         ns = args.namespace
         if args.verb == "submit":
             assert manifest is not None
-            created = await client.create(AGENT_RUN, manifest, namespace=ns)
-            name = created["metadata"]["name"]
-            print(f"agentrun.agents.proompteng.ai/{name} created", flush=True)
+            result = await create_or_replay(client, manifest)
+            name = result.run["metadata"]["name"]
+            verb = "unchanged (same idempotency key)" if result.replayed else "created"
+            print(f"agentrun.agents.proompteng.ai/{name} {verb}", flush=True)
             return await _wait(client, ns, name, args.timeout) if args.wait else 0
         if args.verb == "get":
-            print(json.dumps(await client.get(AGENT_RUN, args.name, ns), indent=2))
+            print(json.dumps(await client.get(AGENTRUNS, args.name, ns), indent=2))
             return 0
         if args.verb == "list":
-            for obj in (await client.list(AGENT_RUN, namespace=ns)).items:
+            for obj in (await client.list(AGENTRUNS, namespace=ns)).items:
                 print(_summary(obj))
             return 0
         if args.verb == "wait":
             return await _wait(client, ns, args.name, args.timeout)
-        await client.patch(
-            AGENT_RUN, args.name, {"metadata": {"annotations": {CANCEL_ANNOTATION: "true"}}}, namespace=ns
-        )
+        await request_cancel(client, ns, args.name)
         print(f"agentrun.agents.proompteng.ai/{args.name} cancel requested")
         return 0
+    except ServiceError as err:  # a name taken by another submission, a missing run to cancel
+        print(f"agentctl: {err.message}", file=sys.stderr)
+        return 1
     except NotFoundError as err:
         print(f"agentctl: not found: {err}", file=sys.stderr)
         return 1

@@ -15,6 +15,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from jangar.admission import AdmissionLedger
+from jangar.api.refs import AGENTRUNS
 from jangar.runtime import (
     CacheOptions,
     Client,
@@ -27,7 +29,7 @@ from jangar.runtime import (
 from jangar.runtime.leaderelection import default_identity
 from jangar.server.agentruns_api import AgentRunsApi
 from jangar.server.probes import mount_probes
-from jangar.server.resources import AGENT_RUN
+from jangar.services import RunsService
 from jangar.settings import Settings
 from jangar.storage import RunRecorder, migrate_on_start
 
@@ -135,18 +137,23 @@ async def build_manager(
             return web.Response(body=manager.metrics.render(), content_type="text/plain", charset="utf-8")
 
         manager.app.router.add_get(settings.metrics_path, metrics)
+    ledger: AdmissionLedger | None = None
     if options.controllers and settings.agents_controller.enabled:
-        from jangar.controllers.setup import ControllerDeps, setup_controllers
+        from jangar.controllers.setup import ControllerDeps, install
 
-        setup_controllers(
+        installed = install(
             manager, ControllerDeps(settings=settings, client=manager.client, recorder=recorder)
         )
-    manager.cache.informer(AGENT_RUN)  # the API reads runs from the cache, also in split mode
-    manager.app.router.add_routes(AgentRunsApi(manager.client, manager.cache, settings).routes())
+        ledger = installed.gate.ledger  # the surfaces' early refusal sees the controller's reservations
+    manager.cache.informer(AGENTRUNS)  # the early queue refusal reads runs from the cache, also in split mode
+    runs = RunsService(manager.client, manager.cache, settings, ledger=ledger)
+    manager.app.router.add_routes(AgentRunsApi(runs).routes())
     if settings.grpc.enabled:
         from jangar.grpc.server import GrpcRunnable
 
-        manager.add(GrpcRunnable(settings, manager.client, manager.cache, manager.metrics.registry), False)
+        manager.add(
+            GrpcRunnable(settings, manager.client, manager.cache, manager.metrics.registry, runs=runs), False
+        )
     return manager, recorder
 
 

@@ -61,6 +61,12 @@ class AdmissionLedger:
             del self._reserved[key]
         return merged
 
+    def with_reservations(self, runs: Iterable[RunRecord], now: datetime) -> list[RunRecord]:
+        """The snapshot as `decide`/`admit` see it: runs reserved here count as admitted at the reservation
+        time (for a submission surface in the same process, so its early refusal sees what admission sees)."""
+        with self._lock:
+            return self._apply(runs, now)
+
     def decide(self, runs: Iterable[RunRecord], now: datetime) -> AdmissionDecision:
         """The decision for the snapshot plus reservations, without reserving anything."""
         with self._lock:

@@ -1,11 +1,9 @@
 """Admission wired to the cache: who may start now, who waits (and where), who is rejected.
 
-`jangar.admission` decides over a snapshot of `RunRecord`s; this module builds that snapshot from the
-informer cache (all watched namespaces) and adds what only the cluster knows:
-
-* a run whose Job already exists holds capacity even before its status says so (a crash between creating the
-  Job and writing the status must not let a restarted controller admit one run too many);
-* runs held for an invalid spec do not wait in the queue (they would block the FIFO head).
+`jangar.admission` decides over a snapshot of `RunRecord`s, built from the informer cache (all watched
+namespaces) by `jangar.admission.snapshot` — the same code the submission surfaces use for their early
+refusal, so both count the same runs (a run whose Job exists holds capacity; held and deleting runs do not
+wait).
 
 The in-process `AdmissionLedger` reserves capacity the moment a run is admitted, so several workers deciding
 before the cache shows the first one's status write still never exceed a limit. When a run finishes or is
@@ -19,20 +17,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client import Counter as PromCounter
 
 from jangar.admission import AdmissionLedger, AdmissionLimits, RunRecord, Verdict
 from jangar.admission.model import RunKey
-from jangar.conditions import is_true, parse_time
-from jangar.controllers.kinds import AGENTRUNS, JOBS
+from jangar.admission.snapshot import held_for_admission, snapshot
+from jangar.controllers.kinds import AGENTRUNS
 from jangar.runtime import CacheReader, JsonObject, Request
 
-__all__ = ["WAIT_REQUEUE_SECONDS", "AdmissionGate", "GateMetrics"]
+__all__ = ["WAIT_REQUEUE_SECONDS", "AdmissionGate", "GateMetrics", "held_for_admission"]
 
 WAIT_REQUEUE_SECONDS = 30.0
 WAKE_COALESCE_SECONDS = 0.05
@@ -62,14 +59,6 @@ class GateMetrics:
         )
 
 
-def held_for_admission(run: Mapping[str, Any]) -> bool:
-    """A run that is not waiting for capacity: held for an invalid spec, or being deleted."""
-    meta = run.get("metadata") or {}
-    return bool(meta.get("deletionTimestamp")) or is_true(
-        (run.get("status") or {}).get("conditions"), "InvalidSpec"
-    )
-
-
 class AdmissionGate:
     def __init__(
         self,
@@ -87,32 +76,9 @@ class AdmissionGate:
         self._enqueue: Callable[[Request], None] | None = None
         self._wake_scheduled = False
 
-    def _record(self, run: JsonObject) -> RunRecord | None:
-        meta = run.get("metadata") or {}
-        record = RunRecord.from_run(run)
-        if record.terminal:
-            return record
-        if record.admitted_at is None and record.phase != "Running":
-            jobs = self._cache.list(
-                JOBS, record.namespace, index=("controller-uid", str(meta.get("uid"))), copy=False
-            )
-            if jobs:
-                created = min(
-                    parse_time(j["metadata"].get("creationTimestamp")) or self._clock() for j in jobs
-                )
-                return dataclasses.replace(record, admitted_at=created)
-            if held_for_admission(run):
-                return None
-        return record
-
     def snapshot(self) -> list[RunRecord]:
-        """Every AgentRun the cache holds, as admission sees it."""
-        records = []
-        for run in self._cache.list(AGENTRUNS, copy=False):
-            record = self._record(run)
-            if record is not None:
-                records.append(record)
-        return records
+        """Every AgentRun the cache holds, as admission sees it (`jangar.admission.snapshot`)."""
+        return snapshot(self._cache, self._clock)
 
     def admit(self, run: JsonObject) -> Verdict:
         """Decide for `run` (and reserve its capacity when admitted)."""

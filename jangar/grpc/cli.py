@@ -17,9 +17,8 @@ from typing import Any
 
 import grpc
 
+from jangar.api.contract import Phase, is_terminal
 from jangar.grpc.client import AgentctlClient
-
-TERMINAL = {"Succeeded", "Failed", "Cancelled"}
 
 
 async def _wait(
@@ -34,17 +33,17 @@ async def _wait(
     try:
         async with asyncio.timeout(timeout):
             async for phase, run in client.watch_run(name, namespace):
-                shown = phase or "Pending"
+                shown = phase or Phase.PENDING
                 if shown != last:
                     print(summary(run), flush=True)
                     last = shown
     except TimeoutError:
         print(f"agentctl: timed out after {timeout:.0f}s waiting for {namespace}/{name}", file=sys.stderr)
         return 1
-    if phase not in TERMINAL:
+    if not is_terminal(phase):
         print(f"agentctl: {namespace}/{name} was deleted before it finished", file=sys.stderr)
         return 1
-    return 0 if phase == "Succeeded" else 1
+    return 0 if phase == Phase.SUCCEEDED else 1
 
 
 async def run_grpc(

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from jangar.api import registry
-from jangar.controllers.kinds import ref_for
+from jangar.api.refs import ref_for
 from jangar.runtime import ResourceRef
 
 SERVER_OWNED_METADATA = frozenset(

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from jangar.grpc.service import AgentctlService
 from jangar.runtime import CacheReader, Client
+from jangar.services import RunsService
 from jangar.settings import Settings
 
 log = structlog.get_logger("jangar.grpc")
@@ -40,9 +41,11 @@ class GrpcRunnable:
         client: Client,
         cache: CacheReader,
         registry: CollectorRegistry | None = None,
+        *,
+        runs: RunsService | None = None,
     ) -> None:
         self.settings = settings
-        self.service = AgentctlService(settings, client, cache, registry)
+        self.service = AgentctlService(settings, client, cache, registry, runs)
         self.address = settings.grpc.bind_address
         self.port: int | None = None
         """The bound port once started (useful with port 0)."""

@@ -4,8 +4,13 @@ Every jangar kind gets `List<Kinds>`, `Get<Kind>`, `Apply<Kind>` and `Delete<Kin
 they are registered from `jangar.api.registry` through one generic handler table instead of 76 hand-written
 servicer methods, and `ListResources`/`GetResource`/`ApplyResource`/`DeleteResource` take the kind as a
 field. Reads go to the API server, not the cache: agentctl submits and then immediately reads, and a
-lagging cache would answer "not found". Only the submission queue check reads the cache, exactly as the
-HTTP API does, so both surfaces refuse at the same depth.
+lagging cache would answer "not found".
+
+The AgentRun methods (`SubmitAgentRun`, `CancelAgentRun`, `ListAgentRuns`, `GetAgentRun`) only translate
+protocol: the rules are `jangar.services.RunsService`'s, shared with the HTTP API (namespace scope, manifest,
+early queue refusal by the controller's own admission decision, idempotency, cancel), and every method's
+namespace goes through the same `NamespaceScope`. Service errors map to INVALID_ARGUMENT,
+PERMISSION_DENIED, NOT_FOUND, ALREADY_EXISTS and RESOURCE_EXHAUSTED.
 
 Deliberate differences from the reference (docs/grpc.md):
 
@@ -31,6 +36,8 @@ from google.protobuf.message import Message
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from jangar.api import registry
+from jangar.api.contract import LABEL_RUN, Phase, is_terminal
+from jangar.api.refs import AGENTRUNS
 from jangar.grpc import auth
 from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2 as pb
 from jangar.grpc.manifests import ManifestError, parse_manifest, resolve_kind, to_json
@@ -48,18 +55,22 @@ from jangar.runtime import (
 from jangar.runtime.cache import InformerNotRegistered
 from jangar.runtime.errors import WatchStalledError
 from jangar.runtime.resources import PODS
-from jangar.scheduler.ownership import LABEL_RUN
-from jangar.server.agentruns_api import CANCEL_ANNOTATION
-from jangar.server.queue_check import queue_full
-from jangar.server.resources import AGENT_RUN
+from jangar.services import (
+    AlreadyExists,
+    InvalidRequest,
+    NamespaceNotManaged,
+    NotFound,
+    QueueFull,
+    RunsService,
+    ServiceError,
+    Submission,
+)
 from jangar.settings import Settings
-from jangar.submit import Submission, SubmissionError, build_agent_run
 
 log = structlog.get_logger("jangar.grpc")
 
 SERVICE_NAME = "proompteng.jangar.v1.AgentctlService"
 FIELD_MANAGER = "agentctl"
-TERMINAL_PHASES = frozenset({"succeeded", "failed", "cancelled", "canceled"})
 WATCH_TIMEOUT_SECONDS = 240
 """Each status watch is re-opened this often, so a dead connection cannot hold a stream for ever."""
 
@@ -108,7 +119,9 @@ def _status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """Map an exception from a method body to the status the caller sees."""
     if isinstance(exc, RpcFailure):
         return exc.code, exc.message
-    if isinstance(exc, ManifestError | SubmissionError):
+    if isinstance(exc, ServiceError):
+        return _service_status(exc), _service_message(exc)
+    if isinstance(exc, ManifestError):
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
     if isinstance(exc, InvalidError):
         return grpc.StatusCode.INVALID_ARGUMENT, exc.message or str(exc)
@@ -130,6 +143,24 @@ def _status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, str(exc) or type(exc).__name__
 
 
+_SERVICE_CODES: tuple[tuple[type[ServiceError], grpc.StatusCode], ...] = (
+    (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (NamespaceNotManaged, grpc.StatusCode.PERMISSION_DENIED),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
+)
+
+
+def _service_status(exc: ServiceError) -> grpc.StatusCode:
+    return next((code for t, code in _SERVICE_CODES if isinstance(exc, t)), grpc.StatusCode.INVALID_ARGUMENT)
+
+
+def _service_message(exc: ServiceError) -> str:
+    # "<Kind> not found", as every other Get/Delete of this API answers (the reference's wording).
+    return f"{exc.kind} not found" if isinstance(exc, NotFound) else exc.message
+
+
 class AgentctlService:
     """The method implementations; `handler()` turns them into a gRPC generic handler."""
 
@@ -139,10 +170,12 @@ class AgentctlService:
         client: Client,
         cache: CacheReader,
         registry: CollectorRegistry | None = None,
+        runs: RunsService | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.cache = cache
+        self.runs = runs or RunsService(client, cache, settings)
         self._token = settings.grpc.token or None
         self.calls = Counter(
             "jangar_grpc_requests_total",
@@ -159,36 +192,18 @@ class AgentctlService:
 
     # -- scope -----------------------------------------------------------------------------------
 
-    def _scope(self) -> tuple[str, ...]:
-        return tuple(self.settings.agents_controller.namespaces)
-
-    def _default_namespace(self) -> str:
-        scoped = [ns for ns in self._scope() if ns != "*"]
-        return scoped[0] if scoped else "agents"
-
     def _namespace(self, requested: str) -> str:
-        """The request's namespace (default: the first managed one), refused outside the managed set —
-        the same rule as the HTTP API, so the token grants no more than the controller manages."""
-        ns = requested.strip() or self._default_namespace()
-        scope = self._scope()
-        if ns == "*" or ("*" not in scope and ns not in scope):
-            raise RpcFailure(
-                grpc.StatusCode.PERMISSION_DENIED, f"namespace {ns!r} is not managed by this controller"
-            )
-        return ns
+        """The request's namespace by the runs service's one rule (`NamespaceScope`): the first managed
+        namespace by default, `*` and unmanaged namespaces refused — so the token grants no more than the
+        controller manages."""
+        return self.runs.namespace(requested)
 
     # -- generic per-kind methods ----------------------------------------------------------------
 
-    async def _list(
-        self, ref: ResourceRef, namespace: str, label_selector: str, phase: str = "", runtime: str = ""
-    ) -> pb.ListResponse:
+    async def _list(self, ref: ResourceRef, namespace: str, label_selector: str) -> pb.ListResponse:
         ns = self._namespace(namespace)
         result = await self.client.list(ref, ns, label_selector=label_selector.strip() or None)
         items = [_strip(o) for o in result.items]
-        if phase:
-            items = [o for o in items if (phase_of(o) or "Pending").lower() == phase.lower()]
-        if runtime:
-            items = [o for o in items if ((o.get("spec") or {}).get("runtime") or {}).get("type") == runtime]
         items.sort(key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
         body = {
             "apiVersion": ref.api_version,
@@ -262,8 +277,8 @@ class AgentctlService:
         phases: dict[str, int] = {}
         degraded: list[str] = []
         try:
-            for run in self.cache.list(AGENT_RUN, ns, copy=False):
-                phase = phase_of(run) or "Pending"
+            for run in self.cache.list(AGENTRUNS, ns, copy=False):
+                phase = phase_of(run) or Phase.PENDING
                 phases[phase] = phases.get(phase, 0) + 1
         except InformerNotRegistered:
             degraded.append("cache")
@@ -313,88 +328,68 @@ class AgentctlService:
 
     # -- AgentRun ---------------------------------------------------------------------------------
 
-    def _queue_full(self, namespace: str) -> str | None:
-        return queue_full(self.cache, self.settings, namespace)
-
     async def submit_agent_run(self, request: pb.SubmitAgentRunRequest) -> pb.SubmitAgentRunResponse:
-        ns = self._namespace(request.namespace)
         for field, value in (
             ("agent_name", request.agent_name),
             ("implementation_name", request.implementation_name),
             ("runtime_type", request.runtime_type),
         ):
             if not value:
-                raise RpcFailure(grpc.StatusCode.INVALID_ARGUMENT, f"{field} is required")
-        runtime_config = {kv.key: kv.value for kv in request.runtime_config}
-        parameters = {kv.key: kv.value for kv in request.parameters}
-        manifest = build_agent_run(
+                raise InvalidRequest(f"{field} is required")
+        workload = request.workload
+        result = await self.runs.submit(
             Submission(
                 agent=request.agent_name,
-                namespace=ns,
+                namespace=request.namespace,
                 implementation_spec=request.implementation_name,
                 runtime=request.runtime_type,
-                runtime_config=dict(runtime_config),
-                parameters=parameters,
-                workload_image=request.workload.image or None,
+                runtime_config={kv.key: kv.value for kv in request.runtime_config},
+                parameters={kv.key: kv.value for kv in request.parameters},
+                workload_image=workload.image or None,
+                resource_requests={
+                    k: v for k, v in (("cpu", workload.cpu), ("memory", workload.memory)) if v
+                },
                 name=request.name or None,
                 idempotency_key=request.idempotency_key or None,
                 secrets=list(request.secrets),
+                memory_ref=request.memory_ref or None,
+                vcs_ref=request.vcs_ref or None,
+                vcs_policy_mode=request.vcs_policy_mode or None,
+                vcs_policy_required=request.vcs_policy_required,
             )
         )
-        spec = manifest["spec"]
-        requests = {
-            k: v for k, v in (("cpu", request.workload.cpu), ("memory", request.workload.memory)) if v
-        }
-        if requests:
-            spec.setdefault("workload", {})["resources"] = {"requests": requests}
-        if request.memory_ref:
-            spec["memoryRef"] = {"name": request.memory_ref}
-        if request.vcs_ref:
-            spec["vcsRef"] = {"name": request.vcs_ref}
-        if request.vcs_policy_mode or request.vcs_policy_required:
-            policy: dict[str, Any] = {"required": request.vcs_policy_required}
-            if request.vcs_policy_mode:
-                policy["mode"] = request.vcs_policy_mode
-            spec["vcsPolicy"] = policy
-        full = self._queue_full(ns)
-        if full is not None:
-            raise RpcFailure(grpc.StatusCode.RESOURCE_EXHAUSTED, full)
-        idempotent = False
-        try:
-            created = await self.client.create(AGENT_RUN, manifest, namespace=ns)
-        except AlreadyExistsError:
-            name = manifest["metadata"]["name"]
-            created = await self.client.get(AGENT_RUN, name, ns)
-            key = spec.get("idempotencyKey")
-            if not key or (created.get("spec") or {}).get("idempotencyKey") != key:
-                raise RpcFailure(
-                    grpc.StatusCode.ALREADY_EXISTS, f"AgentRun {ns}/{name} already exists"
-                ) from None
-            idempotent = True
-        meta = created["metadata"]
-        log.info("grpc.submitted", namespace=ns, name=meta["name"], idempotent=idempotent)
         return pb.SubmitAgentRunResponse(
-            resource_json=to_json(_strip(created)), record_json="{}", idempotent=idempotent
+            resource_json=to_json(result.run), record_json="{}", idempotent=result.replayed
         )
 
     async def cancel_agent_run(self, request: pb.CancelAgentRunRequest) -> pb.CancelAgentRunResponse:
         """Ask the controller to cancel: it deletes the Job (or workflow step Jobs) and sets Cancelled."""
         if not request.name:
-            raise RpcFailure(grpc.StatusCode.INVALID_ARGUMENT, "name is required")
-        ns = self._namespace(request.namespace)
-        try:
-            patched = await self.client.patch(
-                AGENT_RUN,
-                request.name,
-                {"metadata": {"annotations": {CANCEL_ANNOTATION: "true"}}},
-                namespace=ns,
-            )
-        except NotFoundError:
-            raise RpcFailure(grpc.StatusCode.NOT_FOUND, "AgentRun not found") from None
-        phase = phase_of(patched)
-        message = f"already {phase}" if phase.lower() in TERMINAL_PHASES else "cancel requested"
-        log.info("grpc.cancel_requested", namespace=ns, name=request.name, phase=phase)
-        return pb.CancelAgentRunResponse(ok=True, message=message, json=to_json(_strip(patched)))
+            raise InvalidRequest("name is required")
+        run = await self.runs.cancel(request.namespace, request.name)
+        phase = phase_of(run)
+        message = f"already {phase}" if is_terminal(phase) else "cancel requested"
+        return pb.CancelAgentRunResponse(ok=True, message=message, json=to_json(run))
+
+    async def list_agent_runs(self, request: pb.ListAgentRunsRequest) -> pb.ListResponse:
+        listed = await self.runs.list(
+            request.namespace,
+            label_selector=request.label_selector,
+            phase=request.phase,
+            runtime=request.runtime,
+        )
+        body = {
+            "apiVersion": AGENTRUNS.api_version,
+            "kind": f"{AGENTRUNS.kind}List",
+            "metadata": {"resourceVersion": listed.resource_version},
+            "items": listed.items,
+        }
+        return pb.ListResponse(json=to_json(body))
+
+    async def get_agent_run(self, request: pb.GetRequest) -> pb.GetResponse:
+        if not request.name:
+            raise InvalidRequest("name is required")
+        return pb.GetResponse(json=to_json(await self.runs.get(request.namespace, request.name)))
 
     async def stream_agent_run_status(
         self, request: pb.StreamAgentRunStatusRequest
@@ -404,17 +399,17 @@ class AgentctlService:
         Watches by name from the read's resourceVersion, so no update between the read and the watch is
         missed; a compacted resourceVersion (410) re-reads the object and carries on.
         """
-        obj = await self._get_object(AGENT_RUN, request.name, request.namespace)
+        obj = await self.runs.get(request.namespace, request.name)
         ns = obj["metadata"]["namespace"]
         rv = str(obj["metadata"].get("resourceVersion") or "")
         phase = phase_of(obj)
         yield pb.AgentRunStatusEvent(json=to_json(obj), phase=phase)
-        if phase.lower() in TERMINAL_PHASES:
+        if is_terminal(phase):
             return
         while True:
             try:
                 stream = self.client.watch(
-                    AGENT_RUN,
+                    AGENTRUNS,
                     ns,
                     resource_version=rv,
                     field_selector={"metadata.name": request.name},
@@ -434,11 +429,11 @@ class AgentctlService:
                         rv = new_rv
                         phase = phase_of(event.object)
                         yield pb.AgentRunStatusEvent(json=to_json(_strip(event.object)), phase=phase)
-                        if phase.lower() in TERMINAL_PHASES:
+                        if is_terminal(phase):
                             return
             except GoneError:
                 try:
-                    obj = _strip(await self.client.get(AGENT_RUN, request.name, ns))
+                    obj = _strip(await self.client.get(AGENTRUNS, request.name, ns))
                 except NotFoundError:
                     return
                 new_rv = str(obj["metadata"].get("resourceVersion") or "")
@@ -446,7 +441,7 @@ class AgentctlService:
                     rv = new_rv
                     phase = phase_of(obj)
                     yield pb.AgentRunStatusEvent(json=to_json(obj), phase=phase)
-                    if phase.lower() in TERMINAL_PHASES:
+                    if is_terminal(phase):
                         return
             except WatchStalledError:
                 continue
@@ -455,7 +450,7 @@ class AgentctlService:
         self, request: pb.StreamAgentRunLogsRequest
     ) -> AsyncIterator[pb.AgentRunLogEntry]:
         """Lines of one of the run's pods (found by the agent-run label), optionally followed."""
-        run = await self._get_object(AGENT_RUN, request.name, request.namespace)
+        run = await self.runs.get(request.namespace, request.name)
         ns = run["metadata"]["namespace"]
         pod_name = request.pod
         if not pod_name:
@@ -628,12 +623,9 @@ class AgentctlService:
             f"Apply{kind}": self._unary(f"Apply{kind}", apply_one, pb.ApplyRequest),
             f"Delete{kind}": self._unary(f"Delete{kind}", delete_one, pb.DeleteRequest),
         }
-        if kind == "AgentRun":
-
-            async def list_runs(r: pb.ListAgentRunsRequest) -> pb.ListResponse:
-                return await self._list(ref, r.namespace, r.label_selector, r.phase, r.runtime)
-
-            out[name_list] = self._unary(name_list, list_runs, pb.ListAgentRunsRequest)
+        if kind == AGENTRUNS.kind:  # list and get through the runs service (filters, one namespace rule)
+            out[name_list] = self._unary(name_list, self.list_agent_runs, pb.ListAgentRunsRequest)
+            out[f"Get{kind}"] = self._unary(f"Get{kind}", self.get_agent_run, pb.GetRequest)
         else:
 
             async def list_kind(r: pb.ListRequest) -> pb.ListResponse:

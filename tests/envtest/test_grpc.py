@@ -17,6 +17,8 @@ import grpc
 import pytest
 import pytest_asyncio
 
+from jangar.api.contract import ANNOTATION_CANCEL
+from jangar.api.refs import AGENTRUNS
 from jangar.app import Options, build_manager
 from jangar.controllers.kinds import AGENTS
 from jangar.dev.cluster import LocalCluster
@@ -27,14 +29,13 @@ from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2_grpc as pb_grpc
 from jangar.grpc.server import GrpcRunnable
 from jangar.runtime import Client, Manager, NotFoundError
 from jangar.runtime.resources import JOBS, PODS
-from jangar.server.resources import AGENT_RUN
 from tests.envtest.controllers_fixtures import apply_basics, settings_for
 
 pytestmark = pytest.mark.envtest
 
 TOKEN = "s3cret-token"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
-CANCEL = "agents.proompteng.ai/cancel"
+CANCEL = ANNOTATION_CANCEL
 
 
 @dataclass
@@ -85,8 +86,12 @@ async def _serve(
 
 @pytest_asyncio.fixture
 async def jangar_grpc(envtest_crds: LocalCluster, namespace: str) -> AsyncIterator[Running]:
-    """The API alone (no controllers), so runs stay where the test puts them."""
-    env = {"JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE": "3"}
+    """The API alone (no controllers), so runs stay where the test puts them. One run may start at a time
+    and two may wait, so the early refusal (the controller's admission decision) refuses a fourth."""
+    env = {
+        "JANGAR_AGENTS_CONTROLLER_CONCURRENCY_NAMESPACE": "1",
+        "JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE": "2",
+    }
     async with _serve(envtest_crds, namespace, env, controllers=False) as running:
         yield running
 
@@ -107,7 +112,7 @@ def _submit_request(ns: str, key: str = "", **extra: str) -> pb.SubmitAgentRunRe
 
 async def _wait_cached(running: Running, count: int) -> None:
     for _ in range(200):
-        if len(running.manager.cache.list(AGENT_RUN, running.namespace)) >= count:
+        if len(running.manager.cache.list(AGENTRUNS, running.namespace)) >= count:
             return
         await asyncio.sleep(0.05)
     pytest.fail("runs never reached the cache")
@@ -156,7 +161,7 @@ async def test_submit_is_idempotent_and_queue_limited(jangar_grpc: Running) -> N
     assert again.idempotent
     assert json.loads(again.resource_json)["metadata"]["uid"] == run["metadata"]["uid"]
     # The object really exists in the API server.
-    stored = await jangar_grpc.admin.get(AGENT_RUN, run["metadata"]["name"], ns)
+    stored = await jangar_grpc.admin.get(AGENTRUNS, run["metadata"]["name"], ns)
     assert stored["metadata"]["uid"] == run["metadata"]["uid"]
 
     wf = await stub.SubmitAgentRun(
@@ -180,16 +185,20 @@ async def test_submit_is_idempotent_and_queue_limited(jangar_grpc: Running) -> N
 
     await stub.SubmitAgentRun(_submit_request(ns), metadata=AUTH)
     await _wait_cached(jangar_grpc, 3)
-    # Three runs wait (no controller runs here) and the namespace queue holds 3: the fourth is refused.
+    # No controller runs here: of the three runs admission would start one and queue two (concurrency 1,
+    # queue 2), so a fourth is refused, with the controller's own QueueLimitExceeded message.
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.SubmitAgentRun(_submit_request(ns), metadata=AUTH)
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "queue limit reached" in (err.value.details() or "")
+    assert f"namespace {ns} reached its queue limit (2 waiting)" in (err.value.details() or "")
+    # A replay of an accepted submission is still answered while the queue is full.
+    assert (await stub.SubmitAgentRun(_submit_request(ns, "key-1"), metadata=AUTH)).idempotent
 
     for request, code in (
         (_submit_request(ns, runtime_type="lambda"), grpc.StatusCode.INVALID_ARGUMENT),
         (_submit_request(ns, agent_name=""), grpc.StatusCode.INVALID_ARGUMENT),
         (_submit_request("elsewhere"), grpc.StatusCode.PERMISSION_DENIED),
+        (_submit_request("*"), grpc.StatusCode.INVALID_ARGUMENT),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.SubmitAgentRun(request, metadata=AUTH)
@@ -317,21 +326,21 @@ async def test_cancel_and_status_stream(jangar_grpc: Running) -> None:
     assert json.loads(first.json)["metadata"]["name"] == name
     assert first.phase == ""
 
-    await jangar_grpc.admin.patch_status(AGENT_RUN, name, {"status": {"phase": "Running"}}, namespace=ns)
+    await jangar_grpc.admin.patch_status(AGENTRUNS, name, {"status": {"phase": "Running"}}, namespace=ns)
     update = await asyncio.wait_for(anext(events), 10)
     assert update.phase == "Running"
     assert json.loads(update.json)["status"]["phase"] == "Running"
 
     cancelled = await stub.CancelAgentRun(pb.CancelAgentRunRequest(name=name, namespace=ns), metadata=AUTH)
     assert (cancelled.ok, cancelled.message) == (True, "cancel requested")
-    stored = await jangar_grpc.admin.get(AGENT_RUN, name, ns)
+    stored = await jangar_grpc.admin.get(AGENTRUNS, name, ns)
     assert stored["metadata"]["annotations"][CANCEL] == "true"
     # The annotation write is itself a change the stream reports.
     annotated = await asyncio.wait_for(anext(events), 10)
     assert json.loads(annotated.json)["metadata"]["annotations"][CANCEL] == "true"
 
     # What the controller does on cancel: the terminal phase ends the stream.
-    await jangar_grpc.admin.patch_status(AGENT_RUN, name, {"status": {"phase": "Cancelled"}}, namespace=ns)
+    await jangar_grpc.admin.patch_status(AGENTRUNS, name, {"status": {"phase": "Cancelled"}}, namespace=ns)
     last = await asyncio.wait_for(anext(events), 10)
     assert last.phase == "Cancelled"
     with pytest.raises(StopAsyncIteration):
@@ -360,7 +369,7 @@ async def test_client_watch_ends_on_delete(jangar_grpc: Running) -> None:
 
         task = asyncio.create_task(follow())
         await asyncio.sleep(0.5)
-        await jangar_grpc.admin.delete(AGENT_RUN, name, ns)
+        await jangar_grpc.admin.delete(AGENTRUNS, name, ns)
         await asyncio.wait_for(task, 10)
         assert seen == [""]
 
@@ -404,7 +413,7 @@ async def test_agentctl_over_grpc(jangar_grpc: Running) -> None:
     cancelled = await asyncio.to_thread(run, "run", "cancel", name)
     assert cancelled.returncode == 0, cancelled.stderr
     assert "cancel requested" in cancelled.stdout
-    stored = await jangar_grpc.admin.get(AGENT_RUN, name, ns)
+    stored = await jangar_grpc.admin.get(AGENTRUNS, name, ns)
     assert stored["metadata"]["annotations"][CANCEL] == "true"
 
     missing = await asyncio.to_thread(run, "run", "get", "nope")
@@ -416,7 +425,7 @@ async def test_agentctl_over_grpc(jangar_grpc: Running) -> None:
     assert "wrong" not in denied.stderr
 
     # wait follows the status stream to the terminal phase; Succeeded exits 0.
-    await jangar_grpc.admin.patch_status(AGENT_RUN, name, {"status": {"phase": "Succeeded"}}, namespace=ns)
+    await jangar_grpc.admin.patch_status(AGENTRUNS, name, {"status": {"phase": "Succeeded"}}, namespace=ns)
     waited = await asyncio.to_thread(run, "run", "wait", name, "--timeout", "20")
     assert waited.returncode == 0, waited.stderr
     assert f"{name}\tSucceeded" in waited.stdout
@@ -476,7 +485,7 @@ async def test_cancel_ends_the_run_as_cancelled_with_the_controller(
         async with asyncio.timeout(30):
             while phase != "Running":
                 phase = (await anext(events)).phase
-        job = (await running.admin.get(AGENT_RUN, name, ns))["status"]["jobRef"]["name"]
+        job = (await running.admin.get(AGENTRUNS, name, ns))["status"]["jobRef"]["name"]
         await running.admin.get(JOBS, job, ns)
 
         await stub.CancelAgentRun(pb.CancelAgentRunRequest(name=name, namespace=ns), metadata=AUTH)
@@ -484,7 +493,7 @@ async def test_cancel_ends_the_run_as_cancelled_with_the_controller(
             async for event in events:
                 phase = event.phase
         assert phase == "Cancelled"  # the stream ended on the terminal phase
-        assert (await running.admin.get(AGENT_RUN, name, ns))["status"]["finishedAt"]
+        assert (await running.admin.get(AGENTRUNS, name, ns))["status"]["finishedAt"]
 
         async def job_gone() -> bool:
             try:

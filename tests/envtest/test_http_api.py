@@ -10,10 +10,10 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from jangar.api.refs import AGENTRUNS
 from jangar.app import Options, build_manager
 from jangar.dev.cluster import LocalCluster
 from jangar.runtime import Client, Manager
-from jangar.server.resources import AGENT_RUN
 from jangar.settings import Settings
 
 pytestmark = pytest.mark.envtest
@@ -32,7 +32,8 @@ async def jangar_api(envtest_crds: LocalCluster, namespace: str) -> AsyncIterato
     settings = Settings.from_env(
         {
             "JANGAR_AGENTS_CONTROLLER_NAMESPACES": namespace,
-            "JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE": "2",
+            "JANGAR_AGENTS_CONTROLLER_CONCURRENCY_NAMESPACE": "1",
+            "JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE": "1",
             "JANGAR_LEADER_ELECTION_ENABLED": "false",
         }
     )
@@ -53,7 +54,7 @@ async def jangar_api(envtest_crds: LocalCluster, namespace: str) -> AsyncIterato
 
 async def _wait_cached(running: Running, count: int) -> None:
     for _ in range(200):
-        if len(running.manager.cache.list(AGENT_RUN, running.namespace)) >= count:
+        if len(running.manager.cache.list(AGENTRUNS, running.namespace)) >= count:
             return
         await asyncio.sleep(0.05)
     pytest.fail("runs never reached the cache")
@@ -95,11 +96,20 @@ async def test_submit_get_list_and_queue_limit(jangar_api: Running) -> None:
         async with http.post(url, json=body) as resp:
             assert resp.status == 201
         await _wait_cached(jangar_api, 2)
-        # Two runs wait (no controller admits them) and the namespace queue holds 2: the third is refused.
+        # No controller runs here: admission would start one of the two runs and queue the other
+        # (concurrency 1, queue 1), so a third is refused, as the controller would reject it.
         async with http.post(url, json=body) as resp:
             assert resp.status == 429
             assert resp.headers["Retry-After"] == "30"
-            assert (await resp.json())["reason"] == "QueueLimitExceeded"
+            refusal = await resp.json()
+            assert (refusal["reason"], refusal["scope"], refusal["limit"]) == (
+                "QueueLimitExceeded",
+                "namespace",
+                1,
+            )
+        # The replay of an accepted submission is answered even with the queue full.
+        async with http.post(url, json=body, headers={"Idempotency-Key": "k-1"}) as resp:
+            assert resp.status == 200
         async with http.get(url, params={"namespace": jangar_api.namespace}) as resp:
             items = (await resp.json())["items"]
             assert len(items) == 2
@@ -107,6 +117,7 @@ async def test_submit_get_list_and_queue_limit(jangar_api: Running) -> None:
         name = first["metadata"]["name"]
         async with http.get(f"{url}/{jangar_api.namespace}/{name}") as resp:
             assert resp.status == 200
+            assert "managedFields" not in (await resp.json())["metadata"]
         async with http.post(f"{url}/{jangar_api.namespace}/{name}/cancel") as resp:
             assert resp.status == 202
             assert (await resp.json())["metadata"]["annotations"]["agents.proompteng.ai/cancel"] == "true"
@@ -115,6 +126,10 @@ async def test_submit_get_list_and_queue_limit(jangar_api: Running) -> None:
             assert "runtime must be one of" in (await resp.json())["error"]
         async with http.post(url, json={**body, "namespace": "elsewhere"}) as resp:
             assert resp.status == 403
+        async with http.post(url, json={**body, "namespace": "*"}) as resp:
+            assert resp.status == 400
+        async with http.post(f"{url}/{jangar_api.namespace}/missing/cancel") as resp:
+            assert resp.status == 404
 
 
 async def test_same_name_without_idempotency_key_conflicts(jangar_api: Running) -> None:
@@ -135,3 +150,6 @@ async def test_same_name_without_idempotency_key_conflicts(jangar_api: Running) 
         async with http.post(url, json=body) as resp:
             assert resp.status == 409
             assert "already exists" in (await resp.json())["error"]
+        # Readable at once: reads go to the API server, not the (possibly lagging) cache.
+        async with http.get(f"{url}/{jangar_api.namespace}/fixed") as resp:
+            assert resp.status == 200

@@ -10,14 +10,26 @@ from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2 as pb
 from jangar.grpc.manifests import ManifestError
 from jangar.grpc.service import AgentctlService, RpcFailure, _status_for, choose_pod, list_method, phase_of
 from jangar.runtime import ApiError, InvalidError, NotFoundError
+from jangar.services import (
+    AlreadyExists,
+    InvalidRequest,
+    NamespaceNotManaged,
+    NotFound,
+    QueueFull,
+    ServiceError,
+    SubmissionError,
+)
 from jangar.settings import Settings
-from jangar.submit import SubmissionError
 
 SERVICE = pb.DESCRIPTOR.services_by_name["AgentctlService"]
 
 
 def _service(env: dict[str, str] | None = None) -> AgentctlService:
     return AgentctlService(Settings.from_env(env or {}), client=None, cache=None)  # type: ignore[arg-type]
+
+
+def _code(exc: BaseException) -> grpc.StatusCode:
+    return _status_for(exc)[0]
 
 
 def test_every_proto_method_has_a_handler_and_nothing_else() -> None:
@@ -119,14 +131,85 @@ def test_status_mapping(exc: Exception, code: grpc.StatusCode) -> None:
     assert _status_for(exc)[0] == code
 
 
-def test_namespace_scope() -> None:
+@pytest.mark.parametrize(
+    ("exc", "code", "details"),
+    [
+        (InvalidRequest("name is required"), grpc.StatusCode.INVALID_ARGUMENT, "name is required"),
+        (
+            NamespaceNotManaged("x"),
+            grpc.StatusCode.PERMISSION_DENIED,
+            "namespace 'x' is not managed by this controller",
+        ),
+        (NotFound("AgentRun", "a", "r"), grpc.StatusCode.NOT_FOUND, "AgentRun not found"),
+        (AlreadyExists("AgentRun", "a", "r"), grpc.StatusCode.ALREADY_EXISTS, "AgentRun a/r already exists"),
+        (
+            QueueFull("namespace a reached its queue limit", scope="namespace", limit=2, retry_after=30),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "namespace a reached its queue limit",
+        ),
+    ],
+)
+def test_service_errors_map_to_status_codes(exc: ServiceError, code: grpc.StatusCode, details: str) -> None:
+    assert _status_for(exc) == (code, details)
+
+
+def test_namespace_scope_is_the_runs_service_rule() -> None:
     svc = _service({"JANGAR_AGENTS_CONTROLLER_NAMESPACES": "team-a,team-b"})
     assert svc._namespace("") == "team-a"
     assert svc._namespace("team-b") == "team-b"
-    for outside in ("team-c", "*"):
-        with pytest.raises(RpcFailure) as err:
+    for outside, code in (
+        ("team-c", grpc.StatusCode.PERMISSION_DENIED),
+        ("*", grpc.StatusCode.INVALID_ARGUMENT),
+    ):
+        with pytest.raises(ServiceError) as err:
             svc._namespace(outside)
-        assert err.value.code == grpc.StatusCode.PERMISSION_DENIED
+        assert _code(err.value) == code
     everywhere = _service({"JANGAR_AGENTS_CONTROLLER_NAMESPACES": "*", "JANGAR_RBAC_CLUSTER_SCOPED": "true"})
     assert everywhere._namespace("anything") == "anything"
-    assert everywhere._namespace("") == "agents"
+    with pytest.raises(InvalidRequest, match="namespace is required"):
+        everywhere._namespace("")
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        pb.SubmitAgentRunRequest(implementation_name="impl", runtime_type="job"),
+        pb.SubmitAgentRunRequest(agent_name="a", runtime_type="job"),
+        pb.SubmitAgentRunRequest(agent_name="a", implementation_name="impl"),
+    ],
+)
+async def test_submit_requires_the_reference_fields(request_: pb.SubmitAgentRunRequest) -> None:
+    with pytest.raises(InvalidRequest, match="is required"):
+        await _service().submit_agent_run(request_)
+
+
+async def test_agentrun_methods_translate_the_runs_service() -> None:
+    import json
+    from datetime import UTC, datetime
+
+    from jangar.services import RunsService
+    from tests.unit.controllers.fakecache import FakeCache
+    from tests.unit.services.fakes import FakeClient
+
+    settings = Settings.from_env({"JANGAR_AGENTS_CONTROLLER_NAMESPACES": "agents"})
+    client, cache = FakeClient(), FakeCache()
+    runs = RunsService(client, cache, settings, clock=lambda: datetime(2026, 3, 1, tzinfo=UTC))  # type: ignore[arg-type]
+    svc = AgentctlService(settings, client, cache, runs=runs)  # type: ignore[arg-type]
+    request = pb.SubmitAgentRunRequest(
+        agent_name="a", implementation_name="impl", runtime_type="job", idempotency_key="k"
+    )
+    first = await svc.submit_agent_run(request)
+    again = await svc.submit_agent_run(request)
+    assert (first.idempotent, again.idempotent) == (False, True)
+    name = json.loads(first.resource_json)["metadata"]["name"]
+    cancelled = await svc.cancel_agent_run(pb.CancelAgentRunRequest(name=name))
+    assert (cancelled.ok, cancelled.message) == (True, "cancel requested")
+    client.objects[("agents", name)]["status"] = {"phase": "Succeeded"}
+    done = await svc.cancel_agent_run(pb.CancelAgentRunRequest(name=name))
+    assert done.message == "already Succeeded"
+    listed = json.loads((await svc.list_agent_runs(pb.ListAgentRunsRequest(phase="succeeded"))).json)
+    assert (listed["kind"], len(listed["items"])) == ("AgentRunList", 1)
+    with pytest.raises(NotFound):
+        await svc.get_agent_run(pb.GetRequest(name="missing"))
+    with pytest.raises(InvalidRequest):
+        await svc.cancel_agent_run(pb.CancelAgentRunRequest(namespace="agents"))

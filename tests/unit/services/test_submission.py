@@ -1,11 +1,11 @@
-"""One manifest builder for agentctl and the HTTP API: valid runs, clear errors, idempotent names."""
+"""One manifest builder for agentctl, the HTTP API and gRPC: valid runs, clear errors, idempotent names."""
 
 from __future__ import annotations
 
 import pytest
 
 from jangar.api.agents import AgentRun
-from jangar.submit import Submission, SubmissionError, build_agent_run, idempotent_name
+from jangar.services.submission import Submission, SubmissionError, build_agent_run, idempotent_name
 
 
 def test_workflow_submission_from_the_readme_is_a_valid_agent_run() -> None:
@@ -55,8 +55,36 @@ def test_idempotency_key_gives_a_stable_name() -> None:
         (Submission("a", "agents", None), "an implementation spec is required"),
         (Submission("a", "agents", "impl", runtime="lambda"), "runtime must be one of"),
         (Submission("a", "agents", "impl", name="UPPER"), "name 'UPPER'"),
+        (Submission("", "agents", "impl"), "an agent is required"),
+        (Submission("a", "agents", ""), "an implementation spec is required"),
+        (Submission("a", "agents", "impl", vcs_ref="Git Hub"), "version control provider 'Git Hub'"),
+        (Submission("a", "agents", "impl", memory_ref="m_1"), "memory 'm_1'"),
     ],
 )
 def test_bad_submissions_say_what_is_wrong(sub: Submission, message: str) -> None:
     with pytest.raises(SubmissionError, match=message):
         build_agent_run(sub)
+
+
+def test_grpc_only_fields_land_in_the_spec_and_validate() -> None:
+    manifest = build_agent_run(
+        Submission(
+            "a",
+            "agents",
+            "impl",
+            workload_image="img:1",
+            resource_requests={"cpu": "500m", "memory": "1Gi"},
+            memory_ref="mem",
+            vcs_ref="github",
+            vcs_policy_mode="read-only",
+        )
+    )
+    spec = manifest["spec"]
+    assert spec["workload"] == {"image": "img:1", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}
+    assert spec["memoryRef"] == {"name": "mem"}
+    assert spec["vcsRef"] == {"name": "github"}
+    assert spec["vcsPolicy"] == {"required": False, "mode": "read-only"}
+    AgentRun.model_validate(manifest)
+    required = build_agent_run(Submission("a", "agents", "impl", vcs_policy_required=True))
+    assert required["spec"]["vcsPolicy"] == {"required": True}
+    assert "vcsPolicy" not in build_agent_run(Submission("a", "agents", "impl"))["spec"]

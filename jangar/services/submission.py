@@ -1,8 +1,9 @@
-"""Building an AgentRun manifest from a submission, shared by `agentctl run submit` and `POST /v1/agent-runs`.
+"""Building an AgentRun manifest from a submission: the one builder behind `POST /v1/agent-runs`, gRPC
+`SubmitAgentRun` and `agentctl run submit` (kube mode and `--dry-run`).
 
-Both surfaces accept the same few fields; keeping one builder means a run submitted either way looks the
-same to the controller. An idempotency key becomes a deterministic object name, so two submissions with the
-same key create one AgentRun (the API server's AlreadyExists is the arbiter, not a read-then-write).
+Every surface fills the same `Submission`, so a run submitted any way looks the same to the controller. An
+idempotency key becomes a deterministic object name, so two submissions with the same key create one
+AgentRun (the API server's AlreadyExists is the arbiter, not a read-then-write; see `idempotency`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from jangar.api.groups import AGENTS
+from jangar.api.refs import AGENTRUNS
+from jangar.services.errors import InvalidRequest
+
+__all__ = ["RUNTIME_TYPES", "Submission", "SubmissionError", "build_agent_run", "idempotent_name"]
 
 RUNTIME_TYPES = ("job", "workflow", "temporal", "custom")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-class SubmissionError(ValueError):
+class SubmissionError(InvalidRequest):
     """The submission cannot become an AgentRun; the message says which field and why."""
 
 
@@ -36,6 +40,13 @@ class Submission:
     idempotency_key: str | None = None
     secrets: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    resource_requests: dict[str, str] = field(default_factory=dict)
+    """`spec.workload.resources.requests` (cpu, memory)."""
+    memory_ref: str | None = None
+    vcs_ref: str | None = None
+    vcs_policy_mode: str | None = None
+    vcs_policy_required: bool | None = None
+    """With `vcs_policy_mode`, `spec.vcsPolicy` (`required` defaults to false when only the mode is set)."""
 
 
 def _check_name(value: str, what: str) -> None:
@@ -52,9 +63,11 @@ def idempotent_name(key: str, prefix: str = "run") -> str:
 
 def build_agent_run(sub: Submission) -> dict[str, Any]:
     """Validate the submission and return the AgentRun manifest."""
+    if not sub.agent:
+        raise SubmissionError("an agent is required (--agent / agentRef)")
     _check_name(sub.agent, "agent")
     _check_name(sub.namespace, "namespace")
-    if sub.implementation_spec is None:
+    if not sub.implementation_spec:
         raise SubmissionError("an implementation spec is required (--impl / implementationSpecRef)")
     _check_name(sub.implementation_spec, "implementation spec")
     if sub.runtime not in RUNTIME_TYPES:
@@ -86,10 +99,26 @@ def build_agent_run(sub: Submission) -> dict[str, Any]:
         # A workflow needs at least one step; like the reference, submit one step named after the stage.
         stage = sub.parameters.get("stage") or str(sub.runtime_config.get("stage") or "") or "implement"
         spec["workflow"] = {"steps": [{"name": stage, "parameters": {"stage": stage}}]}
+    workload: dict[str, Any] = {}
     if sub.workload_image:
-        spec["workload"] = {"image": sub.workload_image}
+        workload["image"] = sub.workload_image
+    if sub.resource_requests:
+        workload["resources"] = {"requests": dict(sub.resource_requests)}
+    if workload:
+        spec["workload"] = workload
+    if sub.memory_ref:
+        _check_name(sub.memory_ref, "memory")
+        spec["memoryRef"] = {"name": sub.memory_ref}
+    if sub.vcs_ref:
+        _check_name(sub.vcs_ref, "version control provider")
+        spec["vcsRef"] = {"name": sub.vcs_ref}
+    if sub.vcs_policy_mode or sub.vcs_policy_required:
+        policy: dict[str, Any] = {"required": bool(sub.vcs_policy_required)}
+        if sub.vcs_policy_mode:
+            policy["mode"] = sub.vcs_policy_mode
+        spec["vcsPolicy"] = policy
     if sub.idempotency_key:
         spec["idempotencyKey"] = sub.idempotency_key
     if sub.secrets:
         spec["secrets"] = list(sub.secrets)
-    return {"apiVersion": f"{AGENTS}/v1alpha1", "kind": "AgentRun", "metadata": metadata, "spec": spec}
+    return {"apiVersion": AGENTRUNS.api_version, "kind": AGENTRUNS.kind, "metadata": metadata, "spec": spec}

@@ -1,0 +1,73 @@
+"""The admission snapshot built from the informer cache: one `RunRecord` per AgentRun, as admission sees it.
+
+The controller's `AdmissionGate` and the submission surfaces (`jangar.services.runs`) both call `snapshot`,
+so the early refusal of a submission counts exactly the runs the controller's admission counts. On top of
+`RunRecord.from_run` it adds what only the cluster knows:
+
+* a run whose Job already exists holds capacity even before its status says so (a crash between creating the
+  Job and writing the status must not let a restarted controller admit one run too many);
+* runs held for an invalid spec, and runs being deleted, do not wait in the queue (they would block the FIFO
+  head), so they are left out.
+
+A process without a Job informer (the API alone, controllers disabled) sees no Jobs: the runs it counts then
+rely on `status.queue.admittedAt`, which the controller writes before it creates a Job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from jangar.admission.model import RunRecord
+from jangar.api.refs import AGENTRUNS
+from jangar.conditions import is_true, parse_time
+from jangar.runtime import CacheReader, InformerNotRegistered, JsonObject
+from jangar.runtime.resources import JOBS
+from jangar.runtime.store import CONTROLLER_UID_INDEX
+
+__all__ = ["held_for_admission", "run_record", "snapshot"]
+
+Clock = Callable[[], datetime]
+
+
+def held_for_admission(run: Mapping[str, Any]) -> bool:
+    """A run that is not waiting for capacity: held for an invalid spec, or being deleted."""
+    meta = run.get("metadata") or {}
+    return bool(meta.get("deletionTimestamp")) or is_true(
+        (run.get("status") or {}).get("conditions"), "InvalidSpec"
+    )
+
+
+def _jobs(cache: CacheReader, namespace: str, uid: str) -> list[JsonObject]:
+    try:
+        return cache.list(JOBS, namespace, index=(CONTROLLER_UID_INDEX, uid), copy=False)
+    except InformerNotRegistered:
+        return []
+
+
+def run_record(cache: CacheReader, run: JsonObject, clock: Clock) -> RunRecord | None:
+    """The record admission counts for `run`, or None for a run held out of the queue."""
+    meta = run.get("metadata") or {}
+    record = RunRecord.from_run(run)
+    if record.terminal:
+        return record
+    if record.admitted_at is None and record.phase != "Running":
+        jobs = _jobs(cache, record.namespace, str(meta.get("uid")))
+        if jobs:
+            created = min(parse_time(j["metadata"].get("creationTimestamp")) or clock() for j in jobs)
+            return dataclasses.replace(record, admitted_at=created)
+        if held_for_admission(run):
+            return None
+    return record
+
+
+def snapshot(cache: CacheReader, clock: Clock) -> list[RunRecord]:
+    """Every AgentRun the cache holds (all watched namespaces), as admission sees it."""
+    records = []
+    for run in cache.list(AGENTRUNS, copy=False):
+        record = run_record(cache, run, clock)
+        if record is not None:
+            records.append(record)
+    return records

@@ -1,0 +1,72 @@
+"""Early refusal of a submission, by the controller's own admission decision.
+
+A surface refuses up front exactly the runs the controller would end as `QueueLimitExceeded`: it builds the
+admission snapshot from the informer cache with the controller's code (`jangar.admission.snapshot`: held,
+invalid and deleting runs excluded, a run with a Job counted as admitted), applies the in-process ledger's
+reservations when the controller runs in this process, and asks `submission_rejection` — the same
+`decide()` — about a candidate created now. So the per-namespace, per-repository and cluster queue limits all
+count, and nothing else does. The count comes from the shared informer cache, so every replica agrees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from jangar.admission import AdmissionLedger, AdmissionLimits, Rejection, submission_rejection
+from jangar.admission.snapshot import snapshot
+from jangar.runtime import CacheReader, InformerNotRegistered, JsonObject
+from jangar.scheduler.contract import repository_of
+from jangar.services.errors import QueueFull
+
+__all__ = ["RETRY_AFTER_SECONDS", "EarlyRefusal"]
+
+RETRY_AFTER_SECONDS = 30
+"""What a refused caller is told to wait (HTTP `Retry-After`): the controller's safety requeue period."""
+
+
+class EarlyRefusal:
+    def __init__(
+        self,
+        cache: CacheReader,
+        limits: AdmissionLimits,
+        *,
+        ledger: AdmissionLedger | None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.cache = cache
+        self.limits = limits
+        self.ledger = ledger
+        self.clock = clock
+
+    def rejection(self, manifest: JsonObject) -> Rejection | None:
+        """The controller's rejection for `manifest` if it were created now, else None (also when the cache
+        does not watch AgentRuns: the controller then decides alone)."""
+        now = self.clock()
+        try:
+            records = snapshot(self.cache, self.clock)
+        except InformerNotRegistered:
+            return None
+        if self.ledger is not None:
+            records = self.ledger.with_reservations(records, now)
+        meta = manifest.get("metadata") or {}
+        agent = ((manifest.get("spec") or {}).get("agentRef") or {}).get("name") or "unknown"
+        return submission_rejection(
+            records,
+            self.limits,
+            namespace=str(meta.get("namespace") or "default"),
+            agent=str(agent),
+            repository=repository_of(manifest),
+            now=now,
+        )
+
+    def check(self, manifest: JsonObject) -> None:
+        """Raise `QueueFull` when the controller would reject `manifest`."""
+        rejection = self.rejection(manifest)
+        if rejection is not None:
+            raise QueueFull(
+                rejection.message,
+                scope=rejection.scope,
+                limit=rejection.limit,
+                retry_after=RETRY_AFTER_SECONDS,
+            )

@@ -1,0 +1,64 @@
+"""The typed failures of the runs service; each surface maps them to its protocol's status once.
+
+| error | HTTP | gRPC |
+|---|---|---|
+| `InvalidRequest` (and `SubmissionError`) | 400 | INVALID_ARGUMENT |
+| `NamespaceNotManaged` | 403 | PERMISSION_DENIED |
+| `NotFound` | 404 | NOT_FOUND |
+| `AlreadyExists` | 409 | ALREADY_EXISTS |
+| `QueueFull` | 429 + `Retry-After` | RESOURCE_EXHAUSTED |
+"""
+
+from __future__ import annotations
+
+__all__ = ["AlreadyExists", "InvalidRequest", "NamespaceNotManaged", "NotFound", "QueueFull", "ServiceError"]
+
+
+class ServiceError(Exception):
+    """A request the service refuses; `message` is safe to show the caller."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(ServiceError, ValueError):
+    """The request cannot be served as given (a missing or malformed field, `*` as a namespace)."""
+
+
+class NamespaceNotManaged(ServiceError):
+    """The namespace is outside the set the controller manages."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(f"namespace {namespace!r} is not managed by this controller")
+        self.namespace = namespace
+
+
+class NotFound(ServiceError):
+    def __init__(self, kind: str, namespace: str, name: str) -> None:
+        super().__init__(f"{kind} {namespace}/{name} not found")
+        self.kind = kind
+        self.namespace = namespace
+        self.name = name
+
+
+class AlreadyExists(ServiceError):
+    """The name is taken by a run that is not a replay of this submission (no or another idempotency key)."""
+
+    def __init__(self, kind: str, namespace: str, name: str) -> None:
+        super().__init__(f"{kind} {namespace}/{name} already exists")
+        self.kind = kind
+        self.namespace = namespace
+        self.name = name
+
+
+class QueueFull(ServiceError):
+    """The controller's admission would reject a run submitted now (`QueueLimitExceeded`)."""
+
+    reason = "QueueLimitExceeded"
+
+    def __init__(self, message: str, *, scope: str, limit: int, retry_after: int) -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.limit = limit
+        self.retry_after = retry_after
