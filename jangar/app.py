@@ -24,6 +24,7 @@ from jangar.runtime import (
     LeaderLost,
     Manager,
     ManagerOptions,
+    RunnableFailed,
     configure_logging,
 )
 from jangar.runtime.leaderelection import default_identity
@@ -120,6 +121,7 @@ async def build_manager(
             bind_address=options.bind_address or f":{settings.http_port}",
             leader_election=leader_election_options(settings),
             cache=cache_options(settings),
+            reporting_instance=settings.pod_name,
         ),
     )
     recorder: RunRecorder | None = None
@@ -169,6 +171,8 @@ async def serve(settings: Settings, options: Options) -> int:
         except LeaderLost:
             log.error("jangar.leadership_lost")
             return 1
+        except RunnableFailed:
+            return 1  # the manager logged which runnable failed and why
         return 0
     finally:
         await client.close()

@@ -1,4 +1,4 @@
 """The agents controllers: AgentRun (admission, Job scheduling, outcome) and its supporting kinds.
 
-Wire them with :func:`jangar.controllers.setup.setup_controllers`. See docs/controllers.md.
+Wire them with :func:`jangar.controllers.setup.install`. See docs/controllers.md.
 """

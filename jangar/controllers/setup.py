@@ -2,7 +2,7 @@
 
 The composition root (`jangar.app`) calls::
 
-    setup_controllers(manager, ControllerDeps(settings=settings, client=client, recorder=recorder))
+    installed = install(manager, ControllerDeps(settings=settings, client=client, recorder=recorder))
 
 before `manager.start()`. Every controller needs leadership (only the leader writes); caches run on every
 replica so a standby is warm. Namespaces come from `JANGAR_AGENTS_CONTROLLER_NAMESPACES` (`*`: all).
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from jangar.admission import AdmissionLimits
@@ -24,7 +24,6 @@ from jangar.controllers.agent import check_agent
 from jangar.controllers.agentprovider import check_agent_provider
 from jangar.controllers.agentrun import AgentRunReconciler
 from jangar.controllers.agentrun.apply import PlanApplier
-from jangar.controllers.agentrun.snapshot import Timing
 from jangar.controllers.app_tokens import AppTokens
 from jangar.controllers.implementationsource import check_implementation_source
 from jangar.controllers.implementationspec import check_implementation_spec
@@ -60,7 +59,11 @@ from jangar.runtime import (
 from jangar.scheduler.ownership import LABEL_RUN
 from jangar.settings import Settings
 
-__all__ = ["ControllerDeps", "Installed", "Tuning", "install", "setup_controllers"]
+__all__ = ["ControllerDeps", "Installed", "install"]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 class _CloseOnStop:
@@ -84,18 +87,6 @@ class ControllerDeps:
     settings: Settings
     client: Client
     recorder: RunRecorderProtocol | None = None
-
-
-@dataclass(frozen=True)
-class Tuning:
-    """Knobs tests turn; production uses the defaults."""
-
-    agentrun_workers: int = 4
-    supporting_workers: int = 2
-    reconcile_timeout: float = 60.0
-    reference_grace_seconds: float | None = None
-    image_pull_grace_seconds: float | None = None
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -154,8 +145,12 @@ def _is_default_memory(obj: JsonObject) -> bool:
     return bool((obj.get("spec") or {}).get("default"))
 
 
-def install(manager: Manager, deps: ControllerDeps, tuning: Tuning | None = None) -> Installed:
-    t = tuning or Tuning()
+def install(
+    manager: Manager, deps: ControllerDeps, *, clock: Callable[[], datetime] | None = None
+) -> Installed:
+    """Register the AgentRun controller and the supporting controllers; `clock` is for tests."""
+    now = clock or _utcnow
+    tuning = deps.settings.tuning
     settings = deps.settings
     _scope_cache(manager, settings)
     cache = manager.cache
@@ -164,19 +159,7 @@ def install(manager: Manager, deps: ControllerDeps, tuning: Tuning | None = None
     ix.install_indexes(cache)
     events = manager.event_recorder("jangar-controller")
     gate = AdmissionGate(
-        cache, AdmissionLimits.from_settings(settings), registry=manager.metrics.registry, clock=t.clock
-    )
-    timing = Timing.from_settings(settings)
-    timing = dataclasses.replace(
-        timing,
-        **{
-            k: v
-            for k, v in (
-                ("reference_grace_seconds", t.reference_grace_seconds),
-                ("image_pull_grace_seconds", t.image_pull_grace_seconds),
-            )
-            if v is not None
-        },
+        cache, AdmissionLimits.from_settings(settings), registry=manager.metrics.registry, clock=now
     )
     tokens = AppTokens(manager.client)
     metrics = RunMetrics(manager.metrics.registry)
@@ -196,8 +179,7 @@ def install(manager: Manager, deps: ControllerDeps, tuning: Tuning | None = None
         gate=gate,
         applier=applier,
         metrics=metrics,
-        timing=timing,
-        clock=t.clock,
+        clock=now,
     )
     manager.add(_CloseOnStop(tokens), need_leader_election=False)
     if settings.agents_controller.enabled:
@@ -219,7 +201,10 @@ def install(manager: Manager, deps: ControllerDeps, tuning: Tuning | None = None
             .watches(
                 SECRETBINDINGS, ix.runs_for(cache, None, unsubmitted_if=lambda _: True), GenerationChanged()
             )
-            .with_options(max_concurrent_reconciles=t.agentrun_workers, reconcile_timeout=t.reconcile_timeout)
+            .with_options(
+                max_concurrent_reconciles=tuning.agentrun_workers,
+                reconcile_timeout=tuning.reconcile_timeout_seconds,
+            )
             .named("agentrun")
             .complete(runs)
         )
@@ -243,11 +228,7 @@ def install(manager: Manager, deps: ControllerDeps, tuning: Tuning | None = None
                     .watches(VCSPROVIDERS, ix.agents_for(cache, ix.AGENT_VCS))
                 )
             builder.with_options(
-                max_concurrent_reconciles=t.supporting_workers, reconcile_timeout=t.reconcile_timeout
-            ).named(name).complete(SupportingReconciler(ref, check, env, events, t.clock))
+                max_concurrent_reconciles=tuning.supporting_workers,
+                reconcile_timeout=tuning.reconcile_timeout_seconds,
+            ).named(name).complete(SupportingReconciler(ref, check, env, events, now))
     return Installed(gate=gate, agentruns=runs, events=events)
-
-
-def setup_controllers(manager: Manager, deps: ControllerDeps) -> None:
-    """Register the agents controllers (AgentRun and its supporting kinds) on `manager`."""
-    install(manager, deps)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
@@ -16,10 +17,10 @@ import yaml
 
 from jangar.api import crdgen, registry
 from jangar.controllers.kinds import AGENTPROVIDERS, AGENTRUNS, AGENTS, IMPLEMENTATIONSPECS
-from jangar.controllers.setup import ControllerDeps, Installed, Tuning, install
+from jangar.controllers.setup import ControllerDeps, Installed, install
 from jangar.runtime import CacheOptions, Client, Manager, ManagerOptions, ReflectorOptions
 from jangar.runtime.resources import CUSTOM_RESOURCE_DEFINITIONS
-from jangar.settings import Settings
+from jangar.settings import ControllerTuning, Settings
 
 FIELD_MANAGER = "jangar-crd-tests"
 RUNNER_IMAGE = "ghcr.io/proompteng/jangar-runner:test"
@@ -156,11 +157,15 @@ class ControllerProcess:
     """A Manager with the agents controllers, running as a task of the test's event loop."""
 
     def __init__(
-        self, kubeconfig: Path, settings: Settings, tuning: Tuning | None = None, recorder: Any = None
+        self,
+        kubeconfig: Path,
+        settings: Settings,
+        tuning: ControllerTuning | None = None,
+        recorder: Any = None,
     ):
         self.kubeconfig = kubeconfig
-        self.settings = settings
-        self.tuning = tuning or Tuning(agentrun_workers=4, reference_grace_seconds=5.0)
+        self.tuning = tuning or ControllerTuning(agentrun_workers=4, reference_grace_seconds=5.0)
+        self.settings = dataclasses.replace(settings, tuning=self.tuning)
         self.recorder = recorder
         self.client: Client | None = None
         self.manager: Manager | None = None
@@ -175,7 +180,6 @@ class ControllerProcess:
         self.installed = install(
             self.manager,
             ControllerDeps(settings=self.settings, client=self.client, recorder=self.recorder),
-            self.tuning,
         )
         self.task = asyncio.create_task(self.manager.start())
         deadline = time.monotonic() + 30
@@ -211,7 +215,7 @@ class ControllerProcess:
 
 @contextlib.asynccontextmanager
 async def running_controller(
-    kubeconfig: Path, settings: Settings, tuning: Tuning | None = None, recorder: Any = None
+    kubeconfig: Path, settings: Settings, tuning: ControllerTuning | None = None, recorder: Any = None
 ) -> AsyncIterator[ControllerProcess]:
     proc = await ControllerProcess(kubeconfig, settings, tuning, recorder).start()
     try:

@@ -13,11 +13,11 @@ import pytest_asyncio
 from kubernetes_asyncio import client as k8s
 
 from jangar.controllers.kinds import AGENTRUNS, CONFIGMAPS, JOBS
-from jangar.controllers.setup import Tuning
 from jangar.dev.cluster import LocalCluster
 from jangar.dev.kwok_stages import FAIL_IMAGE, PULL_BACKOFF_IMAGE, SLOW_IMAGE
 from jangar.runtime import Client, NotFoundError
 from jangar.runtime.resources import SERVICE_ACCOUNTS
+from jangar.settings import ControllerTuning
 from tests.envtest.controllers_fixtures import (
     ControllerProcess,
     apply_basics,
@@ -95,7 +95,7 @@ async def test_image_that_cannot_be_pulled_fails_the_run_and_stops_the_job(
     kwok_cluster: LocalCluster, client: Client, kwok_namespace: str
 ) -> None:
     ns = kwok_namespace
-    tuning = Tuning(image_pull_grace_seconds=5.0, reference_grace_seconds=5.0)
+    tuning = ControllerTuning(image_pull_grace_seconds=15.0, reference_grace_seconds=5.0)
     async with running_controller(kwok_cluster.kubeconfig, settings_for(ns), tuning):
         await apply_basics(client, ns)
         await client.create(AGENTRUNS, run(ns, "nopull", workload={"image": PULL_BACKOFF_IMAGE}))
@@ -260,7 +260,7 @@ async def test_burst_of_50_with_concurrency_5(
         ns, JANGAR_AGENT_RUNNER_IMAGE=SLOW_IMAGE, JANGAR_AGENTS_CONTROLLER_CONCURRENCY_NAMESPACE="5"
     )
     names = [f"run-{i:02d}" for i in range(50)]
-    async with running_controller(kwok_cluster.kubeconfig, settings, Tuning(agentrun_workers=4)):
+    async with running_controller(kwok_cluster.kubeconfig, settings, ControllerTuning(agentrun_workers=4)):
         await apply_basics(client, ns)
         started = time.monotonic()
         with JobSampler(client, ns) as sampler:
@@ -304,7 +304,9 @@ async def test_killing_the_controller_mid_burst_loses_nothing_and_duplicates_not
     names = [f"crash-{i:02d}" for i in range(20)]
     await apply_basics(client, ns)
     with JobSampler(client, ns) as sampler:
-        first = await ControllerProcess(kwok_cluster.kubeconfig, settings, Tuning(agentrun_workers=4)).start()
+        first = await ControllerProcess(
+            kwok_cluster.kubeconfig, settings, ControllerTuning(agentrun_workers=4)
+        ).start()
         await _burst(client, ns, names)
 
         async def some_admitted() -> bool:
@@ -313,7 +315,9 @@ async def test_killing_the_controller_mid_burst_loses_nothing_and_duplicates_not
         await eventually(some_admitted, timeout=60, what="7 runs admitted")
         await first.kill()
         await asyncio.sleep(1)
-        async with running_controller(kwok_cluster.kubeconfig, settings, Tuning(agentrun_workers=4)):
+        async with running_controller(
+            kwok_cluster.kubeconfig, settings, ControllerTuning(agentrun_workers=4)
+        ):
             await eventually(
                 lambda: _all_succeeded(client, ns, names), timeout=240, interval=0.5, what="all 20 done"
             )

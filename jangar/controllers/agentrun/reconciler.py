@@ -18,7 +18,7 @@ import structlog
 from jangar.controllers.admission_gate import AdmissionGate
 from jangar.controllers.agentrun.apply import PlanApplier
 from jangar.controllers.agentrun.decide import decide, on_foreign_child
-from jangar.controllers.agentrun.snapshot import Timing, read_snapshot
+from jangar.controllers.agentrun.snapshot import read_snapshot
 from jangar.controllers.jobs import ForeignObject
 from jangar.controllers.kinds import AGENTRUNS
 from jangar.controllers.metrics import RunMetrics
@@ -46,7 +46,6 @@ class AgentRunReconciler:
         gate: AdmissionGate,
         applier: PlanApplier,
         metrics: RunMetrics,
-        timing: Timing | None = None,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self.settings = settings
@@ -55,7 +54,6 @@ class AgentRunReconciler:
         self.gate = gate
         self.applier = applier
         self.metrics = metrics
-        self.timing = timing or Timing.from_settings(settings)
         self.clock = clock
 
     async def reconcile(self, req: Request) -> Result | None:
@@ -75,7 +73,7 @@ class AgentRunReconciler:
         if run is None:
             return None
         now = self.clock()
-        snap = await read_snapshot(self.cache, self.client, run, self.settings, now, self.timing)
+        snap = await read_snapshot(self.cache, self.client, run, self.settings, now)
         plan = decide(snap)
         if plan.needs_admission:
             plan = decide(snap, self.gate.admit(run))

@@ -19,41 +19,11 @@ from jangar.controllers.credentials import read_keys, referenced_objects
 from jangar.controllers.kinds import AGENTRUNS, CONFIGMAPS, JOBS, PODS, SECRETS, VCSPROVIDERS
 from jangar.controllers.lookup import NamespaceLookup
 from jangar.runtime import CacheReader, Client, JsonObject
-from jangar.scheduler.outcome import (
-    IMAGE_PULL_GRACE_SECONDS,
-    MISSING_JOB_GRACE_SECONDS,
-    SCHEDULING_GRACE_SECONDS,
-)
 from jangar.scheduler.runtimes import runtime_type
-from jangar.settings import Settings
+from jangar.settings import ControllerTuning, Settings
 from jangar.validation import Lookup, resolve_run
 
-__all__ = ["REFERENCE_GRACE_SECONDS", "RunSnapshot", "Timing", "may_start_a_job", "read_snapshot"]
-
-#: How long (from creation) a run waits for a referenced object that does not exist yet.
-REFERENCE_GRACE_SECONDS = 300.0
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Grace periods of the decision (settable: `Settings.tuning`)."""
-
-    reference_grace_seconds: float = REFERENCE_GRACE_SECONDS
-    image_pull_grace_seconds: float = IMAGE_PULL_GRACE_SECONDS
-    scheduling_grace_seconds: float = SCHEDULING_GRACE_SECONDS
-    missing_job_grace_seconds: float = MISSING_JOB_GRACE_SECONDS
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Timing:
-        tuning = getattr(settings, "tuning", None)
-        if tuning is None:
-            return cls()
-        return cls(
-            reference_grace_seconds=tuning.reference_grace_seconds,
-            image_pull_grace_seconds=tuning.image_pull_grace_seconds,
-            scheduling_grace_seconds=tuning.scheduling_grace_seconds,
-            missing_job_grace_seconds=tuning.missing_job_grace_seconds,
-        )
+__all__ = ["RunSnapshot", "may_start_a_job", "read_snapshot"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +45,11 @@ class RunSnapshot:
     keys_read: bool = False
     #: the namespace's other unfinished AgentRuns (branch conflicts)
     active_runs: Sequence[Mapping[str, Any]] = ()
-    timing: Timing = field(default_factory=Timing)
+
+    @property
+    def timing(self) -> ControllerTuning:
+        """The grace periods (`Settings.tuning`)."""
+        return self.settings.tuning
 
     @property
     def namespace(self) -> str:
@@ -111,7 +85,6 @@ async def read_snapshot(
     run: JsonObject,
     settings: Settings,
     now: datetime,
-    timing: Timing | None = None,
 ) -> RunSnapshot:
     """The snapshot of `run` from the cache (and, when a Job may start, its VCS credentials' key names;
     without a `client` those are not read and every key counts as present)."""
@@ -158,5 +131,4 @@ async def read_snapshot(
         configmap_keys=configmap_keys,
         keys_read=keys_read,
         active_runs=active,
-        timing=timing or Timing.from_settings(settings),
     )

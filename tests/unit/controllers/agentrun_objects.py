@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jangar.api.contract import FINALIZER_RUNTIME_CLEANUP
 from jangar.conditions import format_time
-from jangar.controllers.agentrun.snapshot import RunSnapshot, Timing
+from jangar.controllers.agentrun.snapshot import RunSnapshot
 from jangar.settings import Settings
 from tests.unit.scheduler.objects import agent, agent_run, provider
 from tests.unit.validation.test_agentrun import FakeLookup, kinded
@@ -15,6 +16,11 @@ from tests.unit.validation.test_agentrun import FakeLookup, kinded
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 SETTINGS = Settings.from_env({"JANGAR_AGENT_RUNNER_IMAGE": "runner:1"})
 RUN_UID = "uid-run-1"
+
+
+def tuned(**knobs: float) -> Settings:
+    """SETTINGS with some grace periods changed."""
+    return dataclasses.replace(SETTINGS, tuning=dataclasses.replace(SETTINGS.tuning, **knobs))
 
 
 def ago(seconds: float) -> str:
@@ -140,7 +146,6 @@ def snapshot(
     lookup: FakeLookup | None = None,
     now: datetime = NOW,
     settings: Settings = SETTINGS,
-    timing: Timing | None = None,
     **extra: Any,
 ) -> RunSnapshot:
     return RunSnapshot(
@@ -150,7 +155,6 @@ def snapshot(
         lookup=lookup if lookup is not None else world(),
         jobs={j["metadata"]["name"]: j for j in jobs},
         pods=pods or {},
-        timing=timing or Timing(),
         **extra,
     )
 

@@ -17,7 +17,7 @@ from jangar.controllers.agentrun.decide import (
     on_foreign_child,
 )
 from jangar.controllers.agentrun.plan import RunPlan
-from jangar.controllers.agentrun.snapshot import Timing, may_start_a_job
+from jangar.controllers.agentrun.snapshot import may_start_a_job
 from jangar.settings import Settings
 from tests.unit.controllers.agentrun_objects import (
     NOW,
@@ -29,6 +29,7 @@ from tests.unit.controllers.agentrun_objects import (
     pulling_pod,
     run,
     snapshot,
+    tuned,
     workflow_run,
     world,
 )
@@ -154,8 +155,8 @@ def test_a_missing_agent_holds_the_run_pending_within_the_grace() -> None:
 
 
 def test_a_missing_agent_fails_the_run_after_the_grace() -> None:
-    timing = Timing(reference_grace_seconds=50)
-    plan = decide(snapshot(run(created_ago=100), lookup=world().__class__(), timing=timing))
+    settings = tuned(reference_grace_seconds=50)
+    plan = decide(snapshot(run(created_ago=100), lookup=world().__class__(), settings=settings))
     assert plan.status is not None and plan.status.phase == "Failed" and plan.requeue_after is None
     assert conditions(plan.status.status)["InvalidSpec"] == ("True", "MissingAgent")
 
@@ -270,7 +271,7 @@ def test_an_image_pull_warns_within_its_grace_then_fails_and_stops_the_job() -> 
     assert conditions(early.status.status)["Warning"] == ("True", "ImagePullBackOff")
     assert early.requeue_after == pytest.approx(290.0)
     late = decide(
-        snapshot(submitted(), jobs=(job(active=1),), pods=pods, timing=Timing(image_pull_grace_seconds=5))
+        snapshot(submitted(), jobs=(job(active=1),), pods=pods, settings=tuned(image_pull_grace_seconds=5))
     )
     assert late.status is not None and late.status.phase == "Failed" and late.delete_jobs == ("run-1-job",)
     assert late.job_ttls == ()
@@ -412,10 +413,6 @@ def test_vcs_keys_are_read_only_when_a_job_may_start(
     obj: dict[str, Any], jobs: dict[str, Any], expected: bool
 ) -> None:
     assert may_start_a_job(obj, jobs) is expected
-
-
-def test_timing_defaults_and_settings() -> None:
-    assert Timing.from_settings(SETTINGS).missing_job_grace_seconds == Timing().missing_job_grace_seconds
 
 
 def test_a_stale_now_is_never_in_the_future() -> None:

@@ -9,7 +9,6 @@ import pytest
 
 from jangar.admission import Admit
 from jangar.controllers.agentrun.decide import decide, on_foreign_child
-from jangar.controllers.agentrun.snapshot import Timing
 from tests.unit.controllers.agentrun_objects import (
     NOW,
     ago,
@@ -17,6 +16,7 @@ from tests.unit.controllers.agentrun_objects import (
     job,
     pulling_pod,
     snapshot,
+    tuned,
     workflow_run,
     world,
 )
@@ -177,7 +177,7 @@ def test_a_stuck_step_job_is_stopped_after_the_status_records_it() -> None:
     obj = running(step("plan", "Running"), spec_steps=[{"name": "plan"}])
     pods = {STEP1: [pulling_pod(STEP1, created_ago=30)]}
     plan = decide(
-        snapshot(obj, jobs=(job(STEP1, active=1),), pods=pods, timing=Timing(image_pull_grace_seconds=10))
+        snapshot(obj, jobs=(job(STEP1, active=1),), pods=pods, settings=tuned(image_pull_grace_seconds=10))
     )
     assert plan.status is not None and plan.status.phase == "Failed" and plan.delete_jobs == (STEP1,)
     assert plan.job_ttls == ()
