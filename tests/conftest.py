@@ -1,14 +1,15 @@
 """Shared fixtures for every test tier: the real local control plane, a real Postgres, real helm.
 
-Tiers (pytest markers): unit (none), `db`, `chart`, `envtest`, `kwok`. A tier whose binaries are missing
-skips with a message locally; with CI=true a missing binary is an error, never a skip.
+A test's tier is its folder (`tests/support/tiers.py`): `tests/unit/**` unit, `tests/db` db, `tests/chart`
+chart, `tests/envtest` envtest, `tests/kwok` kwok. Collection adds the tier's marker to each test (so
+`-m envtest` selects a folder) and fails on a tier marker that disagrees with the folder. A tier whose
+binaries are missing skips with a message locally; with CI=true a missing binary is an error, never a skip.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ from kubernetes_asyncio import config as k8s_config
 from jangar.dev.assets import AssetsMissingError, find_assets, kubectl_binary
 from jangar.dev.cluster import LocalCluster
 from jangar.dev.postgres import LocalPostgres
+from tests.support.crds import install_crds
+from tests.support.tiers import ALL_TIERS, tier_of
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -75,35 +78,17 @@ def kwok_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClus
     cluster.down()
 
 
-CRD_DIR = Path(__file__).resolve().parents[1] / "charts" / "agents" / "crds"
-
-
-def install_crds(cluster: LocalCluster, kubectl: Path) -> None:
-    """Apply the chart's CRDs (server-side, idempotent) and wait until every one is Established."""
-    base = [str(kubectl), "--kubeconfig", str(cluster.kubeconfig)]
-    subprocess.run(
-        [*base, "apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR)],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [*base, "wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD_DIR)],
-        check=True,
-        capture_output=True,
-    )
-
-
 @pytest.fixture(scope="session")
 def envtest_crds(envtest: LocalCluster, kubectl_bin: Path) -> LocalCluster:
-    """The envtest cluster with every jangar CRD installed."""
-    install_crds(envtest, kubectl_bin)
+    """The envtest cluster with every jangar CRD (and the ServiceMonitor stand-in) Established."""
+    install_crds(envtest.kubeconfig, kubectl_bin)
     return envtest
 
 
 @pytest.fixture(scope="session")
 def kwok_crds(kwok_cluster: LocalCluster, kubectl_bin: Path) -> LocalCluster:
-    """The kwok cluster with every jangar CRD installed."""
-    install_crds(kwok_cluster, kubectl_bin)
+    """The kwok cluster with every jangar CRD (and the ServiceMonitor stand-in) Established."""
+    install_crds(kwok_cluster.kubeconfig, kubectl_bin)
     return kwok_cluster
 
 
@@ -168,16 +153,29 @@ def database_url(postgres_server: LocalPostgres) -> Iterator[str]:
     postgres_server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-# --- CI guard: no skips, and every tier proves itself --------------------------------------------
-TIERS = ("db", "chart", "envtest", "kwok")
+# --- tiers from folders, and the CI guard: no skips, and every tier proves itself -----------------
 _tier_of: dict[str, str] = {}
 _passed_tiers: set[str] = set()
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its folder's tier; a file outside the tier folders, or a tier marker that names
+    another tier, is a collection error."""
+    problems: dict[str, str] = {}
     for item in items:
-        names = {m.name for m in item.iter_markers()}
-        _tier_of[item.nodeid] = next((t for t in TIERS if t in names), "unit")
+        tier = tier_of(item.path)
+        if tier is None:
+            problems[item.nodeid.split("::")[0]] = f"not in a tier folder (tests/{{{','.join(ALL_TIERS)}}}/)"
+            continue
+        wrong = sorted({m.name for m in item.iter_markers() if m.name in ALL_TIERS} - {tier})
+        if wrong:
+            problems[item.nodeid] = f"tier marker {', '.join(wrong)} disagrees with its folder's tier {tier}"
+        item.add_marker(tier)
+        _tier_of[item.nodeid] = tier
+    if problems:
+        lines = "\n".join(f"  {where}: {what}" for where, what in problems.items())
+        raise pytest.UsageError(f"a test's tier is its folder (tests/support/tiers.py):\n{lines}")
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -194,7 +192,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if skipped:
         problems.append(f"{skipped} test(s) skipped; CI allows no skips")
     if os.environ.get("JANGAR_REQUIRE_ALL_TIERS") == "1":
-        absent = [t for t in ("unit", *TIERS) if t not in _passed_tiers]
+        absent = [t for t in ALL_TIERS if t not in _passed_tiers]
         if absent:
             problems.append(f"tiers without a passing test: {', '.join(absent)}")
     if problems and session.exitstatus == 0:

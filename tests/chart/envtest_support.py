@@ -1,5 +1,6 @@
-"""Helpers for the chart's envtest tests (tests/envtest/test_chart_*.py): kubectl/helm against the local
-apiserver, CRD installation, SubjectAccessReview checks."""
+"""Helpers for the chart's envtest and kwok tests (tests/envtest/test_chart_*.py, tests/kwok/test_chart_*.py):
+kubectl/helm against the local apiserver, SubjectAccessReview checks. The CRDs (and the ServiceMonitor
+stand-in) come from the session fixtures `envtest_crds` / `kwok_crds`."""
 
 from __future__ import annotations
 
@@ -12,38 +13,11 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from kubernetes_asyncio import client as k8s
 
 from tests.chart.helm import CHART
-
-# prometheus-operator is not installed in envtest; this stand-in lets ServiceMonitors pass a server dry run.
-SERVICE_MONITOR_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "servicemonitors.monitoring.coreos.com"},
-    "spec": {
-        "group": "monitoring.coreos.com",
-        "names": {
-            "kind": "ServiceMonitor",
-            "listKind": "ServiceMonitorList",
-            "plural": "servicemonitors",
-            "singular": "servicemonitor",
-        },
-        "scope": "Namespaced",
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                },
-            }
-        ],
-    },
-}
+from tests.support.waiting import eventually
 
 
 class Kube:
@@ -123,30 +97,6 @@ class Kube:
             self.helm(*args, *extra)
 
 
-def crd_files() -> list[Path]:
-    files = sorted((CHART / "crds").glob("*.yaml"))
-    if not files:
-        pytest.fail("charts/agents/crds/ has no CRDs yet (they are generated from the API models)")
-    return files
-
-
-def install_crds(kube: Kube) -> None:
-    args = ["apply", "--server-side", "--force-conflicts", "--field-manager=chart-tests"]
-    for path in crd_files():
-        args += ["-f", str(path)]
-    kube.kubectl(*args)
-    kube.kubectl(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager=chart-tests",
-        "-f",
-        "-",
-        stdin=yaml.safe_dump(SERVICE_MONITOR_CRD),
-    )
-    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
-
-
 @contextlib.asynccontextmanager
 async def extra_namespace(api: k8s.ApiClient, name: str) -> AsyncIterator[str]:
     core = k8s.CoreV1Api(api)
@@ -184,11 +134,11 @@ async def can(
 
 async def wait_allowed(api: k8s.ApiClient, user: str, verb: str, resource: str, **kw: Any) -> None:
     """RBAC reaches the authorizer through an informer: wait for the first grant to be visible."""
-    for _ in range(100):
-        if await can(api, user, verb, resource, **kw):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{user} never got {verb} {resource} {kw}")
+    await eventually(
+        lambda: can(api, user, verb, resource, **kw),
+        interval=0.1,
+        what=f"{user} to get {verb} {resource} {kw}",
+    )
 
 
 CRD_RESOURCES: dict[str, list[str]] = {

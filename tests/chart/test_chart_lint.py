@@ -11,8 +11,6 @@ import yaml
 
 from tests.chart.helm import CHART, VALUES_FILES, helm
 
-pytestmark = pytest.mark.chart
-
 REFERENCE_KEYS = [
     line.strip()
     for line in (Path(__file__).parent / "reference_value_keys.txt").read_text().splitlines()

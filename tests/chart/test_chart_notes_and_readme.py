@@ -11,8 +11,6 @@ import yaml
 
 from tests.chart.helm import REPO, VALUES_FILES, render
 
-pytestmark = pytest.mark.chart
-
 
 def test_readme_literal_commands(helm_bin: Path) -> None:
     """`helm lint charts/agents` and `helm template charts/agents --values charts/agents/values-local.yaml`

@@ -11,8 +11,6 @@ import pytest
 
 from tests.chart.helm import CHART, Rendered, render
 
-pytestmark = pytest.mark.chart
-
 CRD_GROUPS = {
     "agents.proompteng.ai": {
         "agents",

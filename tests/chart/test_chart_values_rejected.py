@@ -9,8 +9,6 @@ import pytest
 
 from tests.chart.helm import render_error
 
-pytestmark = pytest.mark.chart
-
 
 @pytest.mark.parametrize(
     ("values", "expected"),

@@ -12,8 +12,6 @@ import pytest
 
 from tests.chart.helm import CHART, REPO
 
-pytestmark = pytest.mark.chart
-
 SCRIPT = REPO / "scripts" / "agents" / "kind-e2e.sh"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

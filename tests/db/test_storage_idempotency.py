@@ -16,8 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jangar.storage import RunEvent, apply_events, apply_migrations, create_engine
 
-pytestmark = pytest.mark.db
-
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 LIFECYCLE = ["Pending", "Queued", "Running"]
 TERMINAL = ["Succeeded", "Failed", "Cancelled"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
@@ -15,8 +14,6 @@ from jangar.storage import (
     downgrade_migrations,
     migrate_on_start,
 )
-
-pytestmark = pytest.mark.db
 
 HEAD = "0001_run_records"
 

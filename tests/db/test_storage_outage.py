@@ -5,16 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 
 from jangar.storage import RunEvent, RunRecorder, apply_migrations, create_engine
 from tests.db.conftest import RestartablePostgres
-
-pytestmark = pytest.mark.db
+from tests.support.waiting import eventually
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -35,13 +32,6 @@ async def _transitions(url: str) -> list[tuple[str, str | None, str]]:
         await engine.dispose()
 
 
-async def _until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
 async def test_records_made_while_postgres_is_down_are_written_once_it_is_back(
     restartable_postgres: RestartablePostgres,
 ) -> None:
@@ -60,7 +50,7 @@ async def test_records_made_while_postgres_is_down_are_written_once_it_is_back(
         rec.record(_phase(uid, "Succeeded", 20))
     rec.record(_phase("b", "Succeeded", 20))  # a re-reconcile during the outage: deduplicated
 
-    await _until(lambda: not rec.healthy)
+    await eventually(lambda: not rec.healthy, interval=0.02, what="the recorder to report unhealthy")
     assert rec.pending == 4
     assert registry.get_sample_value("jangar_run_records_pending") == 4
     assert registry.get_sample_value("jangar_database_up") == 0

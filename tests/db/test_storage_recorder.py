@@ -25,8 +25,6 @@ from jangar.storage import (
 )
 from jangar.storage import recorder as recorder_module
 
-pytestmark = pytest.mark.db
-
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 

@@ -1,5 +1,5 @@
-"""Fixtures shared by the controller envtest modules: a runtime Client with the CRDs installed, and the
-agents controllers running in-process for the test's namespace."""
+"""Fixtures shared by the controller envtest modules: a runtime Client on the cluster with the CRDs
+installed (`envtest_crds`), and the agents controllers running in-process for the test's namespace."""
 
 from __future__ import annotations
 
@@ -12,17 +12,14 @@ from jangar.dev.cluster import LocalCluster
 from jangar.runtime import Client
 from tests.envtest.controllers_fixtures import (
     ControllerProcess,
-    install_crds,
     running_controller,
     settings_for,
 )
 
 
 @pytest_asyncio.fixture
-async def client(kube_client: k8s.ApiClient) -> AsyncIterator[Client]:
-    c = Client(kube_client, timeout=10, field_manager="test")
-    await install_crds(c)
-    yield c
+async def client(envtest_crds: LocalCluster, kube_client: k8s.ApiClient) -> AsyncIterator[Client]:
+    yield Client(kube_client, timeout=10, field_manager="test")
 
 
 @pytest_asyncio.fixture

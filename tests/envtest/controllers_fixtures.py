@@ -1,4 +1,6 @@
-"""Helpers for the controller tests (envtest and kwok tiers): CRDs, samples, an in-process controller.
+"""Helpers for the controller tests (envtest and kwok tiers): samples, waiting, an in-process controller.
+
+CRDs come from the session fixtures `envtest_crds` / `kwok_crds` (tests/support/crds.py).
 
 Not a conftest: other engineers own `tests/envtest/conftest.py`; test modules import from here.
 """
@@ -8,45 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from jangar.api import crdgen, registry
 from jangar.controllers.kinds import AGENTPROVIDERS, AGENTRUNS, AGENTS, IMPLEMENTATIONSPECS
 from jangar.controllers.setup import ControllerDeps, Installed, install
 from jangar.runtime import CacheOptions, Client, Manager, ManagerOptions, ReflectorOptions
-from jangar.runtime.resources import CUSTOM_RESOURCE_DEFINITIONS
 from jangar.settings import ControllerTuning, Settings
+from tests.support.waiting import eventually as shared_eventually
 
-FIELD_MANAGER = "jangar-crd-tests"
 RUNNER_IMAGE = "ghcr.io/proompteng/jangar-runner:test"
-_installed: set[str] = set()
-
-
-async def install_crds(client: Client, timeout: float = 60.0) -> None:
-    """Server-side apply the generated CRDs and wait until they are served (once per API server)."""
-    host = str(client.api.configuration.host)
-    if host in _installed:
-        return
-    for info in registry.KINDS:
-        body = yaml.safe_load((crdgen.DEFAULT_OUT / info.file_name).read_text())
-        await client.apply(CUSTOM_RESOURCE_DEFINITIONS, body, field_manager=FIELD_MANAGER, force=True)
-    deadline = time.monotonic() + timeout
-    pending = {info.crd_name for info in registry.KINDS}
-    while pending:
-        for name in sorted(pending):
-            crd = await client.get(CUSTOM_RESOURCE_DEFINITIONS, name)
-            conds = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []}
-            if conds.get("Established") == "True":
-                pending.discard(name)
-        if pending:
-            assert time.monotonic() < deadline, f"CRDs not established: {sorted(pending)}"
-            await asyncio.sleep(0.2)
-    _installed.add(host)
 
 
 def settings_for(namespace: str | list[str], **env: str) -> Settings:
@@ -107,19 +83,8 @@ async def apply_basics(client: Client, ns: str) -> None:
 # -- waiting --------------------------------------------------------------------------------------------
 
 
-async def eventually(
-    check: Callable[[], Awaitable[Any]], timeout: float = 20.0, interval: float = 0.1, what: str = ""
-) -> Any:
-    """Poll `check` until it returns something truthy; return it."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = await check()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}: last={last!r}")
-        await asyncio.sleep(interval)
+# The shared `eventually` with the bounds the controller tests have always used: 20 s, polling every 0.1 s.
+eventually = functools.partial(shared_eventually, timeout=20.0, interval=0.1)
 
 
 async def get_run(client: Client, ns: str, name: str) -> dict[str, Any]:
@@ -142,7 +107,7 @@ async def wait_phase(
         obj = await get_run(client, ns, name)
         return obj if (obj.get("status") or {}).get("phase") in phases else None
 
-    result: dict[str, Any] = await eventually(check, timeout, what=f"{ns}/{name} in {phases}")
+    result: dict[str, Any] = await eventually(check, timeout=timeout, what=f"{ns}/{name} in {phases}")
     return result
 
 

@@ -8,19 +8,15 @@ from pathlib import Path
 import pytest
 
 from jangar.dev.cluster import LocalCluster
-from tests.chart.envtest_support import Kube, install_crds
+from tests.chart.envtest_support import Kube
 from tests.chart.helm import CHART
-
-pytestmark = pytest.mark.envtest
 
 EXAMPLES = sorted(p.name for p in (CHART / "examples").glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")
-def kube(envtest: LocalCluster, kubectl_bin: Path) -> Kube:
-    k = Kube(envtest.kubeconfig, kubectl_bin, Path("helm-not-needed"))
-    install_crds(k)
-    return k
+def kube(envtest_crds: LocalCluster, kubectl_bin: Path) -> Kube:
+    return Kube(envtest_crds.kubeconfig, kubectl_bin, Path("helm-not-needed"))
 
 
 def test_there_are_examples() -> None:

@@ -13,16 +13,12 @@ import yaml
 from kubernetes_asyncio import client as k8s
 
 from jangar.dev.cluster import LocalCluster
-from tests.chart.envtest_support import Kube, extra_namespace, install_crds
-
-pytestmark = pytest.mark.envtest
+from tests.chart.envtest_support import Kube, extra_namespace
 
 
 @pytest.fixture(scope="module")
-def kube(envtest: LocalCluster, kubectl_bin: Path, helm_bin: Path) -> Kube:
-    k = Kube(envtest.kubeconfig, kubectl_bin, helm_bin)
-    install_crds(k)
-    return k
+def kube(envtest_crds: LocalCluster, kubectl_bin: Path, helm_bin: Path) -> Kube:
+    return Kube(envtest_crds.kubeconfig, kubectl_bin, helm_bin)
 
 
 def _dry_run(kube: Kube, manifest: str) -> str:

@@ -7,14 +7,11 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 from jangar.dev.cluster import LocalCluster
 from tests.chart.envtest_support import Kube
 from tests.chart.helm import REPO
-
-pytestmark = pytest.mark.envtest
 
 SCRIPT = REPO / "scripts" / "agents" / "kind-e2e.sh"
 

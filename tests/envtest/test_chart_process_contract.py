@@ -24,9 +24,7 @@ import yaml
 from kubernetes_asyncio import client as k8s
 
 from jangar.dev.cluster import LocalCluster
-from tests.chart.envtest_support import Kube, install_crds, wait_allowed
-
-pytestmark = pytest.mark.envtest
+from tests.chart.envtest_support import Kube, wait_allowed
 
 
 def _free_port() -> int:
@@ -121,15 +119,14 @@ def _container_envs(kube: Kube, manifest: str, namespace: str) -> dict[str, dict
 async def test_jangar_serve_with_chart_env_and_rbac(
     request: pytest.FixtureRequest,
     values: dict[str, Any] | str | None,
-    envtest: LocalCluster,
+    envtest_crds: LocalCluster,
     kubectl_bin: Path,
     helm_bin: Path,
     kube_client: k8s.ApiClient,
     namespace: str,
     tmp_path: Path,
 ) -> None:
-    kube = Kube(envtest.kubeconfig, kubectl_bin, helm_bin)
-    install_crds(kube)
+    kube = Kube(envtest_crds.kubeconfig, kubectl_bin, helm_bin)
     if values == "database":
         # A real Postgres, wired the way the README describes: database.url stored by the chart in a Secret
         # (reference gap 8.1.1: that Secret was never used).
@@ -156,7 +153,7 @@ async def test_jangar_serve_with_chart_env_and_rbac(
     token = kube.kubectl(
         "create", "token", "agents-sa", "--namespace", namespace, "--duration=1h"
     ).stdout.strip()
-    kubeconfig = _sa_kubeconfig(envtest.kubeconfig, token, tmp_path / "sa.kubeconfig")
+    kubeconfig = _sa_kubeconfig(envtest_crds.kubeconfig, token, tmp_path / "sa.kubeconfig")
     jangar = Path(sys.executable).parent / "jangar"
 
     procs: dict[str, tuple[subprocess.Popen[str], int, Path]] = {}

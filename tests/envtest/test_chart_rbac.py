@@ -11,16 +11,12 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 
 from jangar.dev.cluster import LocalCluster
-from tests.chart.envtest_support import Kube, can, extra_namespace, install_crds, missing_grants, wait_allowed
-
-pytestmark = pytest.mark.envtest
+from tests.chart.envtest_support import Kube, can, extra_namespace, missing_grants, wait_allowed
 
 
 @pytest.fixture(scope="module")
-def kube(envtest: LocalCluster, kubectl_bin: Path, helm_bin: Path) -> Kube:
-    k = Kube(envtest.kubeconfig, kubectl_bin, helm_bin)
-    install_crds(k)
-    return k
+def kube(envtest_crds: LocalCluster, kubectl_bin: Path, helm_bin: Path) -> Kube:
+    return Kube(envtest_crds.kubeconfig, kubectl_bin, helm_bin)
 
 
 def sa_user(namespace: str, name: str = "agents-sa") -> str:

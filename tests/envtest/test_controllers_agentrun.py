@@ -30,8 +30,6 @@ from tests.envtest.controllers_fixtures import (
     wait_phase,
 )
 
-pytestmark = pytest.mark.envtest
-
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

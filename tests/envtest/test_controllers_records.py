@@ -1,13 +1,10 @@
-"""The controller writes run records through the real Postgres RunRecorder (envtest + db tiers)."""
+"""The controller writes run records through the real Postgres RunRecorder (envtest tier, with Postgres).
+
+The `client` fixture (CRDs installed) comes from tests/envtest/conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg  # type: ignore[import-untyped]
-import pytest
-import pytest_asyncio
-from kubernetes_asyncio import client as k8s
 
 from jangar.controllers.kinds import AGENTRUNS
 from jangar.dev.cluster import LocalCluster
@@ -15,22 +12,12 @@ from jangar.runtime import Client
 from jangar.storage import RunRecorder, apply_migrations
 from tests.envtest.controllers_fixtures import (
     apply_basics,
-    install_crds,
     run,
     running_controller,
     settings_for,
     wait_phase,
 )
 from tests.envtest.test_controllers_agentrun import finish_job
-
-pytestmark = [pytest.mark.envtest, pytest.mark.db]
-
-
-@pytest_asyncio.fixture
-async def client(kube_client: k8s.ApiClient) -> AsyncIterator[Client]:
-    c = Client(kube_client, timeout=10, field_manager="test")
-    await install_crds(c)
-    yield c
 
 
 async def test_run_history_reaches_postgres(

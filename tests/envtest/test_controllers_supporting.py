@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
 from jangar.controllers.kinds import (
     IMPLEMENTATIONSOURCES,
     IMPLEMENTATIONSPECS,
@@ -21,8 +19,6 @@ from tests.envtest.controllers_fixtures import (
     cond,
     eventually,
 )
-
-pytestmark = pytest.mark.envtest
 
 
 async def ready_reason(client: Client, ref: ResourceRef, ns: str, name: str, reason: str) -> Any:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from jangar.controllers.kinds import AGENTRUNS, JOBS, SECRETBINDINGS, SECRETS, VCSPROVIDERS
 from jangar.runtime import Client
 from tests.envtest.controllers_fixtures import (
@@ -16,8 +14,6 @@ from tests.envtest.controllers_fixtures import (
     run,
     wait_phase,
 )
-
-pytestmark = pytest.mark.envtest
 
 
 def github(ns: str, name: str = "gh", **auth: Any) -> dict[str, Any]:

@@ -7,53 +7,18 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes_asyncio import client as k8s
 
-from jangar.api import crdgen, registry
+from jangar.api import registry
 from jangar.dev.cluster import LocalCluster, kubectl_env
+from tests.support.crds import install_crds
 from tests.unit.api.samples import agentrun_status, kinds, sample
 from tests.unit.api.schema_sim import populated
-
-pytestmark = pytest.mark.envtest
-
-FIELD_MANAGER = "jangar-crd-tests"
-_installed_on: set[str] = set()
-
-
-async def install_crds(api: k8s.ApiClient, timeout: float = 60.0) -> None:
-    """Server-side apply every generated CRD and wait until all are served; once per API server."""
-    host = str(api.configuration.host)
-    if host in _installed_on:
-        return
-    ext = k8s.ApiextensionsV1Api(api)
-    for info in registry.KINDS:
-        body = yaml.safe_load((crdgen.DEFAULT_OUT / info.file_name).read_text())
-        await ext.patch_custom_resource_definition(  # type: ignore[call-arg]  # runtime kwarg
-            info.crd_name,
-            body,
-            field_manager=FIELD_MANAGER,
-            force=True,
-            _content_type="application/apply-patch+yaml",
-        )
-    deadline = time.monotonic() + timeout
-    pending = {info.crd_name for info in registry.KINDS}
-    while pending:
-        for name in sorted(pending):
-            crd = await ext.read_custom_resource_definition(name)
-            conditions = {c.type: c.status for c in (crd.status.conditions or [])}
-            if conditions.get("Established") == "True" and conditions.get("NamesAccepted") == "True":
-                pending.discard(name)
-        if pending:
-            assert time.monotonic() < deadline, f"CRDs not Established: {sorted(pending)}"
-            await asyncio.sleep(0.2)
-    _installed_on.add(host)
 
 
 async def create(api: k8s.ApiClient, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -73,17 +38,23 @@ async def rejection(api: k8s.ApiClient, namespace: str, manifest: dict[str, Any]
     return message
 
 
-async def test_every_crd_becomes_established(kube_client: k8s.ApiClient) -> None:
-    await install_crds(kube_client)
+async def test_every_crd_becomes_established(
+    envtest: LocalCluster, kubectl_bin: Path, kube_client: k8s.ApiClient
+) -> None:
+    # The installation under test is the shared one every other tier uses (idempotent, server side).
+    await asyncio.to_thread(install_crds, envtest.kubeconfig, kubectl_bin)
     ext = k8s.ApiextensionsV1Api(kube_client)
-    served = {crd.metadata.name for crd in (await ext.list_custom_resource_definition()).items}
-    assert {info.crd_name for info in registry.KINDS} <= served
+    crds = {crd.metadata.name: crd for crd in (await ext.list_custom_resource_definition()).items}
+    assert {info.crd_name for info in registry.KINDS} <= set(crds)
+    for info in registry.KINDS:
+        conditions = {c.type: c.status for c in (crds[info.crd_name].status.conditions or [])}
+        assert conditions.get("Established") == "True", (info.crd_name, conditions)
+        assert conditions.get("NamesAccepted") == "True", (info.crd_name, conditions)
 
 
 async def test_a_valid_object_of_every_kind_is_accepted_unchanged(
-    kube_client: k8s.ApiClient, namespace: str
+    envtest_crds: LocalCluster, kube_client: k8s.ApiClient, namespace: str
 ) -> None:
-    await install_crds(kube_client)
     for kind in kinds():
         manifest = sample(kind)
         created = await create(kube_client, namespace, manifest)
@@ -163,13 +134,13 @@ INVALID = [
     ("kind", "mutate", "expected"), INVALID, ids=[f"{k}-{e[:40]}" for k, _, e in INVALID]
 )
 async def test_invalid_objects_are_rejected_with_a_clear_message(
+    envtest_crds: LocalCluster,
     kube_client: k8s.ApiClient,
     namespace: str,
     kind: str,
     mutate: Callable[[dict[str, Any]], None],
     expected: str,
 ) -> None:
-    await install_crds(kube_client)
     manifest = sample(kind)
     mutate(manifest)
     assert expected in await rejection(kube_client, namespace, manifest)
@@ -197,10 +168,9 @@ async def _write_status(
 
 
 async def test_agentrun_status_the_controller_writes_survives(
-    kube_client: k8s.ApiClient, namespace: str
+    envtest_crds: LocalCluster, kube_client: k8s.ApiClient, namespace: str
 ) -> None:
     """The reference lost `workflow.steps[].jobObservedAt` to pruning; here every written field is kept."""
-    await install_crds(kube_client)
     manifest = sample("AgentRun")
     manifest["status"] = {"phase": "Succeeded"}
     created = await create(kube_client, namespace, manifest)
@@ -214,9 +184,8 @@ async def test_agentrun_status_the_controller_writes_survives(
 
 @pytest.mark.parametrize("kind", kinds())
 async def test_every_status_field_of_every_kind_survives(
-    kube_client: k8s.ApiClient, namespace: str, kind: str
+    envtest_crds: LocalCluster, kube_client: k8s.ApiClient, namespace: str, kind: str
 ) -> None:
-    await install_crds(kube_client)
     await create(kube_client, namespace, sample(kind))
     model = registry.by_kind(kind).model
     status_model = next(a for a in model.model_fields["status"].annotation.__args__ if a is not type(None))  # type: ignore[union-attr]
@@ -225,8 +194,9 @@ async def test_every_status_field_of_every_kind_survives(
     assert stored["status"] == status
 
 
-async def test_conditions_are_keyed_by_type(kube_client: k8s.ApiClient, namespace: str) -> None:
-    await install_crds(kube_client)
+async def test_conditions_are_keyed_by_type(
+    envtest_crds: LocalCluster, kube_client: k8s.ApiClient, namespace: str
+) -> None:
     await create(kube_client, namespace, sample("Agent"))
     condition = {
         "type": "Ready",
@@ -257,16 +227,15 @@ def _kubectl(kubectl_bin: Path, cluster: LocalCluster, *args: str) -> str:
 
 
 async def test_kubectl_category_short_names_and_columns(
-    kube_client: k8s.ApiClient, namespace: str, envtest: LocalCluster, kubectl_bin: Path
+    kube_client: k8s.ApiClient, namespace: str, envtest_crds: LocalCluster, kubectl_bin: Path
 ) -> None:
-    await install_crds(kube_client)
     for kind in kinds():
         await create(kube_client, namespace, sample(kind))
     listed = await asyncio.to_thread(
-        _kubectl, kubectl_bin, envtest, "get", registry.CATEGORY, "-n", namespace, "-o", "name"
+        _kubectl, kubectl_bin, envtest_crds, "get", registry.CATEGORY, "-n", namespace, "-o", "name"
     )
     assert len(listed.split()) == len(registry.KINDS)
-    table = await asyncio.to_thread(_kubectl, kubectl_bin, envtest, "get", "ar", "-n", namespace)
+    table = await asyncio.to_thread(_kubectl, kubectl_bin, envtest_crds, "get", "ar", "-n", namespace)
     header = table.splitlines()[0].split()
     assert header == [
         "NAME",

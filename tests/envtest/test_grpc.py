@@ -30,8 +30,7 @@ from jangar.grpc.server import GrpcRunnable
 from jangar.runtime import Client, Manager, NotFoundError
 from jangar.runtime.resources import JOBS, PODS
 from tests.envtest.controllers_fixtures import apply_basics, settings_for
-
-pytestmark = pytest.mark.envtest
+from tests.support.waiting import eventually
 
 TOKEN = "s3cret-token"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
@@ -111,11 +110,10 @@ def _submit_request(ns: str, key: str = "", **extra: str) -> pb.SubmitAgentRunRe
 
 
 async def _wait_cached(running: Running, count: int) -> None:
-    for _ in range(200):
-        if len(running.manager.cache.list(AGENTRUNS, running.namespace)) >= count:
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail("runs never reached the cache")
+    await eventually(
+        lambda: len(running.manager.cache.list(AGENTRUNS, running.namespace)) >= count,
+        what=f"{count} runs in the cache",
+    )
 
 
 async def test_server_info_and_token(jangar_grpc: Running) -> None:

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
-import pytest
 import pytest_asyncio
 
 from jangar.api.refs import AGENTRUNS
@@ -15,8 +14,7 @@ from jangar.app import Options, build_manager
 from jangar.dev.cluster import LocalCluster
 from jangar.runtime import Client, Manager
 from jangar.settings import Settings
-
-pytestmark = pytest.mark.envtest
+from tests.support.waiting import eventually
 
 
 @dataclass
@@ -53,11 +51,10 @@ async def jangar_api(envtest_crds: LocalCluster, namespace: str) -> AsyncIterato
 
 
 async def _wait_cached(running: Running, count: int) -> None:
-    for _ in range(200):
-        if len(running.manager.cache.list(AGENTRUNS, running.namespace)) >= count:
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail("runs never reached the cache")
+    await eventually(
+        lambda: len(running.manager.cache.list(AGENTRUNS, running.namespace)) >= count,
+        what=f"{count} runs in the cache",
+    )
 
 
 async def test_probes_and_metrics(jangar_api: Running) -> None:

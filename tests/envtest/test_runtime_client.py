@@ -24,8 +24,6 @@ from jangar.runtime import (
 from jangar.runtime.cache import InformerNotRegistered
 from jangar.runtime.resources import CONFIGMAPS, CUSTOM_RESOURCE_DEFINITIONS, NAMESPACES
 
-pytestmark = pytest.mark.envtest
-
 GROUP = "runtime-test.jangar.dev"
 GADGETS = ResourceRef(GROUP, "v1", "Gadget", "gadgets")
 CRD = {

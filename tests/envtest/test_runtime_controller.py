@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 import pytest_asyncio
 import structlog
 from kubernetes_asyncio import client as k8s
@@ -27,8 +26,7 @@ from jangar.runtime import (
 )
 from jangar.runtime.ratelimiter import ItemExponentialFailureRateLimiter
 from jangar.runtime.resources import CONFIGMAPS, LEASES, SECRETS
-
-pytestmark = pytest.mark.envtest
+from tests.support.waiting import eventually
 
 FAST_LEASE = dict(lease_duration=2.0, renew_deadline=1.5, retry_period=0.3)
 
@@ -36,12 +34,6 @@ FAST_LEASE = dict(lease_duration=2.0, renew_deadline=1.5, retry_period=0.3)
 @pytest_asyncio.fixture
 async def rt_client(kube_client: k8s.ApiClient) -> AsyncIterator[Client]:
     yield Client(kube_client, timeout=10)
-
-
-async def eventually(predicate: Any, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
 
 
 def new_manager(client: Client, namespace: str, **options: Any) -> Manager:

@@ -13,8 +13,7 @@ from kubernetes_asyncio import client as k8s
 
 from jangar.runtime import Client, FuncHandler, GoneError, ReflectorOptions, SharedInformer
 from jangar.runtime.resources import CONFIGMAPS
-
-pytestmark = pytest.mark.envtest
+from tests.support.waiting import eventually
 
 FAST = ReflectorOptions(watchdog_timeout=20, backoff_initial=0.1, backoff_cap=1.0)
 
@@ -34,12 +33,6 @@ class Recorder:
             update=lambda old, new: self.events.append(("update", new["metadata"]["name"], new.get("data"))),
             delete=lambda o, unknown: self.events.append(("delete", o["metadata"]["name"], unknown)),
         )
-
-
-async def eventually(predicate: Any, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
 
 
 def cm(name: str, ns: str, **data: str) -> dict[str, Any]:

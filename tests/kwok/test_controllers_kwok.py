@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import pytest_asyncio
 from kubernetes_asyncio import client as k8s
 
@@ -23,20 +22,18 @@ from tests.envtest.controllers_fixtures import (
     apply_basics,
     cond,
     eventually,
-    install_crds,
     run,
     running_controller,
     settings_for,
     wait_phase,
 )
 
-pytestmark = pytest.mark.kwok
-
 
 @pytest_asyncio.fixture
-async def client(kwok_client: k8s.ApiClient, kwok_namespace: str) -> AsyncIterator[Client]:
+async def client(
+    kwok_crds: LocalCluster, kwok_client: k8s.ApiClient, kwok_namespace: str
+) -> AsyncIterator[Client]:
     c = Client(kwok_client, timeout=15, field_manager="test")
-    await install_crds(c)
 
     async def default_sa() -> bool:
         try:

@@ -1,4 +1,5 @@
 import asyncio
+import functools
 import itertools
 import time
 from collections.abc import AsyncIterator
@@ -31,6 +32,7 @@ from jangar.runtime.ratelimiter import ItemExponentialFailureRateLimiter
 from jangar.runtime.resources import CONFIGMAPS
 from jangar.runtime.testing import FakeClock
 from tests.fakes.apiserver import FakeApiServer
+from tests.support.waiting import eventually as shared_eventually
 
 WIDGETS = ResourceRef("example.com", "v1", "Widget", "widgets")
 COLL = "example.com/v1/widgets"
@@ -47,10 +49,8 @@ def widget(name: str, ns: str = "ns", **meta: Any) -> dict[str, Any]:
     }
 
 
-async def eventually(predicate: Any, timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
+# The shared `eventually` with this module's bounds: 3 s, polling every 10 ms.
+eventually = functools.partial(shared_eventually, timeout=3.0, interval=0.01)
 
 
 @pytest_asyncio.fixture

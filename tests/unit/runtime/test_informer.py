@@ -1,4 +1,5 @@
 import asyncio
+import functools
 from typing import Any
 
 from jangar.runtime.client import Client
@@ -7,6 +8,7 @@ from jangar.runtime.reflector import ReflectorOptions
 from jangar.runtime.resources import ResourceRef
 from jangar.runtime.store import OWNER_UID_INDEX, Store, index_by_label
 from tests.fakes.apiserver import FakeApiServer
+from tests.support.waiting import eventually as shared_eventually
 
 WIDGETS = ResourceRef("example.com", "v1", "Widget", "widgets")
 COLL = "example.com/v1/widgets"
@@ -35,10 +37,8 @@ class Recorder:
         )
 
 
-async def eventually(predicate: Any, timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
+# The shared `eventually` with this module's bounds: 3 s, polling every 10 ms.
+eventually = functools.partial(shared_eventually, timeout=3.0, interval=0.01)
 
 
 def test_store_indexes_follow_updates_and_deletes() -> None:

@@ -1,4 +1,5 @@
 import asyncio
+import functools
 import time
 from typing import Any
 
@@ -20,16 +21,15 @@ from jangar.runtime import (
 )
 from jangar.runtime.metrics import RuntimeMetrics
 from tests.fakes.apiserver import FakeApiServer
+from tests.support.waiting import eventually as shared_eventually
 
 WIDGETS = ResourceRef("example.com", "v1", "Widget", "widgets")
 LEASE_COLL = "coordination.k8s.io/v1/leases"
 FAST = dict(lease_duration=1.5, renew_deadline=1.0, retry_period=0.2)
 
 
-async def eventually(predicate: Any, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
+# The shared `eventually` with this module's bounds: 5 s, polling every 20 ms.
+eventually = functools.partial(shared_eventually, timeout=5.0, interval=0.02)
 
 
 def test_options_are_validated() -> None:

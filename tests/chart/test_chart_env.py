@@ -15,9 +15,7 @@ import yaml
 
 from jangar.settings import ControllerTuning, Settings, describe
 
-pytestmark = pytest.mark.chart
-
-CHART = Path(__file__).resolve().parents[3] / "charts" / "agents"
+CHART = Path(__file__).resolve().parents[2] / "charts" / "agents"
 
 RICH_VALUES = {
     "controllers": {"enabled": True},

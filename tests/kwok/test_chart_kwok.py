@@ -11,16 +11,12 @@ import pytest
 from kubernetes_asyncio import client as k8s
 
 from jangar.dev.cluster import LocalCluster
-from tests.chart.envtest_support import Kube, install_crds
-
-pytestmark = pytest.mark.kwok
+from tests.chart.envtest_support import Kube
 
 
 @pytest.fixture(scope="module")
-def kube(kwok_cluster: LocalCluster, kubectl_bin: Path, helm_bin: Path) -> Kube:
-    k = Kube(kwok_cluster.kubeconfig, kubectl_bin, helm_bin)
-    install_crds(k)
-    return k
+def kube(kwok_crds: LocalCluster, kubectl_bin: Path, helm_bin: Path) -> Kube:
+    return Kube(kwok_crds.kubeconfig, kubectl_bin, helm_bin)
 
 
 async def test_helm_install_wait_rolls_out(

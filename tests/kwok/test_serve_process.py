@@ -15,13 +15,10 @@ import urllib.request
 from pathlib import Path
 
 import asyncpg
-import pytest
 from kubernetes_asyncio import client as k8s
 
 from jangar.dev.cluster import LocalCluster
 from jangar.dev.processes import free_port
-
-pytestmark = pytest.mark.kwok
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "charts" / "agents" / "examples"
 SMOKE = (

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncpg
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-
-pytestmark = pytest.mark.db
 
 
 async def test_asyncpg_and_sqlalchemy(database_url: str) -> None:

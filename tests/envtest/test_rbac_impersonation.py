@@ -10,8 +10,6 @@ from kubernetes_asyncio import config as k8s_config
 
 from jangar.dev.cluster import LocalCluster
 
-pytestmark = pytest.mark.envtest
-
 
 async def test_service_account_denied_then_allowed(
     envtest: LocalCluster, kube_client: k8s.ApiClient, namespace: str

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from kubernetes_asyncio import client as k8s
 
-pytestmark = pytest.mark.kwok
+from tests.support.waiting import eventually
 
 
 async def test_job_pod_scheduled_and_job_completes(kwok_client: k8s.ApiClient, kwok_namespace: str) -> None:
@@ -109,9 +109,9 @@ async def test_reserved_pull_backoff_image_waits(kwok_client: k8s.ApiClient, kwo
 
 async def _wait_default_sa(api: k8s.ApiClient, namespace: str) -> None:
     core = k8s.CoreV1Api(api)
-    for _ in range(100):
-        try:
-            await core.read_namespaced_service_account("default", namespace)
-            return
-        except k8s.ApiException:
-            await asyncio.sleep(0.1)
+    await eventually(
+        lambda: core.read_namespaced_service_account("default", namespace),
+        interval=0.1,
+        ignoring=(k8s.ApiException,),
+        what=f"the default ServiceAccount in {namespace}",
+    )

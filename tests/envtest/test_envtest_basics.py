@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import watch
-
-pytestmark = pytest.mark.envtest
 
 
 async def test_server_reports_pinned_version(kube_client: k8s.ApiClient) -> None:
