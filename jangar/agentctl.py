@@ -3,6 +3,7 @@
     agentctl run submit --agent codex-agent --impl codex-impl-sample --runtime workflow \\
         --workload-image registry.example/codex-universal:latest
     agentctl run get <name>      agentctl run list      agentctl run wait <name>      agentctl run cancel <name>
+    agentctl run render -f run.yaml [--offline -f deps.yaml]   (what the controller would create)
 
 Two modes: kube mode talks to the Kubernetes API with the kubeconfig, with the manifest builder, the
 idempotency rule (the same key again returns the existing run) and the cancel annotation of
@@ -25,6 +26,8 @@ from typing import Any
 
 from jangar.api.contract import Phase, is_terminal
 from jangar.api.refs import AGENTRUNS
+from jangar.rendercli import add_arguments as add_render_arguments
+from jangar.rendercli import render_command
 from jangar.runtime import ApiError, Client, NotFoundError
 from jangar.services.cancel import request_cancel
 from jangar.services.errors import ServiceError
@@ -76,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
         if verb == "wait":
             p.add_argument("--timeout", type=float, default=600.0)
     verbs.add_parser("list", help="list AgentRuns")
+    render = verbs.add_parser(
+        "render", help="print the Job and ConfigMaps the controller would create (creates nothing)"
+    )
+    add_render_arguments(render, kube_flags=False)
     return parser
 
 
@@ -148,6 +155,12 @@ def _env_first(names: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verb == "render":
+        if args.server:
+            parser.error(
+                "render reads the cluster with the kubeconfig (or --offline); --server is not supported"
+            )
+        return render_command(args)
     server = args.server or _env_first(SERVER_ENV)
     manifest = None
     if args.verb == "submit":

@@ -1,7 +1,7 @@
 """The `jangar` command: the operator process and developer tooling.
 
 `jangar serve` runs the control plane (the chart's container command); `jangar crds generate|check` keeps
-the CRDs in the chart in step with the typed models; `jangar dev ...` drives the local stack.
+the CRDs in the chart in step with the typed models; `jangar render` prints what an AgentRun would get; `jangar dev ...` drives the local stack.
 """
 
 from __future__ import annotations
@@ -36,6 +36,12 @@ def _crds(args: argparse.Namespace) -> int:
     return crdgen.main(argv)
 
 
+def _render(args: argparse.Namespace) -> int:
+    from jangar.rendercli import render_command
+
+    return render_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jangar", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -53,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     crds.add_argument("crds_command", choices=["generate", "check"])
     crds.add_argument("--out", default=None, help="directory (default charts/agents/crds)")
     crds.set_defaults(handler=_crds)
+
+    from jangar.rendercli import add_arguments as add_render_arguments
+
+    render = sub.add_parser(
+        "render", help="print the Job and ConfigMaps the controller would create for an AgentRun"
+    )
+    add_render_arguments(render, kube_flags=True)
+    render.set_defaults(handler=_render)
 
     dev_cli.register(sub)
     return parser

@@ -14,11 +14,12 @@ from jangar.validation.agentrun import (
 )
 from jangar.validation.patterns import glob_match, matches_any
 from jangar.validation.problems import Problem, summarize
-from jangar.validation.resolve import Lookup, Resolution, resolve_run, step_implementation
+from jangar.validation.resolve import Lookup, ObjectLookup, Resolution, resolve_run, step_implementation
 from jangar.validation.secrets import binding_allows, secret_problem
 
 __all__ = [
     "Lookup",
+    "ObjectLookup",
     "Problem",
     "Resolution",
     "binding_allows",

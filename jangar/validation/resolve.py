@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Lookup", "Resolution", "resolve_run", "step_implementation"]
+__all__ = ["Lookup", "ObjectLookup", "Resolution", "resolve_run", "step_implementation"]
 
 
 class Lookup(Protocol):
@@ -20,6 +20,29 @@ class Lookup(Protocol):
     def get(self, kind: str, name: str) -> Mapping[str, Any] | None: ...
 
     def list(self, kind: str) -> Iterable[Mapping[str, Any]]: ...
+
+
+class ObjectLookup:
+    """A `Lookup` over given objects (manifests from files, a list from the API server), by kind and name.
+
+    `render` uses it in place of the cache; objects without a `kind` are ignored."""
+
+    def __init__(self, objects: Iterable[Mapping[str, Any]] = ()) -> None:
+        self._objects: dict[tuple[str, str], Mapping[str, Any]] = {}
+        for obj in objects:
+            self.add(obj)
+
+    def add(self, obj: Mapping[str, Any]) -> None:
+        """Add or replace (a later object of the same kind and name wins)."""
+        kind, name = obj.get("kind"), (obj.get("metadata") or {}).get("name")
+        if isinstance(kind, str) and isinstance(name, str):
+            self._objects[(kind, name)] = obj
+
+    def get(self, kind: str, name: str) -> Mapping[str, Any] | None:
+        return self._objects.get((kind, name))
+
+    def list(self, kind: str) -> Iterable[Mapping[str, Any]]:
+        return [obj for (k, _), obj in sorted(self._objects.items()) if k == kind]
 
 
 def _ref_name(value: Any) -> str | None:

@@ -20,8 +20,6 @@ from jangar.runtime import (
 )
 from jangar.runtime.resources import CONFIGMAPS, EVENTS
 
-pytestmark = pytest.mark.envtest
-
 FINALIZER = "example.com/cleanup"
 
 
