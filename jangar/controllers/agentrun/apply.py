@@ -22,7 +22,7 @@ from jangar.api.contract import FINALIZER_RUNTIME_CLEANUP, is_terminal
 from jangar.controllers.admission_gate import AdmissionGate
 from jangar.controllers.agentrun.plan import RunPlan
 from jangar.controllers.app_tokens import AppTokens
-from jangar.controllers.jobs import create_plan
+from jangar.controllers.jobs import ForeignObject, create_plan
 from jangar.controllers.kinds import AGENTRUNS, JOBS
 from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.recording import RunRecorderProtocol, record_run
@@ -40,7 +40,16 @@ from jangar.scheduler.runtimes import runtime_type
 
 log = structlog.get_logger("jangar.controllers.agentrun")
 
-__all__ = ["PlanApplier"]
+__all__ = ["ChildNameTaken", "PlanApplier"]
+
+
+class ChildNameTaken(Exception):
+    """A child's deterministic name is held by an object another run controls; `run` is the run as written
+    so far in this pass (its finalizer may be new), for the follow-up status write."""
+
+    def __init__(self, message: str, run: JsonObject) -> None:
+        super().__init__(message)
+        self.run = run
 
 
 @dataclass
@@ -69,6 +78,10 @@ class PlanApplier:
                 await self.app_tokens.ensure(run, plan.app_token)
             if plan.create is not None:
                 await create_plan(self.client, self.cache, plan.create, meta.get("uid"))
+        except ForeignObject as exc:
+            if plan.admitted:
+                self.gate.release(ns, name)
+            raise ChildNameTaken(str(exc), run) from exc
         except BaseException:
             if plan.admitted:
                 self.gate.release(ns, name)

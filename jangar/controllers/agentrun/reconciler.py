@@ -16,10 +16,9 @@ from datetime import UTC, datetime
 import structlog
 
 from jangar.controllers.admission_gate import AdmissionGate
-from jangar.controllers.agentrun.apply import PlanApplier
+from jangar.controllers.agentrun.apply import ChildNameTaken, PlanApplier
 from jangar.controllers.agentrun.decide import decide, on_foreign_child
 from jangar.controllers.agentrun.snapshot import read_snapshot
-from jangar.controllers.jobs import ForeignObject
 from jangar.controllers.kinds import AGENTRUNS
 from jangar.controllers.metrics import RunMetrics
 from jangar.runtime import CacheReader, Client, NotFoundError, Request, Result
@@ -79,9 +78,8 @@ class AgentRunReconciler:
             plan = decide(snap, self.gate.admit(run))
         try:
             return await self.applier.apply(run, plan, now)
-        except ForeignObject as exc:
+        except ChildNameTaken as exc:
             log.warning(
                 "child name taken", kind="AgentRun", namespace=req.namespace, name=req.name, error=str(exc)
             )
-            fresh = self.cache.get(AGENTRUNS, req.name, req.namespace) or run
-            return await self.applier.apply(fresh, on_foreign_child(snap, str(exc)), now)
+            return await self.applier.apply(exc.run, on_foreign_child(snap, str(exc)), now)

@@ -1,0 +1,265 @@
+"""The AgentRun shell (read → decide → apply) against a fake API server and a fake cache: the writes happen,
+in the right order, and only the ones the plan asks for."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from prometheus_client import CollectorRegistry
+
+from jangar.admission import AdmissionLimits
+from jangar.api.contract import FINALIZER_RUNTIME_CLEANUP
+from jangar.api.refs import AGENTPROVIDERS, AGENTRUNS, AGENTS, IMPLEMENTATIONSPECS
+from jangar.conditions import format_time
+from jangar.controllers.admission_gate import AdmissionGate
+from jangar.controllers.agentrun import AgentRunReconciler
+from jangar.controllers.agentrun.apply import PlanApplier
+from jangar.controllers.app_tokens import AppTokens
+from jangar.controllers.metrics import RunMetrics
+from jangar.runtime import Client, Request, RetryPolicy
+from jangar.runtime.resources import JOBS, PODS
+from jangar.runtime.testing import FakeCache, FakeEventRecorder
+from jangar.settings import Settings
+from tests.fakes.apiserver import FakeApiServer, fake_apiserver
+
+NS = "agents"
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+SETTINGS = Settings.from_env({"JANGAR_AGENT_RUNNER_IMAGE": "runner:1"})
+RUNS = "agents.proompteng.ai/v1alpha1/agentruns"
+JOBS_COLLECTION = "batch/v1/jobs"
+CM_COLLECTION = "core/v1/configmaps"
+
+
+class ListRecorder:
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    def record(self, event: Any) -> None:
+        self.events.append(event)
+
+
+class World:
+    def __init__(self, fake: FakeApiServer, client: Client) -> None:
+        self.fake = fake
+        self.client = client
+        self.cache = FakeCache(AGENTRUNS, JOBS, PODS, AGENTS, AGENTPROVIDERS, IMPLEMENTATIONSPECS)
+        self.gate = AdmissionGate(self.cache, AdmissionLimits(per_namespace=1))
+        self.events = FakeEventRecorder()
+        self.records = ListRecorder()
+        metrics = RunMetrics(CollectorRegistry())
+        applier = PlanApplier(
+            client=client,
+            cache=self.cache,
+            gate=self.gate,
+            events=self.events,
+            recorder=self.records,
+            app_tokens=AppTokens(client),
+            metrics=metrics,
+        )
+        self.now = NOW
+        self.reconciler = AgentRunReconciler(
+            settings=SETTINGS,
+            client=client,
+            cache=self.cache,
+            gate=self.gate,
+            applier=applier,
+            metrics=metrics,
+            clock=lambda: self.now,
+        )
+        for ref, obj in (
+            (
+                AGENTPROVIDERS,
+                {"metadata": {"name": "codex", "namespace": NS}, "spec": {"binary": "/bin/codex"}},
+            ),
+            (
+                AGENTS,
+                {"metadata": {"name": "coder", "namespace": NS}, "spec": {"providerRef": {"name": "codex"}}},
+            ),
+            (IMPLEMENTATIONSPECS, {"metadata": {"name": "task", "namespace": NS}, "spec": {"text": "do it"}}),
+        ):
+            self.cache.add(ref, obj)
+
+    def create_run(self, name: str = "r1", **meta: Any) -> dict[str, Any]:
+        run = {
+            "apiVersion": "agents.proompteng.ai/v1alpha1",
+            "kind": "AgentRun",
+            "metadata": {"name": name, "namespace": NS, "creationTimestamp": format_time(NOW)} | meta,
+            "spec": {
+                "agentRef": {"name": "coder"},
+                "implementationSpecRef": {"name": "task"},
+                "runtime": {"type": "job"},
+            },
+        }
+        self.fake.put(RUNS, run)
+        self.sync()
+        return run
+
+    def stored(self, collection: str, name: str) -> dict[str, Any] | None:
+        obj = self.fake.objects.get((collection, NS, name))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def sync(self) -> None:
+        """The informers catch up: the cache shows the fake server's objects."""
+        for collection, ref in ((RUNS, AGENTRUNS), (JOBS_COLLECTION, JOBS)):
+            store = self.cache.store(ref)
+            for key in list(store.keys()):
+                ns, _, name = key.partition("/")
+                if (collection, ns, name) not in self.fake.objects:
+                    self.cache.delete(ref, name, ns)
+            for (coll, _, _), obj in list(self.fake.objects.items()):
+                if coll == collection:
+                    self.cache.add(ref, copy.deepcopy(obj))
+
+    async def reconcile(self, name: str = "r1") -> Any:
+        result = await self.reconciler.reconcile(Request(NS, name))
+        await self.events.flush()
+        self.sync()
+        return result
+
+
+@pytest_asyncio.fixture
+async def world() -> AsyncIterator[World]:
+    async with fake_apiserver() as fake:
+        api = fake.api_client()
+        client = Client(api, timeout=5, retry=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02))
+        yield World(fake, client)
+        await api.close()
+
+
+def writes(fake: FakeApiServer) -> list[tuple[str, str]]:
+    return [(m, p) for m, p, _, _ in fake.requests if m != "GET"]
+
+
+async def test_a_new_run_gets_its_finalizer_children_then_one_status_write(world: World) -> None:
+    world.create_run()
+    world.fake.requests.clear()
+    assert await world.reconcile() is None
+    methods = [
+        (m, p.rsplit("/", 2)[-2] if p.endswith("/status") else p.rsplit("/", 1)[-1])
+        for m, p in writes(world.fake)
+    ]
+    assert methods == [("PATCH", "r1"), ("POST", "configmaps"), ("POST", "jobs"), ("PUT", "r1")]
+    run = world.stored(RUNS, "r1")
+    assert run is not None and run["metadata"]["finalizers"] == [FINALIZER_RUNTIME_CLEANUP]
+    assert run["status"]["phase"] == "Running" and run["status"]["jobRef"]["name"] == "r1-job"
+    job = world.stored(JOBS_COLLECTION, "r1-job")
+    assert job is not None and job["metadata"]["ownerReferences"][0]["uid"] == run["metadata"]["uid"]
+    assert world.stored(CM_COLLECTION, "r1-spec") is not None
+    assert world.events.reasons() == ["Running"]
+    assert [e.phase for e in world.records.events] == ["Running"]
+
+
+async def test_a_second_pass_over_an_unchanged_world_writes_nothing_new(world: World) -> None:
+    world.create_run()
+    await world.reconcile()
+    job = world.stored(JOBS_COLLECTION, "r1-job")
+    assert job is not None
+    job["status"] = {"active": 1, "startTime": format_time(NOW)}
+    world.fake.put(JOBS_COLLECTION, job)
+    world.sync()
+    await world.reconcile()  # first observation: jobObservedAt, uids
+    world.fake.requests.clear()
+    world.events.clear()
+    await world.reconcile()
+    assert writes(world.fake) == [] and world.events.reasons() == []
+
+
+async def test_a_completed_job_succeeds_the_run_then_gets_its_ttl(world: World) -> None:
+    world.create_run()
+    await world.reconcile()
+    job = world.stored(JOBS_COLLECTION, "r1-job")
+    assert job is not None
+    job["status"] = {
+        "succeeded": 1,
+        "startTime": format_time(NOW),
+        "completionTime": format_time(NOW + timedelta(seconds=3)),
+        "conditions": [{"type": "Complete", "status": "True"}],
+    }
+    world.fake.put(JOBS_COLLECTION, job)
+    world.sync()
+    world.now = NOW + timedelta(seconds=5)
+    world.fake.requests.clear()
+    result = await world.reconcile()
+    assert result is not None and result.requeue_after == pytest.approx(
+        SETTINGS.agentrun_retention_seconds - 2
+    )
+    kinds = [
+        "agentruns" if "/agentruns/" in p else "jobs" if "/jobs/" in p else p for _, p in writes(world.fake)
+    ]
+    assert kinds == ["agentruns", "jobs"]  # the status first, then the Job's TTL
+    stored_job = world.stored(JOBS_COLLECTION, "r1-job")
+    assert stored_job is not None and stored_job["spec"]["ttlSecondsAfterFinished"] == 600
+    run = world.stored(RUNS, "r1")
+    assert run is not None and run["status"]["phase"] == "Succeeded"
+    assert world.events.reasons() == ["Running", "Succeeded"]
+
+
+async def test_a_second_run_queues_behind_the_namespace_limit_and_is_woken(world: World) -> None:
+    world.create_run("r1")
+    world.create_run("r2", creationTimestamp=format_time(NOW + timedelta(seconds=1)))
+    await world.reconcile("r1")
+    result = await world.reconcile("r2")
+    run = world.stored(RUNS, "r2")
+    assert run is not None and run["status"]["phase"] == "Queued" and result is not None
+    assert run["status"]["queue"]["position"] == 1 and world.stored(JOBS_COLLECTION, "r2-job") is None
+
+
+async def test_a_child_name_taken_by_another_run_waits_for_cleanup(world: World) -> None:
+    world.create_run()
+    world.fake.put(
+        JOBS_COLLECTION,
+        {
+            "metadata": {
+                "name": "r1-job",
+                "namespace": NS,
+                "ownerReferences": [{"uid": "other", "controller": True, "kind": "AgentRun", "name": "r1"}],
+            }
+        },
+    )
+    result = await world.reconcile()
+    assert result is not None and result.requeue_after == 5.0
+    run = world.stored(RUNS, "r1")
+    assert run is not None and run["status"]["phase"] == "Pending"
+    reasons = {c["type"]: c["reason"] for c in run["status"]["conditions"]}
+    assert reasons["Warning"] == "ChildNameTaken"
+    assert world.gate.ledger.reservations == {}
+
+
+async def test_a_deleted_run_deletes_its_jobs_and_drops_the_finalizer(world: World) -> None:
+    world.create_run()
+    await world.reconcile()
+    run = world.stored(RUNS, "r1")
+    assert run is not None
+    run["metadata"]["deletionTimestamp"] = format_time(NOW)
+    world.fake.put(RUNS, run)
+    world.sync()
+    await world.reconcile()
+    assert world.stored(JOBS_COLLECTION, "r1-job") is None
+    stored = world.stored(RUNS, "r1")
+    assert stored is not None and stored["metadata"].get("finalizers") in (None, [])
+    assert world.records.events[-1].phase == "Running"
+
+
+async def test_a_run_past_its_retention_is_deleted(world: World) -> None:
+    world.create_run()
+    run = world.stored(RUNS, "r1")
+    assert run is not None
+    run["metadata"]["finalizers"] = [FINALIZER_RUNTIME_CLEANUP]
+    run["spec"]["ttlSecondsAfterFinished"] = 60
+    run["status"] = {"phase": "Succeeded", "finishedAt": format_time(NOW - timedelta(seconds=61))}
+    world.fake.put(RUNS, run)
+    world.sync()
+    assert await world.reconcile() is None
+    assert ("DELETE", f"/apis/agents.proompteng.ai/v1alpha1/namespaces/{NS}/agentruns/r1") in writes(
+        world.fake
+    )
+
+
+async def test_a_run_gone_from_the_cache_is_nothing_to_do(world: World) -> None:
+    assert await world.reconcile("ghost") is None
+    assert writes(world.fake) == []
