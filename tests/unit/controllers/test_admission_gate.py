@@ -5,7 +5,7 @@ from jangar.admission import AdmissionLimits, Admit, Rejection, Waiting
 from jangar.controllers.admission_gate import AdmissionGate
 from jangar.controllers.kinds import AGENTRUNS, JOBS
 from jangar.runtime import Request
-from tests.unit.controllers.fakecache import FakeCache
+from jangar.runtime.testing import FakeCache
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

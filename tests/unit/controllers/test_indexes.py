@@ -1,7 +1,7 @@
 from jangar.controllers import indexes as ix
 from jangar.controllers.kinds import AGENTRUNS, AGENTS
 from jangar.runtime import Request
-from tests.unit.controllers.fakecache import FakeCache
+from jangar.runtime.testing import FakeCache
 
 
 def _cache() -> FakeCache:

@@ -187,8 +187,8 @@ async def test_agentrun_methods_translate_the_runs_service() -> None:
     import json
     from datetime import UTC, datetime
 
+    from jangar.runtime.testing import FakeCache
     from jangar.services import RunsService
-    from tests.unit.controllers.fakecache import FakeCache
     from tests.unit.services.fakes import FakeClient
 
     settings = Settings.from_env({"JANGAR_AGENTS_CONTROLLER_NAMESPACES": "agents"})

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from jangar.api.contract import ANNOTATION_CANCEL
 from jangar.api.refs import AGENTRUNS
 from jangar.runtime import ApiError
+from jangar.runtime.testing import FakeCache
 from jangar.server.agentruns_api import AgentRunsApi, error_response, parse_submission
 from jangar.services import (
     AlreadyExists,
@@ -24,7 +25,6 @@ from jangar.services import (
     RunsService,
 )
 from jangar.settings import Settings
-from tests.unit.controllers.fakecache import FakeCache
 from tests.unit.services.fakes import FakeClient
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jangar.api.refs import AGENTRUNS
+from jangar.runtime.testing import FakeCache
 from jangar.services import RunsService, build_agent_run
 from jangar.services.submission import Submission
 from jangar.settings import Settings
-from tests.unit.controllers.fakecache import FakeCache
 
 NOW = datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
 

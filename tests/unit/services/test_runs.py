@@ -19,6 +19,7 @@ from jangar.api.refs import AGENTRUNS
 from jangar.conditions import format_time
 from jangar.controllers.admission_gate import AdmissionGate
 from jangar.runtime.resources import JOBS
+from jangar.runtime.testing import FakeCache
 from jangar.services import (
     AlreadyExists,
     InvalidRequest,
@@ -31,7 +32,6 @@ from jangar.services import (
     build_agent_run,
 )
 from jangar.settings import Settings
-from tests.unit.controllers.fakecache import FakeCache
 from tests.unit.services.fakes import FakeClient
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -259,7 +259,8 @@ def _controller_rejects(cache: FakeCache, settings: Settings, sub: Submission) -
     records = [*snapshot(cache, lambda: NOW), RunRecord.from_run(run)]
     by_decide = decide(records, limits, NOW).rejected.get((sub.namespace, "zz-new"))
     trial = FakeCache()
-    trial.objects = {ref: dict(objs) for ref, objs in cache.objects.items()}
+    for ref in (AGENTRUNS, JOBS):
+        trial.add(ref, *cache.list(ref))
     trial.add(AGENTRUNS, run)
     verdict = AdmissionGate(trial, limits, clock=lambda: NOW).admit(run)
     assert isinstance(verdict, Rejection) is (by_decide is not None)
@@ -378,7 +379,8 @@ async def test_early_refusal_is_the_controllers_decision(
 async def test_a_run_whose_job_exists_holds_capacity_like_in_the_controller() -> None:
     settings = _settings(CONCURRENCY_CLUSTER="1", QUEUE_NAMESPACE="1")
     cache = FakeCache()
-    p1 = cache.add(AGENTRUNS, _run("p1"))
+    p1 = _run("p1")
+    cache.add(AGENTRUNS, p1)
     cache.add(AGENTRUNS, _run("p2"))
     # p1 admitted (p2 takes the only queue place): the new run is refused.
     assert _controller_rejects(cache, settings, _sub()) is not None
@@ -387,7 +389,7 @@ async def test_a_run_whose_job_exists_holds_capacity_like_in_the_controller() ->
     # Now r0 holds the cluster slot, and p1 has a Job but no admittedAt (a crash in between). Counted as
     # waiting, p1 would take the only queue place; like the controller, the service counts it as admitted.
     cache.add(JOBS, _job_for(p1))
-    cache.remove(AGENTRUNS, "a", "p2")
+    cache.delete(AGENTRUNS, "p2", "a")
     cache.add(AGENTRUNS, _run("r0", phase="Running", age=120))
     assert _controller_rejects(cache, settings, _sub()) is None
     assert not (await _service(settings, cache).submit(_sub())).replayed
