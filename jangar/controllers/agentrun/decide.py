@@ -122,10 +122,17 @@ def _job_finished(job: Mapping[str, Any]) -> bool:
     return False
 
 
-def _job_ended(job: Mapping[str, Any]) -> bool:
-    """Finished, or its pods already succeeded/failed (the Job controller has not added its condition yet)."""
-    status = job.get("status") or {}
-    return _job_finished(job) or bool(status.get("succeeded") or status.get("failed"))
+def _job_ended(snap: RunSnapshot, name: str, job: Mapping[str, Any]) -> bool:
+    """The Job reached an outcome on its own (its pods succeeded or failed, even if the Job controller has
+    not added its final condition yet); a Job stuck in an image pull or unschedulable is not ended."""
+    outcome = classify_job(
+        job,
+        snap.pods.get(name, ()),
+        now=snap.now,
+        image_pull_grace_seconds=snap.timing.image_pull_grace_seconds,
+        scheduling_grace_seconds=snap.timing.scheduling_grace_seconds,
+    )
+    return outcome.terminal and not outcome.stop_job
 
 
 # -- entry -------------------------------------------------------------------------------------------
@@ -163,7 +170,9 @@ def _finished(snap: RunSnapshot, run: Mapping[str, Any], plan: RunPlan | None = 
     plan = plan or RunPlan()
     deleting = set(plan.delete_jobs)
     stray = tuple(
-        name for name, job in sorted(snap.jobs.items()) if not _job_ended(job) and name not in deleting
+        name
+        for name, job in sorted(snap.jobs.items())
+        if name not in deleting and not _job_ended(snap, name, job)
     )
     ttl = job_ttl_seconds(run, snap.settings)
     ttls = dict(plan.job_ttls)

@@ -423,3 +423,16 @@ def test_a_stale_now_is_never_in_the_future() -> None:
 
 
 _ = timedelta
+
+
+def test_a_failed_job_not_yet_counted_is_kept() -> None:
+    """FailureTarget=True before the Job controller counts the failed pod (pod finalizers): the Job has an
+    outcome and must not be deleted as a stray."""
+    obj = run("Failed", status={"finishedAt": ago(1)})
+    target = job(active=0)
+    target["status"]["conditions"] = [
+        {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded"}
+    ]
+    target["status"]["uncountedTerminatedPods"] = {"failed": ["pod-uid"]}
+    plan = decide(snapshot(obj, jobs=(target,)))
+    assert plan.delete_jobs == ()
