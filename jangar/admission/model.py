@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
+from jangar.api.contract import is_terminal
 from jangar.conditions import parse_time
 from jangar.scheduler.contract import repository_of
 from jangar.settings import Settings
 
-__all__ = ["TERMINAL", "AdmissionLimits", "RunKey", "RunRecord", "natural_key"]
+__all__ = ["AdmissionLimits", "RunKey", "RunRecord", "natural_key"]
 
 RunKey = tuple[str, str]  # (namespace, name)
-TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -56,7 +56,7 @@ class RunRecord:
 
     @cached_property
     def terminal(self) -> bool:
-        return self.phase in TERMINAL
+        return is_terminal(self.phase)
 
     @cached_property
     def active(self) -> bool:

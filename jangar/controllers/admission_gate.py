@@ -26,6 +26,7 @@ from prometheus_client import Counter as PromCounter
 from jangar.admission import AdmissionLedger, AdmissionLimits, RunRecord, Verdict
 from jangar.admission.model import RunKey
 from jangar.admission.snapshot import held_for_admission, snapshot
+from jangar.api.contract import is_terminal
 from jangar.controllers.kinds import AGENTRUNS
 from jangar.runtime import CacheReader, JsonObject, Request
 
@@ -33,7 +34,6 @@ __all__ = ["WAIT_REQUEUE_SECONDS", "AdmissionGate", "GateMetrics", "held_for_adm
 
 WAIT_REQUEUE_SECONDS = 30.0
 WAKE_COALESCE_SECONDS = 0.05
-_TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 
 
 class GateMetrics:
@@ -141,7 +141,7 @@ class AdmissionGate:
         meta = obj.get("metadata") or {}
         phase = (obj.get("status") or {}).get("phase")
         gone = self._cache.get(AGENTRUNS, str(meta.get("name")), meta.get("namespace"), copy=False) is None
-        if phase not in _TERMINAL and not gone:
+        if not is_terminal(phase) and not gone:
             return []
         if self._enqueue is None:
             return self.runs_to_wake()

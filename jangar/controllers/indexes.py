@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from jangar.api.contract import is_terminal
 from jangar.controllers.kinds import AGENTRUNS, AGENTS
 from jangar.runtime import CacheReader, JsonObject, Request
 from jangar.runtime.cache import Cache
@@ -40,8 +41,6 @@ AGENT_PROVIDER = "agent-provider"
 AGENT_MEMORY = "agent-memory"
 AGENT_VCS = "agent-vcs"
 
-_TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
-
 
 def _ns(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("namespace") or "")
@@ -61,7 +60,7 @@ def _keyed(obj: Mapping[str, Any], names: Iterable[str | None]) -> list[str]:
 def is_unsubmitted(run: Mapping[str, Any]) -> bool:
     """Not finished and without a Job yet: the runs whose validation depends on other objects."""
     status = run.get("status") or {}
-    return status.get("phase") not in _TERMINAL and not (status.get("jobRef") or {}).get("name")
+    return not is_terminal(status.get("phase")) and not (status.get("jobRef") or {}).get("name")
 
 
 def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:

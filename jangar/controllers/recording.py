@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from jangar.api.contract import LABEL_PROVIDER, is_terminal
 from jangar.conditions import find_condition, parse_time
 from jangar.storage.events import JobRef, RunEvent, VcsContext
 
@@ -33,7 +34,7 @@ _PHASE_CONDITION = {"Succeeded": "Succeeded", "Failed": "Failed", "Cancelled": "
 
 def _transition_time(run: Mapping[str, Any], phase: str) -> datetime:
     status = run.get("status") or {}
-    if phase in ("Succeeded", "Failed", "Cancelled"):
+    if is_terminal(phase):
         at = parse_time(status.get("finishedAt"))
     elif phase == "Running":
         at = parse_time(status.get("startedAt"))
@@ -72,7 +73,7 @@ def run_event(run: Mapping[str, Any]) -> RunEvent | None:
         reason=reason,
         message=message,
         agent=((spec.get("agentRef") or {}).get("name")),
-        provider=labels.get("agents.proompteng.ai/provider"),
+        provider=labels.get(LABEL_PROVIDER),
         implementation=((spec.get("implementationSpecRef") or {}).get("name")),
         runtime_type=((spec.get("runtime") or {}).get("type")),
         job=JobRef(

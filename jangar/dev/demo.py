@@ -16,6 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from jangar.api.contract import is_terminal
 from jangar.dev.assets import find_assets, kubectl_binary, repo_root
 from jangar.dev.cluster import LocalCluster
 from jangar.dev.postgres import LocalPostgres
@@ -31,7 +32,6 @@ SAMPLES = (
     "agentrun-sample.yaml",
 )
 RUN_NAME = "codex-run-sample"
-TERMINAL = {"Succeeded", "Failed", "Cancelled"}
 
 
 def say(message: str) -> None:
@@ -189,7 +189,7 @@ class Demo:
                 if line != last:
                     say(line)
                     last = line
-                if phase in TERMINAL:
+                if is_terminal(phase):
                     return str(phase)
             time.sleep(1.0)
         say(f"  timed out after {self.timeout:.0f}s; tail of {log_path}:")

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import jwt
 
+from jangar.api.contract import ANNOTATION_TOKEN_EXPIRES_AT
 from jangar.scheduler.naming import dns_label, label_value
 from jangar.scheduler.ownership import LABEL_MANAGED_BY, LABEL_RUN, owner_reference
 
@@ -172,9 +173,7 @@ def token_secret_manifest(run: Mapping[str, Any], token: InstallationToken) -> d
         "name": token_secret_name(name),
         "namespace": metadata.get("namespace"),
         "labels": {LABEL_RUN: label_value(name), LABEL_MANAGED_BY: "jangar"},
-        "annotations": {
-            "agents.proompteng.ai/token-expires-at": token.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        },
+        "annotations": {ANNOTATION_TOKEN_EXPIRES_AT: token.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")},
     }
     owner = owner_reference(run)
     if owner is not None:

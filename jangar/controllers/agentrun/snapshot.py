@@ -19,6 +19,7 @@ from jangar.controllers.credentials import read_keys, referenced_objects
 from jangar.controllers.kinds import AGENTRUNS, CONFIGMAPS, JOBS, PODS, SECRETS, VCSPROVIDERS
 from jangar.controllers.lookup import NamespaceLookup
 from jangar.runtime import CacheReader, Client, JsonObject
+from jangar.runtime.store import CONTROLLER_UID_INDEX
 from jangar.scheduler.runtimes import runtime_type
 from jangar.settings import ControllerTuning, Settings
 from jangar.validation import Lookup, resolve_run
@@ -94,7 +95,7 @@ async def read_snapshot(
     jobs = (
         {
             str(j["metadata"]["name"]): j
-            for j in cache.list(JOBS, ns, index=("controller-uid", uid), copy=False)
+            for j in cache.list(JOBS, ns, index=(CONTROLLER_UID_INDEX, uid), copy=False)
         }
         if uid
         else {}
