@@ -1,9 +1,9 @@
 """AgentRun → Kubernetes Job, as pure functions over the cache's plain dicts.
 
-The reconciler resolves a run's references into a `RunContext`, validates it (`jangar.validation`), builds a
-`JobPlan` here and creates what it describes; `classify_job` turns the Job and Pods back into an outcome,
-`job_ttl_seconds`/`retention_remaining` time the cleanup, and `jangar.scheduler.workflow` plans the steps of a
-`workflow` run. See docs/scheduler.md.
+The reconciler resolves a run's references into a `RunContext` and validates it (`jangar.prepare.prepare_run`
+over `jangar.validation` and `jangar.vcs`), builds a `JobPlan` here and creates what it describes;
+`classify_job` turns the Job and Pods back into an outcome, `job_ttl_seconds`/`retention_remaining` time the
+cleanup, and `jangar.scheduler.workflow` plans the steps of a `workflow` run. See docs/scheduler.md.
 """
 
 from jangar.scheduler.context import RunContext, StepRef, VcsRuntime

@@ -39,6 +39,7 @@ from jangar.controllers.agentrun.plan import NEEDS_ADMISSION, RunPlan, StatusUpd
 from jangar.controllers.agentrun.snapshot import RunSnapshot
 from jangar.controllers.runconditions import RunDetails, run_conditions
 from jangar.controllers.status import compose_status
+from jangar.prepare import Prepared, prepare_run
 from jangar.scheduler import (
     StepRef,
     build_job_plan,
@@ -49,7 +50,6 @@ from jangar.scheduler import (
     retention_remaining,
     runtime_ref,
 )
-from jangar.scheduler.prepare import Prepared, prepare_run
 from jangar.scheduler.runtimes import runtime_type
 from jangar.scheduler.workflow import WorkflowPlan
 from jangar.validation import Problem, summarize

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from jangar.prepare import prepare_run
 from jangar.scheduler import StepRef, build_job_plan
-from jangar.scheduler.prepare import prepare_run
 from jangar.settings import Settings
 from tests.unit.scheduler.objects import agent, agent_run, provider
 from tests.unit.validation.test_agentrun import FakeLookup, binding, kinded

@@ -5,6 +5,10 @@ problems to report, or a `RunContext` ready for `build_job_plan`, plus the VCS r
 GitHub App token to mint) and the contract status. The AgentRun controller calls it when it submits a
 `job` run, when it recreates a lost Job and when it starts each workflow step; `render` calls it too, so
 what `render` prints is what runs.
+
+It is its own module, in the layer above `jangar.vcs`, `jangar.validation` and `jangar.scheduler`, because it
+is the one place that combines them (validation and VCS use the scheduler's names, contract and context, so
+the scheduler cannot import them back) and both `jangar.controllers` and `jangar.services` call it.
 """
 
 from __future__ import annotations
