@@ -11,10 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["API_VERSION", "KIND", "RunContext", "StepRef", "VcsRuntime", "spec_of"]
-
-API_VERSION = "agents.proompteng.ai/v1alpha1"
-KIND = "AgentRun"
+__all__ = ["RunContext", "StepRef", "VcsRuntime", "spec_of"]
 
 
 def spec_of(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jangar.scheduler.context import API_VERSION, KIND, RunContext
+from jangar.api.refs import AGENTRUNS
+from jangar.runtime import controllerutil
+from jangar.scheduler.context import RunContext
 from jangar.scheduler.naming import label_value
 
 __all__ = [
@@ -41,18 +43,9 @@ from jangar.api.contract import (
 
 def owner_reference(run: Mapping[str, Any]) -> dict[str, Any] | None:
     """The controller owner reference to an AgentRun, or `None` when it has no uid yet (never persisted)."""
-    metadata = run.get("metadata") or {}
-    uid = metadata.get("uid")
-    if not uid:
+    if not (run.get("metadata") or {}).get("uid"):
         return None
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "name": metadata["name"],
-        "uid": uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    return controllerutil.owner_reference(dict(run), AGENTRUNS)
 
 
 def run_selector(run_name: str) -> str:

@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from jangar.api.contract import is_terminal
 from jangar.conditions import parse_time
 from jangar.settings import Settings
 
 __all__ = [
     "JOB_TTL_MAX_SECONDS",
     "JOB_TTL_MIN_SECONDS",
-    "TERMINAL_PHASES",
     "clamp_job_ttl",
     "job_ttl_seconds",
     "retention_remaining",
@@ -27,7 +27,6 @@ __all__ = [
 
 JOB_TTL_MIN_SECONDS = 30
 JOB_TTL_MAX_SECONDS = 7 * 24 * 3600
-TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Cancelled"})
 
 
 def _number(value: Any) -> float | None:
@@ -74,7 +73,7 @@ def retention_seconds(run: Mapping[str, Any], settings: Settings) -> int:
 def retention_remaining(run: Mapping[str, Any], settings: Settings, now: datetime) -> float | None:
     """Seconds until a finished run should be deleted (≤0: delete now); `None`: never, or not finished."""
     status = run.get("status") or {}
-    if status.get("phase") not in TERMINAL_PHASES:
+    if not is_terminal(status.get("phase")):
         return None
     finished = parse_time(status.get("finishedAt"))
     retention = retention_seconds(run, settings)

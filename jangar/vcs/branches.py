@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from jangar.api.contract import is_terminal
 from jangar.scheduler.contract import HEAD_KEYS
 from jangar.scheduler.templating import render_template
 
-__all__ = ["TERMINAL_PHASES", "branch_context", "branch_in_use", "resolve_head_branch"]
+__all__ = ["branch_context", "branch_in_use", "resolve_head_branch"]
 
-TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Cancelled"})
 _MAX_SUFFIX_ROUNDS = 5
 
 
@@ -69,7 +69,7 @@ def branch_in_use(
         meta = other.get("metadata") or {}
         if (self_uid and meta.get("uid") == self_uid) or meta.get("name") == self_name:
             continue
-        if (other.get("status") or {}).get("phase") in TERMINAL_PHASES:
+        if is_terminal((other.get("status") or {}).get("phase")):
             continue
         if _repo_of(other) == repository.lower() and _branch_of(other) == branch:
             return True

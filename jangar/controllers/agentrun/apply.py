@@ -35,7 +35,7 @@ from jangar.runtime import (
     Recorder,
     Result,
 )
-from jangar.runtime.controllerutil import add_finalizer, remove_finalizer
+from jangar.runtime.controllerutil import ensure_finalizer, remove_finalizer_and_patch
 from jangar.scheduler.runtimes import runtime_type
 
 log = structlog.get_logger("jangar.controllers.agentrun")
@@ -72,7 +72,7 @@ class PlanApplier:
         if plan.release_admission:
             self.gate.release(ns, name)
         if plan.add_finalizer:
-            run = await self._patch_finalizers(run, add=True)
+            run = await ensure_finalizer(self.client, AGENTRUNS, run, FINALIZER_RUNTIME_CLEANUP)
         try:
             if plan.app_token is not None:
                 await self.app_tokens.ensure(run, plan.app_token)
@@ -102,7 +102,7 @@ class PlanApplier:
             record_run(self.recorder, run)
             if plan.delete_jobs:
                 log.info("deleted the jobs of a deleted run", kind="AgentRun", namespace=ns, name=name)
-            await self._patch_finalizers(run, add=False)
+            await remove_finalizer_and_patch(self.client, AGENTRUNS, run, FINALIZER_RUNTIME_CLEANUP)
             return None
         record_run(self.recorder, updated)
         if plan.delete_run:
@@ -112,21 +112,6 @@ class PlanApplier:
         return Result(requeue_after=plan.requeue_after) if plan.requeue_after is not None else None
 
     # -- steps -------------------------------------------------------------------------------------
-
-    async def _patch_finalizers(self, run: JsonObject, *, add: bool) -> JsonObject:
-        meta = run["metadata"]
-        edited: JsonObject = {"metadata": {"finalizers": list(meta.get("finalizers") or ())}}
-        changed = (add_finalizer if add else remove_finalizer)(edited, FINALIZER_RUNTIME_CLEANUP)
-        if not changed:
-            return run
-        updated: JsonObject = await self.client.patch(
-            AGENTRUNS,
-            meta["name"],
-            {"metadata": {"finalizers": edited["metadata"]["finalizers"]}},
-            namespace=meta["namespace"],
-            resource_version=meta.get("resourceVersion"),
-        )
-        return updated
 
     async def _patch_ttl(self, namespace: str, job: str, ttl: int) -> None:
         try:
