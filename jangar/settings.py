@@ -613,12 +613,6 @@ class RepoConcurrencySettings:
         _repo_overrides,
     )
 
-    def limit_for(self, repository: str | None) -> int:
-        """The concurrency limit for a repository (0 = none). Keys are compared lower-cased."""
-        if not self.enabled or not repository:
-            return 0
-        return self.overrides.get(repository.strip().lower(), self.default)
-
 
 @dataclass(frozen=True)
 class QueueSettings:

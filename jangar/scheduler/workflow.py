@@ -78,14 +78,6 @@ class WorkflowPlan:
     stop_jobs: list[str] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
 
-    @property
-    def current_job(self) -> str | None:
-        for step in reversed(self.steps):
-            ref = step.get("jobRef") or {}
-            if ref.get("name"):
-                return str(ref["name"])
-        return None
-
 
 def _set_phase(entry: dict[str, Any], phase: str, now: datetime, message: str | None = None) -> None:
     if entry.get("phase") != phase:

@@ -83,7 +83,7 @@ def test_rich_values_reach_the_settings(helm_bin: Path, tmp_path: Path) -> None:
     envs = container_envs(render(helm_bin, tmp_path, values))
     controllers = Settings.from_env(next(v for k, v in envs.items() if k.endswith("-controllers")))
     assert controllers.agents_controller.namespaces == ("*",)
-    assert controllers.repo_concurrency.limit_for("acme/demo") == 1
+    assert AdmissionLimits.from_settings(controllers).repo_limit("acme/demo") == 1
     assert controllers.auth_secret is not None and controllers.auth_secret.name == "codex-auth"
     assert controllers.admission_policy.images_denied == ("evil/*",)
     assert controllers.agentrun_retention_seconds == 2_592_000

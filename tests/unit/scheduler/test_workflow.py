@@ -70,7 +70,7 @@ def test_two_steps_advance_to_completion() -> None:
     assert steps["implement"]["phase"] == "Running"
     assert second.submit is not None and second.submit.name == "implement" and second.submit.index == 2
     assert second.finished_jobs == ["run-1-step-1-attempt-1"]
-    assert second.current_job == "run-1-step-2-attempt-1"
+    assert second.steps[1]["jobRef"]["name"] == "run-1-step-2-attempt-1"
 
     run["status"] = {"workflow": {"steps": second.steps}}
     jobs = {"run-1-step-1-attempt-1": succeeded_job(), "run-1-step-2-attempt-1": succeeded_job("j2")}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from jangar.admission import AdmissionLimits
 from jangar.settings import DEFAULT_NAMESPACES, Settings, SettingsError
 
 
@@ -136,8 +137,8 @@ def test_repo_overrides_are_lowercased_and_validated() -> None:
             "JANGAR_AGENTS_CONTROLLER_REPO_CONCURRENCY_OVERRIDES": '{" Acme/Demo ": 1}',
         }
     )
-    assert s.repo_concurrency.limit_for("ACME/demo") == 1
-    assert s.repo_concurrency.limit_for("other/repo") == 2
+    assert AdmissionLimits.from_settings(s).repo_limit("ACME/demo") == 1
+    assert AdmissionLimits.from_settings(s).repo_limit("other/repo") == 2
     with pytest.raises(SettingsError, match="OVERRIDES"):
         Settings.from_env({"JANGAR_AGENTS_CONTROLLER_REPO_CONCURRENCY_OVERRIDES": '{"a": -1}'})
 
