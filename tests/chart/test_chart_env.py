@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from jangar.admission import AdmissionLimits
 from jangar.settings import ControllerTuning, Settings, describe
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "agents"
