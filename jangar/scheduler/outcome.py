@@ -15,21 +15,19 @@ from datetime import datetime
 from typing import Any, Literal
 
 from jangar.conditions import parse_time
+from jangar.settings import ControllerTuning
 
 __all__ = [
-    "IMAGE_PULL_GRACE_SECONDS",
-    "MISSING_JOB_GRACE_SECONDS",
     "JobOutcome",
     "MissingJobAction",
     "classify_job",
     "missing_job_action",
 ]
 
-IMAGE_PULL_GRACE_SECONDS = 300.0
-SCHEDULING_GRACE_SECONDS = 600.0
+_DEFAULTS = ControllerTuning()
+"""The grace periods' defaults are declared once, in `jangar.settings.ControllerTuning`."""
 """How long a Pod may stay unschedulable, or a Job without any Pod, before the run fails instead of
 waiting forever (the reference left such runs Running)."""
-MISSING_JOB_GRACE_SECONDS = 60.0
 
 _IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"})
 _CONFIG_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
@@ -129,8 +127,8 @@ def classify_job(
     pods: Iterable[Mapping[str, Any]] = (),
     *,
     now: datetime,
-    image_pull_grace_seconds: float = IMAGE_PULL_GRACE_SECONDS,
-    scheduling_grace_seconds: float = SCHEDULING_GRACE_SECONDS,
+    image_pull_grace_seconds: float = _DEFAULTS.image_pull_grace_seconds,
+    scheduling_grace_seconds: float = _DEFAULTS.scheduling_grace_seconds,
 ) -> JobOutcome:
     """Classify a Job (and its Pods, from the cache, by the run label) into a `JobOutcome`."""
     pods = list(pods)
@@ -237,7 +235,7 @@ def missing_job_action(
     *,
     submitted_at: datetime | None,
     now: datetime,
-    grace_seconds: float = MISSING_JOB_GRACE_SECONDS,
+    grace_seconds: float = _DEFAULTS.missing_job_grace_seconds,
 ) -> tuple[MissingJobAction, float | None]:
     """What to do when a Running run's Job is not in the cache.
 

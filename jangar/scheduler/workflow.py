@@ -20,16 +20,13 @@ from typing import Any, Literal
 from jangar.conditions import format_time, parse_time
 from jangar.scheduler.context import StepRef
 from jangar.scheduler.naming import job_name
-from jangar.scheduler.outcome import (
-    IMAGE_PULL_GRACE_SECONDS,
-    MISSING_JOB_GRACE_SECONDS,
-    SCHEDULING_GRACE_SECONDS,
-    classify_job,
-)
+from jangar.scheduler.outcome import classify_job
+from jangar.settings import ControllerTuning
 
 __all__ = ["MAX_BACKOFF_SECONDS", "WorkflowPlan", "plan_workflow", "retry_backoff", "workflow_steps"]
 
 MAX_BACKOFF_SECONDS = 3600
+_DEFAULTS = ControllerTuning()
 WAITING_FOR_JOB = "Waiting for job to be created"
 
 
@@ -93,9 +90,9 @@ def plan_workflow(
     *,
     now: datetime,
     pods: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-    missing_job_grace_seconds: float = MISSING_JOB_GRACE_SECONDS,
-    image_pull_grace_seconds: float = IMAGE_PULL_GRACE_SECONDS,
-    scheduling_grace_seconds: float = SCHEDULING_GRACE_SECONDS,
+    missing_job_grace_seconds: float = _DEFAULTS.missing_job_grace_seconds,
+    image_pull_grace_seconds: float = _DEFAULTS.image_pull_grace_seconds,
+    scheduling_grace_seconds: float = _DEFAULTS.scheduling_grace_seconds,
 ) -> WorkflowPlan:
     """Walk the steps in order and decide this pass. `jobs`/`pods` are keyed by Job name."""
     metadata = run.get("metadata") or {}

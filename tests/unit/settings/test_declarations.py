@@ -302,15 +302,6 @@ def test_tuning_defaults() -> None:
     assert (t.scheduling_grace_seconds, t.missing_job_grace_seconds) == (600.0, 60.0)
 
 
-def test_tuning_defaults_match_the_scheduler_constants() -> None:
-    from jangar.scheduler import outcome
-
-    t = ControllerTuning()
-    assert t.image_pull_grace_seconds == outcome.IMAGE_PULL_GRACE_SECONDS
-    assert t.scheduling_grace_seconds == outcome.SCHEDULING_GRACE_SECONDS
-    assert t.missing_job_grace_seconds == outcome.MISSING_JOB_GRACE_SECONDS
-
-
 def test_tuning_from_env() -> None:
     env = {
         "JANGAR_AGENTRUN_WORKERS": "16",
