@@ -6,7 +6,8 @@
 
 Nothing is created. In cluster mode the Agent, AgentProvider, ImplementationSpec, Memory,
 VersionControlProvider and SecretBinding objects of the run's namespace are read with the kubeconfig (objects
-given in files win), and the key names (never the values) of the Secrets its VCS provider uses. With
+given in files win), the key names (never the values) of the Secrets its VCS provider uses, and the other
+unfinished AgentRuns (a head branch one of them uses gets the controller's conflict suffix). With
 `--offline` only the files are used and every Secret key counts as present. The controller's settings come
 from the environment (`JANGAR_AGENT_RUNNER_IMAGE`, ...), as `jangar serve` reads them.
 
@@ -21,13 +22,15 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from jangar.api.refs import ref_for
+from jangar.api.contract import is_terminal
+from jangar.api.refs import AGENTRUNS, ref_for
 from jangar.controllers.credentials import read_keys, referenced_objects
 from jangar.runtime import ApiError, Client
 from jangar.runtime.resources import CONFIGMAPS, SECRETS
@@ -107,25 +110,40 @@ def _split(docs: list[dict[str, Any]], namespace: str) -> tuple[dict[str, Any], 
     return run, others
 
 
+@dataclass
+class ClusterView:
+    """What `render` reads from the cluster: the referenced objects, VCS key names, other active runs."""
+
+    lookup: ObjectLookup
+    keys: tuple[dict[str, frozenset[str] | None], dict[str, frozenset[str] | None]] | None = None
+    active_runs: list[dict[str, Any]] = field(default_factory=list)
+
+
 async def _from_cluster(
     args: argparse.Namespace, run: Mapping[str, Any], files: list[dict[str, Any]]
-) -> tuple[ObjectLookup, tuple[dict[str, frozenset[str] | None], dict[str, frozenset[str] | None]] | None]:
+) -> ClusterView:
     ns = str(run["metadata"]["namespace"])
     client = await Client.from_kubeconfig(args.kubeconfig, context=getattr(args, "context", None))
     try:
-        lookup = ObjectLookup()
+        view = ClusterView(ObjectLookup())
         for kind in REFERENCED_KINDS:
             for obj in (await client.list(ref_for(kind), ns)).items:
-                lookup.add(obj)
+                view.lookup.add(obj)
         for obj in files:
-            lookup.add(obj)
-        vcs_ref = resolve_run(run, lookup).vcs_ref
-        provider = lookup.get("VersionControlProvider", vcs_ref) if vcs_ref else None
+            view.lookup.add(obj)
+        vcs_ref = resolve_run(run, view.lookup).vcs_ref
+        provider = view.lookup.get("VersionControlProvider", vcs_ref) if vcs_ref else None
         if provider is None:
-            return lookup, None
+            return view
+        name = run["metadata"]["name"]
+        view.active_runs = [
+            r
+            for r in (await client.list(AGENTRUNS, ns)).items
+            if r["metadata"]["name"] != name and not is_terminal((r.get("status") or {}).get("phase"))
+        ]
         secret_names, configmap_names = referenced_objects(provider)
         try:
-            keys = (
+            view.keys = (
                 await read_keys(client, SECRETS, ns, secret_names),
                 await read_keys(client, CONFIGMAPS, ns, configmap_names),
             )
@@ -134,8 +152,7 @@ async def _from_cluster(
                 f"# cannot read the VCS credentials' key names ({err.status}): assuming they exist",
                 file=sys.stderr,
             )
-            return lookup, None
-        return lookup, keys
+        return view
     finally:
         await client.close()
 
@@ -173,11 +190,18 @@ def render_command(args: argparse.Namespace) -> int:
         except SettingsError as err:
             raise UsageError(f"invalid controller setting {err}") from None
         run, files = _split(_load(args.filename), args.namespace)
-        if args.offline:
-            lookup, keys = ObjectLookup(files), None
-        else:
-            lookup, keys = asyncio.run(_from_cluster(args, run, files))
-        rendered = render_run(run, lookup, settings, now=datetime.now(UTC), step=args.step, keys=keys)
+        view = (
+            ClusterView(ObjectLookup(files)) if args.offline else asyncio.run(_from_cluster(args, run, files))
+        )
+        rendered = render_run(
+            run,
+            view.lookup,
+            settings,
+            now=datetime.now(UTC),
+            step=args.step,
+            keys=view.keys,
+            active_runs=view.active_runs,
+        )
     except (UsageError, RenderError) as err:
         print(f"{prog}: {err}", file=sys.stderr)
         return 2

@@ -6,10 +6,11 @@ reservations so several workers never admit past a limit. See docs/admission.md.
 
 from jangar.admission.decide import AdmissionDecision, Rejection, Waiting, decide
 from jangar.admission.ledger import AdmissionLedger, Admit, Verdict
-from jangar.admission.model import AdmissionLimits, RunKey, RunRecord
+from jangar.admission.model import WAIT_REQUEUE_SECONDS, AdmissionLimits, RunKey, RunRecord
 from jangar.admission.submission import submission_rejection
 
 __all__ = [
+    "WAIT_REQUEUE_SECONDS",
     "AdmissionDecision",
     "AdmissionLedger",
     "AdmissionLimits",

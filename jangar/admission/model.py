@@ -19,9 +19,12 @@ from jangar.conditions import parse_time
 from jangar.scheduler.contract import repository_of
 from jangar.settings import Settings
 
-__all__ = ["AdmissionLimits", "RunKey", "RunRecord", "natural_key"]
+__all__ = ["WAIT_REQUEUE_SECONDS", "AdmissionLimits", "RunKey", "RunRecord", "natural_key"]
 
 RunKey = tuple[str, str]  # (namespace, name)
+WAIT_REQUEUE_SECONDS = 30.0
+"""A Queued run is looked at again this often (its position may change), besides admission's wake-ups;
+also what a refused submitter is told to wait (HTTP `Retry-After`)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

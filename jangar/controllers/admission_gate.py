@@ -30,9 +30,8 @@ from jangar.api.contract import is_terminal
 from jangar.controllers.kinds import AGENTRUNS
 from jangar.runtime import CacheReader, JsonObject, Request
 
-__all__ = ["WAIT_REQUEUE_SECONDS", "AdmissionGate", "GateMetrics", "held_for_admission"]
+__all__ = ["AdmissionGate", "GateMetrics", "held_for_admission"]
 
-WAIT_REQUEUE_SECONDS = 30.0
 WAKE_COALESCE_SECONDS = 0.05
 
 

@@ -25,9 +25,9 @@ __all__ = [
 ]
 
 _DEFAULTS = ControllerTuning()
-"""The grace periods' defaults are declared once, in `jangar.settings.ControllerTuning`."""
-"""How long a Pod may stay unschedulable, or a Job without any Pod, before the run fails instead of
-waiting forever (the reference left such runs Running)."""
+"""The grace periods (how long an image pull may back off, a Pod stay unschedulable or a Job have no Pod,
+before the run fails instead of waiting forever as in the reference) are declared once, in
+`jangar.settings.ControllerTuning`; these functions default to them."""
 
 _IMAGE_PULL_REASONS = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull"})
 _CONFIG_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError"})

@@ -177,6 +177,7 @@ def plan_workflow(
             waited = (now - started).total_seconds()
             _set_phase(entry, "Running", now, WAITING_FOR_JOB)
             if waited >= missing_job_grace_seconds:  # the create was lost: submit the same attempt again
+                entry["startedAt"] = format_time(now)  # once per grace, not on every pass
                 return result(
                     "Running",
                     submit=StepRef(name, index, max(attempt, 1), spec),
@@ -187,7 +188,10 @@ def plan_workflow(
         job_meta = job_obj.get("metadata") or {}
         if job_meta.get("uid"):
             entry["jobRef"] = {"name": job_key, "namespace": namespace, "uid": job_meta["uid"]}
-        entry.setdefault("jobObservedAt", format_time(now))
+        if not entry.get("jobObservedAt"):
+            entry["jobObservedAt"] = format_time(now)
+            if entry.get("message") == WAITING_FOR_JOB:
+                entry["message"] = ""
         outcome = classify_job(
             job_obj,
             (pods or {}).get(job_key, ()),

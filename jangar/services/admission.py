@@ -13,7 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from jangar.admission import AdmissionLedger, AdmissionLimits, Rejection, submission_rejection
+from jangar.admission import (
+    WAIT_REQUEUE_SECONDS,
+    AdmissionLedger,
+    AdmissionLimits,
+    Rejection,
+    submission_rejection,
+)
 from jangar.admission.snapshot import snapshot
 from jangar.runtime import CacheReader, InformerNotRegistered, JsonObject
 from jangar.scheduler.contract import repository_of
@@ -21,8 +27,8 @@ from jangar.services.errors import QueueFull
 
 __all__ = ["RETRY_AFTER_SECONDS", "EarlyRefusal"]
 
-RETRY_AFTER_SECONDS = 30
-"""What a refused caller is told to wait (HTTP `Retry-After`): the controller's safety requeue period."""
+RETRY_AFTER_SECONDS = int(WAIT_REQUEUE_SECONDS)
+"""What a refused caller is told to wait (HTTP `Retry-After`): the period a Queued run looks again."""
 
 
 class EarlyRefusal:

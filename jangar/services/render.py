@@ -10,7 +10,7 @@ submitted renders nothing and reports the controller's reason and message instea
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -54,6 +54,7 @@ def _snapshot(
     settings: Settings,
     now: datetime,
     keys: tuple[Mapping[str, frozenset[str] | None], Mapping[str, frozenset[str] | None]] | None,
+    active_runs: Sequence[Mapping[str, Any]],
 ) -> RunSnapshot:
     return RunSnapshot(
         run=run,
@@ -63,6 +64,7 @@ def _snapshot(
         secret_keys=keys[0] if keys is not None else {},
         configmap_keys=keys[1] if keys is not None else {},
         keys_read=keys is not None,
+        active_runs=active_runs,
     )
 
 
@@ -89,11 +91,13 @@ def render_run(
     now: datetime,
     step: str | None = None,
     keys: tuple[Mapping[str, frozenset[str] | None], Mapping[str, frozenset[str] | None]] | None = None,
+    active_runs: Sequence[Mapping[str, Any]] = (),
 ) -> Rendered:
     """Render `run` (its spec and metadata; any status is ignored) against `lookup`.
 
     `keys` are the key names of the Secrets and ConfigMaps its VCS provider uses, as (secrets, configmaps);
-    `None` (offline) counts every key as present. A referenced object that is missing is an error here,
+    `None` (offline) counts every key as present. `active_runs` are the namespace's other unfinished runs
+    (a head branch in use by one of them gets the controller's conflict suffix). A referenced object that is missing is an error here,
     not a reason to wait: `render` shows the outcome once the controller's grace has run out.
     """
     if run.get("kind") != "AgentRun":
@@ -113,11 +117,13 @@ def render_run(
     if runtime_type(base) != "workflow":
         if step is not None:
             raise RenderError("--step applies to workflow runs only")
-        return _collect(decide(_snapshot(base, lookup, strict, now, keys), Admit(now)), Rendered())
+        return _collect(
+            decide(_snapshot(base, lookup, strict, now, keys, active_runs), Admit(now)), Rendered()
+        )
     names = [str(s["name"]) for s in workflow_steps(base)]
     if step is not None and step not in names:
         raise RenderError(f"the run has no step {step!r} (steps: {', '.join(names) or 'none'})")
-    admitted = decide(_snapshot(base, lookup, strict, now, keys), Admit(now))
+    admitted = decide(_snapshot(base, lookup, strict, now, keys, active_runs), Admit(now))
     if admitted.status is None or admitted.status.phase != Phase.RUNNING:
         return _collect(admitted, Rendered())
     out = Rendered()
@@ -131,7 +137,9 @@ def render_run(
             "queue": {"admittedAt": format_time(now)},
             "workflow": {"phase": "Running", "steps": done},
         }
-        out = _collect(decide(_snapshot({**base, "status": status}, lookup, strict, now, keys)), out)
+        out = _collect(
+            decide(_snapshot({**base, "status": status}, lookup, strict, now, keys, active_runs)), out
+        )
         if not out.ok:
             return out
     return out

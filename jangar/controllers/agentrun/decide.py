@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from jangar.admission import Admit, Rejection, Verdict, Waiting
+from jangar.admission import WAIT_REQUEUE_SECONDS, Admit, Rejection, Verdict, Waiting
 from jangar.api.contract import (
     ANNOTATION_CANCEL,
     FINALIZER_RUNTIME_CLEANUP,
@@ -36,7 +36,7 @@ from jangar.api.contract import (
 )
 from jangar.conditions import format_time, parse_time
 from jangar.controllers.agentrun.plan import NEEDS_ADMISSION, RunPlan, StatusUpdate
-from jangar.controllers.agentrun.snapshot import RunSnapshot
+from jangar.controllers.agentrun.snapshot import RunSnapshot, live_job, live_jobs
 from jangar.controllers.runconditions import RunDetails, run_conditions
 from jangar.controllers.status import compose_status
 from jangar.prepare import Prepared, prepare_run
@@ -59,7 +59,6 @@ __all__ = [
     "FOREIGN_CHILD_REQUEUE_SECONDS",
     "MISSING_REFERENCE_REASONS",
     "NOT_ASKED",
-    "WAIT_REQUEUE_SECONDS",
     "decide",
     "on_foreign_child",
 ]
@@ -69,8 +68,6 @@ MISSING_REFERENCE_REASONS = frozenset(
     {"MissingAgent", "MissingProvider", "MissingImplementation", "MissingMemory", "MissingVcsProvider"}
 )
 FOREIGN_CHILD_REQUEUE_SECONDS = 5.0
-#: A Queued run looks again this often (its position may change), besides the wake-ups of admission.
-WAIT_REQUEUE_SECONDS = 30.0
 _SUBMISSION_WARNINGS = frozenset({"DeprecatedAuth"})
 
 
@@ -197,7 +194,15 @@ def _cancel(snap: RunSnapshot) -> RunPlan:
     details = RunDetails(
         "Cancelled", f"cancelled through the {ANNOTATION_CANCEL} annotation", accepted=accepted
     )
-    update = _status(snap, Phase.CANCELLED, details)
+    fields: dict[str, Any] = {}
+    workflow = (snap.run.get("status") or {}).get("workflow")
+    if isinstance(workflow, Mapping) and workflow.get("phase") != Phase.CANCELLED:
+        fields["workflow"] = {
+            **workflow,
+            "phase": Phase.CANCELLED,
+            "lastTransitionTime": format_time(snap.now),
+        }
+    update = _status(snap, Phase.CANCELLED, details, fields)
     plan = RunPlan(release_admission=True, status=update, delete_jobs=tuple(sorted(snap.jobs)))
     return _finished(snap, _with_status(snap.run, update), plan)
 
@@ -246,9 +251,8 @@ def _invalid(snap: RunSnapshot, problems: list[Problem], fields: Mapping[str, An
     grace = snap.timing.reference_grace_seconds
     if all(p.reason in MISSING_REFERENCE_REASONS for p in problems) and waited < grace:
         left = grace - waited
-        details = RunDetails(
-            reason, f"{message}; waiting up to {int(left)}s for it to be created", invalid=True
-        )
+        until = format_time(created + timedelta(seconds=grace))
+        details = RunDetails(reason, f"{message}; waiting until {until} for it to be created", invalid=True)
         return RunPlan(status=_status(snap, Phase.PENDING, details, fields), requeue_after=max(1.0, left))
     return RunPlan(status=_status(snap, Phase.FAILED, RunDetails(reason, message, invalid=True), fields))
 
@@ -351,14 +355,6 @@ def on_foreign_child(snap: RunSnapshot, message: str) -> RunPlan:
 # -- observation of a `job` run ------------------------------------------------------------------------
 
 
-def _live_job(snap: RunSnapshot, name: str) -> Mapping[str, Any] | None:
-    """The run's Job `name`, unless it is being deleted before it finished (as good as gone)."""
-    job = snap.jobs.get(name)
-    if job is not None and (job.get("metadata") or {}).get("deletionTimestamp") and not _job_finished(job):
-        return None
-    return job
-
-
 def _kept_warning(run: Mapping[str, Any]) -> tuple[str, str] | None:
     """A Warning raised at submission (deprecated VCS auth) stays while the run goes on; Job warnings do not."""
     for c in (run.get("status") or {}).get("conditions") or ():
@@ -375,7 +371,7 @@ def _observe(snap: RunSnapshot) -> RunPlan:
     status = snap.run.get("status") or {}
     job_name = str(status["jobRef"]["name"])
     ref = dict(status.get("runtimeRef") or {})
-    job = _live_job(snap, job_name)
+    job = live_job(snap.jobs.get(job_name))
     if job is None:
         return _job_missing(snap, job_name, ref)
     timing = snap.timing
@@ -458,10 +454,61 @@ def _step_message(wp: WorkflowPlan) -> str:
     return "all steps done"
 
 
+def _observed_job_uid(run: Mapping[str, Any], wp: WorkflowPlan) -> dict[str, Any]:
+    """`status.jobRef`/`runtimeRef` get the current step Job's uid once the step has seen it."""
+    status = run.get("status") or {}
+    job_ref = dict(status.get("jobRef") or {})
+    if not job_ref.get("name") or job_ref.get("uid"):
+        return {}
+    for entry in wp.steps:
+        ref = entry.get("jobRef") or {}
+        if ref.get("name") == job_ref["name"] and ref.get("uid"):
+            runtime = {**(status.get("runtimeRef") or {}), "uid": ref["uid"]}
+            return {"jobRef": {**job_ref, "uid": ref["uid"]}, "runtimeRef": runtime}
+    return {}
+
+
+def _hold_step(
+    snap: RunSnapshot, run: Mapping[str, Any], wp: WorkflowPlan, problems: list[Problem]
+) -> RunPlan | None:
+    """A step that cannot start only because a referenced object is missing (an Agent being replaced)
+    waits for it, within the reference grace counted from when the step could start; the run stays Running
+    with a Warning, the step is not charged an attempt. `None`: not a hold, the step fails."""
+    submit = wp.submit
+    if submit is None or not problems or not all(p.reason in MISSING_REFERENCE_REASONS for p in problems):
+        return None
+    status = run.get("status") or {}
+    previous = [parse_time(s.get("finishedAt")) for s in wp.steps[: submit.index - 1]]
+    since = max([t for t in previous if t is not None], default=None) or parse_time(status.get("startedAt"))
+    since = since or snap.now
+    deadline = since + timedelta(seconds=snap.timing.reference_grace_seconds)
+    if snap.now >= deadline:
+        return None
+    reason, message = summarize(problems)
+    old = {str(s.get("name")): s for s in (((status.get("workflow") or {}).get("steps")) or ())}
+    steps = [
+        dict(old.get(submit.name) or {"name": submit.name, "phase": "Pending", "attempt": submit.attempt - 1})
+        if entry.get("name") == submit.name
+        else entry
+        for entry in wp.steps
+    ]
+    held = replace(wp, steps=steps, submit=None)
+    warning = (reason, f"step {submit.name} cannot start: {message}; waiting until {format_time(deadline)}")
+    details = RunDetails(
+        "Running", f"step {submit.name} is waiting for a referenced object", accepted=True, warning=warning
+    )
+    fields = {"workflow": _workflow_status(run, held, snap.now)}
+    left = (deadline - snap.now).total_seconds()
+    # A Running run is not woken by its references changing (only runs not yet submitted are): look again.
+    return RunPlan(
+        status=_status(snap, Phase.RUNNING, details, fields, run=run), requeue_after=max(1.0, min(left, 10.0))
+    )
+
+
 def _workflow(snap: RunSnapshot, run: Mapping[str, Any]) -> RunPlan:
     """One pass over a Running workflow run (`run` is the snapshot's run, or the one being admitted)."""
     timing = snap.timing
-    jobs = {name: job for name in snap.jobs if (job := _live_job(snap, name)) is not None}
+    jobs = live_jobs(snap.jobs)
     wp = plan_workflow(
         run,
         jobs,
@@ -479,6 +526,9 @@ def _workflow(snap: RunSnapshot, run: Mapping[str, Any]) -> RunPlan:
     submit = wp.submit
     if submit is not None:
         prepared = _prepare(replace(snap, run=run), submit)
+        held = _hold_step(snap, run, wp, prepared.problems) if not prepared.valid else None
+        if held is not None:
+            return held
         if not prepared.valid or prepared.context is None:
             reason, message = summarize(prepared.problems)
             step_name = submit.name
@@ -514,6 +564,7 @@ def _workflow(snap: RunSnapshot, run: Mapping[str, Any]) -> RunPlan:
     elif phase == Phase.RUNNING and create is None:
         warning = wp.warnings[0] if wp.warnings else None
         details = RunDetails("Running", _step_message(wp), accepted=True, warning=warning)
+        fields.update(_observed_job_uid(run, wp))
     fields["workflow"] = _workflow_status(run, wp, snap.now)
     update = _status(snap, phase, details, fields, run=run)
     plan = RunPlan(

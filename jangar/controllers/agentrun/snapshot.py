@@ -21,10 +21,11 @@ from jangar.controllers.lookup import NamespaceLookup
 from jangar.runtime import CacheReader, Client, JsonObject
 from jangar.runtime.store import CONTROLLER_UID_INDEX
 from jangar.scheduler.runtimes import runtime_type
+from jangar.scheduler.workflow import plan_workflow
 from jangar.settings import ControllerTuning, Settings
 from jangar.validation import Lookup, resolve_run
 
-__all__ = ["RunSnapshot", "may_start_a_job", "read_snapshot"]
+__all__ = ["RunSnapshot", "live_job", "live_jobs", "may_start_a_job", "read_snapshot"]
 
 
 @dataclass(frozen=True)
@@ -67,17 +68,46 @@ class RunSnapshot:
         return not self.keys_read or key in (self.configmap_keys.get(name) or ())
 
 
-def may_start_a_job(run: Mapping[str, Any], jobs: Mapping[str, Any]) -> bool:
-    """Whether this pass may build a Job (submission, a workflow step, a lost Job): only then are the VCS
-    credentials' keys read from the API server."""
+def live_job(job: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """`job`, unless it is being deleted before it finished (as good as gone)."""
+    if job is None or not (job.get("metadata") or {}).get("deletionTimestamp"):
+        return job
+    for condition in (job.get("status") or {}).get("conditions") or ():
+        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
+            return job
+    return None
+
+
+def live_jobs(jobs: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    return {name: job for name, job in jobs.items() if live_job(job) is not None}
+
+
+def may_start_a_job(
+    run: Mapping[str, Any],
+    jobs: Mapping[str, Mapping[str, Any]],
+    pods: Mapping[str, Sequence[Mapping[str, Any]]],
+    now: datetime,
+    tuning: ControllerTuning,
+) -> bool:
+    """Whether this pass may build a Job (submission, a workflow step attempt, a lost Job): only then are
+    the VCS credentials' key names read from the API server."""
     meta = run.get("metadata") or {}
     status = run.get("status") or {}
     if meta.get("deletionTimestamp") or is_terminal(status.get("phase")) or is_cancel_requested(run):
         return False
     if runtime_type(run) == "workflow" and status.get("phase") == Phase.RUNNING:
-        return True
+        wp = plan_workflow(
+            run,
+            live_jobs(jobs),
+            now=now,
+            pods=pods,
+            missing_job_grace_seconds=tuning.missing_job_grace_seconds,
+            image_pull_grace_seconds=tuning.image_pull_grace_seconds,
+            scheduling_grace_seconds=tuning.scheduling_grace_seconds,
+        )
+        return wp.submit is not None
     job_name = (status.get("jobRef") or {}).get("name")
-    return not job_name or job_name not in jobs
+    return not job_name or live_job(jobs.get(str(job_name))) is None
 
 
 async def read_snapshot(
@@ -106,7 +136,7 @@ async def read_snapshot(
     configmap_keys: dict[str, frozenset[str] | None] = {}
     active: list[Mapping[str, Any]] = []
     keys_read = False
-    if may_start_a_job(run, jobs):
+    if may_start_a_job(run, jobs, pods, now, settings.tuning):
         vcs_ref = resolve_run(run, lookup).vcs_ref
         provider = cache.get(VCSPROVIDERS, vcs_ref, ns, copy=False) if vcs_ref else None
         if provider is not None:

@@ -188,3 +188,43 @@ def test_render_run_refuses_what_is_not_an_agentrun() -> None:
         render_run({"kind": "Agent"}, ObjectLookup(), Settings(), now=NOW)
     with pytest.raises(RenderError, match="workflow runs only"):
         render_run(agent_run(), ObjectLookup(DEPS), Settings(), now=NOW, step="plan")
+
+
+def test_render_sees_the_branch_another_active_run_holds() -> None:
+    """The controller suffixes a head branch another unfinished run of the repository uses; so does render."""
+    vcs = {
+        "apiVersion": GROUP,
+        "kind": "VersionControlProvider",
+        "metadata": {"name": "github"},
+        "spec": {
+            "provider": "github",
+            "auth": {"method": "token", "token": {"secretRef": {"name": "gh"}}},
+            "defaults": {
+                "branchTemplate": "codex/{{ parameters.issue }}",
+                "branchConflictSuffixTemplate": "2",
+            },
+        },
+    }
+    binding = {
+        "kind": "SecretBinding",
+        "metadata": {"name": "b"},
+        "spec": {"subjects": [{"kind": "Agent", "name": "coder"}], "allowedSecrets": ["gh"]},
+    }
+    run = agent_run(vcsRef={"name": "github"}, parameters={"repository": "acme/x", "issue": "7"})
+    other = {
+        "metadata": {"name": "other"},
+        "status": {"phase": "Running", "vcs": {"repository": "acme/x", "headBranch": "codex/7"}},
+    }
+    settings = Settings.from_env({"JANGAR_AGENT_RUNNER_IMAGE": "runner:1"})
+
+    def head(active: list[dict[str, Any]]) -> Any:
+        out = render_run(run, ObjectLookup([*DEPS, vcs, binding]), settings, now=NOW, active_runs=active)
+        assert out.ok, out.message
+        env = {
+            e["name"]: e.get("value")
+            for e in out.objects[-1]["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        return next(v for k, v in env.items() if "HEAD" in k and "BRANCH" in k)
+
+    assert head([]) == "codex/7"
+    assert head([other]) == "codex/7-2"

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from jangar.admission import Admit, Rejection, Waiting
+from jangar.admission import WAIT_REQUEUE_SECONDS, Admit, Rejection, Waiting
 from jangar.api.contract import ANNOTATION_CANCEL
 from jangar.controllers.agentrun.decide import (
     FOREIGN_CHILD_REQUEUE_SECONDS,
-    WAIT_REQUEUE_SECONDS,
     decide,
     on_foreign_child,
 )
@@ -150,7 +149,7 @@ def test_a_missing_agent_holds_the_run_pending_within_the_grace() -> None:
     plan = decide(snapshot(run(created_ago=100), lookup=world().__class__()))
     assert plan.status is not None and plan.status.phase == "Pending"
     assert conditions(plan.status.status)["InvalidSpec"] == ("True", "MissingAgent")
-    assert "waiting up to 200s" in plan.status.details.message
+    assert "waiting until 2026-06-01T12:03:20Z" in plan.status.details.message
     assert plan.requeue_after == pytest.approx(200.0)
 
 
@@ -401,9 +400,30 @@ def test_a_cancelled_run_is_finished_and_not_cancelled_again() -> None:
     ("obj", "jobs", "expected"),
     [
         (run(), {}, True),
-        (submitted(), {"run-1-job": {}}, False),
+        (submitted(), {"run-1-job": job()}, False),
+        (submitted(), {"run-1-job": job(active=1, deleting=True)}, True),  # as good as gone: recreate path
         (submitted(), {}, True),
-        (workflow_run("Running"), {"x": {}}, True),
+        (workflow_run("Running"), {}, True),  # the first step starts
+        (
+            workflow_run(
+                "Running",
+                status={
+                    "workflow": {
+                        "steps": [
+                            {
+                                "name": "plan",
+                                "phase": "Running",
+                                "attempt": 1,
+                                "startedAt": ago(5),
+                                "jobRef": {"name": "run-1-step-1-attempt-1"},
+                            }
+                        ]
+                    }
+                },
+            ),
+            {"run-1-step-1-attempt-1": job("run-1-step-1-attempt-1", active=1)},
+            False,  # a step is running: no Secret reads on every Pod event
+        ),
         (run("Succeeded"), {}, False),
         (run(deleting=True), {}, False),
         (run(annotations={ANNOTATION_CANCEL: "true"}), {}, False),
@@ -412,7 +432,7 @@ def test_a_cancelled_run_is_finished_and_not_cancelled_again() -> None:
 def test_vcs_keys_are_read_only_when_a_job_may_start(
     obj: dict[str, Any], jobs: dict[str, Any], expected: bool
 ) -> None:
-    assert may_start_a_job(obj, jobs) is expected
+    assert may_start_a_job(obj, jobs, {}, NOW, SETTINGS.tuning) is expected
 
 
 def test_a_stale_now_is_never_in_the_future() -> None:
@@ -436,3 +456,24 @@ def test_a_failed_job_not_yet_counted_is_kept() -> None:
     target["status"]["uncountedTerminatedPods"] = {"failed": ["pod-uid"]}
     plan = decide(snapshot(obj, jobs=(target,)))
     assert plan.delete_jobs == ()
+
+
+def test_a_held_run_writes_the_same_status_on_every_pass() -> None:
+    """The hold's message states a deadline, not a countdown, so a re-reconcile changes nothing."""
+    from jangar.controllers.status import status_changed
+
+    first = decide(snapshot(run(created_ago=100), lookup=world().__class__()))
+    assert first.status is not None
+    held = run(created_ago=100, status=first.status.status)
+    later = decide(snapshot(held, lookup=world().__class__(), now=NOW + timedelta(seconds=7)))
+    assert later.status is not None and not status_changed(first.status.status, later.status.status)
+
+
+def test_cancelling_a_workflow_cancels_its_workflow_status() -> None:
+    obj = workflow_run(
+        "Running",
+        status={"workflow": {"phase": "Running", "steps": []}},
+        annotations={ANNOTATION_CANCEL: "true"},
+    )
+    plan = decide(snapshot(obj))
+    assert plan.status is not None and plan.status.status["workflow"]["phase"] == "Cancelled"

@@ -195,7 +195,10 @@ def test_a_running_step_with_a_pod_problem_warns() -> None:
 def test_a_step_whose_implementation_vanished_fails_the_run() -> None:
     spec = [{"name": "plan", "implementationSpecRef": {"name": "gone"}}]
     obj = running(step("plan", "Pending"), spec_steps=spec)
-    plan = decide(snapshot(obj))
+    held = decide(snapshot(obj))
+    assert held.create is None and held.status is not None and held.status.phase == "Running"
+    assert conditions(held.status.status)["Warning"][1] == "MissingImplementation"
+    plan = decide(snapshot(obj, settings=tuned(reference_grace_seconds=5)))
     assert plan.create is None and plan.status is not None and plan.status.phase == "Failed"
     entry = steps_of(plan)["plan"]
     assert entry["phase"] == "Failed" and "jobRef" not in entry
@@ -223,3 +226,39 @@ def test_step_parameters_overlay_the_runs_and_must_meet_the_contract() -> None:
 def test_a_taken_step_job_name_only_waits() -> None:
     plan = on_foreign_child(snapshot(running(step("plan", "Running"))), "taken")
     assert plan.status is None and plan.requeue_after == 5.0 and not plan.release_admission
+
+
+def test_a_step_waits_for_a_missing_agent_within_the_grace_then_fails() -> None:
+    """An Agent replaced between two steps (delete + create) does not fail the run at once."""
+    obj = running(step("plan", "Succeeded", finishedAt=ago(30)), step("build", "Pending"))
+    lookup = world().__class__(
+        *[o for o in world().list("AgentProvider")], *[o for o in world().list("ImplementationSpec")]
+    )
+    held = decide(snapshot(obj, lookup=lookup))
+    assert held.create is None and held.status is not None and held.status.phase == "Running"
+    assert conditions(held.status.status)["Warning"][1] == "MissingAgent"
+    assert conditions(held.status.status)["Accepted"][0] == "True"
+    assert steps_of(held)["build"]["phase"] == "Pending" and steps_of(held)["build"]["attempt"] == 0
+    assert held.requeue_after == 10.0
+    late = decide(snapshot(obj, lookup=lookup, settings=tuned(reference_grace_seconds=20)))
+    assert late.status is not None and late.status.phase == "Failed"
+    assert conditions(late.status.status)["Failed"][1] == "MissingAgent"
+
+
+def test_the_step_jobs_uid_reaches_the_runs_job_ref_once_observed() -> None:
+    obj = running(step("plan", "Running"), step("build", "Pending"))
+    obj["status"]["jobRef"] = {"name": STEP1, "namespace": "agents"}
+    obj["status"]["runtimeRef"] = {"type": "workflow", "name": STEP1, "stepName": "plan"}
+    plan = decide(snapshot(obj, jobs=(job(STEP1, active=1),)))
+    assert plan.status is not None
+    assert plan.status.status["jobRef"]["uid"] == f"uid-{STEP1}"
+    assert plan.status.status["runtimeRef"]["uid"] == f"uid-{STEP1}"
+    assert steps_of(plan)["plan"].get("message", "") == ""
+
+
+def test_a_lost_step_job_is_resubmitted_once_per_grace() -> None:
+    late = running(step("plan", "Running", startedAt=ago(61)), step("build", "Pending"))
+    first = decide(snapshot(late))
+    assert first.create is not None and first.status is not None
+    again = running(*first.status.status["workflow"]["steps"])
+    assert decide(snapshot(again, now=NOW)).create is None
