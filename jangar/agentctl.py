@@ -3,6 +3,7 @@
     agentctl run submit --agent codex-agent --impl codex-impl-sample --runtime workflow \\
         --workload-image registry.example/codex-universal:latest
     agentctl run get <name>      agentctl run list      agentctl run wait <name>      agentctl run cancel <name>
+    agentctl run logs <name> [-f] [-c CONTAINER] [--tail N]
     agentctl run render -f run.yaml [--offline -f deps.yaml]   (what the controller would create)
 
 Two modes: kube mode talks to the Kubernetes API with the kubeconfig, with the manifest builder, the
@@ -32,6 +33,7 @@ from jangar.runtime import ApiError, Client, NotFoundError
 from jangar.services.cancel import request_cancel
 from jangar.services.errors import ServiceError
 from jangar.services.idempotency import create_or_replay
+from jangar.services.logs import stream_run_logs
 from jangar.services.submission import RUNTIME_TYPES, Submission, SubmissionError, build_agent_run
 
 SERVER_ENV = ("AGENTCTL_SERVER", "AGENTCTL_ADDRESS", "JANGAR_GRPC_ADDRESS")
@@ -79,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
         if verb == "wait":
             p.add_argument("--timeout", type=float, default=600.0)
     verbs.add_parser("list", help="list AgentRuns")
+    logs = verbs.add_parser("logs", help="print the agent's log (its pod's container log)")
+    logs.add_argument("name")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep streaming until the container ends")
+    logs.add_argument("-c", "--container", default=None)
+    logs.add_argument("--tail", type=int, default=0, help="only the last N lines")
     render = verbs.add_parser(
         "render", help="print the Job and ConfigMaps the controller would create (creates nothing)"
     )
@@ -132,6 +139,19 @@ async def _run(args: argparse.Namespace, manifest: dict[str, Any] | None) -> int
             return 0
         if args.verb == "wait":
             return await _wait(client, ns, args.name, args.timeout)
+        if args.verb == "logs":
+            await client.get(AGENTRUNS, args.name, ns)  # a missing run is "not found", not "no pods"
+            lines = stream_run_logs(
+                client,
+                ns,
+                args.name,
+                container=args.container or "",
+                follow=args.follow,
+                tail_lines=args.tail,
+            )
+            async for line in lines:
+                print(line.text, flush=True)
+            return 0
         await request_cancel(client, ns, args.name)
         print(f"agentrun.agents.proompteng.ai/{args.name} cancel requested")
         return 0

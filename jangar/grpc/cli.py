@@ -77,6 +77,12 @@ async def run_grpc(
                 return 0
             if args.verb == "wait":
                 return await _wait(client, ns, args.name, args.timeout, summary)
+            if args.verb == "logs":
+                async for _, line in client.run_logs(
+                    args.name, ns, follow=args.follow, container=args.container or "", tail_lines=args.tail
+                ):
+                    print(line, flush=True)
+                return 0
             response = await client.cancel_run(args.name, ns)
             print(f"agentrun.agents.proompteng.ai/{args.name} {response.message}")
             return 0

@@ -121,3 +121,17 @@ class AgentctlClient:
         )
         async for event in call:
             yield event.phase, json.loads(event.json)
+
+    async def run_logs(
+        self, name: str, namespace: str, *, follow: bool = False, container: str = "", tail_lines: int = 0
+    ) -> AsyncIterator[tuple[str, str]]:
+        """(pod, line) of the run's pod log; `follow` keeps streaming until the container ends."""
+        call = self.stub.StreamAgentRunLogs(
+            pb.StreamAgentRunLogsRequest(
+                name=name, namespace=namespace, follow=follow, container=container, tail_lines=tail_lines
+            ),
+            metadata=self._metadata,
+            timeout=None if follow else self.timeout,
+        )
+        async for entry in call:
+            yield entry.pod, entry.message

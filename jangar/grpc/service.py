@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -36,7 +35,7 @@ from google.protobuf.message import Message
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from jangar.api import registry
-from jangar.api.contract import LABEL_RUN, Phase, is_terminal
+from jangar.api.contract import Phase, is_terminal
 from jangar.api.refs import AGENTRUNS
 from jangar.grpc import auth
 from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2 as pb
@@ -54,7 +53,6 @@ from jangar.runtime import (
 )
 from jangar.runtime.cache import InformerNotRegistered
 from jangar.runtime.errors import WatchStalledError
-from jangar.runtime.resources import PODS
 from jangar.services import (
     AlreadyExists,
     InvalidRequest,
@@ -65,6 +63,7 @@ from jangar.services import (
     ServiceError,
     Submission,
 )
+from jangar.services.logs import LogUnavailable, PodNotFound, stream_run_logs
 from jangar.settings import Settings
 
 log = structlog.get_logger("jangar.grpc")
@@ -149,6 +148,8 @@ _SERVICE_CODES: tuple[tuple[type[ServiceError], grpc.StatusCode], ...] = (
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (PodNotFound, grpc.StatusCode.NOT_FOUND),
+    (LogUnavailable, grpc.StatusCode.FAILED_PRECONDITION),
 )
 
 
@@ -451,43 +452,17 @@ class AgentctlService:
     ) -> AsyncIterator[pb.AgentRunLogEntry]:
         """Lines of one of the run's pods (found by the agent-run label), optionally followed."""
         run = await self.runs.get(request.namespace, request.name)
-        ns = run["metadata"]["namespace"]
-        pod_name = request.pod
-        if not pod_name:
-            pods = (await self.client.list(PODS, ns, label_selector={LABEL_RUN: request.name})).items
-            pod_name = choose_pod(pods) or ""
-            if not pod_name:
-                raise RpcFailure(grpc.StatusCode.NOT_FOUND, f"no pods for AgentRun {request.name}")
-        from kubernetes_asyncio.client import CoreV1Api
-
-        kwargs: dict[str, Any] = {"follow": request.follow, "_preload_content": False}
-        if request.container:
-            kwargs["container"] = request.container
-        if request.tail_lines > 0:
-            kwargs["tail_lines"] = request.tail_lines
-        if not request.follow:
-            kwargs["_request_timeout"] = self.client.timeout
-        api: Any = CoreV1Api(self.client.api)
-        # With _preload_content=False kubernetes-asyncio hands back the raw aiohttp response, unchecked.
-        resp: Any = await api.read_namespaced_pod_log(pod_name, ns, **kwargs)
-        try:
-            if resp.status >= 400:
-                raw = await resp.read()
-                try:
-                    message = str(json.loads(raw).get("message") or "")
-                except (ValueError, AttributeError):
-                    message = raw[:500].decode(errors="replace")
-                message = message or f"HTTP {resp.status}"
-                if resp.status == 404:
-                    raise RpcFailure(grpc.StatusCode.NOT_FOUND, f"pod {pod_name}: {message}")
-                if resp.status == 400:  # no node yet, container not started, unknown container
-                    raise RpcFailure(grpc.StatusCode.FAILED_PRECONDITION, f"pod {pod_name}: {message}")
-                raise ApiError(resp.status, "", message)
-            async for line in resp.content:
-                text = line.decode(errors="replace").rstrip("\n")
-                yield pb.AgentRunLogEntry(stream="stdout", message=text, pod=pod_name)
-        finally:
-            resp.release()
+        lines = stream_run_logs(
+            self.client,
+            run["metadata"]["namespace"],
+            request.name,
+            pod=request.pod,
+            container=request.container,
+            follow=request.follow,
+            tail_lines=request.tail_lines,
+        )
+        async for line in lines:
+            yield pb.AgentRunLogEntry(stream="stdout", message=line.text, pod=line.pod)
 
     # -- dispatch ----------------------------------------------------------------------------------
 
@@ -638,16 +613,4 @@ class AgentctlService:
         return grpc.method_handlers_generic_handler(SERVICE_NAME, self.method_handlers())
 
 
-def choose_pod(pods: list[dict[str, Any]]) -> str | None:
-    """The pod whose log to read: the first Running one (oldest first), else the newest (a workflow's
-    latest step), else none."""
-    if not pods:
-        return None
-    ordered = sorted(pods, key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
-    for pod in ordered:
-        if (pod.get("status") or {}).get("phase") == "Running":
-            return str(pod["metadata"]["name"])
-    return str(ordered[-1]["metadata"]["name"])
-
-
-__all__ = ["SERVICE_NAME", "AgentctlService", "RpcFailure", "choose_pod", "list_method", "phase_of"]
+__all__ = ["SERVICE_NAME", "AgentctlService", "RpcFailure", "list_method", "phase_of"]

@@ -8,7 +8,7 @@ import pytest
 from jangar.api import registry
 from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2 as pb
 from jangar.grpc.manifests import ManifestError
-from jangar.grpc.service import AgentctlService, RpcFailure, _status_for, choose_pod, list_method, phase_of
+from jangar.grpc.service import AgentctlService, RpcFailure, _status_for, list_method, phase_of
 from jangar.runtime import ApiError, InvalidError, NotFoundError
 from jangar.services import (
     AlreadyExists,
@@ -19,6 +19,7 @@ from jangar.services import (
     ServiceError,
     SubmissionError,
 )
+from jangar.services.logs import choose_pod
 from jangar.settings import Settings
 
 SERVICE = pb.DESCRIPTOR.services_by_name["AgentctlService"]
