@@ -3,9 +3,6 @@ output; this proves the pod lookup, the errors and the exit codes)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 
 from jangar.api.contract import LABEL_RUN
@@ -14,26 +11,14 @@ from jangar.dev.cluster import LocalCluster
 from jangar.runtime import Client
 from jangar.runtime.resources import PODS
 from tests.envtest.controllers_fixtures import run
+from tests.support.commands import run_command
 
 
 async def agentctl(kubeconfig: Path, namespace: str, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "jangar.agentctl",
-        "--kubeconfig",
-        str(kubeconfig),
-        "-n",
-        namespace,
-        "run",
-        "logs",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=dict(os.environ),
+    done = await run_command(
+        "jangar.agentctl", "--kubeconfig", str(kubeconfig), "-n", namespace, "run", "logs", *args
     )
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
+    return done.returncode, done.stdout, done.stderr
 
 
 async def test_logs_of_a_missing_run_and_of_a_run_without_pods(

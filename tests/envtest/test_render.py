@@ -7,10 +7,7 @@ in the created object with the same value (the API server only adds defaults and
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ from tests.envtest.controllers_fixtures import (
     eventually,
     run,
 )
+from tests.support.commands import run_command
 
 
 def assert_subset(rendered: Any, actual: Any, path: str = "") -> None:
@@ -50,14 +48,7 @@ async def agentctl_render(
 ) -> Any:
     path = tmp / "run.yaml"
     path.write_text(yaml.safe_dump(manifest))
-    env = {
-        **os.environ,
-        "JANGAR_AGENTS_CONTROLLER_NAMESPACES": namespace,
-        "JANGAR_AGENT_RUNNER_IMAGE": RUNNER_IMAGE,
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
+    done = await run_command(
         "jangar.agentctl",
         "--kubeconfig",
         str(kubeconfig),
@@ -68,13 +59,10 @@ async def agentctl_render(
         "-o",
         "json",
         *extra,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
+        env={"JANGAR_AGENTS_CONTROLLER_NAMESPACES": namespace, "JANGAR_AGENT_RUNNER_IMAGE": RUNNER_IMAGE},
     )
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    return json.loads(out)["items"]
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["items"]
 
 
 async def created_children(client: Client, ns: str, job_name: str) -> dict[str, Any]:
@@ -142,9 +130,7 @@ async def test_render_reports_the_controllers_reason_for_a_run_it_would_not_star
     path.write_text(
         yaml.safe_dump({"apiVersion": "agents.proompteng.ai/v1alpha1", "kind": "AgentRun", **manifest})
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
+    done = await run_command(
         "jangar.agentctl",
         "--kubeconfig",
         str(envtest.kubeconfig),
@@ -152,10 +138,7 @@ async def test_render_reports_the_controllers_reason_for_a_run_it_would_not_star
         "render",
         "-f",
         str(path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "JANGAR_AGENT_RUNNER_IMAGE": RUNNER_IMAGE},
+        env={"JANGAR_AGENT_RUNNER_IMAGE": RUNNER_IMAGE},
     )
-    out, err = await proc.communicate()
-    assert proc.returncode == 1 and out == b""
-    assert "MissingAgent" in err.decode() and "'nobody'" in err.decode()
+    assert done.returncode == 1 and done.stdout == ""
+    assert "MissingAgent" in done.stderr and "'nobody'" in done.stderr
