@@ -1,8 +1,9 @@
 """Where the locally built Kubernetes binaries live.
 
-`scripts/k8s-assets.sh` builds etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, helm
-and kind into a cache directory keyed by the versions pinned in `scripts/versions.env`. This module finds
-that directory the same way, so Python and shell agree without passing paths around.
+`scripts/k8s-assets.sh` builds etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, helm,
+kind, and the real node's kubelet, kube-proxy and pause into a cache directory keyed by the versions pinned
+in `scripts/versions.env`. This module finds that directory the same way, so Python and shell agree without
+passing paths around.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from pathlib import Path
 
 REQUIRED_BINARIES = ("etcd", "kube-apiserver")
 KWOK_BINARIES = ("kube-controller-manager", "kube-scheduler", "kwok")
+# The real node: kubelet and kube-proxy from k8s.io/kubernetes, pause from scripts/pause (the pod sandbox).
+NODE_BINARIES = ("kubelet", "kube-proxy", "pause")
+TOOL_BINARIES = ("kwokctl", "helm", "kind")
+# Everything scripts/k8s-assets.sh builds (it checks the same list before its cached early exit).
+ALL_BINARIES = (*REQUIRED_BINARIES, *KWOK_BINARIES, *NODE_BINARIES, *TOOL_BINARIES)
 
 
 class AssetsMissingError(RuntimeError):

@@ -1,0 +1,3 @@
+module local.jangar.dev/pause
+
+go 1.22
