@@ -8,10 +8,11 @@
 #                                       (~/.cache/jangar/k8s-assets/*/bin/pause or $JANGAR_PAUSE_BIN); skipped
 #                                       with a message when there is none
 # <hash> is a content hash of the inputs (this script, pyproject.toml, README.md, jangar/, the Debian package
-# list; busybox for the test agent), so an unchanged tree reuses the archive cached in
-# ~/.cache/jangar/images/ (or $JANGAR_IMAGE_CACHE). Every step prints its duration on stderr. The jangar image
-# needs root (mmdebstrap, chroot, mount), network access to Debian's mirror and PyPI, mmdebstrap and umoci;
-# the others need umoci and busybox-static.
+# list; busybox for the test agent), so an unchanged tree reuses the archive cached in ~/.cache/jangar/images/
+# (or $JANGAR_IMAGE_CACHE). The newest $JANGAR_IMAGE_KEEP (3) archives of each image are kept, and the Debian
+# base rootfs is cached as a tarball keyed by its package list, so a source change only redoes pip and umoci.
+# Every step prints its duration on stderr. The jangar image needs root (mmdebstrap, chroot, mount), network
+# access to Debian's mirror and PyPI, mmdebstrap and umoci; the others need umoci and busybox-static.
 #
 # Usage: scripts/build-image.sh [--jangar] [--test-agent] [--pause] [--all]
 #                               [--print-path] [--no-build] [--force] [--import SOCKET] [--print-config]
@@ -177,6 +178,12 @@ finish() { # $1 = tag, $2 = archive, then umoci config args
   mv "$W/image.oci.tar" "$archive"
   rm -rf "$W"; W=""
 }
+# Keep the newest $JANGAR_IMAGE_KEEP (default 3) archives of one image: every source change makes a new one.
+prune() { # $1 = archive prefix (jangar, test-agent, pause)
+  local keep="${JANGAR_IMAGE_KEEP:-3}" old
+  find "$CACHE" -maxdepth 1 -name "$1-*.oci.tar" -printf '%T@ %p\n' | sort -rn | tail -n +"$((keep + 1))" \
+    | cut -d' ' -f2- | while read -r old; do echo "removing an old archive: $old" >&2; rm -f "$old"; done
+}
 report() { # $1 = ref, $2 = archive
   if [[ $print_path -eq 1 ]]; then echo "$2"; else echo "$1"; fi
 }
@@ -281,6 +288,7 @@ build_jangar() {
       finish "$tag" "$archive" "${cfg[@]}"
       done_step
       echo "jangar image built in $(elapsed "$total")s: $archive ($(du -h "$archive" | cut -f1))" >&2
+      prune jangar
     fi
     import jangar "$ref" "$archive"
   fi
@@ -369,6 +377,7 @@ build_test_agent() {
         --config.label "org.opencontainers.image.revision=$tag"
       done_step
       echo "test-agent image built in $(elapsed "$total")s: $archive ($(du -h "$archive" | cut -f1))" >&2
+      prune test-agent
     fi
     import test-agent "$ref" "$archive"
   fi
@@ -400,6 +409,7 @@ build_pause() {
       finish 1 "$archive" --config.entrypoint /pause --config.user 65535:65535 \
         --config.label "org.opencontainers.image.title=pause" --config.label "org.opencontainers.image.revision=$key"
       done_step
+      prune pause
     fi
     # Always imported (the tag is fixed), then pinned so the kubelet's image GC never removes the sandbox image.
     import pause "$ref" "$archive" 1
