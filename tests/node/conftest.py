@@ -52,7 +52,8 @@ class NodeSession:
             self.starts += 1
             workdir = self.base / f"cluster-{self.starts}"
             self.workdirs.append(workdir)
-            self.cluster = LocalCluster(workdir, node=True, nodes=0).up()
+            # one tainted kwok node beside the real one: the fake nodes must not attract real pods
+            self.cluster = LocalCluster(workdir, node=True, nodes=1).up()
         return self.cluster
 
     def stop(self) -> list[str]:

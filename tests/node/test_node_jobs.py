@@ -115,3 +115,29 @@ async def test_a_configmap_subpath_mount_and_an_envfrom_secret_are_visible_in_th
     assert lines[0] == '{"run": "r1"}'
     assert lines[1] == "run.json"  # subPath: only that file, not the whole ConfigMap
     assert "token=s3cret-value" in lines
+
+
+async def test_kwok_fake_nodes_run_beside_the_real_node_without_taking_it_over(
+    node_cluster: LocalCluster, node_client: k8s.ApiClient, node_namespace: str
+) -> None:
+    fake = busybox_job("on-fake-node", "true")
+    fake.spec.template.spec.node_selector = {"type": "kwok"}
+    fake.spec.template.spec.tolerations = [
+        k8s.V1Toleration(key="kwok.x-k8s.io/node", operator="Exists", effect="NoSchedule")
+    ]
+    real = busybox_job("on-real-node", "echo real")
+    (fake_conditions, _), (real_conditions, _) = (
+        await run_job(node_client, node_namespace, fake),
+        await run_job(node_client, node_namespace, real),
+    )
+    assert "Complete" in fake_conditions and "Complete" in real_conditions
+    assert (await job_pod(node_client, node_namespace, "on-fake-node")).spec.node_name == "kwok-node-0"
+    assert (
+        await job_pod(node_client, node_namespace, "on-real-node")
+    ).spec.node_name == node_cluster.node_name
+    assert "real" in await pod_log(node_client, node_namespace, "on-real-node")
+    # kwok manages only the annotated fake nodes: the real node's Ready comes from its kubelet
+    node = await k8s.CoreV1Api(node_client).read_node(node_cluster.node_name)
+    ready = next(c for c in node.status.conditions if c.type == "Ready")
+    assert ready.status == "True" and ready.reason == "KubeletReady", ready
+    assert "kwok.x-k8s.io/node" not in (node.metadata.annotations or {})
