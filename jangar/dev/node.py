@@ -467,12 +467,49 @@ def remove_containers(workdir: Path) -> None:
         ctr("containers", "delete", container)
 
 
+# What cleanup_host may kill when its command line names the workdir: the stack's own binaries only.
+STACK_EXECUTABLES = frozenset(
+    {
+        "containerd",
+        "containerd-shim-runc-v2",
+        "runc",
+        "ctr",
+        "kubelet",
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok",
+    }
+)
+
+
+def _ancestors() -> set[int]:
+    """This process and its ancestors (a `timeout ... --workdir X` wrapper names the workdir too)."""
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def _executable(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return os.path.basename(os.readlink(f"/proc/{pid}/exe")).removesuffix(" (deleted)")
+    return ""
+
+
 def _processes_of(workdir: Path) -> list[tuple[int, str]]:
-    """Processes whose command line names the workdir (containerd, kubelet, shims: `-address <socket>`)."""
+    """Processes whose command line names the workdir (containerd, kubelet, shims: `-address <socket>`),
+    except this process and its ancestors."""
     marker = str(workdir.resolve())
     found = []
+    skip = _ancestors()
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        if not entry.name.isdigit() or int(entry.name) in skip or not pid_alive(int(entry.name)):
             continue
         with contextlib.suppress(OSError):
             argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
@@ -490,7 +527,7 @@ def foreign_runtimes(workdir: Path) -> list[int]:
     ours = {pid for pid, _ in _processes_of(workdir)}
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) not in ours:
+        if entry.name.isdigit() and int(entry.name) not in ours and pid_alive(int(entry.name)):
             with contextlib.suppress(OSError):
                 if (entry / "comm").read_text().strip() in RUNTIME_COMMANDS:
                     found.append(int(entry.name))
@@ -598,8 +635,9 @@ def cleanup_host(workdir: Path) -> None:
         return
     state = json.loads(paths.state.read_text())
     for pid, _ in _processes_of(workdir):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+        if _executable(pid) in STACK_EXECUTABLES:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     pods = _cgroup_dirs((POD_CGROUP,))
     for top in pods:
         for pid in _cgroup_pids(top):
@@ -607,7 +645,8 @@ def cleanup_host(workdir: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and (
-        any(pid_alive(p) for p, _ in _processes_of(workdir)) or any(_cgroup_pids(t) for t in pods)
+        any(pid_alive(p) and _executable(p) in STACK_EXECUTABLES for p, _ in _processes_of(workdir))
+        or any(_cgroup_pids(t) for t in pods)
     ):
         time.sleep(0.1)
     # Mounts, deepest first (and the last of stacked mounts on one point first).

@@ -40,6 +40,11 @@ def pid_alive(pid: int) -> bool:
         waited, _ = os.waitpid(pid, os.WNOHANG)
         if waited == pid:
             return False
+    # Someone else's zombie (a process started by an earlier `jangar dev ... up`, now a child of PID 1,
+    # which may reap late) has exited too.
+    with contextlib.suppress(OSError, IndexError):
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
     return True
 
 

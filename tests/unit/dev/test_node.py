@@ -86,3 +86,19 @@ def test_a_workdir_without_a_node_has_no_node_state(tmp_path: Path) -> None:
     assert not node.has_node(tmp_path)
     node.cleanup_host(tmp_path)  # nothing recorded: nothing touched
     assert node.mounts_under([tmp_path]) == []
+
+
+def test_processes_of_a_workdir_exclude_this_process_and_its_ancestors(tmp_path: Path) -> None:
+    import subprocess
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", str(tmp_path)])
+    try:
+        pids = [pid for pid, _ in node._processes_of(tmp_path)]
+        assert child.pid in pids
+        assert not node._ancestors() & set(pids)
+        # only the stack's own binaries are ever killed by cleanup_host: a python is not one of them
+        assert node._executable(child.pid) not in node.STACK_EXECUTABLES
+    finally:
+        child.kill()
+        child.wait()
+    assert child.pid not in [pid for pid, _ in node._processes_of(tmp_path)]
