@@ -1,7 +1,7 @@
 """Shared fixtures for every test tier: the real local control plane, a real Postgres, real helm.
 
 A test's tier is its folder (`tests/support/tiers.py`): `tests/unit/**` unit, `tests/db` db, `tests/chart`
-chart, `tests/envtest` envtest, `tests/kwok` kwok. Collection adds the tier's marker to each test (so
+chart, `tests/envtest` envtest, `tests/kwok` kwok, `tests/node` node. Collection adds the tier's marker to each test (so
 `-m envtest` selects a folder) and fails on a tier marker that disagrees with the folder. A tier whose
 binaries are missing skips with a message locally; with CI=true a missing binary is an error, never a skip.
 """

@@ -24,9 +24,16 @@ def register(sub: Any) -> None:
 
     cluster = dev_sub.add_parser("cluster", help="the local Kubernetes control plane")
     cluster_sub = cluster.add_subparsers(dest="cluster_command", required=True)
-    up = cluster_sub.add_parser("up", help="start etcd + kube-apiserver (+ kwok stack)")
+    up = cluster_sub.add_parser("up", help="start etcd + kube-apiserver (+ kwok stack, + a real node)")
     up.add_argument("--envtest", action="store_true", help="only etcd + kube-apiserver (no kwok, no KCM)")
-    up.add_argument("--nodes", type=int, default=2, help="fake kwok nodes (default 2)")
+    up.add_argument(
+        "--node",
+        action="store_true",
+        help="add a real node: containerd + kubelet, pods really run (root; see docs/development.md)",
+    )
+    up.add_argument(
+        "--nodes", type=int, default=None, help="fake kwok nodes (default 2; with --node 0, tainted)"
+    )
     up.add_argument("--workdir", type=Path, default=None)
     up.set_defaults(handler=_cluster_up)
     down = cluster_sub.add_parser("down", help="stop every process of the local cluster")
@@ -66,15 +73,23 @@ def _pg_dir(args: argparse.Namespace) -> Path:
 
 def _cluster_up(args: argparse.Namespace) -> int:
     from jangar.dev.cluster import LocalCluster
+    from jangar.dev.node import NodeUnavailableError
 
     workdir = _cluster_dir(args)
-    cluster = LocalCluster(workdir, kwok=not args.envtest, nodes=args.nodes)
+    if args.node and args.envtest:
+        print("jangar dev cluster up: --node and --envtest exclude each other", file=sys.stderr)
+        return 2
+    nodes = args.nodes if args.nodes is not None else (0 if args.node else 2)
+    cluster = LocalCluster(workdir, kwok=not args.envtest, nodes=nodes, node=args.node)
     try:
         cluster.up()
-    except (AssetsMissingError, StartupError) as err:
+    except (AssetsMissingError, StartupError, NodeUnavailableError) as err:
         print(f"jangar dev cluster up: {err}", file=sys.stderr)
         return 1
-    print(f"local control plane is up at {cluster.server} ({'kwok' if cluster.kwok else 'envtest'})")
+    shape = "node" if cluster.node else "kwok" if cluster.kwok else "envtest"
+    print(f"local control plane is up at {cluster.server} ({shape})")
+    if cluster.node:
+        print(f"  real node {cluster.node_name}; images: local.jangar.dev/busybox:1 (imagePullPolicy: Never)")
     print(f"  startup timings (s): {json.dumps(cluster.timings)}")
     print(f"  logs: {cluster.log_dir}")
     print(f'  use it:  eval "$(jangar dev cluster env --workdir {workdir})" && kubectl get nodes')
@@ -83,7 +98,9 @@ def _cluster_up(args: argparse.Namespace) -> int:
 
 
 def _cluster_down(args: argparse.Namespace) -> int:
-    stopped = stop_recorded(_cluster_dir(args))
+    from jangar.dev.cluster import stop_cluster
+
+    stopped = stop_cluster(_cluster_dir(args))
     print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
     return 0
 

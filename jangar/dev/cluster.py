@@ -3,7 +3,9 @@ and kwok with fake nodes, all built from source by `scripts/k8s-assets.sh`.
 
 The "envtest" shape (etcd + apiserver, RBAC on, ServiceAccount admission off) serves API-level tests; the
 "kwok" shape adds the controllers, the scheduler and kwok so Jobs create Pods that get scheduled onto fake
-nodes and complete. Both write an admin kubeconfig (mTLS, `system:masters`) and keep one log per component.
+nodes and complete. The "node" shape (`node=True`, root only) adds a real node beside them: containerd, runc,
+bridge CNI and a kubelet (`jangar.dev.node`), so Pods really run; kwok then only manages the (tainted) fake
+nodes, if any. Every shape writes an admin kubeconfig (mTLS, `system:masters`) and keeps one log per component.
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ from typing import Any
 
 import yaml
 
+from jangar.dev import node as node_mod
 from jangar.dev import pki as pki_mod
 from jangar.dev.assets import Assets, find_assets, kubectl_binary
 from jangar.dev.kwok_stages import write_stages
-from jangar.dev.processes import ProcessGroup, free_port, stop_recorded
+from jangar.dev.processes import ProcessGroup, StartupError, free_port, pid_alive, stop_recorded
 
 FAKE_NODE_CAPACITY = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+# Beside a real node, fake nodes carry this taint so only pods that tolerate it land there.
+FAKE_NODE_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
 
 
 def _advertise_address() -> str:
@@ -47,20 +52,43 @@ def _advertise_address() -> str:
 
 @dataclass
 class LocalCluster:
-    """One local control plane rooted at `workdir`."""
+    """One local control plane rooted at `workdir`.
+
+    `kwok=True` adds kube-controller-manager, kube-scheduler and kwok with `nodes` fake nodes. `node=True`
+    implies the controllers and adds a real node named `node_name` (containerd + kubelet, root only); kwok
+    then runs only if `nodes > 0`, managing just the fake nodes (annotation selector), which are tainted
+    (`FAKE_NODE_TAINT`). `node_images` maps an image base name to an OCI archive imported into the node's
+    containerd at start (besides the pause and `local.jangar.dev/busybox:1` images built here).
+    """
 
     workdir: Path
     kwok: bool = False
     nodes: int = 2
+    node: bool = False
+    node_name: str = node_mod.NODE_NAME
+    node_images: dict[str, Path] = field(default_factory=dict)
     assets: Assets = field(default_factory=find_assets)
     group: ProcessGroup = field(init=False)
     apiserver_port: int = field(init=False, default=0)
     etcd_port: int = field(init=False, default=0)
     timings: dict[str, float] = field(init=False, default_factory=dict)
+    real_node: node_mod.RealNode | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.workdir = self.workdir.resolve()
         self.group = ProcessGroup(self.workdir)
+        if self.node:
+            self.kwok = True
+
+    @classmethod
+    def attach(cls, workdir: Path) -> LocalCluster:
+        """The cluster recorded in `workdir/cluster.json` (started by another process), for `down()`."""
+        info = json.loads((workdir / "cluster.json").read_text())
+        cluster = cls(workdir, kwok=info.get("kwok", False), node=info.get("node", False))
+        cluster.node = bool(info.get("node", False))
+        cluster.node_name = info.get("node_name", node_mod.NODE_NAME)
+        cluster.apiserver_port = int(info["server"].rsplit(":", 1)[1])
+        return cluster
 
     # -- paths and addresses ------------------------------------------------------------------------
     @property
@@ -94,8 +122,46 @@ class LocalCluster:
         return self
 
     def down(self) -> None:
-        self.group.stop_all()
-        stop_recorded(self.workdir)
+        """Stop everything. With a real node, in the order that leaves nothing on the host: pods deleted
+        through the API while the kubelet runs (CNI DEL, unmounts), the kubelet stopped, containerd's tasks
+        and containers removed, containerd stopped, then the control plane, then the host changes undone
+        (`node.cleanup_host`). Works after a failed start and from another process (`attach`)."""
+        try:
+            if node_mod.has_node(self.workdir):
+                self._down_node()
+        finally:
+            try:
+                self.group.stop_all()
+                stop_recorded(self.workdir)
+            finally:
+                if node_mod.has_node(self.workdir):
+                    t = time.monotonic()
+                    node_mod.cleanup_host(self.workdir)
+                    self._timed("down-host-cleanup", t)
+
+    def _stop(self, name: str, grace: float = 10.0) -> None:
+        self.group.stop(name, grace)
+        stop_recorded(self.workdir, grace, only=(name,))
+
+    def _recorded_alive(self, name: str) -> bool:
+        if name in self.group.processes:
+            popen = self.group.processes[name].popen
+            return popen is not None and popen.poll() is None
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            return pid_alive(int(json.loads((self.workdir / "processes.json").read_text())[name]))
+        return False
+
+    def _down_node(self) -> None:
+        t = time.monotonic()
+        self._stop("kube-controller-manager")  # no Job controller recreating the pods being deleted
+        if self._recorded_alive("kubelet") and self._recorded_alive("kube-apiserver"):
+            with contextlib.suppress(Exception):
+                node_mod.delete_node_pods(self._request, self.node_name)
+        self._timed("down-pods", t)
+        self._stop("kubelet")
+        node_mod.remove_containers(self.workdir)
+        self._stop("containerd")
+        self._timed("down-node", t)
 
     def _timed(self, name: str, started: float) -> None:
         self.timings[name] = round(time.monotonic() - started, 2)
@@ -103,10 +169,26 @@ class LocalCluster:
     def _up(self, timeout: float) -> None:
         t0 = time.monotonic()
         if self.workdir.exists():
-            stop_recorded(self.workdir)
+            stop_cluster(self.workdir)
+            left = node_mod.mounts_under([self.workdir])
+            if left:  # never rmtree through a mount
+                raise StartupError(f"mounts left under {self.workdir}: {', '.join(left)}")
             shutil.rmtree(self.workdir)
         self.workdir.mkdir(parents=True)
-        pki_mod.generate(self.workdir / "pki")
+        if self.node:
+            self.real_node = node_mod.RealNode(
+                self.workdir, self.group, self.pki, self.assets, _advertise_address(), self.node_name
+            )
+            self.real_node.preflight()
+            self.real_node.record_host_state()
+            t = time.monotonic()
+            self.real_node.start_containerd(timeout)
+            self.real_node.import_base_images()
+            for base_name, archive in self.node_images.items():
+                self.real_node.import_image(archive, base_name)
+            self._timed("containerd+images", t)
+        clients = node_mod.node_clients(self.node_name) if self.node else None
+        pki_mod.generate(self.workdir / "pki", clients=clients)
         self._timed("pki", t0)
 
         t = time.monotonic()
@@ -119,23 +201,49 @@ class LocalCluster:
         self._start_apiserver(timeout)
         self._timed("kube-apiserver", t)
 
+        self._write_info()
         if self.kwok:
             t = time.monotonic()
             self._start_kwok_stack(timeout)
             self._timed("kwok-stack", t)
-        self._timed("total", t0)
-        (self.workdir / "cluster.json").write_text(
-            json.dumps(
-                {
-                    "server": self.server,
-                    "etcd": self.etcd_url,
-                    "kubeconfig": str(self.kubeconfig),
-                    "kwok": self.kwok,
-                    "timings": self.timings,
-                },
-                indent=2,
+        if self.real_node is not None:
+            t = time.monotonic()
+            self._request(
+                "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", node_mod.NODE_RBAC
             )
-        )
+            self.real_node.start_kubelet(self.server)
+            self.group.wait_until(
+                self.group.processes["kubelet"],
+                self._real_node_ready,
+                timeout,
+                f"node {self.node_name} Ready",
+            )
+            self._timed("node-ready", t)
+        self._timed("total", t0)
+        self._write_info()
+
+    def _write_info(self) -> None:
+        info = {
+            "server": self.server,
+            "etcd": self.etcd_url,
+            "kubeconfig": str(self.kubeconfig),
+            "kwok": self.kwok,
+            "node": self.node,
+            "node_name": self.node_name,
+            "timings": self.timings,
+        }
+        (self.workdir / "cluster.json").write_text(json.dumps(info, indent=2))
+
+    def _real_node_ready(self) -> bool:
+        status, body = self._request("GET", f"/api/v1/nodes/{self.node_name}")
+        conditions = body.get("status", {}).get("conditions", []) if status == 200 else []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+    def import_image(self, archive: Path, base_name: str) -> None:
+        """Import an OCI archive into the real node's containerd as `<base_name>:<tag in the archive>`."""
+        if self.real_node is None:
+            raise StartupError("import_image needs a cluster started with node=True in this process")
+        self.real_node.import_image(archive, base_name)
 
     # -- etcd ---------------------------------------------------------------------------------------
     def _start_etcd(self, timeout: float) -> None:
@@ -185,6 +293,8 @@ class LocalCluster:
             "--profiling=false",
             "--watch-cache=true",
         ]
+        if self.node:
+            argv += node_mod.apiserver_args(p)
         if not self.kwok:
             # Without kube-controller-manager no `default` ServiceAccount exists; the admission plugin
             # would reject every Pod and Deployment created by tests.
@@ -229,24 +339,31 @@ class LocalCluster:
             "kube-scheduler",
             [str(self.assets.binary("kube-scheduler")), *common, f"--secure-port={sched_port}"],
         )
-        kwok = self.group.start(
-            "kwok",
-            [
-                str(self.assets.binary("kwok")),
-                f"--kubeconfig={self.kubeconfig}",
-                f"--config={write_stages(self.assets.kwok_stages, self.workdir / 'kwok-stages.yaml')}",
-                "--manage-all-nodes=true",
-                "--node-lease-duration-seconds=40",
-                f"--server-address=127.0.0.1:{free_port()}",
-            ],
-        )
         for proc, port in ((kcm, kcm_port), (sched, sched_port)):
             self.group.wait_until(
                 proc, functools.partial(_insecure_health, port), timeout, f"{proc.name} /healthz"
             )
-        for i in range(self.nodes):
-            self._request("POST", "/api/v1/nodes", _fake_node(f"kwok-node-{i}"))
-        self.group.wait_until(kwok, self._nodes_ready, timeout, f"{self.nodes} fake nodes Ready")
+        if not self.node or self.nodes > 0:
+            # Beside a real node kwok must never take it over: it manages only the annotated fake nodes.
+            manage = (
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake"
+                if self.node
+                else "--manage-all-nodes=true"
+            )
+            kwok = self.group.start(
+                "kwok",
+                [
+                    str(self.assets.binary("kwok")),
+                    f"--kubeconfig={self.kubeconfig}",
+                    f"--config={write_stages(self.assets.kwok_stages, self.workdir / 'kwok-stages.yaml')}",
+                    manage,
+                    "--node-lease-duration-seconds=40",
+                    f"--server-address=127.0.0.1:{free_port()}",
+                ],
+            )
+            for i in range(self.nodes):
+                self._request("POST", "/api/v1/nodes", _fake_node(f"kwok-node-{i}", tainted=self.node))
+            self.group.wait_until(kwok, self._nodes_ready, timeout, f"{self.nodes} fake nodes Ready")
         self.group.wait_until(
             kcm,
             lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default") == 200,
@@ -258,6 +375,8 @@ class LocalCluster:
         _, body = self._request("GET", "/api/v1/nodes")
         ready = 0
         for node in body.get("items", []):
+            if node["metadata"].get("annotations", {}).get("kwok.x-k8s.io/node") != "fake":
+                continue
             for cond in node.get("status", {}).get("conditions", []):
                 if cond.get("type") == "Ready" and cond.get("status") == "True":
                     ready += 1
@@ -298,10 +417,12 @@ class LocalCluster:
         ctx.load_cert_chain(str(self.pki.client_crt("admin")), str(self.pki.client_key("admin")))
         return ctx
 
-    def _request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    def _request(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.server + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
+        req.add_header("Content-Type", content_type)
         try:
             with urllib.request.urlopen(req, context=self._ssl_context(), timeout=10) as resp:
                 return resp.status, json.loads(resp.read() or b"{}")
@@ -327,8 +448,8 @@ def _insecure_health(port: int) -> bool:
         return int(resp.status) == 200
 
 
-def _fake_node(name: str) -> dict[str, Any]:
-    return {
+def _fake_node(name: str, tainted: bool = False) -> dict[str, Any]:
+    node: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
@@ -338,6 +459,22 @@ def _fake_node(name: str) -> dict[str, Any]:
         },
         "status": {"allocatable": FAKE_NODE_CAPACITY, "capacity": FAKE_NODE_CAPACITY},
     }
+    if tainted:
+        node["spec"] = {"taints": [FAKE_NODE_TAINT]}
+    return node
+
+
+def stop_cluster(workdir: Path) -> list[str]:
+    """Stop the cluster in `workdir` started by any process, undoing a real node's host changes too."""
+    if (workdir / "cluster.json").exists() and node_mod.has_node(workdir):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            recorded = list(json.loads((workdir / "processes.json").read_text()))
+            LocalCluster.attach(workdir).down()
+            return recorded
+    stopped = stop_recorded(workdir)
+    if node_mod.has_node(workdir):  # failed before cluster.json was written
+        node_mod.cleanup_host(workdir)
+    return stopped
 
 
 def kubectl_env(cluster: LocalCluster) -> dict[str, str]:

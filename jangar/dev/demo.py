@@ -18,7 +18,7 @@ from pathlib import Path
 
 from jangar.api.contract import is_terminal
 from jangar.dev.assets import find_assets, kubectl_binary, repo_root
-from jangar.dev.cluster import LocalCluster
+from jangar.dev.cluster import LocalCluster, stop_cluster
 from jangar.dev.postgres import LocalPostgres
 from jangar.dev.processes import ProcessGroup, free_port, stop_recorded
 
@@ -66,7 +66,7 @@ class Demo:
             self.workdir / "jangar",
         )
         for d in (app_dir, pg_dir, cluster_dir):
-            stop_recorded(d)
+            stop_cluster(d) if d == cluster_dir else stop_recorded(d)
             shutil.rmtree(d, ignore_errors=True)
 
         say("starting the local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
@@ -199,6 +199,7 @@ class Demo:
 
 def down(workdir: Path) -> list[str]:
     stopped = []
-    for part in ("jangar", "postgres", "cluster"):
+    for part in ("jangar", "postgres"):
         stopped += stop_recorded(workdir / part)
-    return stopped
+    # the cluster may be a node shape (`jangar dev cluster up --node`): its teardown undoes host changes
+    return stopped + stop_cluster(workdir / "cluster")

@@ -40,6 +40,11 @@ def pid_alive(pid: int) -> bool:
         waited, _ = os.waitpid(pid, os.WNOHANG)
         if waited == pid:
             return False
+    # Someone else's zombie (a process started by an earlier `jangar dev ... up`, now a child of PID 1,
+    # which may reap late) has exited too.
+    with contextlib.suppress(OSError, IndexError):
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
     return True
 
 
@@ -154,17 +159,20 @@ class ProcessGroup:
         (self.workdir / STATE_FILE).write_text(json.dumps(state, indent=2))
 
 
-def stop_recorded(workdir: Path, grace: float = 10.0) -> list[str]:
-    """Stop every process recorded in a workdir's state file (used by `down` from another process)."""
+def stop_recorded(workdir: Path, grace: float = 10.0, only: Sequence[str] | None = None) -> list[str]:
+    """Stop the processes recorded in a workdir's state file (used by `down` from another process), in
+    reverse start order: every one, or only those named in `only` (the others stay recorded)."""
     state_path = workdir / STATE_FILE
     if not state_path.exists():
         return []
     state: dict[str, int] = json.loads(state_path.read_text())
     stopped = []
     for name in reversed(list(state)):
-        pid = state[name]
+        if only is not None and name not in only:
+            continue
+        pid = state.pop(name)
         if pid_alive(pid):
             stop_pid(pid, grace)
             stopped.append(name)
-    state_path.write_text("{}")
+    state_path.write_text(json.dumps(state, indent=2))
     return stopped

@@ -7,6 +7,7 @@
 | `tests/chart/` | chart | helm |
 | `tests/envtest/` | envtest | etcd + kube-apiserver |
 | `tests/kwok/` | kwok | + kube-controller-manager, kube-scheduler, kwok |
+| `tests/node/` | node | + a real node: kubelet, containerd, runc, CNI plugins, umoci, busybox; root |
 
 `tests/conftest.py` adds the tier's marker to every test it collects (so `-m envtest` selects by folder)
 and refuses, at collection, a tier marker that names another tier and a test file outside these folders.
@@ -20,7 +21,7 @@ from pathlib import Path
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 # The tiers with a marker of their own besides `unit`, in the order the CI guard reports them.
-TIERS: tuple[str, ...] = ("db", "chart", "envtest", "kwok")
+TIERS: tuple[str, ...] = ("db", "chart", "envtest", "kwok", "node")
 TIER_FOLDERS: dict[str, str] = {"unit": "unit", **{tier: tier for tier in TIERS}}
 ALL_TIERS: tuple[str, ...] = ("unit", *TIERS)
 

@@ -76,6 +76,7 @@ def test_crd_manifests_are_every_kind_and_the_stand_ins() -> None:
         ("chart/test_chart_env.py", "chart"),
         ("envtest/test_crds.py", "envtest"),
         ("kwok/test_kwok_job.py", "kwok"),
+        ("node/test_node_jobs.py", "node"),
         ("support/test_x.py", None),
         ("test_top_level.py", None),
     ],
