@@ -1,0 +1,160 @@
+"""AgentRuns executed for real on the node: the controller's Job runs the jangar image (built without Docker
+by `scripts/build-image.sh`), whose `jangar-runner` starts the provider's binary (`/bin/sh` here, as the fake
+agent); the outcome, the exit code and the agent's log come back to the user."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from kubernetes_asyncio import client as k8s
+
+from jangar.controllers.kinds import AGENTPROVIDERS, AGENTRUNS, AGENTS, IMPLEMENTATIONSPECS
+from jangar.dev.assets import repo_root
+from jangar.dev.cluster import LocalCluster
+from jangar.runtime import Client
+from tests.envtest.controllers_fixtures import cond, running_controller, settings_for, wait_phase
+from tests.node.jobs import default_service_account
+from tests.support.commands import run_command
+from tests.support.crds import install_crds
+
+IMAGE_BASE = "local.jangar.dev/jangar"
+TIMEOUT = 180.0  # a real container on two shared cores, the first start of a 100 MB image included
+
+
+def _build_image() -> tuple[str, Path]:
+    script = repo_root() / "scripts" / "build-image.sh"
+    built = subprocess.run(
+        ["bash", str(script), "--jangar", "--print-path"], check=False, capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    archive = Path(built.stdout.strip().splitlines()[-1])
+    ref = subprocess.run(
+        ["bash", str(script), "--jangar", "--no-build"], check=False, capture_output=True, text=True
+    )
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    return ref.stdout.strip().splitlines()[-1], archive
+
+
+@pytest.fixture(scope="session")
+def jangar_image_archive() -> tuple[str, Path]:
+    """(reference, OCI archive) of the jangar image; cached by content hash, so built once per tree."""
+    return _build_image()
+
+
+_prepared: set[Path] = set()
+
+
+@pytest.fixture
+def jangar_node(
+    node_cluster: LocalCluster, jangar_image_archive: tuple[str, Path]
+) -> tuple[LocalCluster, str]:
+    """The node cluster with the CRDs installed and the jangar image imported (once per cluster)."""
+    ref, archive = jangar_image_archive
+    if node_cluster.workdir not in _prepared:
+        install_crds(node_cluster.kubeconfig)
+        node_cluster.import_image(archive, IMAGE_BASE)
+        _prepared.add(node_cluster.workdir)
+    return node_cluster, ref
+
+
+@pytest_asyncio.fixture
+async def client(node_client: k8s.ApiClient) -> AsyncIterator[Client]:
+    yield Client(node_client, timeout=15, field_manager="test")
+
+
+async def _basics(client: Client, node_client: k8s.ApiClient, ns: str, script: str) -> None:
+    await default_service_account(k8s.CoreV1Api(node_client), ns)
+    provider = {
+        "metadata": {"name": "shell", "namespace": ns},
+        "spec": {"binary": "/bin/sh", "argsTemplate": ["-c", script]},
+    }
+    await client.create(AGENTPROVIDERS, provider)
+    agent = {"metadata": {"name": "coder", "namespace": ns}, "spec": {"providerRef": {"name": "shell"}}}
+    await client.create(AGENTS, agent)
+    impl = {"metadata": {"name": "task", "namespace": ns}, "spec": {"text": "Say hello."}}
+    await client.create(IMPLEMENTATIONSPECS, impl)
+
+
+def _run(ns: str, name: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "agentRef": {"name": "coder"},
+        "implementationSpecRef": {"name": "task"},
+        "runtime": {"type": "job"},
+        "parameters": {"who": "the real node"},
+    }
+    body.update(spec)
+    return {"metadata": {"name": name, "namespace": ns}, "spec": body}
+
+
+def _settings(ns: str, image: str) -> Any:
+    return settings_for(ns, JANGAR_AGENT_RUNNER_IMAGE=image, JANGAR_AGENT_RUNNER_IMAGE_PULL_POLICY="Never")
+
+
+async def _logs(cluster: LocalCluster, ns: str, name: str) -> str:
+    done = await run_command(
+        "jangar.agentctl", "--kubeconfig", str(cluster.kubeconfig), "-n", ns, "run", "logs", name
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_a_job_run_really_executes_the_agent_and_succeeds(
+    jangar_node: tuple[LocalCluster, str], client: Client, node_client: k8s.ApiClient, node_namespace: str
+) -> None:
+    cluster, image = jangar_node
+    ns = node_namespace
+    script = "echo hello from {{ parameters.who }}; test -s /workspace/run.json && echo spec mounted; id -u"
+    await _basics(client, node_client, ns, script)
+    async with running_controller(cluster.kubeconfig, _settings(ns, image)):
+        await client.create(AGENTRUNS, _run(ns, "real"))
+        done = await wait_phase(client, ns, "real", "Succeeded", "Failed", timeout=TIMEOUT)
+        assert done["status"]["phase"] == "Succeeded", done["status"]
+        assert cond(done, "Succeeded")["reason"] == "Completed"
+    out = await _logs(cluster, ns, "real")
+    assert "hello from the real node" in out
+    assert "spec mounted" in out
+    assert "10001" in out  # the image's non-root user
+
+
+async def test_a_failing_agent_fails_the_run_with_its_exit_code(
+    jangar_node: tuple[LocalCluster, str], client: Client, node_client: k8s.ApiClient, node_namespace: str
+) -> None:
+    cluster, image = jangar_node
+    ns = node_namespace
+    await _basics(client, node_client, ns, "echo about to fail >&2; exit 7")
+    async with running_controller(cluster.kubeconfig, _settings(ns, image)):
+        await client.create(
+            AGENTRUNS, _run(ns, "broken", runtime={"type": "job", "config": {"backoffLimit": 0}})
+        )
+        done = await wait_phase(client, ns, "broken", "Succeeded", "Failed", timeout=TIMEOUT)
+    assert done["status"]["phase"] == "Failed"
+    failed = cond(done, "Failed")
+    assert failed["reason"] == "BackoffLimitExceeded", failed
+    assert "7" in failed["message"], failed
+    assert "about to fail" in await _logs(cluster, ns, "broken")
+
+
+async def test_a_workflow_runs_each_step_as_a_real_container(
+    jangar_node: tuple[LocalCluster, str], client: Client, node_client: k8s.ApiClient, node_namespace: str
+) -> None:
+    cluster, image = jangar_node
+    ns = node_namespace
+    await _basics(client, node_client, ns, "echo step {{ parameters.stage }} of {{ agentRun.name }}")
+    steps = [
+        {"name": "plan", "parameters": {"stage": "plan"}},
+        {"name": "build", "parameters": {"stage": "build"}},
+    ]
+    async with running_controller(cluster.kubeconfig, _settings(ns, image)):
+        await client.create(
+            AGENTRUNS, _run(ns, "flow", runtime={"type": "workflow"}, workflow={"steps": steps})
+        )
+        done = await wait_phase(client, ns, "flow", "Succeeded", "Failed", timeout=TIMEOUT)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert [s["phase"] for s in done["status"]["workflow"]["steps"]] == ["Succeeded", "Succeeded"]
+    # `run logs` reads the newest pod: the last step's.
+    assert "step build" in await _logs(cluster, ns, "flow")
