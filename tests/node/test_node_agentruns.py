@@ -21,6 +21,7 @@ from tests.envtest.controllers_fixtures import cond, running_controller, setting
 from tests.node.jobs import default_service_account
 from tests.support.commands import run_command
 from tests.support.crds import install_crds
+from tests.support.waiting import eventually
 
 IMAGE_BASE = "local.jangar.dev/jangar"
 TIMEOUT = 180.0  # a real container on two shared cores, the first start of a 100 MB image included
@@ -158,3 +159,36 @@ async def test_a_workflow_runs_each_step_as_a_real_container(
     assert [s["phase"] for s in done["status"]["workflow"]["steps"]] == ["Succeeded", "Succeeded"]
     # `run logs` reads the newest pod: the last step's.
     assert "step build" in await _logs(cluster, ns, "flow")
+
+
+async def test_logs_follow_the_agent_until_it_ends(
+    jangar_node: tuple[LocalCluster, str], client: Client, node_client: k8s.ApiClient, node_namespace: str
+) -> None:
+    cluster, image = jangar_node
+    ns = node_namespace
+    await _basics(client, node_client, ns, "echo first line; sleep 8; echo last line")
+    async with running_controller(cluster.kubeconfig, _settings(ns, image)):
+        await client.create(AGENTRUNS, _run(ns, "chatty"))
+        core = k8s.CoreV1Api(node_client)
+
+        async def pod_running() -> bool:
+            pods = await core.list_namespaced_pod(ns, label_selector="agents.proompteng.ai/agent-run=chatty")
+            return any(p.status.phase == "Running" for p in pods.items)
+
+        await eventually(pod_running, timeout=TIMEOUT, what="the agent's pod Running")
+        followed = await run_command(
+            "jangar.agentctl",
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "-n",
+            ns,
+            "run",
+            "logs",
+            "chatty",
+            "-f",
+        )
+        assert followed.returncode == 0, followed.stderr
+        # -f returned only once the container ended, so it saw the line printed 8 s after the first.
+        assert "first line" in followed.stdout and "last line" in followed.stdout
+        done = await wait_phase(client, ns, "chatty", "Succeeded", "Failed", timeout=TIMEOUT)
+    assert done["status"]["phase"] == "Succeeded"
