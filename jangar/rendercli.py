@@ -29,11 +29,10 @@ from typing import Any
 
 import yaml
 
-from jangar.api.contract import is_terminal
 from jangar.api.refs import AGENTRUNS, ref_for
-from jangar.controllers.credentials import read_keys, referenced_objects
+from jangar.controllers.agentrun.snapshot import unfinished_others
+from jangar.controllers.credentials import KeyNames, read_provider_keys
 from jangar.runtime import ApiError, Client
-from jangar.runtime.resources import CONFIGMAPS, SECRETS
 from jangar.services.render import Rendered, RenderError, render_run
 from jangar.settings import Settings, SettingsError
 from jangar.validation import ObjectLookup, resolve_run
@@ -115,8 +114,8 @@ class ClusterView:
     """What `render` reads from the cluster: the referenced objects, VCS key names, other active runs."""
 
     lookup: ObjectLookup
-    keys: tuple[dict[str, frozenset[str] | None], dict[str, frozenset[str] | None]] | None = None
-    active_runs: list[dict[str, Any]] = field(default_factory=list)
+    keys: tuple[KeyNames, KeyNames] | None = None
+    active_runs: list[Mapping[str, Any]] = field(default_factory=list)
 
 
 async def _from_cluster(
@@ -135,18 +134,11 @@ async def _from_cluster(
         provider = view.lookup.get("VersionControlProvider", vcs_ref) if vcs_ref else None
         if provider is None:
             return view
-        name = run["metadata"]["name"]
-        view.active_runs = [
-            r
-            for r in (await client.list(AGENTRUNS, ns)).items
-            if r["metadata"]["name"] != name and not is_terminal((r.get("status") or {}).get("phase"))
-        ]
-        secret_names, configmap_names = referenced_objects(provider)
+        view.active_runs = unfinished_others(
+            (await client.list(AGENTRUNS, ns)).items, run["metadata"]["name"]
+        )
         try:
-            view.keys = (
-                await read_keys(client, SECRETS, ns, secret_names),
-                await read_keys(client, CONFIGMAPS, ns, configmap_names),
-            )
+            view.keys = await read_provider_keys(client, ns, provider)
         except ApiError as err:
             print(
                 f"# cannot read the VCS credentials' key names ({err.status}): assuming they exist",

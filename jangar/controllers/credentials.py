@@ -10,8 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from jangar.runtime import Client, NotFoundError, ResourceRef
+from jangar.runtime.resources import CONFIGMAPS, SECRETS
 
-__all__ = ["read_keys", "referenced_objects"]
+__all__ = ["KeyNames", "read_keys", "read_provider_keys", "referenced_objects"]
+
+KeyNames = dict[str, frozenset[str] | None]
+"""Object name → its key names (None: the object is missing)."""
 
 
 def _name(ref: Any) -> str | None:
@@ -36,11 +40,9 @@ def referenced_objects(provider: Mapping[str, Any] | None) -> tuple[set[str], se
     return secrets, configmaps
 
 
-async def read_keys(
-    client: Client, ref: ResourceRef, namespace: str, names: set[str]
-) -> dict[str, frozenset[str] | None]:
+async def read_keys(client: Client, ref: ResourceRef, namespace: str, names: set[str]) -> KeyNames:
     """Key names of each object (values are never kept); None for a missing object."""
-    out: dict[str, frozenset[str] | None] = {}
+    out: KeyNames = {}
     for name in sorted(names):
         try:
             obj = await client.get(ref, name, namespace)
@@ -53,3 +55,14 @@ async def read_keys(
             | frozenset(obj.get("binaryData") or {})
         )
     return out
+
+
+async def read_provider_keys(
+    client: Client, namespace: str, provider: Mapping[str, Any]
+) -> tuple[KeyNames, KeyNames]:
+    """(Secret key names, ConfigMap key names) of everything the provider's auth refers to."""
+    secret_names, configmap_names = referenced_objects(provider)
+    return (
+        await read_keys(client, SECRETS, namespace, secret_names),
+        await read_keys(client, CONFIGMAPS, namespace, configmap_names),
+    )

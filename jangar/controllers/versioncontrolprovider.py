@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jangar.controllers.credentials import read_keys, referenced_objects
-from jangar.controllers.kinds import CONFIGMAPS, SECRETS
+from jangar.controllers.credentials import KeyNames, read_provider_keys
 from jangar.controllers.status import Cond
 from jangar.controllers.supporting import UNREACHABLE_REQUEUE_SECONDS, CheckEnv, Verdict
 from jangar.runtime import JsonObject
@@ -21,11 +20,9 @@ __all__ = ["check_vcs_provider"]
 
 async def check_vcs_provider(obj: JsonObject, env: CheckEnv) -> Verdict:
     ns = obj["metadata"]["namespace"]
-    secret_names, cm_names = referenced_objects(obj)
-    secrets = await read_keys(env.client, SECRETS, ns, secret_names)
-    configmaps = await read_keys(env.client, CONFIGMAPS, ns, cm_names)
+    secrets, configmaps = await read_provider_keys(env.client, ns, obj)
 
-    def lookup(found: dict[str, frozenset[str] | None]) -> Callable[[str, str], bool | None]:
+    def lookup(found: KeyNames) -> Callable[[str, str], bool | None]:
         def has(name: str, key: str) -> bool | None:
             keys = found.get(name)
             return None if keys is None else key in keys

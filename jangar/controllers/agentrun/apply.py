@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,7 @@ from jangar.runtime import (
     CacheReader,
     Client,
     JsonObject,
+    NotFoundError,
     PropagationPolicy,
     Recorder,
     Result,
@@ -78,13 +80,11 @@ class PlanApplier:
                 await self.app_tokens.ensure(run, plan.app_token)
             if plan.create is not None:
                 await create_plan(self.client, self.cache, plan.create, meta.get("uid"))
-        except ForeignObject as exc:
-            if plan.admitted:
+        except BaseException as exc:
+            if plan.admitted:  # the run could not start: its place goes back to admission
                 self.gate.release(ns, name)
-            raise ChildNameTaken(str(exc), run) from exc
-        except BaseException:
-            if plan.admitted:
-                self.gate.release(ns, name)
+            if isinstance(exc, ForeignObject):
+                raise ChildNameTaken(str(exc), run) from exc
             raise
         updated = run
         if plan.status is not None:
@@ -114,13 +114,10 @@ class PlanApplier:
     # -- steps -------------------------------------------------------------------------------------
 
     async def _patch_ttl(self, namespace: str, job: str, ttl: int) -> None:
-        try:
+        with contextlib.suppress(NotFoundError):  # gone already (its own TTL, a user): nothing to expire
             await self.client.patch(
                 JOBS, job, {"spec": {"ttlSecondsAfterFinished": ttl}}, namespace=namespace
             )
-        except Exception as exc:
-            if getattr(exc, "status", None) != 404:
-                raise
 
     def _transition(self, old: Mapping[str, Any], new: JsonObject, plan: RunPlan) -> None:
         """Log, count and announce a status change (an Event only when the phase changed)."""

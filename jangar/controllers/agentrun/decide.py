@@ -36,17 +36,15 @@ from jangar.api.contract import (
 )
 from jangar.conditions import format_time, parse_time
 from jangar.controllers.agentrun.plan import NEEDS_ADMISSION, RunPlan, StatusUpdate
-from jangar.controllers.agentrun.snapshot import RunSnapshot, live_job, live_jobs
+from jangar.controllers.agentrun.snapshot import RunSnapshot, classify, job_finished, live_job, plan_steps
 from jangar.controllers.runconditions import RunDetails, run_conditions
 from jangar.controllers.status import compose_status
 from jangar.prepare import Prepared, prepare_run
 from jangar.scheduler import (
     StepRef,
     build_job_plan,
-    classify_job,
     job_ttl_seconds,
     missing_job_action,
-    plan_workflow,
     retention_remaining,
     runtime_ref,
 )
@@ -112,23 +110,10 @@ def _with_status(run: Mapping[str, Any], update: StatusUpdate | None) -> Mapping
     return run if update is None else {**run, "status": update.status}
 
 
-def _job_finished(job: Mapping[str, Any]) -> bool:
-    for condition in (job.get("status") or {}).get("conditions") or ():
-        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
-            return True
-    return False
-
-
 def _job_ended(snap: RunSnapshot, name: str, job: Mapping[str, Any]) -> bool:
     """The Job reached an outcome on its own (its pods succeeded or failed, even if the Job controller has
     not added its final condition yet); a Job stuck in an image pull or unschedulable is not ended."""
-    outcome = classify_job(
-        job,
-        snap.pods.get(name, ()),
-        now=snap.now,
-        image_pull_grace_seconds=snap.timing.image_pull_grace_seconds,
-        scheduling_grace_seconds=snap.timing.scheduling_grace_seconds,
-    )
+    outcome = classify(job, snap.pods.get(name, ()), snap.now, snap.timing)
     return outcome.terminal and not outcome.stop_job
 
 
@@ -175,7 +160,7 @@ def _finished(snap: RunSnapshot, run: Mapping[str, Any], plan: RunPlan | None = 
     ttls = dict(plan.job_ttls)
     if ttl is not None:
         for name, job in sorted(snap.jobs.items()):
-            if name in deleting or name in stray or not _job_finished(job):
+            if name in deleting or name in stray or not job_finished(job):
                 continue
             if (job.get("spec") or {}).get("ttlSecondsAfterFinished") != ttl:
                 ttls[name] = ttl
@@ -374,14 +359,7 @@ def _observe(snap: RunSnapshot) -> RunPlan:
     job = live_job(snap.jobs.get(job_name))
     if job is None:
         return _job_missing(snap, job_name, ref)
-    timing = snap.timing
-    outcome = classify_job(
-        job,
-        snap.pods.get(job_name, ()),
-        now=snap.now,
-        image_pull_grace_seconds=timing.image_pull_grace_seconds,
-        scheduling_grace_seconds=timing.scheduling_grace_seconds,
-    )
+    outcome = classify(job, snap.pods.get(job_name, ()), snap.now, snap.timing)
     job_uid = (job.get("metadata") or {}).get("uid")
     ref.setdefault("jobObservedAt", format_time(snap.now))
     if job_uid:
@@ -507,17 +485,7 @@ def _hold_step(
 
 def _workflow(snap: RunSnapshot, run: Mapping[str, Any]) -> RunPlan:
     """One pass over a Running workflow run (`run` is the snapshot's run, or the one being admitted)."""
-    timing = snap.timing
-    jobs = live_jobs(snap.jobs)
-    wp = plan_workflow(
-        run,
-        jobs,
-        now=snap.now,
-        pods=snap.pods,
-        missing_job_grace_seconds=timing.missing_job_grace_seconds,
-        image_pull_grace_seconds=timing.image_pull_grace_seconds,
-        scheduling_grace_seconds=timing.scheduling_grace_seconds,
-    )
+    wp = plan_steps(run, snap.jobs, snap.pods, snap.now, snap.timing)
     fields: dict[str, Any] = {}
     create = None
     app_token = None

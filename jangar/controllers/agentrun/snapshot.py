@@ -9,23 +9,34 @@ read into the snapshot), and the namespace's other unfinished runs for branch co
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from jangar.api.contract import LABEL_JOB_NAME, Phase, is_cancel_requested, is_terminal
-from jangar.controllers.credentials import read_keys, referenced_objects
-from jangar.controllers.kinds import AGENTRUNS, CONFIGMAPS, JOBS, PODS, SECRETS, VCSPROVIDERS
+from jangar.controllers.credentials import read_provider_keys
+from jangar.controllers.kinds import AGENTRUNS, JOBS, PODS, VCSPROVIDERS
 from jangar.controllers.lookup import NamespaceLookup
 from jangar.runtime import CacheReader, Client, JsonObject
 from jangar.runtime.store import CONTROLLER_UID_INDEX
+from jangar.scheduler.outcome import JobOutcome, classify_job
 from jangar.scheduler.runtimes import runtime_type
-from jangar.scheduler.workflow import plan_workflow
+from jangar.scheduler.workflow import WorkflowPlan, plan_workflow
 from jangar.settings import ControllerTuning, Settings
 from jangar.validation import Lookup, resolve_run
 
-__all__ = ["RunSnapshot", "live_job", "live_jobs", "may_start_a_job", "read_snapshot"]
+__all__ = [
+    "RunSnapshot",
+    "classify",
+    "job_finished",
+    "live_job",
+    "live_jobs",
+    "may_start_a_job",
+    "plan_steps",
+    "read_snapshot",
+    "unfinished_others",
+]
 
 
 @dataclass(frozen=True)
@@ -68,18 +79,64 @@ class RunSnapshot:
         return not self.keys_read or key in (self.configmap_keys.get(name) or ())
 
 
-def live_job(job: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """`job`, unless it is being deleted before it finished (as good as gone)."""
-    if job is None or not (job.get("metadata") or {}).get("deletionTimestamp"):
-        return job
+def job_finished(job: Mapping[str, Any]) -> bool:
+    """The Job has its Complete or Failed condition."""
     for condition in (job.get("status") or {}).get("conditions") or ():
         if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
-            return job
+            return True
+    return False
+
+
+def live_job(job: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """`job`, unless it is being deleted before it finished (as good as gone)."""
+    if job is None or not (job.get("metadata") or {}).get("deletionTimestamp") or job_finished(job):
+        return job
     return None
 
 
 def live_jobs(jobs: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
     return {name: job for name, job in jobs.items() if live_job(job) is not None}
+
+
+def classify(
+    job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], now: datetime, tuning: ControllerTuning
+) -> JobOutcome:
+    """`classify_job` with the configured grace periods."""
+    return classify_job(
+        job,
+        pods,
+        now=now,
+        image_pull_grace_seconds=tuning.image_pull_grace_seconds,
+        scheduling_grace_seconds=tuning.scheduling_grace_seconds,
+    )
+
+
+def plan_steps(
+    run: Mapping[str, Any],
+    jobs: Mapping[str, Mapping[str, Any]],
+    pods: Mapping[str, Sequence[Mapping[str, Any]]],
+    now: datetime,
+    tuning: ControllerTuning,
+) -> WorkflowPlan:
+    """`plan_workflow` over the run's live Jobs, with the configured grace periods."""
+    return plan_workflow(
+        run,
+        live_jobs(jobs),
+        now=now,
+        pods=pods,
+        missing_job_grace_seconds=tuning.missing_job_grace_seconds,
+        image_pull_grace_seconds=tuning.image_pull_grace_seconds,
+        scheduling_grace_seconds=tuning.scheduling_grace_seconds,
+    )
+
+
+def unfinished_others(runs: Iterable[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
+    """The runs other than `name` that have not finished (their head branches are taken)."""
+    return [
+        r
+        for r in runs
+        if r["metadata"]["name"] != name and not is_terminal((r.get("status") or {}).get("phase"))
+    ]
 
 
 def may_start_a_job(
@@ -96,16 +153,7 @@ def may_start_a_job(
     if meta.get("deletionTimestamp") or is_terminal(status.get("phase")) or is_cancel_requested(run):
         return False
     if runtime_type(run) == "workflow" and status.get("phase") == Phase.RUNNING:
-        wp = plan_workflow(
-            run,
-            live_jobs(jobs),
-            now=now,
-            pods=pods,
-            missing_job_grace_seconds=tuning.missing_job_grace_seconds,
-            image_pull_grace_seconds=tuning.image_pull_grace_seconds,
-            scheduling_grace_seconds=tuning.scheduling_grace_seconds,
-        )
-        return wp.submit is not None
+        return plan_steps(run, jobs, pods, now, tuning).submit is not None
     job_name = (status.get("jobRef") or {}).get("name")
     return not job_name or live_job(jobs.get(str(job_name))) is None
 
@@ -140,16 +188,9 @@ async def read_snapshot(
         vcs_ref = resolve_run(run, lookup).vcs_ref
         provider = cache.get(VCSPROVIDERS, vcs_ref, ns, copy=False) if vcs_ref else None
         if provider is not None:
-            active = [
-                r
-                for r in cache.list(AGENTRUNS, ns, copy=False)
-                if r["metadata"]["name"] != meta["name"]
-                and not is_terminal((r.get("status") or {}).get("phase"))
-            ]
+            active = unfinished_others(cache.list(AGENTRUNS, ns, copy=False), str(meta["name"]))
             if client is not None:
-                secret_names, configmap_names = referenced_objects(provider)
-                secret_keys = await read_keys(client, SECRETS, ns, secret_names)
-                configmap_keys = await read_keys(client, CONFIGMAPS, ns, configmap_names)
+                secret_keys, configmap_keys = await read_provider_keys(client, ns, provider)
                 keys_read = True
     return RunSnapshot(
         run=run,

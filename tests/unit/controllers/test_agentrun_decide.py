@@ -317,9 +317,9 @@ def test_a_job_being_deleted_before_it_finished_counts_as_gone() -> None:
     assert plan.delete_jobs == ("run-1-job",)  # a finished run owns no unfinished Job
 
 
-def test_a_jobs_foreign_owner_is_never_seen_as_ours() -> None:
-    """The snapshot holds only the Jobs the run controls (controller-uid index): a same-name Job of another
-    incarnation is absent, so the run waits for its own and the create reports the name as taken."""
+def test_a_taken_child_name_holds_the_run_and_gives_its_admission_back() -> None:
+    """A deterministic child name held by another run's object: wait for garbage collection (Pending,
+    Warning=ChildNameTaken), never adopt it."""
     plan = on_foreign_child(
         snapshot(run()), "Job agents/run-1-job exists but is controlled by another object"
     )
