@@ -50,6 +50,7 @@ from jangar.runtime import (
     InvalidError,
     NotFoundError,
     ResourceRef,
+    strip_managed_fields,
 )
 from jangar.runtime.cache import InformerNotRegistered
 from jangar.runtime.errors import WatchStalledError
@@ -104,14 +105,6 @@ def phase_of(obj: Mapping[str, Any]) -> str:
         if isinstance(cond, Mapping) and cond.get("type") == "Ready":
             return str(cond.get("status") or "")
     return ""
-
-
-def _strip(obj: dict[str, Any]) -> dict[str, Any]:
-    """Drop managedFields: bulky, and noise for every client of this API."""
-    meta = obj.get("metadata")
-    if isinstance(meta, dict):
-        meta.pop("managedFields", None)
-    return obj
 
 
 def _status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
@@ -204,7 +197,7 @@ class AgentctlService:
     async def _list(self, ref: ResourceRef, namespace: str, label_selector: str) -> pb.ListResponse:
         ns = self._namespace(namespace)
         result = await self.client.list(ref, ns, label_selector=label_selector.strip() or None)
-        items = [_strip(o) for o in result.items]
+        items = [strip_managed_fields(o) for o in result.items]
         items.sort(key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
         body = {
             "apiVersion": ref.api_version,
@@ -219,7 +212,7 @@ class AgentctlService:
             raise RpcFailure(grpc.StatusCode.INVALID_ARGUMENT, "name is required")
         ns = self._namespace(namespace)
         try:
-            return _strip(await self.client.get(ref, name, ns))
+            return strip_managed_fields(await self.client.get(ref, name, ns))
         except NotFoundError:
             raise RpcFailure(grpc.StatusCode.NOT_FOUND, f"{ref.kind} not found") from None
 
@@ -235,7 +228,7 @@ class AgentctlService:
         for doc in docs:
             obj = await self.client.apply(doc.ref, doc.obj, field_manager=FIELD_MANAGER, force=True)
             log.info("grpc.applied", kind=doc.ref.kind, namespace=doc.namespace, name=doc.name)
-            applied.append(_strip(obj))
+            applied.append(strip_managed_fields(obj))
         body: Any = (
             applied[0] if len(applied) == 1 else {"apiVersion": "v1", "kind": "List", "items": applied}
         )
@@ -250,7 +243,7 @@ class AgentctlService:
         except NotFoundError:
             raise RpcFailure(grpc.StatusCode.NOT_FOUND, f"{ref.kind} not found") from None
         log.info("grpc.deleted", kind=ref.kind, namespace=ns, name=name)
-        return pb.DeleteResponse(ok=True, message="deleted", json=to_json(_strip(result or {})))
+        return pb.DeleteResponse(ok=True, message="deleted", json=to_json(strip_managed_fields(result or {})))
 
     def _kind(self, kind: str) -> ResourceRef:
         if not kind:
@@ -325,7 +318,7 @@ class AgentctlService:
         manifest = {"metadata": {"generateName": "impl-", "namespace": ns}, "spec": spec}
         created = await self.client.create(ref, manifest, namespace=ns, field_manager=FIELD_MANAGER)
         log.info("grpc.implementation_created", namespace=ns, name=created["metadata"]["name"])
-        return pb.CreateImplementationSpecResponse(json=to_json(_strip(created)))
+        return pb.CreateImplementationSpecResponse(json=to_json(strip_managed_fields(created)))
 
     # -- AgentRun ---------------------------------------------------------------------------------
 
@@ -429,12 +422,14 @@ class AgentctlService:
                             continue
                         rv = new_rv
                         phase = phase_of(event.object)
-                        yield pb.AgentRunStatusEvent(json=to_json(_strip(event.object)), phase=phase)
+                        yield pb.AgentRunStatusEvent(
+                            json=to_json(strip_managed_fields(event.object)), phase=phase
+                        )
                         if is_terminal(phase):
                             return
             except GoneError:
                 try:
-                    obj = _strip(await self.client.get(AGENTRUNS, request.name, ns))
+                    obj = strip_managed_fields(await self.client.get(AGENTRUNS, request.name, ns))
                 except NotFoundError:
                     return
                 new_rv = str(obj["metadata"].get("resourceVersion") or "")

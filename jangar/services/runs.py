@@ -27,7 +27,7 @@ import structlog
 from jangar.admission import AdmissionLedger, AdmissionLimits
 from jangar.api.contract import Phase
 from jangar.api.refs import AGENTRUNS
-from jangar.runtime import CacheReader, Client, JsonObject, NotFoundError
+from jangar.runtime import CacheReader, Client, JsonObject, NotFoundError, strip_managed_fields
 from jangar.services.admission import EarlyRefusal
 from jangar.services.cancel import request_cancel
 from jangar.services.errors import InvalidRequest, NotFound, QueueFull
@@ -36,7 +36,7 @@ from jangar.services.scope import NamespaceScope
 from jangar.services.submission import Submission, build_agent_run
 from jangar.settings import Settings
 
-__all__ = ["RunList", "RunsService", "strip"]
+__all__ = ["RunList", "RunsService"]
 
 log = structlog.get_logger("jangar.services.runs")
 
@@ -46,14 +46,6 @@ class RunList:
     items: list[JsonObject]
     resource_version: str = ""
     """The list's resourceVersion when it covers one namespace ("" across several)."""
-
-
-def strip(obj: JsonObject) -> JsonObject:
-    """Drop managedFields: bulky, and noise for every client of a surface."""
-    meta = obj.get("metadata")
-    if isinstance(meta, dict):
-        meta.pop("managedFields", None)
-    return obj
 
 
 def _phase(obj: JsonObject) -> str:
@@ -97,18 +89,18 @@ class RunsService:
             replay = await existing_replay(self.client, manifest)
             if replay is None:
                 raise
-            return dataclasses.replace(replay, run=strip(replay.run))
+            return dataclasses.replace(replay, run=strip_managed_fields(replay.run))
         result = await create_or_replay(self.client, manifest)
         meta = result.run["metadata"]
         log.info("runs.submitted", namespace=meta["namespace"], name=meta["name"], replayed=result.replayed)
-        return dataclasses.replace(result, run=strip(result.run))
+        return dataclasses.replace(result, run=strip_managed_fields(result.run))
 
     async def cancel(self, namespace: str, name: str) -> JsonObject:
         """Request cancellation (the annotation); the controller ends the run as Cancelled."""
         ns = self.scope.resolve(namespace)
         if not name:
             raise InvalidRequest("name is required")
-        run = strip(await request_cancel(self.client, ns, name))
+        run = strip_managed_fields(await request_cancel(self.client, ns, name))
         log.info("runs.cancel_requested", namespace=ns, name=name, phase=_phase(run))
         return run
 
@@ -117,7 +109,7 @@ class RunsService:
         if not name:
             raise InvalidRequest("name is required")
         try:
-            return strip(await self.client.get(AGENTRUNS, name, ns))
+            return strip_managed_fields(await self.client.get(AGENTRUNS, name, ns))
         except NotFoundError:
             raise NotFound(AGENTRUNS.kind, ns, name) from None
 
@@ -138,7 +130,7 @@ class RunsService:
         results = [
             await self.client.list(AGENTRUNS, ns, label_selector=selector) for ns in namespaces or (None,)
         ]
-        items = [strip(o) for result in results for o in result.items]
+        items = [strip_managed_fields(o) for result in results for o in result.items]
         rv = results[0].resource_version if len(results) == 1 else ""
         if phase:
             items = [o for o in items if (_phase(o) or Phase.PENDING).lower() == phase.lower()]
