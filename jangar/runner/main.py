@@ -10,13 +10,23 @@ are the agent's output stream, which people read with ``kubectl logs``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from jangar.runner.errors import EXIT_CANTCREAT, SIGNAL_EXIT_BASE, RunnerError
+from jangar.runner.errors import EXIT_CANTCREAT, EXIT_DATAERR, SIGNAL_EXIT_BASE, RunnerError
 from jangar.runner.process import LogSink, run_child
+from jangar.runner.report import (
+    OUTPUTS_ENV,
+    OUTPUTS_FILE,
+    describe_artifact,
+    read_outputs,
+    report,
+    termination_path,
+    write_termination_message,
+)
 from jangar.runner.spec import (
     RunnerSpec,
     child_environment,
@@ -27,13 +37,18 @@ from jangar.runner.spec import (
 )
 from jangar.runner.status import RunStatus, now, write_status
 
-USAGE = """usage: jangar-runner
+USAGE = """usage: jangar-runner [--] [COMMAND [ARG...]]
 
-Runs an agent provider inside a jangar Job pod. Configuration comes from the environment:
+Runs an agent inside a jangar Job pod: COMMAND when given (an AgentProvider whose binary is jangar-runner
+passes the agent's command as its args), else the binary and args of agent-runner.json.
+Configuration comes from the environment:
   AGENT_RUN_SPEC          path to run.json, or the run spec as inline JSON (required)
   AGENT_RUNNER_SPEC_PATH  path to agent-runner.json: binary, args, env, inputFiles (required)
   AGENT_WORKSPACE         workspace directory (default: the directory of agent-runner.json)
-Writes <workspace>/.agent/runner.log and <workspace>/.agent/status.json and exits with the agent's code.
+  AGENT_OUTPUTS_PATH      set for the agent: where it may write a JSON object of outputs
+  JANGAR_TERMINATION_MESSAGE_PATH  where to write the outcome (default /dev/termination-log in a pod)
+Writes <workspace>/.agent/runner.log and <workspace>/.agent/status.json, reports the outcome in the
+termination message, and exits with the agent's code.
 """
 
 
@@ -59,11 +74,31 @@ def _open_sink_quietly(path: Path) -> LogSink | None:
         return None
 
 
-def _fail(error: RunnerError, status: RunStatus, status_path: Path, sink: LogSink | None) -> int:
+def _finish(status: RunStatus, status_path: Path, environ: Mapping[str, str], outputs: Path | None) -> None:
+    """status.json, then the termination message the controller reads (both best effort)."""
+    _try_write_status(status_path, status)
+    target = termination_path(environ)
+    if target is None:
+        return
+    found, problem = read_outputs(outputs) if outputs is not None else (None, None)
+    if problem:
+        _say(f"outputs ignored: {problem}")
+    problem = write_termination_message(target, report(status, found))
+    if problem:
+        _say(problem)
+
+
+def _fail(
+    error: RunnerError,
+    status: RunStatus,
+    status_path: Path,
+    sink: LogSink | None,
+    environ: Mapping[str, str],
+) -> int:
     _say(f"error: {error.message}", sink)
     status.phase, status.reason, status.message = "Failed", error.reason, error.message
     status.exit_code, status.finished_at = error.exit_code, now()
-    _try_write_status(status_path, status)
+    _finish(status, status_path, environ, None)
     return error.exit_code
 
 
@@ -80,17 +115,35 @@ def _write_input_files(spec: RunnerSpec) -> None:
             ) from exc
 
 
-def run(environ: Mapping[str, str]) -> int:
-    """Do one run with ``environ`` as the environment; return the process exit code."""
+def _is_runner(binary: str) -> bool:
+    """The spec names this runner as the agent: running it would only start itself again."""
+    return Path(binary).name == "jangar-runner"
+
+
+def run(environ: Mapping[str, str], command: Sequence[str] = ()) -> int:
+    """Do one run with ``environ`` as the environment; return the process exit code.
+
+    ``command`` (the runner's own arguments) replaces the spec's binary and args: that is how an
+    AgentProvider whose binary is ``jangar-runner`` names the agent it wraps.
+    """
     status_path, log_path = default_paths(environ)
     status = RunStatus(phase="Running", started_at=now())
     try:
         run_spec = load_run_spec(environ)
         spec = load_runner_spec(environ, run_spec)
+        if command:
+            spec = dataclasses.replace(spec, binary=command[0], args=list(command[1:]))
+        elif _is_runner(spec.binary):
+            raise RunnerError(
+                f"agent-runner.json names the runner itself ({spec.binary}) as the binary; give the agent's "
+                'command as the runner\'s arguments (AgentProvider argsTemplate: ["--", "my-agent", ...])',
+                EXIT_DATAERR,
+                "InvalidSpec",
+            )
     except RunnerError as error:
         sink = _open_sink_quietly(log_path)
         try:
-            return _fail(error, status, status_path, sink)
+            return _fail(error, status, status_path, sink, environ)
         finally:
             if sink is not None:
                 sink.close()
@@ -100,7 +153,7 @@ def run(environ: Mapping[str, str]) -> int:
         sink = LogSink(spec.log_path)
     except OSError as exc:
         failure = RunnerError(f"cannot open log {spec.log_path}: {exc}", EXIT_CANTCREAT, "LogUnwritable")
-        return _fail(failure, status, spec.status_path, None)
+        return _fail(failure, status, spec.status_path, None, environ)
     try:
         return _run_provider(spec, environ, status, sink)
     finally:
@@ -109,23 +162,24 @@ def run(environ: Mapping[str, str]) -> int:
 
 def _run_provider(spec: RunnerSpec, environ: Mapping[str, str], status: RunStatus, sink: LogSink) -> int:
     env = child_environment(spec, environ)
+    outputs = Path(env.setdefault(OUTPUTS_ENV, str(spec.workspace / OUTPUTS_FILE)))
     binary = resolve_binary(spec.binary, env)
     status.binary = binary
     try:
         _write_input_files(spec)
         write_status(spec.status_path, status)
     except RunnerError as error:
-        return _fail(error, status, spec.status_path, sink)
+        return _fail(error, status, spec.status_path, sink, environ)
     except OSError as exc:
         failure = RunnerError(f"cannot write {spec.status_path}: {exc}", EXIT_CANTCREAT, "StatusUnwritable")
-        return _fail(failure, status, spec.status_path, sink)
+        return _fail(failure, status, spec.status_path, sink, environ)
 
     run_name = spec.agent_run.get("name", "?")
     _say(f"run {run_name}: starting {binary} with {len(spec.args)} argument(s)", sink)
     try:
         result = run_child([binary, *spec.args], env, spec.working_dir, sink)
     except RunnerError as error:
-        return _fail(error, status, spec.status_path, sink)
+        return _fail(error, status, spec.status_path, sink, environ)
 
     code = result.returncode if result.returncode >= 0 else SIGNAL_EXIT_BASE - result.returncode
     status.exit_code, status.finished_at = code, now()
@@ -142,11 +196,9 @@ def _run_provider(spec: RunnerSpec, environ: Mapping[str, str], status: RunStatu
     else:
         status.phase, status.reason = "Failed", "AgentFailed"
         status.message = f"the agent exited with {code}"
-    status.artifacts = [
-        {"name": name, "path": str(path), "present": path.exists()} for name, path in spec.artifacts
-    ]
+    status.artifacts = [describe_artifact(name, path) for name, path in spec.artifacts]
     _say(f"run {run_name}: {status.phase} (exit code {code})", sink)
-    _try_write_status(spec.status_path, status)
+    _finish(status, spec.status_path, environ, outputs)
     return code
 
 
@@ -156,7 +208,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args and args[0] in ("-h", "--help"):
         sys.stdout.write(USAGE)
         return 0
-    if args:
-        sys.stderr.write(f"jangar-runner: takes no arguments (got {' '.join(args)})\n{USAGE}")
-        return 64
-    return run(os.environ)
+    if args and args[0] == "--":
+        args = args[1:]
+    return run(os.environ, args)

@@ -40,11 +40,12 @@ from jangar.scheduler.workload import (
 )
 from jangar.settings import Settings
 
-__all__ = ["CONTAINER_NAME", "RUNNER_COMMAND", "JobPlan", "build_job_plan", "runtime_ref"]
+__all__ = ["CONTAINER_NAME", "TERMINATION_MESSAGE_POLICY", "JobPlan", "build_job_plan", "runtime_ref"]
 
 CONTAINER_NAME = "agent-runner"
-#: The pod's entrypoint: `jangar-runner` reads AGENT_RUNNER_SPEC_PATH and runs the provider's binary.
-RUNNER_COMMAND = ("jangar-runner",)
+#: A failing agent that wrote no termination message still explains itself: the kubelet puts the tail of its
+#: log into the container's terminated state, which the controller reads back into the run's status.
+TERMINATION_MESSAGE_POLICY = "FallbackToLogsOnError"
 _RESERVED_ENV = frozenset({"AGENT_RUN_SPEC", "AGENT_RUNNER_SPEC_PATH", "AGENT_PROVIDER"})
 
 
@@ -128,6 +129,7 @@ def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
         raise ValueError("no workload image: validate the run before building its Job")
 
     spec_cm = spec_configmap_name(ctx.name, step)
+    runner = runner_spec(ctx, settings)
     configmaps: list[dict[str, Any]] = [
         {
             "apiVersion": "v1",
@@ -135,7 +137,7 @@ def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
             "metadata": _metadata(spec_cm, ctx, labels),
             "data": {
                 "run.json": json.dumps(run_spec(ctx), indent=2, sort_keys=True),
-                "agent-runner.json": json.dumps(runner_spec(ctx, settings), indent=2, sort_keys=True),
+                "agent-runner.json": json.dumps(runner, indent=2, sort_keys=True),
             },
         }
     ]
@@ -204,7 +206,11 @@ def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": image,
-        "command": list(RUNNER_COMMAND),
+        # The provider's binary is the entrypoint (the reference's contract): the workload image is the
+        # user's and needs nothing of jangar. Everything the binary reads was prepared here, at build time.
+        "command": [runner["binary"]],
+        **({"args": list(runner["args"])} if runner["args"] else {}),
+        "terminationMessagePolicy": TERMINATION_MESSAGE_POLICY,
         **(
             {"imagePullPolicy": settings.runner.image_pull_policy}
             if settings.runner.image_pull_policy

@@ -55,6 +55,11 @@ PROVIDER = textwrap.dedent(
                 if fields[0] == "Z" and int(fields[1]) == runner:
                     zombies.append(int(entry))
         print(f"zombies of the runner: {{zombies}}", flush=True)
+    if mode == "outputs":
+        with open(os.environ["AGENT_OUTPUTS_PATH"], "w") as handle:
+            handle.write(os.environ.get("PROVIDER_OUTPUTS", '{{"branch": "codex/7"}}'))
+        with open("out.patch", "w") as handle:
+            handle.write("patch content\\n")
     if mode == "cat":
         for path in args:
             print(open(path).read(), flush=True)
@@ -130,9 +135,11 @@ class Workspace:
             text=True,
         )
 
-    def run(self, env: dict[str, str] | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, env: dict[str, str] | None = None, *, argv: tuple[str, ...] = (), **extra: str
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "jangar.runner"],
+            [sys.executable, "-m", "jangar.runner", *argv],
             env=env if env is not None else self.env(**extra),
             cwd=self.root,
             capture_output=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import sys
@@ -43,11 +44,28 @@ def test_status_lists_the_providers_output_artifacts(workspace: Workspace) -> No
             ]
         }
     )
-    assert workspace.run().returncode == 0
+    assert workspace.run(PROVIDER_MODE="outputs").returncode == 0
 
+    log, patch = workspace.status["artifacts"]
+    assert (log["name"], log["path"], log["present"]) == (
+        "runner-log",
+        str(workspace.root / ".agent" / "runner.log"),
+        True,
+    )
+    assert patch == {
+        "name": "patch",
+        "path": str(workspace.root / "out.patch"),
+        "present": True,
+        "size": 14,
+        "sha256": hashlib.sha256(b"patch content\n").hexdigest(),
+    }
+
+
+def test_a_missing_artifact_is_listed_as_absent(workspace: Workspace) -> None:
+    workspace.write_specs(run={"artifacts": [{"name": "patch", "path": "nothing-here.patch"}]})
+    assert workspace.run().returncode == 0
     assert workspace.status["artifacts"] == [
-        {"name": "runner-log", "path": str(workspace.root / ".agent" / "runner.log"), "present": True},
-        {"name": "patch", "path": str(workspace.root / "out.patch"), "present": False},
+        {"name": "patch", "path": str(workspace.root / "nothing-here.patch"), "present": False}
     ]
 
 

@@ -281,7 +281,9 @@ def test_run_json_and_agent_runner_json() -> None:
         "logPath": "/workspace/.agent/runner.log",
         "logRetentionSeconds": 60,
     }
-    assert container(plan)["command"] == ["jangar-runner"]
+    assert container(plan)["command"] == ["/usr/local/bin/codex"]
+    assert container(plan)["args"] == ["--stage", "plan", ""]
+    assert container(plan)["terminationMessagePolicy"] == "FallbackToLogsOnError"
 
 
 def test_log_retention_default_from_settings() -> None:
