@@ -32,6 +32,7 @@ from jangar.scheduler.runspec import (
     runner_spec,
 )
 from jangar.scheduler.templating import render_template
+from jangar.scheduler.termination import TERMINATION_MESSAGE_POLICY
 from jangar.scheduler.workload import (
     effective_service_account,
     resolve_image,
@@ -40,12 +41,9 @@ from jangar.scheduler.workload import (
 )
 from jangar.settings import Settings
 
-__all__ = ["CONTAINER_NAME", "TERMINATION_MESSAGE_POLICY", "JobPlan", "build_job_plan", "runtime_ref"]
+__all__ = ["CONTAINER_NAME", "JobPlan", "build_job_plan", "runtime_ref"]
 
 CONTAINER_NAME = "agent-runner"
-#: A failing agent that wrote no termination message still explains itself: the kubelet puts the tail of its
-#: log into the container's terminated state, which the controller reads back into the run's status.
-TERMINATION_MESSAGE_POLICY = "FallbackToLogsOnError"
 _RESERVED_ENV = frozenset({"AGENT_RUN_SPEC", "AGENT_RUNNER_SPEC_PATH", "AGENT_PROVIDER"})
 
 
@@ -210,6 +208,8 @@ def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
         # user's and needs nothing of jangar. Everything the binary reads was prepared here, at build time.
         "command": [runner["binary"]],
         **({"args": list(runner["args"])} if runner["args"] else {}),
+        # A failing agent that wrote no termination message still explains itself: the kubelet keeps its
+        # log tail there, and the controller reads it back into status.runner.
         "terminationMessagePolicy": TERMINATION_MESSAGE_POLICY,
         **(
             {"imagePullPolicy": settings.runner.image_pull_policy}

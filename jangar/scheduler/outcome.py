@@ -15,14 +15,18 @@ from datetime import datetime
 from typing import Any, Literal
 
 from jangar.conditions import parse_time
+from jangar.scheduler.termination import parse_termination_message
 from jangar.settings import ControllerTuning
 
 __all__ = [
     "JobOutcome",
     "MissingJobAction",
     "classify_job",
+    "container_report",
     "missing_job_action",
 ]
+
+_MESSAGE_CAP = 1024
 
 _DEFAULTS = ControllerTuning()
 """The grace periods (how long an image pull may back off, a Pod stay unschedulable or a Job have no Pod,
@@ -84,6 +88,42 @@ def _pod_name(pod: Mapping[str, Any]) -> str:
     return str((pod.get("metadata") or {}).get("name") or "pod")
 
 
+def container_report(pods: Iterable[Mapping[str, Any]], container: str) -> dict[str, Any] | None:
+    """`status.runner` of a finished run: `container`'s exit code and reason in its newest terminated Pod,
+    the outputs it wrote to its termination message, or the plain text the kubelet kept instead.
+
+    The agent (or jangar-runner around it) writes JSON to /dev/termination-log; with
+    `FallbackToLogsOnError` a failing container that wrote nothing leaves its log tail, which is text.
+    """
+    for _pod, cs in _container_states(pods):
+        terminated = (cs.get("state") or {}).get("terminated")
+        if cs.get("name") != container or not isinstance(terminated, Mapping):
+            continue
+        report: dict[str, Any] = {}
+        if isinstance(terminated.get("exitCode"), int):
+            report["exitCode"] = terminated["exitCode"]
+        if terminated.get("reason"):
+            report["reason"] = str(terminated["reason"])
+        parsed = parse_termination_message(terminated.get("message"))
+        if parsed.outputs:
+            report["outputs"] = parsed.outputs
+        if parsed.artifacts:
+            report["artifacts"] = parsed.artifacts
+        if parsed.text:
+            report["message"] = parsed.text[-_MESSAGE_CAP:]
+        return report
+    return None
+
+
+def _failure_detail(message: Any) -> str:
+    """What a failed container said: its plain-text termination message, or the `message` of a JSON one."""
+    parsed = parse_termination_message(message if isinstance(message, str) else None)
+    if parsed.text:
+        return parsed.text[-_MESSAGE_CAP:]
+    said = parsed.outputs.get("message")
+    return str(said) if isinstance(said, str) else ""
+
+
 def _termination(pods: Iterable[Mapping[str, Any]]) -> tuple[str, str] | None:
     """The most telling container termination: OOMKilled first, then any non-zero exit."""
     pairs = _container_states(pods)
@@ -99,7 +139,8 @@ def _termination(pods: Iterable[Mapping[str, Any]]) -> tuple[str, str] | None:
         terminated = (cs.get("state") or {}).get("terminated") or {}
         code = terminated.get("exitCode")
         if isinstance(code, int) and code != 0:
-            detail = f": {terminated['message']}" if terminated.get("message") else ""
+            said = _failure_detail(terminated.get("message"))
+            detail = f": {said}" if said else ""
             return "ContainerFailed", (
                 f"container {cs.get('name')} in pod {_pod_name(pod)} exited with code {code}{detail}"
             )

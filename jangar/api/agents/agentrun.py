@@ -183,6 +183,22 @@ class RunArtifact(KubeModel):
     path: str | None = None
     key: str | None = None
     url: str | None = None
+    present: bool | None = None
+    """Whether the file existed when the agent ended (reported by the runner)."""
+    size: int | None = Field(default=None, ge=0)
+    sha256: str | None = None
+
+
+class RunnerStatus(KubeModel):
+    """What the agent's container reported when it ended, read from the Pod (its termination message)."""
+
+    exit_code: Int32 | None = None
+    reason: str | None = None
+    """The container's terminated reason (Completed, Error, OOMKilled, ...)."""
+    outputs: FreeForm | None = None
+    """The JSON object the agent (or jangar-runner) wrote to /dev/termination-log."""
+    message: str | None = None
+    """Plain text the container left instead (a failing container's log tail), capped at 1 KiB."""
 
 
 class QueueStatus(KubeModel):
@@ -210,6 +226,7 @@ class AgentRunStatus(ResourceStatus):
     vcs: VcsStatus | None = None
     contract: ContractStatus | None = None
     artifacts: list[RunArtifact] | None = None
+    runner: RunnerStatus | None = None
     workflow: WorkflowStatus | None = None
     queue: QueueStatus | None = None
 

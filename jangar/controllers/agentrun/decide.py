@@ -21,7 +21,7 @@ Every status states the full condition set (`run_conditions`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,6 +48,8 @@ from jangar.scheduler import (
     retention_remaining,
     runtime_ref,
 )
+from jangar.scheduler.job import CONTAINER_NAME
+from jangar.scheduler.outcome import container_report
 from jangar.scheduler.runtimes import runtime_type
 from jangar.scheduler.workflow import WorkflowPlan
 from jangar.validation import Problem, summarize
@@ -372,6 +374,7 @@ def _observe(snap: RunSnapshot) -> RunPlan:
         fields["finishedAt"] = format_time(outcome.finished_at or snap.now)
         if outcome.started_at is not None:
             fields["startedAt"] = format_time(outcome.started_at)
+        fields.update(_runner_fields(snap.pods.get(job_name, ())))
         details = RunDetails(outcome.reason, outcome.message, accepted=True)
         update = _status(snap, outcome.phase, details, fields)
         plan = RunPlan(status=update, delete_jobs=(job_name,) if outcome.stop_job else ())
@@ -380,6 +383,26 @@ def _observe(snap: RunSnapshot) -> RunPlan:
     state = "running" if outcome.phase == "Running" else "waiting to start"
     details = RunDetails("Running", f"Job {job_name} is {state}", accepted=True, warning=warning)
     return RunPlan(status=_status(snap, Phase.RUNNING, details, fields), requeue_after=outcome.requeue_after)
+
+
+MAX_REPORTED_ARTIFACTS = 50
+"""Artifacts copied into status.artifacts; the termination message's 4 KiB bounds them anyway."""
+
+
+def _runner_fields(pods: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """`status.runner` (and `status.artifacts` when the runner listed them) from the agent's container."""
+    report = container_report(pods, CONTAINER_NAME)
+    if report is None:
+        return {}
+    artifacts = report.pop("artifacts", None)
+    fields: dict[str, Any] = {"runner": report}
+    if artifacts:
+        fields["artifacts"] = [_artifact(a) for a in artifacts[:MAX_REPORTED_ARTIFACTS] if a.get("name")]
+    return fields
+
+
+def _artifact(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: entry[k] for k in ("name", "path", "key", "url", "present", "size", "sha256") if k in entry}
 
 
 def _job_missing(snap: RunSnapshot, job_name: str, ref: Mapping[str, Any]) -> RunPlan:

@@ -224,6 +224,7 @@ FREE_FORM = {
     ("Orchestration", "spec.policies"),
     ("OrchestrationRun", "status.stepStatuses.[]"),
     ("OrchestrationRun", "status.stepStatuses.[].outputs"),
+    ("AgentRun", "status.runner.outputs"),  # jangar (0.9.29 has status.runner): what the agent reported
     ("ToolRun", "spec.runtime"),
     ("ToolRun", "status.runtimeRef"),
     ("Signal", "spec"),

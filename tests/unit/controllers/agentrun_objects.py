@@ -162,3 +162,22 @@ def snapshot(
 def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """type → (status, reason)."""
     return {c["type"]: (c["status"], c.get("reason", "")) for c in status.get("conditions") or ()}
+
+
+def ended_pod(
+    job_name: str, *, exit_code: int, message: str | None = None, reason: str = ""
+) -> dict[str, Any]:
+    """A Pod whose agent container has terminated, with the termination message the kubelet kept."""
+    terminated: dict[str, Any] = {
+        "exitCode": exit_code,
+        "reason": reason or ("Completed" if not exit_code else "Error"),
+    }
+    if message is not None:
+        terminated["message"] = message
+    return {
+        "metadata": {"name": f"{job_name}-xyz", "namespace": "agents", "creationTimestamp": ago(4)},
+        "status": {
+            "phase": "Succeeded" if exit_code == 0 else "Failed",
+            "containerStatuses": [{"name": "agent-runner", "state": {"terminated": terminated}}],
+        },
+    }

@@ -23,6 +23,7 @@ from tests.unit.controllers.agentrun_objects import (
     SETTINGS,
     ago,
     conditions,
+    ended_pod,
     impl,
     job,
     pulling_pod,
@@ -261,6 +262,47 @@ def test_a_failed_job_fails_the_run_with_the_jobs_reason() -> None:
     plan = decide(snapshot(submitted(), jobs=(job(failed="DeadlineExceeded"),)))
     assert plan.status is not None and plan.status.phase == "Failed"
     assert conditions(plan.status.status)["Failed"] == ("True", "DeadlineExceeded")
+
+
+def test_the_agents_termination_message_becomes_status_runner_and_artifacts() -> None:
+    message = (
+        '{"phase":"Succeeded","exitCode":0,"outputs":{"branch":"codex/7"},'
+        '"artifacts":[{"name":"patch","path":"/workspace/out.patch","present":true,"size":3,"sha256":"ab"},'
+        '{"path":"nameless"}]}'
+    )
+    pods = {"run-1-job": [ended_pod("run-1-job", exit_code=0, message=message)]}
+    plan = decide(snapshot(submitted(), jobs=(job(complete=True),), pods=pods))
+    assert plan.status is not None and plan.status.phase == "Succeeded"
+    assert plan.status.status["runner"] == {
+        "exitCode": 0,
+        "reason": "Completed",
+        "outputs": {"branch": "codex/7"},
+    }
+    assert plan.status.status["artifacts"] == [
+        {"name": "patch", "path": "/workspace/out.patch", "present": True, "size": 3, "sha256": "ab"}
+    ]
+
+
+def test_a_failed_agents_log_tail_is_the_failure_detail_and_runner_message() -> None:
+    pods = {"run-1-job": [ended_pod("run-1-job", exit_code=3, message="fatal: no such repo\n")]}
+    plan = decide(snapshot(submitted(), jobs=(job(failed="BackoffLimitExceeded"),), pods=pods))
+    assert plan.status is not None and plan.status.phase == "Failed"
+    _, reason = conditions(plan.status.status)["Failed"]
+    assert (
+        reason == "BackoffLimitExceeded"
+        and "exited with code 3: fatal: no such repo" in plan.status.details.message
+    )
+    assert plan.status.status["runner"] == {
+        "exitCode": 3,
+        "reason": "Error",
+        "message": "fatal: no such repo",
+    }
+    assert "artifacts" not in plan.status.status
+
+
+def test_a_run_whose_container_never_ended_has_no_runner_status() -> None:
+    plan = decide(snapshot(submitted(), jobs=(job(failed="DeadlineExceeded"),)))
+    assert plan.status is not None and "runner" not in plan.status.status
 
 
 def test_an_image_pull_warns_within_its_grace_then_fails_and_stops_the_job() -> None:
