@@ -18,6 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 BUSYBOX_IMAGE = "local.jangar.dev/busybox:1"
+SAMPLE_BUSYBOX_ALIASES = ("docker.io/library/busybox:1.36",)
+"""The chart's smoke samples name `busybox:1.36`; the node cannot pull, so the local busybox answers to it
+(Debian's busybox-static, close enough for `sh -c echo`: the samples run literally, unedited)."""
 PAUSE_IMAGE = "local.jangar.dev/pause:1"
 
 # kubernetes' build/pause/linux/pause.c, reduced: sleep until SIGINT/SIGTERM, reap orphans on SIGCHLD.

@@ -385,6 +385,10 @@ class RealNode:
         self.ctr("images", "label", images.PAUSE_IMAGE, "io.cri-containerd.pinned=pinned")
         busybox = images.busybox_image(p / "busybox-oci.tar")
         self.import_image(busybox, images.BUSYBOX_IMAGE.rsplit(":", 1)[0])
+        for alias in images.SAMPLE_BUSYBOX_ALIASES:
+            tagged = self.ctr("images", "tag", "--force", images.BUSYBOX_IMAGE, alias)
+            if tagged.returncode != 0:
+                raise StartupError(f"ctr images tag {alias} failed: {tagged.stderr.strip()}")
 
     def start_kubelet(self, server: str) -> None:
         p = self.paths

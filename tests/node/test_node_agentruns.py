@@ -1,6 +1,7 @@
-"""AgentRuns executed for real on the node: the controller's Job runs the jangar image (built without Docker
-by `scripts/build-image.sh`), whose `jangar-runner` starts the provider's binary (`/bin/sh` here, as the fake
-agent); the outcome, the exit code and the agent's log come back to the user."""
+"""AgentRuns executed for real on the node: the controller's Job runs the provider's binary directly (`/bin/sh`
+here, as the fake agent) in the jangar image (built without Docker by `scripts/build-image.sh`) or in the
+seed's own sample image (busybox); the outcome, the exit code, the agent's outputs and its log come back to
+the user."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from kubernetes_asyncio import client as k8s
 
 from jangar.controllers.kinds import AGENTPROVIDERS, AGENTRUNS, AGENTS, IMPLEMENTATIONSPECS
 from jangar.dev.assets import repo_root
-from jangar.dev.cluster import LocalCluster
+from jangar.dev.cluster import LocalCluster, kubectl_env
 from jangar.runtime import Client
 from tests.envtest.controllers_fixtures import cond, running_controller, settings_for, wait_phase
 from tests.node.jobs import default_service_account
@@ -136,8 +137,77 @@ async def test_a_failing_agent_fails_the_run_with_its_exit_code(
     assert done["status"]["phase"] == "Failed"
     failed = cond(done, "Failed")
     assert failed["reason"] == "BackoffLimitExceeded", failed
-    assert "7" in failed["message"], failed
+    # FallbackToLogsOnError: the kubelet kept the agent's last words as its termination message.
+    assert "exited with code 7: about to fail" in failed["message"], failed
+    assert done["status"]["runner"] == {"exitCode": 7, "reason": "Error", "message": "about to fail"}
     assert "about to fail" in await _logs(cluster, ns, "broken")
+
+
+async def test_jangar_runner_wraps_an_agent_and_reports_its_outputs_and_artifacts(
+    jangar_node: tuple[LocalCluster, str], client: Client, node_client: k8s.ApiClient, node_namespace: str
+) -> None:
+    cluster, image = jangar_node
+    ns = node_namespace
+    await default_service_account(k8s.CoreV1Api(node_client), ns)
+    script = 'echo patch > out.patch; echo "{\\"branch\\": \\"codex/{{ parameters.who }}\\"}" > "$AGENT_OUTPUTS_PATH"'
+    provider = {
+        "metadata": {"name": "wrapped", "namespace": ns},
+        "spec": {
+            "binary": "jangar-runner",
+            "argsTemplate": ["--", "/bin/sh", "-c", script],
+            "outputArtifacts": [{"name": "patch", "path": "/workspace/out.patch"}],
+        },
+    }
+    await client.create(AGENTPROVIDERS, provider)
+    agent = {"metadata": {"name": "coder", "namespace": ns}, "spec": {"providerRef": {"name": "wrapped"}}}
+    await client.create(AGENTS, agent)
+    await client.create(
+        IMPLEMENTATIONSPECS, {"metadata": {"name": "task", "namespace": ns}, "spec": {"text": "x"}}
+    )
+    async with running_controller(cluster.kubeconfig, _settings(ns, image)):
+        await client.create(AGENTRUNS, _run(ns, "wrapped", parameters={"who": "7"}))
+        done = await wait_phase(client, ns, "wrapped", "Succeeded", "Failed", timeout=TIMEOUT)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert done["status"]["runner"]["outputs"] == {"branch": "codex/7"}, done["status"]
+    (patch,) = done["status"]["artifacts"]
+    assert patch["name"] == "patch" and patch["present"] is True and patch["size"] == 6, patch
+    assert "run wrapped: Succeeded (exit code 0)" in await _logs(cluster, ns, "wrapped")
+
+
+def _apply(cluster: LocalCluster, kubectl: Path, ns: str, path: Path) -> None:
+    applied = subprocess.run(
+        [str(kubectl), "-n", ns, "apply", "-f", str(path)],
+        env=kubectl_env(cluster),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert applied.returncode == 0, applied.stderr
+
+
+async def test_the_seeds_smoke_sample_runs_unedited_in_its_busybox_image(
+    node_cluster: LocalCluster,
+    client: Client,
+    node_client: k8s.ApiClient,
+    node_namespace: str,
+    kubectl_bin: Path,
+) -> None:
+    """charts/agents/examples/*-smoke.yaml, as a user applies them: a workflow of two steps in busybox:1.36
+    whose provider is `/bin/sh -c 'echo ...'`, under the chart's default pull policy (IfNotPresent)."""
+    install_crds(node_cluster.kubeconfig)
+    ns = node_namespace
+    await default_service_account(k8s.CoreV1Api(node_client), ns)
+    examples = repo_root() / "charts" / "agents" / "examples"
+    for sample in ("agentprovider-smoke", "agent-smoke", "implementationspec-smoke"):
+        _apply(node_cluster, kubectl_bin, ns, examples / f"{sample}.yaml")
+    settings = settings_for(ns, JANGAR_AGENT_RUNNER_IMAGE_PULL_POLICY="IfNotPresent")
+    async with running_controller(node_cluster.kubeconfig, settings):
+        _apply(node_cluster, kubectl_bin, ns, examples / "agentrun-workflow-smoke.yaml")
+        done = await wait_phase(client, ns, "agents-workflow-smoke", "Succeeded", "Failed", timeout=TIMEOUT)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert [s["phase"] for s in done["status"]["workflow"]["steps"]] == ["Succeeded", "Succeeded"]
+    assert "smoke stage implement" in await _logs(node_cluster, ns, "agents-workflow-smoke")
 
 
 async def test_a_workflow_runs_each_step_as_a_real_container(
