@@ -3,7 +3,8 @@
 # repository, keyed by the pinned versions. A second run is a no-op. Every step prints its duration.
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy (k8s.io/kubernetes through
 #   a wrapper module), etcd, kwok, kwokctl, helm, kind, pause (scripts/pause, our own pod sandbox process),
-#   and kwok's default Stage YAMLs.
+#   coredns (scripts/coredns: CoreDNS with only the plugins a local cluster's DNS needs), and kwok's default
+#   Stage YAMLs.
 # Incremental: only the binaries that are missing are built (existing ones are never rebuilt), so adding a
 # binary to an existing cache directory costs only that binary.
 # Prints the asset directory on its last line of stdout.
@@ -19,8 +20,9 @@ ASSETS="${JANGAR_ASSETS:-${XDG_CACHE_HOME:-$HOME/.cache}/jangar/k8s-assets/${KEY
 BIN="$ASSETS/bin"
 # Keep in step with jangar/dev/assets.py (ALL_BINARIES).
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
-OTHER_BINARIES=(etcd kwok kwokctl helm kind pause)
+OTHER_BINARIES=(etcd kwok kwokctl helm kind pause coredns)
 PAUSE_SRC="$here/pause"
+COREDNS_SRC="$here/coredns"
 
 step_start=0
 step() { step_name="$1"; step_start=$(date +%s); echo ">>> $step_name" >&2; }
@@ -28,12 +30,14 @@ done_step() { echo "<<< $step_name: $(( $(date +%s) - step_start ))s" >&2; }
 
 # The pause binary is rebuilt when its source changes (a second or two); everything else only when missing.
 pause_hash() { cat "$PAUSE_SRC/go.mod" "$PAUSE_SRC/main.go" | sha256sum | cut -d' ' -f1; }
+coredns_hash() { cat "$COREDNS_SRC/go.mod" "$COREDNS_SRC/go.sum" "$COREDNS_SRC/main.go" | sha256sum | cut -d' ' -f1; }
 all_present() {
   local b
   for b in "${K8S_BINARIES[@]}" "${OTHER_BINARIES[@]}"; do
     [[ -x "$BIN/$b" ]] || return 1
   done
-  [[ -f "$ASSETS/kwok/stages.yaml" && "$(cat "$ASSETS/pause.sha256" 2>/dev/null)" == "$(pause_hash)" ]]
+  [[ -f "$ASSETS/kwok/stages.yaml" && "$(cat "$ASSETS/pause.sha256" 2>/dev/null)" == "$(pause_hash)" \
+    && "$(cat "$ASSETS/coredns.sha256" 2>/dev/null)" == "$(coredns_hash)" ]]
 }
 
 if [[ -f "$ASSETS/.complete" ]] && all_present; then
@@ -146,6 +150,18 @@ if [[ ! -x "$BIN/pause" || "$(cat "$ASSETS/pause.sha256" 2>/dev/null)" != "$(pau
   "$PARTIAL/pause" --version >&2
   mv -f "$PARTIAL/pause" "$BIN/pause"
   pause_hash > "$ASSETS/pause.sha256"
+  done_step
+fi
+
+# --- coredns: the cluster DNS of the node shape (Services by name from pods), our plugin list -----------
+if [[ ! -x "$BIN/coredns" || "$(cat "$ASSETS/coredns.sha256" 2>/dev/null)" != "$(coredns_hash)" ]]; then
+  step "build coredns (scripts/coredns)"
+  mkdir -p "$W/coredns" "$PARTIAL"
+  cp "$COREDNS_SRC/go.mod" "$COREDNS_SRC/go.sum" "$COREDNS_SRC/main.go" "$W/coredns/"
+  (cd "$W/coredns" && GOWORK=off GOFLAGS=-mod=readonly go build -trimpath -ldflags "-s -w" -o "$PARTIAL/coredns" .)
+  "$PARTIAL/coredns" -version >&2
+  mv -f "$PARTIAL/coredns" "$BIN/coredns"
+  coredns_hash > "$ASSETS/coredns.sha256"
   done_step
 fi
 

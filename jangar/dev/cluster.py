@@ -159,6 +159,8 @@ class LocalCluster:
                 node_mod.delete_node_pods(self._request, self.node_name)
         self._timed("down-pods", t)
         self._stop("kubelet")
+        self._stop("kube-proxy")
+        self._stop("coredns")
         node_mod.remove_containers(self.workdir)
         self._stop("containerd")
         self._timed("down-node", t)
@@ -188,7 +190,8 @@ class LocalCluster:
                 self.real_node.import_image(archive, base_name)
             self._timed("containerd+images", t)
         clients = node_mod.node_clients(self.node_name) if self.node else None
-        pki_mod.generate(self.workdir / "pki", clients=clients)
+        node_ips = (_advertise_address(),) if self.node else ()
+        pki_mod.generate(self.workdir / "pki", clients=clients, extra_ips=node_ips)
         self._timed("pki", t0)
 
         t = time.monotonic()
@@ -211,6 +214,9 @@ class LocalCluster:
             self._request(
                 "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", node_mod.NODE_RBAC
             )
+            for path, body in node_mod.DNS_RBAC:
+                self._request("POST", path, body)
+            self.real_node.start_dns(self.server, timeout)
             self.real_node.start_kubelet(self.server)
             self.group.wait_until(
                 self.group.processes["kubelet"],
@@ -219,6 +225,10 @@ class LocalCluster:
                 f"node {self.node_name} Ready",
             )
             self._timed("node-ready", t)
+            t = time.monotonic()
+            # After the Node exists: kube-proxy reads its addresses from it.
+            self.real_node.start_kube_proxy(self.server, timeout)
+            self._timed("kube-proxy", t)
         self._timed("total", t0)
         self._write_info()
 
@@ -277,7 +287,8 @@ class LocalCluster:
         argv = [
             str(self.assets.binary("kube-apiserver")),
             f"--etcd-servers={self.etcd_url}",
-            "--bind-address=127.0.0.1",
+            # Pods reach the API server on the node address (the `kubernetes` Service's endpoint).
+            f"--bind-address={'0.0.0.0' if self.node else '127.0.0.1'}",
             f"--secure-port={self.apiserver_port}",
             f"--advertise-address={_advertise_address()}",
             f"--tls-cert-file={p.serving_crt}",

@@ -32,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,7 @@ HOST_DIRS: tuple[tuple[Path, str], ...] = (
 # Set by the kubelet (protectKernelDefaults false) and by the bridge plugin (ip_forward).
 SYSCTLS = (
     "net.ipv4.ip_forward",
+    "net.ipv4.conf.all.route_localnet",  # kube-proxy, for NodePorts on localhost
     "vm.overcommit_memory",
     "vm.panic_on_oom",
     "kernel.panic",
@@ -100,10 +102,15 @@ def _which(name: str) -> str | None:
 
 
 def node_clients(name: str) -> dict[str, tuple[str, str | None]]:
-    """The extra client certificates of the node shape, for `pki.generate(clients=...)`."""
+    """The extra client certificates of the node shape, for `pki.generate(clients=...)`.
+
+    kube-proxy's user is `system:kube-proxy`, which the built-in `system:node-proxier` binding names.
+    """
     return {
         "node": (f"system:node:{name}", "system:nodes"),
         "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters"),
+        "kube-proxy": ("system:kube-proxy", None),
+        "coredns": (DNS_USER, None),
     }
 
 
@@ -125,6 +132,43 @@ NODE_RBAC = {
     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:node"},
     "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:nodes"}],
 }
+
+
+DNS_USER = "jangar-dev:coredns"
+# What CoreDNS's kubernetes plugin reads (as the stock coredns ClusterRole grants).
+DNS_RBAC: tuple[tuple[str, dict[str, Any]], ...] = (
+    (
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": DNS_USER},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["services", "pods", "namespaces"],
+                    "verbs": ["list", "watch"],
+                },
+                {
+                    "apiGroups": ["discovery.k8s.io"],
+                    "resources": ["endpointslices"],
+                    "verbs": ["list", "watch"],
+                },
+            ],
+        },
+    ),
+    (
+        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": DNS_USER},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": DNS_USER},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": DNS_USER}],
+        },
+    ),
+)
+CLUSTER_DOMAIN = "cluster.local"
 
 
 # --- the node's files ------------------------------------------------------------------------------
@@ -159,6 +203,14 @@ class NodePaths:
     @property
     def pod_logs(self) -> Path:
         return self.root / "pod-logs"
+
+    @property
+    def kube_proxy_config(self) -> Path:
+        return self.root / "kube-proxy.yaml"
+
+    @property
+    def corefile(self) -> Path:
+        return self.root / "Corefile"
 
     @property
     def cni_conf(self) -> Path:
@@ -262,7 +314,8 @@ def kubelet_config(paths: NodePaths, pki: Pki, node_ip: str, port: int, healthz_
         # the field is podLogsDir (an unknown field is only a warning)
         "podLogsDir": str(paths.pod_logs),
         "resolvConf": "/etc/resolv.conf",
-        "clusterDomain": "cluster.local",
+        "clusterDomain": CLUSTER_DOMAIN,
+        "clusterDNS": [node_ip],
         "rotateCertificates": False,
         "serverTLSBootstrap": False,
         "registerNode": True,
@@ -275,6 +328,49 @@ def kubelet_config(paths: NodePaths, pki: Pki, node_ip: str, port: int, healthz_
         "fileCheckFrequency": "10s",
         "nodeStatusUpdateFrequency": "10s",
     }
+
+
+def kube_proxy_config(kubeconfig: Path, node: str, healthz: int, metrics: int) -> dict[str, Any]:
+    """iptables mode for the pod subnet; conntrack sysctls left as the host has them (0 = do not set)."""
+    return {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "clientConnection": {"kubeconfig": str(kubeconfig)},
+        "hostnameOverride": node,
+        "clusterCIDR": POD_SUBNET,
+        "mode": "iptables",
+        "healthzBindAddress": f"127.0.0.1:{healthz}",
+        "metricsBindAddress": f"127.0.0.1:{metrics}",
+        "nodePortAddresses": ["primary"],
+        "conntrack": {"maxPerCore": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
+    }
+
+
+def corefile(node_ip: str, kubeconfig: Path, health: int, ready: int) -> str:
+    """Cluster DNS on the node address (the kubelet's clusterDNS): Services and Pods by name, the rest
+    forwarded to the host's resolver."""
+    return f"""\
+.:53 {{
+    bind {node_ip}
+    errors
+    health 127.0.0.1:{health}
+    ready 127.0.0.1:{ready}
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+        kubeconfig {kubeconfig} local
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }}
+    forward . /etc/resolv.conf
+    cache 30
+    loop
+}}
+"""
+
+
+def _http_ok(url: str) -> bool:
+    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as resp:
+        return bool(resp.status == 200)
+    return False
 
 
 def _kubeconfig(server: str, pki: Pki, user: str) -> dict[str, Any]:
@@ -390,6 +486,36 @@ class RealNode:
             if tagged.returncode != 0:
                 raise StartupError(f"ctr images tag {alias} failed: {tagged.stderr.strip()}")
 
+    def start_dns(self, server: str, timeout: float) -> None:
+        """CoreDNS on the node address; Ready once its kubernetes plugin has synced."""
+        p = self.paths
+        kubeconfig = p.root / "coredns.kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump(_kubeconfig(server, self.pki, "coredns"), sort_keys=False))
+        health, ready = free_port(), free_port()
+        p.corefile.write_text(corefile(self.node_ip, kubeconfig, health, ready))
+        proc = self.group.start("coredns", [str(self.assets.binary("coredns")), "-conf", str(p.corefile)])
+        self.group.wait_until(
+            proc, lambda: _http_ok(f"http://127.0.0.1:{ready}/ready"), timeout, "cluster DNS ready"
+        )
+
+    def start_kube_proxy(self, server: str, timeout: float) -> None:
+        """kube-proxy (iptables): Service ClusterIPs, the `kubernetes` one included, work from pods."""
+        p = self.paths
+        kubeconfig = p.root / "kube-proxy.kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump(_kubeconfig(server, self.pki, "kube-proxy"), sort_keys=False))
+        healthz, metrics = free_port(), free_port()
+        p.kube_proxy_config.write_text(
+            yaml.safe_dump(kube_proxy_config(kubeconfig, self.name, healthz, metrics), sort_keys=False)
+        )
+        proc = self.group.start(
+            "kube-proxy",
+            [str(self.assets.binary("kube-proxy")), f"--config={p.kube_proxy_config}", "--v=2"],
+        )
+        # /healthz answers 503 until the first sync of the rules; 200 once Services are programmed.
+        self.group.wait_until(
+            proc, lambda: _http_ok(f"http://127.0.0.1:{healthz}/healthz"), timeout, "kube-proxy synced"
+        )
+
     def start_kubelet(self, server: str) -> None:
         p = self.paths
         self.kubelet_port = free_port()
@@ -479,6 +605,8 @@ STACK_EXECUTABLES = frozenset(
         "runc",
         "ctr",
         "kubelet",
+        "kube-proxy",
+        "coredns",
         "etcd",
         "kube-apiserver",
         "kube-controller-manager",

@@ -120,10 +120,16 @@ def _issue(
     return builder.sign(ca_key, hashes.SHA256())
 
 
-def generate(directory: Path, clients: dict[str, tuple[str, str | None]] | None = None) -> Pki:
+def generate(
+    directory: Path,
+    clients: dict[str, tuple[str, str | None]] | None = None,
+    extra_ips: tuple[str, ...] = (),
+) -> Pki:
     """Write CA, serving cert, client certs and the service-account key pair into `directory`.
 
-    `clients` maps a file stem to (common name, organisation); the admin is always included.
+    `clients` maps a file stem to (common name, organisation); the admin is always included. `extra_ips`
+    are more serving-cert SANs: the node address, which pods reach the API server on (through the
+    `kubernetes` Service and kube-proxy).
     """
     directory.mkdir(parents=True, exist_ok=True)
     pki = Pki(directory)
@@ -168,6 +174,7 @@ def generate(directory: Path, clients: dict[str, tuple[str, str | None]] | None 
         x509.DNSName("kubernetes.default.svc.cluster.local"),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
+        *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in extra_ips if ip != "127.0.0.1"),
     ]
     serving = _issue(
         _name("kube-apiserver"),
