@@ -14,7 +14,7 @@
 # Every step prints its duration on stderr. The jangar image needs root (mmdebstrap, chroot, mount), network
 # access to Debian's mirror and PyPI, mmdebstrap and umoci; the others need umoci and busybox-static.
 #
-# Usage: scripts/build-image.sh [--jangar] [--test-agent] [--pause] [--all]
+# Usage: scripts/build-image.sh [--jangar] [--test-agent] [--pause] [--curl] [--all]
 #                               [--print-path] [--no-build] [--force] [--import SOCKET] [--print-config]
 #   (no image flag: --jangar)
 #   --print-path    print each image's archive path on stdout instead of its reference
@@ -90,7 +90,8 @@ while [[ $# -gt 0 ]]; do
     --jangar) want+=(jangar) ;;
     --test-agent) want+=(test-agent) ;;
     --pause) want+=(pause) ;;
-    --all) want+=(jangar test-agent pause) ;;
+    --curl) want+=(curl) ;;
+    --all) want+=(jangar test-agent pause curl) ;;
     --print-path) print_path=1 ;;
     --no-build) no_build=1 ;;
     --force) force=1 ;;
@@ -312,6 +313,7 @@ fake_agent() {
 #   ls DIR...        list the directories (ls -la), exit with ls's status
 #   write FILE TEXT  write TEXT to FILE (checks a writable mount), print "fake-agent: wrote FILE", exit 0
 #   id               print the uid, gid and groups, exit 0
+#   report JSON      write JSON to the termination message (/dev/termination-log), print it, exit 0
 mode="${1:-${FAKE_AGENT_MODE:-succeed}}"
 [ $# -gt 0 ] && shift
 case "$mode" in
@@ -335,8 +337,34 @@ case "$mode" in
   ls) exec ls -la "$@" ;;
   write) printf '%s\n' "$2" > "$1" && echo "fake-agent: wrote $1"; exit $? ;;
   id) id; exit 0 ;;
+  report) printf '%s' "$1" > /dev/termination-log && echo "fake-agent: reported $1"; exit $? ;;
   *) echo "fake-agent: unknown mode '$mode'" >&2; exit 64 ;;
 esac
+SH
+}
+
+# /usr/local/bin/agent-runner: a stand-in for the reference's agent image (its sample AgentProvider runs
+# /usr/local/bin/agent-runner, which reads the run's specs and runs codex). This one reads the same files,
+# says what it would do, and reports outputs in the termination message, so the seed's sample AgentRun
+# runs unedited in a real container where the real image cannot be pulled.
+stand_in_agent_runner() {
+  cat <<'SH'
+#!/bin/sh
+# agent-runner (jangar stand-in, local.jangar.dev/test-agent): no model is called.
+set -eu
+spec="${AGENT_RUNNER_SPEC_PATH:-/workspace/agent-runner.json}"
+run="${AGENT_RUN_SPEC:-/workspace/run.json}"
+[ -r "$spec" ] || { echo "agent-runner: cannot read $spec" >&2; exit 66; }
+[ -r "$run" ] || { echo "agent-runner: cannot read $run" >&2; exit 66; }
+stage="$(sed -n 's/^ *"stage": *"\([^"]*\)".*/\1/p' "$run" | head -n1)"
+echo "agent-runner: provider ${AGENT_PROVIDER:-?}, stage ${stage:-none}"
+if [ -r /workspace/implementation.txt ]; then
+  echo "agent-runner: implementation: $(head -c 200 /workspace/implementation.txt | tr '\n' ' ')"
+fi
+mkdir -p /workspace/.agent
+echo "agent-runner stand-in ran stage ${stage:-none}" > /workspace/.agent/agent.log
+printf '{"outputs":{"stage":"%s","standIn":true}}' "${stage:-none}" > /dev/termination-log 2>/dev/null || true
+echo "agent-runner: done"
 SH
 }
 
@@ -367,7 +395,8 @@ build_test_agent() {
       printf '%s\n' 'root:x:0:' 'agent:x:1000:' 'nogroup:x:65534:' > "$r/etc/group"
       chown 1000:1000 "$r/home/agent"
       fake_agent > "$r/usr/local/bin/fake-agent"
-      chmod 0755 "$r/usr/local/bin/fake-agent"
+      stand_in_agent_runner > "$r/usr/local/bin/agent-runner"
+      chmod 0755 "$r/usr/local/bin/fake-agent" "$r/usr/local/bin/agent-runner"
       done_step
       step "layer + config + archive"
       mkdir -p "$CACHE"
@@ -380,6 +409,46 @@ build_test_agent() {
       prune test-agent
     fi
     import test-agent "$ref" "$archive"
+  fi
+  report "$ref" "$archive"
+}
+
+# --- a curl image (the chart's `helm test` pod runs curl) ----------------------------------------------
+CURL_PACKAGES=(curl ca-certificates)
+curl_tag() { { sha256sum "$self" | cut -d' ' -f1; echo "$SUITE ${CURL_PACKAGES[*]} ${MMDEBSTRAP_OPTS[*]}"; } | sha; }
+build_curl() {
+  local tag ref archive r total
+  tag="$(curl_tag)"
+  ref="$REGISTRY/curl:$tag"
+  archive="$CACHE/curl-$tag.oci.tar"
+  if [[ $no_build -eq 0 ]]; then
+    locked curl
+    if [[ -f "$archive" && $force -eq 0 ]]; then
+      echo "curl image cached: $archive ($(du -h "$archive" | cut -f1))" >&2
+    else
+      [[ $EUID -eq 0 ]] || { echo "build-image: the curl image needs root (mmdebstrap)" >&2; exit 1; }
+      need mmdebstrap umoci
+      total=$EPOCHREALTIME
+      begin "$tag"
+      r="$W/bundle/rootfs"
+      step "Debian $SUITE rootfs (mmdebstrap: ${CURL_PACKAGES[*]})"
+      mmdebstrap "${MMDEBSTRAP_OPTS[@]}" --include="$(IFS=,; echo "${CURL_PACKAGES[*]}")" \
+        "$SUITE" "$W/base.tar" \
+        "deb $MIRROR $SUITE main" "deb $MIRROR $SUITE-updates main" "deb $SECURITY_MIRROR $SUITE-security main" \
+        2> >(grep -v '^I: ' >&2 || true)
+      tar -C "$r" --numeric-owner -xpf "$W/base.tar"
+      rm -f "$W/base.tar" "$r/etc/resolv.conf" "$r/etc/hostname"
+      rm -rf "$r"/var/log/apt/* "$r"/var/cache/apt/* "$r"/var/lib/apt/lists/*
+      done_step
+      step "layer + config + archive"
+      mkdir -p "$CACHE"
+      finish "$tag" "$archive" --config.entrypoint curl --config.user 100:101 \
+        --config.label "org.opencontainers.image.title=jangar-curl" --config.label "org.opencontainers.image.revision=$tag"
+      done_step
+      echo "curl image built in $(elapsed "$total")s: $archive ($(du -h "$archive" | cut -f1))" >&2
+      prune curl
+    fi
+    import curl "$ref" "$archive"
   fi
   report "$ref" "$archive"
 }
@@ -445,5 +514,6 @@ for image in "${want[@]}"; do
     jangar) build_jangar ;;
     test-agent) build_test_agent ;;
     pause) build_pause ;;
+    curl) build_curl ;;
   esac
 done
