@@ -9,7 +9,7 @@ from pydantic import Field
 from jangar.api import groups
 from jangar.api.common import Subject
 from jangar.api.meta import OpenModel, Resource, ResourceStatus
-from jangar.api.schema import Timestamp
+from jangar.api.schema import Int32, Timestamp
 
 
 class ApprovalPolicySpec(OpenModel):
@@ -18,6 +18,8 @@ class ApprovalPolicySpec(OpenModel):
     default_decision: str | None = None
     """For example allow or deny."""
     subjects: list[Subject] | None = None
+    timeout_seconds: Int32 | None = Field(default=None, ge=0)
+    """How long an ApprovalGate waits for a decision before `defaultDecision` applies (unset: forever)."""
 
 
 class ApprovalPolicyStatus(ResourceStatus):

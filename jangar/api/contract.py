@@ -84,3 +84,28 @@ def is_cancel_requested(obj: object) -> bool:
         return False
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     return str(annotations.get(ANNOTATION_CANCEL, "")).lower() == "true"
+
+
+# -- orchestration (issue 10) --------------------------------------------------------------------------
+LABEL_ORCHESTRATION_RUN: Final = "jangar.proompteng.ai/orchestration-run"
+"""On every child of an OrchestrationRun (AgentRun, ToolRun, OrchestrationRun, decision SignalDelivery)."""
+LABEL_ORCHESTRATION_STEP: Final = "jangar.proompteng.ai/orchestration-step"
+"""The step of the OrchestrationRun a child belongs to."""
+ANNOTATION_ORCHESTRATION_ATTEMPT: Final = "jangar.proompteng.ai/orchestration-attempt"
+"""On a step's child: the step attempt (1-based) it was created for, so a lost status write is recovered."""
+APPROVAL_DELIVERY_PREFIX: Final = "approval"
+"""A decision SignalDelivery's `spec.deliveryId` is `approval:<run>:<step>`."""
+
+
+def approval_delivery_id(run: str, step: str) -> str:
+    """The `spec.deliveryId` of the decision SignalDelivery of an ApprovalGate step."""
+    return f"{APPROVAL_DELIVERY_PREFIX}:{run}:{step}"
+
+
+__all__ += [
+    "ANNOTATION_ORCHESTRATION_ATTEMPT",
+    "APPROVAL_DELIVERY_PREFIX",
+    "LABEL_ORCHESTRATION_RUN",
+    "LABEL_ORCHESTRATION_STEP",
+    "approval_delivery_id",
+]

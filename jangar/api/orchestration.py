@@ -33,6 +33,9 @@ class OrchestrationStep(OpenModel):
     """Step inputs, overlaid on the run parameters."""
     retries: Int32 | None = Field(default=None, ge=0)
     retry_backoff_seconds: Int32 | None = Field(default=None, ge=0)
+    timeout_seconds: Int32 | None = Field(default=None, ge=0)
+    """How long one attempt may run (from its start) before its child is cancelled and the attempt fails
+    with `StepTimedOut` (retried while attempts remain); unset or 0: no limit."""
 
 
 class OrchestrationSpec(KubeModel):
@@ -63,6 +66,20 @@ class OrchestrationRunSpec(KubeModel):
     """Idempotency key of the trigger that created this run."""
 
 
+class StepApproval(KubeModel):
+    """The decision an ApprovalGate step took."""
+
+    decision: str | None = None
+    """approved or rejected."""
+    decided_by: str | None = None
+    decided_at: Timestamp | None = None
+    reason: str | None = None
+    defaulted: bool | None = None
+    """True when the policy's `defaultDecision` was applied after its `timeoutSeconds`."""
+    delivery: str | None = None
+    """The decision SignalDelivery (absent for a default decision)."""
+
+
 class OrchestrationStepStatus(OpenModel):
     name: str
     kind: str
@@ -77,6 +94,8 @@ class OrchestrationStepStatus(OpenModel):
     resource_ref: ResourceRef | None = None
     """The AgentRun, ToolRun, OrchestrationRun or SignalDelivery behind the step."""
     outputs: FreeForm | None = None
+    approval: StepApproval | None = None
+    """ApprovalGate steps: the decision, who made it and when."""
 
 
 class OrchestrationRunStatus(ResourceStatus):

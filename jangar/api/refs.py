@@ -22,6 +22,15 @@ __all__ = [
     "VCSPROVIDERS",
     "ref_for",
 ]
+__all__ += [
+    "APPROVALPOLICIES",
+    "ORCHESTRATIONRUNS",
+    "ORCHESTRATIONS",
+    "SIGNALDELIVERIES",
+    "SIGNALS",
+    "TOOLRUNS",
+    "TOOLS",
+]
 
 
 @functools.cache
@@ -39,3 +48,12 @@ IMPLEMENTATIONSOURCES = ref_for("ImplementationSource")
 MEMORIES = ref_for("Memory")
 VCSPROVIDERS = ref_for("VersionControlProvider")
 SECRETBINDINGS = ref_for("SecretBinding")
+
+# -- orchestration kinds (issue 10)
+ORCHESTRATIONS = ref_for("Orchestration")
+ORCHESTRATIONRUNS = ref_for("OrchestrationRun")
+TOOLS = ref_for("Tool")
+TOOLRUNS = ref_for("ToolRun")
+APPROVALPOLICIES = ref_for("ApprovalPolicy")
+SIGNALS = ref_for("Signal")
+SIGNALDELIVERIES = ref_for("SignalDelivery")

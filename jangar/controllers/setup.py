@@ -231,4 +231,80 @@ def install(
                 max_concurrent_reconciles=tuning.supporting_workers,
                 reconcile_timeout=tuning.reconcile_timeout_seconds,
             ).named(name).complete(SupportingReconciler(ref, check, env, events, now))
+    install_orchestration(manager, deps, clock=clock)
     return Installed(gate=gate, agentruns=runs, events=events)
+
+
+# -- orchestration (issue 10): Orchestration and OrchestrationRun, behind orchestrationController.* -------
+
+
+def install_orchestration(
+    manager: Manager, deps: ControllerDeps, *, clock: Callable[[], datetime] | None = None
+) -> None:
+    """Register the Orchestration and OrchestrationRun controllers (`JANGAR_ORCHESTRATION_CONTROLLER_*`).
+
+    Called by `install`; must run before the cache starts (informers, indexes)."""
+    from jangar.api.refs import (
+        APPROVALPOLICIES,
+        ORCHESTRATIONRUNS,
+        ORCHESTRATIONS,
+        SIGNALDELIVERIES,
+        SIGNALS,
+        TOOLRUNS,
+        TOOLS,
+    )
+    from jangar.controllers import orchestration_indexes as oix
+    from jangar.controllers.orchestration import REFERENCED_KINDS, check_orchestration
+    from jangar.controllers.orchestrationrun import OrchestrationRunReconciler
+    from jangar.controllers.orchestrationrun.apply import PlanApplier as OrchestrationRunApplier
+
+    settings = deps.settings
+    scope = settings.orchestration_controller
+    if not scope.enabled:
+        return
+    now = clock or _utcnow
+    namespaces = None if scope.all_namespaces else list(scope.namespaces)
+    kinds = (ORCHESTRATIONS, ORCHESTRATIONRUNS, TOOLS, TOOLRUNS, APPROVALPOLICIES, SIGNALS, SIGNALDELIVERIES)
+    options = manager.cache.options
+    by_resource = dict(options.by_resource)
+    for ref in kinds:
+        by_resource.setdefault(ref, ResourceCacheOptions(namespaces=namespaces))
+    manager.cache.options = dataclasses.replace(options, by_resource=by_resource)
+    cache = manager.cache
+    for ref in (*kinds, AGENTRUNS, AGENTS, IMPLEMENTATIONSPECS):
+        cache.informer(ref)
+    oix.install_orchestration_indexes(cache)
+    events = manager.event_recorder("jangar-orchestration-controller")
+    tuning = settings.tuning
+    runs = OrchestrationRunReconciler(
+        cache=cache,
+        applier=OrchestrationRunApplier(client=manager.client, cache=cache, events=events),
+        tuning=tuning,
+        clock=now,
+    )
+    (
+        Builder(manager)
+        .for_(ORCHESTRATIONRUNS)
+        .owns(AGENTRUNS)
+        .owns(TOOLRUNS)
+        .owns(ORCHESTRATIONRUNS)
+        .watches(SIGNALDELIVERIES, oix.runs_waiting_for_delivery(cache))
+        .watches(APPROVALPOLICIES, oix.runs_waiting_for_policy(cache), GenerationChanged())
+        .watches(ORCHESTRATIONS, oix.runs_for_orchestration(cache), GenerationChanged())
+        .with_options(
+            max_concurrent_reconciles=tuning.agentrun_workers,
+            reconcile_timeout=tuning.reconcile_timeout_seconds,
+        )
+        .named("orchestrationrun")
+        .complete(runs)
+    )
+    env = CheckEnv(settings=settings, client=manager.client, cache=cache)
+    builder = Builder(manager).for_(ORCHESTRATIONS, GenerationChanged())
+    for kind, ref in REFERENCED_KINDS.items():
+        builder = builder.watches(ref, oix.orchestrations_referencing(cache, kind), GenerationChanged())
+    builder.with_options(
+        max_concurrent_reconciles=tuning.supporting_workers,
+        reconcile_timeout=tuning.reconcile_timeout_seconds,
+    ).named("orchestration").complete(
+        SupportingReconciler(ORCHESTRATIONS, check_orchestration, env, events, now)
+    )

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["lookup", "render_template"]
+__all__ = ["lookup", "references", "render_strict", "render_template"]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
@@ -43,3 +43,15 @@ def _to_text(value: Any) -> str:
 
 def render_template(template: str, context: Mapping[str, Any]) -> str:
     return _PLACEHOLDER.sub(lambda m: _to_text(lookup(context, m.group(1))) if m.group(1) else "", template)
+
+
+def references(template: str) -> list[str]:
+    """The dotted paths of the placeholders in `template`, in order (empty placeholders left out)."""
+    return [m.group(1) for m in _PLACEHOLDER.finditer(template) if m.group(1)]
+
+
+def render_strict(template: str, context: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """`render_template`, plus the paths that resolved to nothing (missing or null), for callers where an
+    empty string would hide a mistake (orchestration step inputs fail the step instead)."""
+    missing = [path for path in references(template) if lookup(context, path) is None]
+    return render_template(template, context), missing

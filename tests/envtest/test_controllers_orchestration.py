@@ -1,0 +1,405 @@
+"""The Orchestration and OrchestrationRun controllers against a real API server.
+
+The AgentRun controller is off and nothing reconciles ToolRuns here: the test plays the children's
+controllers by patching their status, which proves the engine in isolation. envtest has no garbage
+collector, so ownership is asserted through the ownerReferences (GC itself is proven on the kwok tier).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest_asyncio
+import yaml
+
+from jangar.api.contract import ANNOTATION_CANCEL, LABEL_ORCHESTRATION_RUN, LABEL_ORCHESTRATION_STEP
+from jangar.api.refs import (
+    APPROVALPOLICIES,
+    ORCHESTRATIONRUNS,
+    ORCHESTRATIONS,
+    SIGNALDELIVERIES,
+    SIGNALS,
+    TOOLRUNS,
+    TOOLS,
+)
+from jangar.controllers.kinds import AGENTRUNS, AGENTS, EVENTS, IMPLEMENTATIONSPECS
+from jangar.dev.cluster import LocalCluster
+from jangar.runtime import Client, ResourceRef
+from jangar.settings import ControllerTuning
+from tests.chart.helm import CHART
+from tests.envtest.controllers_fixtures import (
+    ControllerProcess,
+    cond,
+    eventually,
+    running_controller,
+    settings_for,
+)
+
+TUNING = ControllerTuning(agentrun_workers=4, reference_grace_seconds=30.0)
+
+
+def _settings(ns: str) -> Any:
+    return settings_for(ns, JANGAR_AGENTS_CONTROLLER_ENABLED="false")
+
+
+@pytest_asyncio.fixture
+async def orch_controller(
+    envtest: LocalCluster, namespace: str, client: Client
+) -> AsyncIterator[ControllerProcess]:
+    async with running_controller(envtest.kubeconfig, _settings(namespace), TUNING) as proc:
+        yield proc
+
+
+def meta(ns: str, name: str) -> dict[str, Any]:
+    return {"name": name, "namespace": ns}
+
+
+async def create_orchestration(client: Client, ns: str, name: str, steps: list[dict[str, Any]]) -> None:
+    await client.create(ORCHESTRATIONS, {"metadata": meta(ns, name), "spec": {"steps": steps}})
+
+
+async def create_run(client: Client, ns: str, name: str, orch: str, **params: str) -> dict[str, Any]:
+    body = {"metadata": meta(ns, name), "spec": {"orchestrationRef": {"name": orch}, "parameters": params}}
+    created: dict[str, Any] = await client.create(ORCHESTRATIONRUNS, body)
+    return created
+
+
+async def get(client: Client, ref: ResourceRef, ns: str, name: str) -> dict[str, Any]:
+    obj: dict[str, Any] = await client.get(ref, name, ns)
+    return obj
+
+
+async def wait_run(client: Client, ns: str, name: str, *phases: str, timeout: float = 40.0) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        obj = await get(client, ORCHESTRATIONRUNS, ns, name)
+        return obj if (obj.get("status") or {}).get("phase") in phases else None
+
+    found: dict[str, Any] = await eventually(check, timeout=timeout, what=f"{name} in {phases}")
+    return found
+
+
+async def wait_step(
+    client: Client, ns: str, run: str, step: str, phase: str, timeout: float = 40.0
+) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        obj = await get(client, ORCHESTRATIONRUNS, ns, run)
+        for entry in (obj.get("status") or {}).get("stepStatuses") or ():
+            if entry["name"] == step and entry.get("phase") == phase:
+                return obj
+        return None
+
+    found: dict[str, Any] = await eventually(check, timeout=timeout, what=f"{run}/{step} {phase}")
+    return found
+
+
+def steps(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in (obj.get("status") or {}).get("stepStatuses") or ()}
+
+
+async def wait_child(client: Client, ref: ResourceRef, ns: str, name: str) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        items = (await client.list(ref, ns)).items
+        return next((i for i in items if i["metadata"]["name"] == name), None)
+
+    found: dict[str, Any] = await eventually(check, timeout=30, what=f"{ref.kind} {name}")
+    return found
+
+
+async def set_phase(client: Client, ref: ResourceRef, ns: str, name: str, phase: str, **status: Any) -> None:
+    await client.patch_status(ref, name, {"status": {"phase": phase, **status}}, namespace=ns)
+
+
+async def test_orchestration_status_names_missing_references_and_turns_ready(
+    orch_controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    ns = namespace
+    await create_orchestration(
+        client,
+        ns,
+        "bad",
+        [
+            {"name": "a", "kind": "ToolRun", "toolRef": {"name": "t"}, "dependsOn": ["b"]},
+            {"name": "b", "kind": "ToolRun", "toolRef": {"name": "t"}, "dependsOn": ["a"]},
+        ],
+    )
+    await create_orchestration(
+        client, ns, "good", [{"name": "a", "kind": "ToolRun", "toolRef": {"name": "echo"}}]
+    )
+
+    async def reason(name: str, want: str) -> dict[str, Any] | None:
+        obj = await get(client, ORCHESTRATIONS, ns, name)
+        return obj if cond(obj, "Ready").get("reason") == want else None
+
+    bad = await eventually(lambda: reason("bad", "DependencyCycle"), what="cycle reported")
+    assert bad["status"]["phase"] == "Invalid" and cond(bad, "InvalidSpec")["status"] == "True"
+    good = await eventually(lambda: reason("good", "MissingReferences"), what="missing tool reported")
+    assert good["status"]["phase"] == "Pending" and "Tool echo" in cond(good, "ReferencesResolved")["message"]
+    await client.create(
+        TOOLS, {"metadata": meta(ns, "echo"), "spec": {"image": "alpine", "command": ["true"]}}
+    )
+    good = await eventually(lambda: reason("good", "ValidSpec"), what="ready once the tool exists")
+    assert good["status"]["phase"] == "Ready" and cond(good, "ReferencesResolved")["status"] == "True"
+    assert good["status"]["observedGeneration"] == good["metadata"]["generation"]
+
+
+async def test_a_run_creates_owned_children_passes_outputs_and_succeeds(
+    orch_controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    ns = namespace
+    await client.create(SIGNALS, {"metadata": meta(ns, "go"), "spec": {"channel": "test"}})
+    await create_orchestration(
+        client,
+        ns,
+        "flow",
+        [
+            {"name": "start", "kind": "Checkpoint"},
+            {"name": "wait", "kind": "SignalWait", "signalRef": "go", "dependsOn": ["start"]},
+            {
+                "name": "a",
+                "kind": "ToolRun",
+                "toolRef": {"name": "echo"},
+                "dependsOn": ["wait"],
+                "with": {"who": "{{steps.wait.outputs.user}}", "repo": "{{parameters.repo}}"},
+            },
+            {"name": "b", "kind": "ToolRun", "toolRef": {"name": "echo"}, "dependsOn": ["wait"]},
+            {"name": "end", "kind": "Checkpoint", "dependsOn": ["a", "b"]},
+        ],
+    )
+    run = await create_run(client, ns, "r1", "flow", repo="lab")
+    waiting = await wait_step(client, ns, "r1", "wait", "Running")
+    assert cond(waiting, "Waiting")["reason"] == "AwaitingSignal"
+    assert steps(waiting)["start"]["phase"] == "Succeeded"
+    assert (await client.list(TOOLRUNS, ns)).items == []
+    await client.create(
+        SIGNALDELIVERIES,
+        {"metadata": meta(ns, "d1"), "spec": {"signalRef": {"name": "go"}, "payload": {"user": "ann"}}},
+    )
+    a = await wait_child(client, TOOLRUNS, ns, "r1-a-1")
+    b = await wait_child(client, TOOLRUNS, ns, "r1-b-1")
+    for child, step in ((a, "a"), (b, "b")):
+        (owner,) = child["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+            "OrchestrationRun",
+            "r1",
+            run["metadata"]["uid"],
+            True,
+        )
+        assert child["metadata"]["labels"][LABEL_ORCHESTRATION_RUN] == "r1"
+        assert child["metadata"]["labels"][LABEL_ORCHESTRATION_STEP] == step
+    assert a["spec"]["parameters"] == {"repo": "lab", "who": "ann"}
+    running = await get(client, ORCHESTRATIONRUNS, ns, "r1")
+    assert steps(running)["wait"]["outputs"] == {"user": "ann"}
+    await set_phase(client, TOOLRUNS, ns, "r1-a-1", "Succeeded")
+    await set_phase(client, TOOLRUNS, ns, "r1-b-1", "Succeeded")
+    done = await wait_run(client, ns, "r1", "Succeeded", "Failed")
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert cond(done, "Succeeded")["reason"] == "Completed"
+    for type_ in ("Running", "InProgress", "Waiting", "Failed", "Progressing"):
+        assert cond(done, type_)["status"] == "False", type_
+    assert done["status"]["startedAt"] and done["status"]["finishedAt"] and done["status"]["runId"] == "r1"
+    assert {s["phase"] for s in steps(done).values()} == {"Succeeded"}
+    assert steps(done)["a"]["resourceRef"]["uid"] == a["metadata"]["uid"]
+    assert len((await client.list(TOOLRUNS, ns)).items) == 2
+
+
+async def test_a_failing_step_retries_with_backoff_then_fails_the_run(
+    orch_controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    ns = namespace
+    await create_orchestration(
+        client,
+        ns,
+        "flaky",
+        [{"name": "t", "kind": "ToolRun", "toolRef": {"name": "x"}, "retries": 1, "retryBackoffSeconds": 2}],
+    )
+    await create_run(client, ns, "r2", "flaky")
+    await wait_child(client, TOOLRUNS, ns, "r2-t-1")
+    await set_phase(client, TOOLRUNS, ns, "r2-t-1", "Failed")
+    retrying = await wait_step(client, ns, "r2", "t", "Retrying")
+    assert steps(retrying)["t"]["nextRetryAt"] and steps(retrying)["t"]["reason"] == "ToolRunFailed"
+    await wait_child(client, TOOLRUNS, ns, "r2-t-2")  # woken by requeue_after at nextRetryAt
+    await set_phase(client, TOOLRUNS, ns, "r2-t-2", "Failed")
+    done = await wait_run(client, ns, "r2", "Failed")
+    assert cond(done, "Failed")["reason"] == "RetriesExhausted"
+    assert steps(done)["t"]["attempt"] == 2
+
+    async def step_failed_events() -> list[dict[str, Any]] | None:
+        items = [e for e in (await client.list(EVENTS, ns)).items if e.get("reason") == "StepFailed"]
+        return items or None
+
+    events = await eventually(step_failed_events, what="StepFailed events")
+    assert {e["type"] for e in events} == {"Warning"}
+    assert any("step t" in e["message"] for e in events)
+
+
+async def test_approval_gate_passes_on_approval_and_fails_on_rejection(
+    orch_controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    ns = namespace
+    await client.create(APPROVALPOLICIES, {"metadata": meta(ns, "human"), "spec": {"mode": "manual"}})
+    await create_orchestration(
+        client,
+        ns,
+        "gated",
+        [
+            {"name": "gate", "kind": "ApprovalGate", "policyRef": "human"},
+            {
+                "name": "after",
+                "kind": "Checkpoint",
+                "dependsOn": ["gate"],
+                "with": {"by": "{{steps.gate.outputs.decidedBy}}"},
+            },
+        ],
+    )
+    for run, verdict in (("yes", "approved"), ("no", "rejected")):
+        await create_run(client, ns, run, "gated")
+        waiting = await wait_step(client, ns, run, "gate", "Running")
+        assert cond(waiting, "Waiting")["reason"] == "AwaitingApproval"
+        await client.create(
+            SIGNALDELIVERIES,
+            {
+                "metadata": meta(ns, f"{run}-gate-decision"),
+                "spec": {
+                    "signalRef": {"name": "human"},
+                    "deliveryId": f"approval:{run}:gate",
+                    "payload": {"decision": verdict, "decidedBy": "alice", "reason": "checked"},
+                },
+            },
+        )
+    yes = await wait_run(client, ns, "yes", "Succeeded", "Failed")
+    assert yes["status"]["phase"] == "Succeeded"
+    assert steps(yes)["gate"]["approval"]["decidedBy"] == "alice"
+    assert steps(yes)["after"]["outputs"] == {"by": "alice"}
+    no = await wait_run(client, ns, "no", "Succeeded", "Failed")
+    assert no["status"]["phase"] == "Failed" and cond(no, "Failed")["reason"] == "ApprovalRejected"
+    assert steps(no)["gate"]["approval"]["decision"] == "rejected"
+
+
+async def test_cancel_cascades_to_running_children(
+    orch_controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    ns = namespace
+    await create_orchestration(
+        client, ns, "long", [{"name": "t", "kind": "ToolRun", "toolRef": {"name": "x"}}]
+    )
+    await create_run(client, ns, "r3", "long")
+    await wait_child(client, TOOLRUNS, ns, "r3-t-1")
+    await client.patch(
+        ORCHESTRATIONRUNS, "r3", {"metadata": {"annotations": {ANNOTATION_CANCEL: "true"}}}, namespace=ns
+    )
+
+    async def child_cancelled() -> bool:
+        child = await get(client, TOOLRUNS, ns, "r3-t-1")
+        return (child["metadata"].get("annotations") or {}).get(ANNOTATION_CANCEL) == "true"
+
+    await eventually(child_cancelled, what="the child got the cancel annotation")
+    assert (await get(client, ORCHESTRATIONRUNS, ns, "r3"))["status"]["phase"] == "Running"
+    await set_phase(client, TOOLRUNS, ns, "r3-t-1", "Cancelled")
+    done = await wait_run(client, ns, "r3", "Cancelled")
+    assert cond(done, "Failed")["reason"] == "Cancelled" and done["status"]["finishedAt"]
+
+
+async def _complete_children(client: Client, ns: str, run: str, stop: asyncio.Event, delay: float) -> None:
+    """Play the ToolRun controller: every child of `run` succeeds `delay` seconds after it appears."""
+    seen: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        items = (await client.list(TOOLRUNS, ns, label_selector=f"{LABEL_ORCHESTRATION_RUN}={run}")).items
+        for item in items:
+            name = item["metadata"]["name"]
+            if (item.get("status") or {}).get("phase"):
+                continue
+            first = seen.setdefault(name, loop.time())
+            if loop.time() - first >= delay:
+                with contextlib.suppress(Exception):
+                    await set_phase(client, TOOLRUNS, ns, name, "Succeeded")
+        await asyncio.sleep(0.2)
+
+
+async def test_a_controller_restart_in_a_20_step_orchestration_duplicates_nothing(
+    envtest: LocalCluster, client: Client, namespace: str
+) -> None:
+    ns = namespace
+    # 10 levels of 2 parallel steps, each level depending on the one before
+    chain: list[dict[str, Any]] = []
+    for level in range(10):
+        for side in ("l", "r"):
+            step: dict[str, Any] = {"name": f"s{level}{side}", "kind": "ToolRun", "toolRef": {"name": "x"}}
+            if level:
+                step["dependsOn"] = [f"s{level - 1}l", f"s{level - 1}r"]
+            chain.append(step)
+    await create_orchestration(client, ns, "twenty", chain)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(_complete_children(client, ns, "big", stop, delay=0.3))
+    try:
+        first = await ControllerProcess(envtest.kubeconfig, _settings(ns), TUNING).start()
+        await create_run(client, ns, "big", "twenty")
+
+        async def halfway() -> bool:
+            return len((await client.list(TOOLRUNS, ns)).items) >= 9
+
+        await eventually(halfway, timeout=60, what="half the steps started")
+        await first.kill()
+        async with running_controller(envtest.kubeconfig, _settings(ns), TUNING):
+            done = await wait_run(client, ns, "big", "Succeeded", "Failed", timeout=120)
+    finally:
+        stop.set()
+        await worker
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    children = (await client.list(TOOLRUNS, ns)).items
+    names = sorted(c["metadata"]["name"] for c in children)
+    assert names == sorted(f"big-{s['name']}-1" for s in chain)
+    assert all(s["attempt"] == 1 and s["phase"] == "Succeeded" for s in steps(done).values())
+
+
+def _examples(*names: str) -> list[dict[str, Any]]:
+    return [yaml.safe_load((CHART / "examples" / n).read_text()) for n in names]
+
+
+async def test_chart_orchestration_examples_reconcile_to_a_truthful_status(
+    orch_controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    ns = namespace
+    refs = {"Orchestration": ORCHESTRATIONS, "OrchestrationRun": ORCHESTRATIONRUNS, "Tool": TOOLS}
+    refs |= {"Agent": AGENTS, "ImplementationSpec": IMPLEMENTATIONSPECS}
+    docs = _examples(
+        "orchestration-sample.yaml",
+        "orchestrationrun-sample.yaml",
+        "tool-sample.yaml",
+        "agent-sample.yaml",
+        "implementationspec-sample.yaml",
+    )
+    for doc in docs:
+        doc["metadata"]["namespace"] = ns
+        await client.create(refs[doc["kind"]], doc)
+
+    async def ready() -> dict[str, Any] | None:
+        obj = await get(client, ORCHESTRATIONS, ns, "sample-orchestration")
+        return obj if cond(obj, "Ready").get("status") == "True" else None
+
+    orch = await eventually(ready, what="sample orchestration Ready")
+    assert orch["status"]["phase"] == "Ready"
+    run = await wait_step(client, ns, "sample-orchestration-run", "implement", "Running")
+    assert run["status"]["phase"] == "Running" and cond(run, "Accepted")["status"] == "True"
+    assert steps(run)["notify"]["phase"] == "Pending"
+    child = await wait_child(client, AGENTRUNS, ns, "sample-orchestration-run-implement-1")
+    assert child["spec"]["agentRef"] == {"name": "codex-agent"}
+    assert child["spec"]["implementationSpecRef"] == {"name": "codex-impl-sample"}
+    assert child["spec"]["parameters"] == {
+        "message": "hello from the sample orchestration",
+        "repository": "proompteng/lab",
+        "issueNumber": "1234",
+    }
+    assert child["metadata"]["ownerReferences"][0]["uid"] == run["metadata"]["uid"]
+    await set_phase(client, AGENTRUNS, ns, child["metadata"]["name"], "Succeeded")
+    tool = await wait_child(client, TOOLRUNS, ns, "sample-orchestration-run-notify-1")
+    assert tool["spec"] == {
+        "toolRef": {"name": "echo-tool"},
+        "parameters": {"message": "implementation finished"},
+    }
+    await set_phase(client, TOOLRUNS, ns, tool["metadata"]["name"], "Succeeded")
+    done = await wait_run(client, ns, "sample-orchestration-run", "Succeeded", "Failed")
+    assert done["status"]["phase"] == "Succeeded"
