@@ -37,6 +37,11 @@ def fake_assets(root: Path, names: tuple[str, ...]) -> None:
     pause = SCRIPTS / "pause"
     digest = hashlib.sha256((pause / "go.mod").read_bytes() + (pause / "main.go").read_bytes()).hexdigest()
     (root / "pause.sha256").write_text(digest + "\n")
+    coredns = SCRIPTS / "coredns"
+    digest = hashlib.sha256(
+        b"".join((coredns / f).read_bytes() for f in ("go.mod", "go.sum", "main.go"))
+    ).hexdigest()
+    (root / "coredns.sha256").write_text(digest + "\n")
     (root / ".complete").touch()
 
 
@@ -55,7 +60,7 @@ def run_script(assets: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]
 
 def test_python_and_script_list_the_same_binaries() -> None:
     assert sorted(script_array("K8S_BINARIES") + script_array("OTHER_BINARIES")) == sorted(ALL_BINARIES)
-    assert set(NODE_BINARIES) == {"kubelet", "kube-proxy", "pause"}
+    assert set(NODE_BINARIES) == {"kubelet", "kube-proxy", "pause", "coredns"}
     assert len(set(ALL_BINARIES)) == len(ALL_BINARIES)
 
 
