@@ -49,6 +49,11 @@ def register(sub: Any) -> None:
     demo.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait for the run (default 300)"
     )
+    demo.add_argument(
+        "--kwok",
+        action="store_true",
+        help="no real node: jangar as a local process, kwok completes the Pods (faster; nothing runs)",
+    )
     demo.set_defaults(handler=_demo)
     everything = dev_sub.add_parser("down", help="stop everything `jangar dev demo` started")
     everything.set_defaults(handler=_down)
@@ -140,7 +145,7 @@ def _demo(args: argparse.Namespace) -> int:
     from jangar.dev.demo import Demo
 
     try:
-        return Demo(default_workdir(), timeout=args.timeout).run()
+        return Demo(default_workdir(), timeout=args.timeout, node=not args.kwok).run()
     except (AssetsMissingError, StartupError, RuntimeError) as err:
         print(f"jangar dev demo: {err}", file=sys.stderr)
         return 1

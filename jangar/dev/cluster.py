@@ -249,6 +249,12 @@ class LocalCluster:
         conditions = body.get("status", {}).get("conditions", []) if status == 200 else []
         return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
+    def alias_image(self, ref: str, alias: str) -> None:
+        """Another name for an image already on the real node."""
+        if self.real_node is None:
+            raise StartupError("alias_image needs a cluster started with node=True in this process")
+        self.real_node.alias_image(ref, alias)
+
     def import_image(self, archive: Path, base_name: str) -> None:
         """Import an OCI archive into the real node's containerd as `<base_name>:<tag in the archive>`."""
         if self.real_node is None:

@@ -1,12 +1,24 @@
-"""The main job, end to end on this machine: the local control plane and Postgres, the chart's CRDs and RBAC
-installed with helm, jangar running as a local process, and the seed README's sample AgentRun driven to
-`Succeeded` on kwok, with progress printed as it goes.
+"""The main job, end to end on this machine, with progress printed as it goes.
+
+Two shapes:
+
+* `node` (the default): the local control plane with a real node (containerd + kubelet, cluster DNS,
+  kube-proxy), the images built without Docker, Postgres behind the `agents-postgres` Service, the chart
+  installed with helm as the seed README says (`--values values-local.yaml`; only the image names differ,
+  since nothing can be pulled here) so jangar runs in its own pod, `/health` through
+  `kubectl port-forward svc/agents`, `helm test`, the seed's samples applied and the sample AgentRun's agent
+  executed for real in containers. The sample names the reference's agent image
+  (`registry.ide-newton.ts.net/lab/codex-universal:latest`), which cannot be pulled here either: the node
+  has the test-agent image under that name, whose `/usr/local/bin/agent-runner` is a stand-in that reads the
+  run's specs and says what it would do (`scripts/build-image.sh`).
+* `kwok` (`--kwok`): no container runs; jangar is a local process and kwok completes the Pods. Faster.
 
 `jangar dev demo` leaves everything running and prints how to look at it and how to stop it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -19,6 +31,7 @@ from pathlib import Path
 from jangar.api.contract import is_terminal
 from jangar.dev.assets import find_assets, kubectl_binary, repo_root
 from jangar.dev.cluster import LocalCluster, stop_cluster
+from jangar.dev.incluster import ChartRelease, InClusterError
 from jangar.dev.postgres import LocalPostgres
 from jangar.dev.processes import ProcessGroup, free_port, stop_recorded
 
@@ -32,16 +45,31 @@ SAMPLES = (
     "agentrun-sample.yaml",
 )
 RUN_NAME = "codex-run-sample"
+SAMPLE_AGENT_IMAGE = "registry.ide-newton.ts.net/lab/codex-universal:latest"
+"""The image the chart's runner default and the sample AgentRun name (the reference's agent image)."""
 
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def build_image(flag: str) -> tuple[str, Path]:
+    """(reference, OCI archive) of a `scripts/build-image.sh` image, built unless cached by content hash."""
+    script = repo_root() / "scripts" / "build-image.sh"
+    out = []
+    for mode in ("--print-path", "--no-build"):
+        done = subprocess.run(["bash", str(script), flag, mode], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"scripts/build-image.sh {flag} failed: {done.stderr.strip()[-2000:]}")
+        out.append(done.stdout.strip().splitlines()[-1])
+    return out[1], Path(out[0])
+
+
 @dataclass
 class Demo:
     workdir: Path
     timeout: float = 300.0
+    node: bool = True
 
     @property
     def chart(self) -> Path:
@@ -59,15 +87,91 @@ class Demo:
         return result.stdout
 
     def run(self) -> int:
-        started = time.monotonic()
-        cluster_dir, pg_dir, app_dir = (
-            self.workdir / "cluster",
-            self.workdir / "postgres",
-            self.workdir / "jangar",
-        )
-        for d in (app_dir, pg_dir, cluster_dir):
-            stop_cluster(d) if d == cluster_dir else stop_recorded(d)
+        return self._run_node() if self.node else self._run_kwok()
+
+    def _fresh_dirs(self) -> tuple[Path, Path, Path]:
+        dirs = (self.workdir / "cluster", self.workdir / "postgres", self.workdir / "jangar")
+        for d in dirs:
+            stop_cluster(d) if d == dirs[0] else stop_recorded(d)
             shutil.rmtree(d, ignore_errors=True)
+        return dirs
+
+    def _run_node(self) -> int:
+        started = time.monotonic()
+        cluster_dir, pg_dir, _ = self._fresh_dirs()
+        say("building the images without Docker (cached by content hash): jangar, curl, test-agent")
+        built = {flag: build_image(flag) for flag in ("--jangar", "--curl", "--test-agent")}
+        for flag, (ref, _) in built.items():
+            say(f"  {flag[2:]}: {ref}")
+
+        say("starting the local control plane with a real node (containerd, kubelet, DNS, kube-proxy)")
+        cluster = LocalCluster(cluster_dir, node=True, nodes=0).up()
+        assert cluster.real_node is not None
+        node_ip = cluster.real_node.node_ip
+        say(f"  up at {cluster.server} in {cluster.timings['total']}s; node {cluster.node_name} ({node_ip})")
+        for ref, archive in built.values():
+            cluster.import_image(archive, ref.rsplit(":", 1)[0])
+        agent_ref = built["--test-agent"][0]
+        cluster.alias_image(agent_ref, SAMPLE_AGENT_IMAGE)
+        say(f"  images imported; {SAMPLE_AGENT_IMAGE} is the stand-in agent ({agent_ref})")
+
+        say(f"starting Postgres on {node_ip} behind the Service {NAMESPACE}/agents-postgres")
+        pg = LocalPostgres(workdir=pg_dir, listen=("127.0.0.1", node_ip)).start()
+        release = ChartRelease(cluster, NAMESPACE, RELEASE)
+        release.expose_postgres(pg, node_ip)
+
+        values = self.chart / "values-local.yaml"
+        sets = {}
+        for flag, key in (("--jangar", "image"), ("--curl", "tests.image")):
+            repository, tag = built[flag][0].rsplit(":", 1)
+            sets[f"{key}.repository"], sets[f"{key}.tag"] = repository, tag
+        say(
+            f"helm install {RELEASE} charts/agents --namespace {NAMESPACE} --create-namespace "
+            f"--values charts/agents/values-local.yaml {' '.join(f'--set {k}={v}' for k, v in sets.items())}"
+        )
+        t = time.monotonic()
+        release.install([values], sets)
+        say(f"  jangar is running in its pod ({time.monotonic() - t:.0f}s)")
+        say(f"kubectl -n {NAMESPACE} port-forward svc/{RELEASE} …:80; curl -sf http://127.0.0.1:…/health")
+        say(f"  /health: {release.health().strip()}")
+        say(f"helm test {RELEASE}")
+        tested = release.test()
+        say("  " + next((line for line in tested.splitlines() if "Phase:" in line), tested.strip()[-200:]))
+
+        for sample in SAMPLES:
+            release.kubectl("apply", "-n", NAMESPACE, "-f", str(self.chart / "examples" / sample))
+            say(f"applied examples/{sample}")
+        say(f"following AgentRun {NAMESPACE}/{RUN_NAME}")
+        phase = self._follow(cluster, None)
+        print(release.kubectl("get", "agentruns,jobs,pods", "-n", NAMESPACE, "-o", "wide"))
+        label = f"agents.proompteng.ai/agent-run={RUN_NAME}"
+        with contextlib.suppress(InClusterError):
+            for line in release.kubectl("logs", "-n", NAMESPACE, "-l", label, "--tail=20").splitlines():
+                if line.startswith("agent-runner:"):
+                    say(f"  agent log: {line}")
+        if phase:
+            say(
+                f"run record in Postgres (name|phase|reason|transitions):\n{self._record(pg, phase, 'agents')}"
+            )
+        elapsed = time.monotonic() - started
+        if phase != "Succeeded":
+            say(
+                f"AgentRun ended as {phase or 'nothing (timed out)'} after {elapsed:.0f}s\n{release.diagnose()}"
+            )
+            return 1
+        say(f"AgentRun {RUN_NAME} Succeeded in real containers; the whole main job took {elapsed:.0f}s")
+        print(
+            "\nEverything is still running:\n"
+            f"  export KUBECONFIG={cluster.kubeconfig}\n"
+            f"  kubectl get agentruns,pods -n {NAMESPACE}\n"
+            f"  kubectl -n {NAMESPACE} port-forward svc/{RELEASE} 8080:80 & curl -sf http://127.0.0.1:8080/health\n"
+            "Stop it with: scripts/run-local.sh down"
+        )
+        return 0
+
+    def _run_kwok(self) -> int:
+        started = time.monotonic()
+        cluster_dir, pg_dir, app_dir = self._fresh_dirs()
 
         say("starting the local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
         cluster = LocalCluster(cluster_dir, kwok=True, nodes=2).up()
@@ -131,7 +235,9 @@ class Demo:
             self._kubectl(cluster, "get", "agentruns,jobs,pods", "-n", NAMESPACE, "-o", "wide", check=False)
         )
         if phase:
-            say(f"run record in Postgres (name|phase|reason|transitions):\n{self._record(pg, phase)}")
+            say(
+                f"run record in Postgres (name|phase|reason|transitions):\n{self._record(pg, phase, 'jangar')}"
+            )
         elapsed = time.monotonic() - started
         if phase != "Succeeded":
             say(
@@ -149,7 +255,7 @@ class Demo:
         )
         return 0
 
-    def _record(self, pg: LocalPostgres, phase: str) -> str:
+    def _record(self, pg: LocalPostgres, phase: str, database: str) -> str:
         """The run's row once the recorder has written its terminal phase (it writes asynchronously)."""
         query = (
             "SELECT r.name, r.phase, coalesce(r.reason, ''), count(t.id) FROM agent_run_records r "
@@ -159,7 +265,7 @@ class Demo:
         row = ""
         for _ in range(60):
             try:
-                row = pg.psql(query, "jangar").strip()
+                row = pg.psql(query, database).strip()
             except RuntimeError:
                 row = ""  # migrations may still be running
             if row and row.split("|")[1] == phase:
@@ -167,7 +273,7 @@ class Demo:
             time.sleep(1.0)
         return row or "(not written yet)"
 
-    def _follow(self, cluster: LocalCluster, log_path: Path) -> str:
+    def _follow(self, cluster: LocalCluster, log_path: Path | None) -> str:
         deadline = time.monotonic() + self.timeout
         last = ""
         while time.monotonic() < deadline:
@@ -192,8 +298,9 @@ class Demo:
                 if is_terminal(phase):
                     return str(phase)
             time.sleep(1.0)
-        say(f"  timed out after {self.timeout:.0f}s; tail of {log_path}:")
-        print("\n".join(log_path.read_text(errors="replace").splitlines()[-20:]))
+        say(f"  timed out after {self.timeout:.0f}s")
+        if log_path is not None:
+            print("\n".join(log_path.read_text(errors="replace").splitlines()[-20:]))
         return ""
 
 

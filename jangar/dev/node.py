@@ -473,6 +473,12 @@ class RealNode:
                 if ref:
                     self.ctr("images", "label", ref, "io.cri-containerd.pinned=pinned")
 
+    def alias_image(self, ref: str, alias: str) -> None:
+        """Give an imported image another name (`ctr images tag --force`)."""
+        tagged = self.ctr("images", "tag", "--force", ref, alias)
+        if tagged.returncode != 0:
+            raise StartupError(f"ctr images tag {ref} {alias} failed: {tagged.stderr.strip()}")
+
     def import_base_images(self) -> None:
         """The pause image (pinned: image GC must never remove it) and the busybox test image."""
         p = self.paths.images
@@ -482,9 +488,7 @@ class RealNode:
         busybox = images.busybox_image(p / "busybox-oci.tar")
         self.import_image(busybox, images.BUSYBOX_IMAGE.rsplit(":", 1)[0])
         for alias in images.SAMPLE_BUSYBOX_ALIASES:
-            tagged = self.ctr("images", "tag", "--force", images.BUSYBOX_IMAGE, alias)
-            if tagged.returncode != 0:
-                raise StartupError(f"ctr images tag {alias} failed: {tagged.stderr.strip()}")
+            self.alias_image(images.BUSYBOX_IMAGE, alias)
 
     def start_dns(self, server: str, timeout: float) -> None:
         """CoreDNS on the node address; Ready once its kubernetes plugin has synced."""

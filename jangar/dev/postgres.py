@@ -63,6 +63,10 @@ class LocalPostgres:
     workdir: Path | None = None
     port: int = 0
     user: str | None = None
+    listen: tuple[str, ...] = ("127.0.0.1",)
+    """Addresses to listen on; any beyond loopback also get a password (scram) rule in pg_hba for the
+    node's pod subnet, so pods reach it through a Service (`jangar.dev.incluster`)."""
+    pod_subnet: str = "10.88.0.0/16"
     group: ProcessGroup = field(init=False)
     _owns_workdir: bool = field(init=False, default=False)
 
@@ -111,6 +115,12 @@ class LocalPostgres:
                 capture_output=True,
                 user=self.user,
             )
+        if len(self.listen) > 1:
+            hba = self.data_dir / "pg_hba.conf"
+            rule = f"host all all {self.pod_subnet} scram-sha-256"
+            if rule not in hba.read_text():
+                with hba.open("a") as handle:
+                    handle.write(f"# pods on the local node (jangar.dev)\n{rule}\n")
         if self.user:
             self.group.log_dir.mkdir(parents=True, exist_ok=True)
             shutil.chown(self.group.log_dir, self.user)
@@ -121,7 +131,7 @@ class LocalPostgres:
                 "-D",
                 str(self.data_dir),
                 "-h",
-                "127.0.0.1",
+                ",".join(self.listen),
                 "-p",
                 str(self.port),
                 "-k",

@@ -19,6 +19,7 @@ from jangar.dev.assets import repo_root
 from jangar.dev.cluster import LocalCluster, kubectl_env
 from jangar.runtime import Client
 from tests.envtest.controllers_fixtures import cond, running_controller, settings_for, wait_phase
+from tests.node.conftest import build_image
 from tests.node.jobs import default_service_account
 from tests.support.commands import run_command
 from tests.support.crds import install_crds
@@ -28,24 +29,10 @@ IMAGE_BASE = "local.jangar.dev/jangar"
 TIMEOUT = 180.0  # a real container on two shared cores, the first start of a 100 MB image included
 
 
-def _build_image() -> tuple[str, Path]:
-    script = repo_root() / "scripts" / "build-image.sh"
-    built = subprocess.run(
-        ["bash", str(script), "--jangar", "--print-path"], check=False, capture_output=True, text=True
-    )
-    assert built.returncode == 0, built.stderr[-2000:]
-    archive = Path(built.stdout.strip().splitlines()[-1])
-    ref = subprocess.run(
-        ["bash", str(script), "--jangar", "--no-build"], check=False, capture_output=True, text=True
-    )
-    assert ref.returncode == 0, ref.stderr[-2000:]
-    return ref.stdout.strip().splitlines()[-1], archive
-
-
 @pytest.fixture(scope="session")
 def jangar_image_archive() -> tuple[str, Path]:
     """(reference, OCI archive) of the jangar image; cached by content hash, so built once per tree."""
-    return _build_image()
+    return build_image("--jangar")
 
 
 _prepared: set[Path] = set()
