@@ -22,6 +22,7 @@ __all__ = [
     "VCSPROVIDERS",
     "ref_for",
 ]
+__all__ += ["APPROVALPOLICIES", "BUDGETS", "SIGNALDELIVERIES", "SIGNALS"]
 
 
 @functools.cache
@@ -39,3 +40,9 @@ IMPLEMENTATIONSOURCES = ref_for("ImplementationSource")
 MEMORIES = ref_for("Memory")
 VCSPROVIDERS = ref_for("VersionControlProvider")
 SECRETBINDINGS = ref_for("SecretBinding")
+
+# -- supporting kinds (issue 10: approvals, signals, budgets)
+APPROVALPOLICIES = ref_for("ApprovalPolicy")
+SIGNALS = ref_for("Signal")
+SIGNALDELIVERIES = ref_for("SignalDelivery")
+BUDGETS = ref_for("Budget")
