@@ -14,8 +14,8 @@ Units (docs/orchestration.md, "Budgets"):
 | `tokens` | tokens | the run's `status.runner.outputs.usage.tokens` (a number, or an object of numbers summed) |
 | `dollars` | dollars | the run's `status.runner.outputs.usage.dollars` |
 
-A Pod's run time is from its first container start (else `status.startTime`) to its last container's finish,
-or to now while it runs; a Pod that never started costs nothing. A Pod's request follows Kubernetes'
+A Pod's run time is from its `status.startTime` (when the kubelet took it: its requests are reserved from
+then; else its first container start) to its last container's finish, or to now while it runs; a Pod that never started costs nothing. A Pod's request follows Kubernetes'
 effective-request rule: the larger of the sum over its containers and the largest init container.
 
 Limits are Kubernetes quantities in those units (`cpu: "28800"` is 8 core-hours, `memory: "57600Gi"` is
@@ -201,10 +201,11 @@ def _times(statuses: Iterable[Any]) -> tuple[list[datetime], list[datetime], boo
 
 
 def pod_interval(pod: Mapping[str, Any], now: datetime) -> tuple[datetime, datetime] | None:
-    """When the Pod ran: (first container start or `startTime`, last finish or now); None if it never ran."""
+    """When the Pod held its requests: from `status.startTime` (the kubelet took it) or, without one, its first
+    container start; to its last container's finish, or now while it runs. None if it never started."""
     status = pod.get("status") or {}
     starts, ends, all_done = _times(status.get("containerStatuses") or ())
-    start = min(starts) if starts else parse_time(status.get("startTime"))
+    start = parse_time(status.get("startTime")) or (min(starts) if starts else None)
     if start is None:
         return None
     if all_done and ends:

@@ -126,6 +126,11 @@ def test_the_pod_start_time_stands_in_when_no_container_reports_one() -> None:
     assert pod_interval(p, NOW) == (NOW - timedelta(seconds=30), NOW)
 
 
+def test_the_pod_start_time_wins_over_a_later_container_start() -> None:
+    p = pod([container(requests={"cpu": "1"})], started=10, finished=0, start_time=30, phase="Succeeded")
+    assert pod_usage(p, NOW).cpu == Decimal(30)
+
+
 def test_a_failed_pod_without_finish_times_costs_nothing_after_it_started() -> None:
     p = pod([container(requests={"cpu": "1"})], started=None, start_time=30, phase="Failed")
     assert pod_usage(p, NOW).cpu == 0
