@@ -12,7 +12,8 @@ Each pass decides from scratch what the run needs, from its snapshot only (refer
 6. a `job` run with a Job → `classify_job` turns the Job and its Pods into the outcome; a vanished Job is
    waited for, recreated once or fails the run (`missing_job_action`);
 7. otherwise submission: `prepare_run` (a problem that is only a missing referenced object holds the run
-   Pending for the reference grace; any other fails it), then admission: without a verdict the plan asks
+   Pending for the reference grace; any other fails it), then the run's Budget (exceeded: Pending with
+   BudgetExceeded=True until it allows the run; missing: a missing reference), then admission: without a verdict the plan asks
    for one (`NEEDS_ADMISSION`) and the reconciler decides again with `AdmissionGate.admit`'s answer —
    Queued with the limit and position, QueueLimitExceeded, or admitted: the Job (or the first workflow step).
 
