@@ -6,7 +6,7 @@ so the early refusal of a submission counts exactly the runs the controller's ad
 
 * a run whose Job already exists holds capacity even before its status says so (a crash between creating the
   Job and writing the status must not let a restarted controller admit one run too many);
-* runs held for an invalid spec, and runs being deleted, do not wait in the queue (they would block the FIFO
+* runs held for an invalid spec or an exceeded Budget, and runs being deleted, do not wait in the queue (they would block the FIFO
   head), so they are left out.
 
 A process without a Job informer (the API alone, controllers disabled) sees no Jobs: the runs it counts then
@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from jangar.admission.model import RunRecord
+from jangar.api.contract import CONDITION_BUDGET_EXCEEDED
 from jangar.api.refs import AGENTRUNS
 from jangar.conditions import is_true, parse_time
 from jangar.runtime import CacheReader, InformerNotRegistered, JsonObject
@@ -33,10 +34,14 @@ Clock = Callable[[], datetime]
 
 
 def held_for_admission(run: Mapping[str, Any]) -> bool:
-    """A run that is not waiting for capacity: held for an invalid spec, or being deleted."""
+    """A run that is not waiting for capacity: held for an invalid spec or by its exceeded Budget, or being
+    deleted."""
     meta = run.get("metadata") or {}
-    return bool(meta.get("deletionTimestamp")) or is_true(
-        (run.get("status") or {}).get("conditions"), "InvalidSpec"
+    conditions = (run.get("status") or {}).get("conditions")
+    return (
+        bool(meta.get("deletionTimestamp"))
+        or is_true(conditions, "InvalidSpec")
+        or is_true(conditions, CONDITION_BUDGET_EXCEEDED)
     )
 
 

@@ -109,3 +109,23 @@ __all__ += [
     "LABEL_ORCHESTRATION_STEP",
     "approval_delivery_id",
 ]
+
+
+# -- approvals, signals and budgets (issue 10, supporting kinds) ---------------------------------------
+LABEL_APPROVAL_DECISION: Final = "approvals.proompteng.ai/decision"
+"""On a decision SignalDelivery (its `spec.signalRef.name` is the ApprovalPolicy): `approved` or `rejected`."""
+APPROVAL_DECISIONS: Final = frozenset({"approved", "rejected"})
+CONDITION_BUDGET_EXCEEDED: Final = "BudgetExceeded"
+"""On a run held before it starts because the Budget it counts against is exceeded (True), or not (False)."""
+
+
+def approval_decision(delivery: object) -> str | None:
+    """The decision label of a SignalDelivery dict (None: not a decision delivery)."""
+    if not isinstance(delivery, dict):
+        return None
+    labels = (delivery.get("metadata") or {}).get("labels") or {}
+    value = labels.get(LABEL_APPROVAL_DECISION)
+    return str(value) if value is not None else None
+
+
+__all__ += ["APPROVAL_DECISIONS", "CONDITION_BUDGET_EXCEEDED", "LABEL_APPROVAL_DECISION", "approval_decision"]

@@ -24,6 +24,7 @@ __all__ = [
 ]
 __all__ += [
     "APPROVALPOLICIES",
+    "BUDGETS",
     "ORCHESTRATIONRUNS",
     "ORCHESTRATIONS",
     "SIGNALDELIVERIES",
@@ -57,3 +58,4 @@ TOOLRUNS = ref_for("ToolRun")
 APPROVALPOLICIES = ref_for("ApprovalPolicy")
 SIGNALS = ref_for("Signal")
 SIGNALDELIVERIES = ref_for("SignalDelivery")
+BUDGETS = ref_for("Budget")

@@ -5,7 +5,8 @@ after admission, §12.9). Here one function returns the whole owned set for a ph
 internally consistent: a Succeeded run has InProgress=False, Blocked=False, Failed=False.
 
 Owned types: Accepted, InvalidSpec, Blocked, InProgress, Succeeded, Failed, Warning, VcsSkipped (set when
-VCS is resolved, at submission) (plus the derived
+VCS is resolved, at submission), BudgetExceeded (stated while a run that counts against a Budget
+waits to start) (plus the derived
 Ready/Progressing/Degraded from `compose_status`). `Succeeded` is Unknown until the run ends, so the
 printer column reads Unknown/True/False.
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jangar.api.contract import CONDITION_BUDGET_EXCEEDED
+from jangar.conditions import ConditionStatus
 from jangar.controllers.status import Cond
 
 __all__ = ["RunDetails", "run_conditions"]
@@ -30,6 +33,7 @@ class RunDetails:
     warning: tuple[str, str] | None = None  # (reason, message)
     vcs_skipped: tuple[str, str] | None = None  # (reason, message); None with vcs_checked=False: keep as is
     vcs_checked: bool = False  # VCS was resolved this pass, so VcsSkipped gets a definitive value
+    budget: tuple[ConditionStatus, str, str] | None = None  # BudgetExceeded (status, reason, message)
 
 
 def run_conditions(phase: str, d: RunDetails) -> list[Cond]:
@@ -65,6 +69,8 @@ def run_conditions(phase: str, d: RunDetails) -> list[Cond]:
             conds.append(Cond("VcsSkipped", True, d.vcs_skipped[0], d.vcs_skipped[1]))
         else:
             conds.append(Cond("VcsSkipped", False, "NotSkipped"))
+    if d.budget is not None:
+        conds.append(Cond(CONDITION_BUDGET_EXCEEDED, d.budget[0], d.budget[1], d.budget[2]))
     if d.warning is not None:
         conds.append(Cond("Warning", True, d.warning[0], d.warning[1]))
     else:

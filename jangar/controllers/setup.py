@@ -44,6 +44,11 @@ from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.recording import RunRecorderProtocol
 from jangar.controllers.secretbinding import check_secret_binding
 from jangar.controllers.supporting import CheckEnv, CheckFunc, SupportingReconciler
+from jangar.controllers.supporting_kinds import (
+    install_supporting_kinds,
+    scope_supporting_cache,
+    watch_budgets,
+)
 from jangar.controllers.versioncontrolprovider import check_vcs_provider
 from jangar.runtime import (
     Builder,
@@ -153,6 +158,7 @@ def install(
     tuning = deps.settings.tuning
     settings = deps.settings
     _scope_cache(manager, settings)
+    scope_supporting_cache(manager, settings)
     cache = manager.cache
     for ref in (*_OWN_KINDS, JOBS, PODS):
         cache.informer(ref)
@@ -209,6 +215,7 @@ def install(
             .complete(runs)
         )
         gate.attach(controller.queue.add)
+        watch_budgets(controller, manager, settings)
         env = CheckEnv(settings=settings, client=manager.client, cache=cache)
         supporting: list[tuple[str, ResourceRef, CheckFunc]] = [
             ("agent", AGENTS, check_agent),
@@ -231,6 +238,7 @@ def install(
                 max_concurrent_reconciles=tuning.supporting_workers,
                 reconcile_timeout=tuning.reconcile_timeout_seconds,
             ).named(name).complete(SupportingReconciler(ref, check, env, events, now))
+    install_supporting_kinds(manager, settings, events, now)
     install_orchestration(manager, deps, clock=clock)
     return Installed(gate=gate, agentruns=runs, events=events)
 

@@ -73,6 +73,16 @@ def _text(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
+def _budget_ref(body: dict[str, Any]) -> str | None:
+    """`budgetRef` (`{name}` or a name), or the reference's `policy.budgetRef`."""
+    policy = body.get("policy")
+    for given in (body.get("budgetRef"), policy.get("budgetRef") if isinstance(policy, dict) else None):
+        value = given.get("name") if isinstance(given, dict) else given
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
 def parse_submission(body: object, idempotency_header: str | None = None) -> Submission:
     """The request body (AgentRun spec field names, plus `namespace`, `name`, `idempotencyKey`) as a
     `Submission`; `InvalidRequest` when it has the wrong shape."""
@@ -99,6 +109,7 @@ def parse_submission(body: object, idempotency_header: str | None = None) -> Sub
             vcs_ref=_ref(body, "vcsRef", "vcs"),
             vcs_policy_mode=_text(policy.get("mode")),
             vcs_policy_required=policy.get("required"),
+            budget_ref=_budget_ref(body),
         )
     except (AttributeError, TypeError, ValueError) as err:
         raise InvalidRequest(f"malformed submission: {err}") from None

@@ -6,6 +6,7 @@ storage > api | settings > runtime`. The surfaces import these, never the contro
 
 from jangar.services.errors import (
     AlreadyExists,
+    BudgetExceeded,
     InvalidRequest,
     NamespaceNotManaged,
     NotFound,
@@ -19,6 +20,7 @@ from jangar.services.submission import Submission, SubmissionError, build_agent_
 
 __all__ = [
     "AlreadyExists",
+    "BudgetExceeded",
     "InvalidRequest",
     "NamespaceNotManaged",
     "NamespaceScope",

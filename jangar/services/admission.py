@@ -5,7 +5,12 @@ admission snapshot from the informer cache with the controller's code (`jangar.a
 invalid and deleting runs excluded, a run with a Job counted as admitted), applies the in-process ledger's
 reservations when the controller runs in this process, and asks `submission_rejection` — the same
 `decide()` — about a candidate created now. So the per-namespace, per-repository and cluster queue limits all
-count, and nothing else does. The count comes from the shared informer cache, so every replica agrees.
+count. The count comes from the shared informer cache, so every replica agrees.
+
+A run whose Budget (`spec.budgetRef`, else its Agent's) is exceeded is refused too (`BudgetExceeded`, 429):
+the same `budget_verdict` the controller's hold uses, on the cached Budget. A Budget that does not exist is
+not refused here (the controller holds the run for the reference grace, so apply order does not matter);
+without a Budget informer (supporting controller off) nothing is refused for budgets.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from jangar.admission import (
     submission_rejection,
 )
 from jangar.admission.snapshot import snapshot
+from jangar.api.refs import AGENTS, BUDGETS
 from jangar.runtime import CacheReader, InformerNotRegistered, JsonObject
+from jangar.scheduler.budget import BudgetVerdict, budget_name, budget_verdict
 from jangar.scheduler.contract import repository_of
-from jangar.services.errors import QueueFull
+from jangar.services.errors import BudgetExceeded, QueueFull
 
 __all__ = ["RETRY_AFTER_SECONDS", "EarlyRefusal"]
 
@@ -66,8 +73,27 @@ class EarlyRefusal:
             now=now,
         )
 
+    def budget(self, manifest: JsonObject) -> tuple[str, BudgetVerdict] | None:
+        """The Budget `manifest` would count against and its verdict (None: no Budget, not cached, or
+        Budgets not watched)."""
+        meta = manifest.get("metadata") or {}
+        ns = str(meta.get("namespace") or "default")
+        try:
+            agent_name = ((manifest.get("spec") or {}).get("agentRef") or {}).get("name")
+            agent = self.cache.get(AGENTS, str(agent_name), ns, copy=False) if agent_name else None
+            name = budget_name(manifest, agent)
+            if name is None:
+                return None
+            budget = self.cache.get(BUDGETS, name, ns, copy=False)
+        except InformerNotRegistered:
+            return None
+        if budget is None:
+            return None
+        return name, budget_verdict(budget, name)
+
     def check(self, manifest: JsonObject) -> None:
-        """Raise `QueueFull` when the controller would reject `manifest`."""
+        """Raise `QueueFull` when the controller would reject `manifest`, `BudgetExceeded` when it would
+        hold it for its Budget."""
         rejection = self.rejection(manifest)
         if rejection is not None:
             raise QueueFull(
@@ -75,4 +101,10 @@ class EarlyRefusal:
                 scope=rejection.scope,
                 limit=rejection.limit,
                 retry_after=RETRY_AFTER_SECONDS,
+            )
+        found = self.budget(manifest)
+        if found is not None and found[1].exceeded:
+            name, verdict = found
+            raise BudgetExceeded(
+                verdict.message, budget=name, resource=verdict.resource, retry_after=RETRY_AFTER_SECONDS
             )

@@ -7,11 +7,13 @@
 | `NotFound` | 404 | NOT_FOUND |
 | `AlreadyExists` | 409 | ALREADY_EXISTS |
 | `QueueFull` | 429 + `Retry-After` | RESOURCE_EXHAUSTED |
+| `BudgetExceeded` (a `QueueFull`) | 429 + `Retry-After` | RESOURCE_EXHAUSTED |
 """
 
 from __future__ import annotations
 
 __all__ = ["AlreadyExists", "InvalidRequest", "NamespaceNotManaged", "NotFound", "QueueFull", "ServiceError"]
+__all__ += ["BudgetExceeded"]
 
 
 class ServiceError(Exception):
@@ -62,3 +64,16 @@ class QueueFull(ServiceError):
         self.scope = scope
         self.limit = limit
         self.retry_after = retry_after
+
+
+class BudgetExceeded(QueueFull):
+    """The Budget the run counts against is exceeded: the controller would hold it (`BudgetExceeded`).
+    A `QueueFull`, so every surface answers 429 / RESOURCE_EXHAUSTED with `reason`, `scope` (`budget`) and
+    `limit` 0; `budget` and `resource` name what is over."""
+
+    reason = "BudgetExceeded"
+
+    def __init__(self, message: str, *, budget: str, resource: str | None, retry_after: int) -> None:
+        super().__init__(message, scope="budget", limit=0, retry_after=retry_after)
+        self.budget = budget
+        self.resource = resource

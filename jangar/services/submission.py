@@ -47,6 +47,8 @@ class Submission:
     vcs_policy_mode: str | None = None
     vcs_policy_required: bool | None = None
     """With `vcs_policy_mode`, `spec.vcsPolicy` (`required` defaults to false when only the mode is set)."""
+    budget_ref: str | None = None
+    """`spec.budgetRef`: the Budget the run counts against (its Agent's when unset)."""
 
 
 def _check_name(value: str, what: str) -> None:
@@ -117,6 +119,9 @@ def build_agent_run(sub: Submission) -> dict[str, Any]:
         if sub.vcs_policy_mode:
             policy["mode"] = sub.vcs_policy_mode
         spec["vcsPolicy"] = policy
+    if sub.budget_ref:
+        _check_name(sub.budget_ref, "budget")
+        spec["budgetRef"] = {"name": sub.budget_ref}
     if sub.idempotency_key:
         spec["idempotencyKey"] = sub.idempotency_key
     if sub.secrets:

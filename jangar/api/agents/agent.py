@@ -35,6 +35,8 @@ class AgentSpec(KubeModel):
     security: AgentSecurity | None = None
     memory_ref: NameRef | None = None
     vcs_ref: NameRef | None = None
+    budget_ref: NameRef | None = None
+    """The Budget this agent's runs count against (and are held by) when a run names none itself."""
 
 
 class AgentStatus(ResourceStatus):

@@ -131,6 +131,9 @@ class AgentRunSpec(KubeModel):
     idempotency_key: str | None = None
     ttl_seconds_after_finished: Int32 | None = Field(default=None, ge=0)
     """Delete the run this long after it finished; 0 keeps it."""
+    budget_ref: NameRef | None = None
+    """The Budget the run counts against; while it is exceeded the run waits (BudgetExceeded) before it
+    starts. Unset: its Agent's `spec.budgetRef`, if any."""
 
 
 class StepStatus(KubeModel):

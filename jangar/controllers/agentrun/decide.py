@@ -12,7 +12,8 @@ Each pass decides from scratch what the run needs, from its snapshot only (refer
 6. a `job` run with a Job → `classify_job` turns the Job and its Pods into the outcome; a vanished Job is
    waited for, recreated once or fails the run (`missing_job_action`);
 7. otherwise submission: `prepare_run` (a problem that is only a missing referenced object holds the run
-   Pending for the reference grace; any other fails it), then admission: without a verdict the plan asks
+   Pending for the reference grace; any other fails it), then the run's Budget (exceeded: Pending with
+   BudgetExceeded=True until it allows the run; missing: a missing reference), then admission: without a verdict the plan asks
    for one (`NEEDS_ADMISSION`) and the reconciler decides again with `AdmissionGate.admit`'s answer —
    Queued with the limit and position, QueueLimitExceeded, or admitted: the Job (or the first workflow step).
 
@@ -37,6 +38,7 @@ from jangar.api.contract import (
 from jangar.conditions import format_time, parse_time
 from jangar.controllers.agentrun.plan import NEEDS_ADMISSION, RunPlan, StatusUpdate
 from jangar.controllers.agentrun.snapshot import RunSnapshot, classify, job_finished, live_job, plan_steps
+from jangar.controllers.budget_hold import BUDGET_RECHECK_SECONDS
 from jangar.controllers.runconditions import RunDetails, run_conditions
 from jangar.controllers.status import compose_status
 from jangar.prepare import Prepared, prepare_run
@@ -65,7 +67,14 @@ __all__ = [
 
 #: Problems a user fixes by creating another object; the run waits `reference_grace_seconds` for it.
 MISSING_REFERENCE_REASONS = frozenset(
-    {"MissingAgent", "MissingProvider", "MissingImplementation", "MissingMemory", "MissingVcsProvider"}
+    {
+        "MissingAgent",
+        "MissingProvider",
+        "MissingImplementation",
+        "MissingMemory",
+        "MissingVcsProvider",
+        "MissingBudget",
+    }
 )
 FOREIGN_CHILD_REQUEUE_SECONDS = 5.0
 _SUBMISSION_WARNINGS = frozenset({"DeprecatedAuth"})
@@ -91,6 +100,8 @@ def _status(
     """The run's new status for `phase` (on top of `run`'s, by default the snapshot's)."""
     base = run if run is not None else snap.run
     old = base.get("status") or {}
+    if snap.budget is not None and details.budget is None:
+        details = replace(details, budget=snap.budget.condition)
     merged: dict[str, Any] = dict(fields or {})
     if is_terminal(phase) and not old.get("finishedAt") and "finishedAt" not in merged:
         merged["finishedAt"] = format_time(snap.now)
@@ -249,6 +260,8 @@ def _submit(snap: RunSnapshot, verdict: Verdict | _NotAsked) -> RunPlan:
     fields = _prepared_fields(prepared)
     if not prepared.valid:
         return _invalid(snap, prepared.problems, fields)
+    if snap.budget is not None and snap.budget.holds:
+        return _budget_hold(snap, fields)
     if isinstance(verdict, _NotAsked):
         return NEEDS_ADMISSION
     status = snap.run.get("status") or {}
@@ -286,6 +299,27 @@ def _submit(snap: RunSnapshot, verdict: Verdict | _NotAsked) -> RunPlan:
         plan = _workflow(snap, _with_status(snap.run, update))
         return replace(plan, admitted=True, status=plan.status or update)
     return _start_job(snap, prepared, verdict.admitted_at, queue, fields, admitted=True)
+
+
+def _budget_hold(snap: RunSnapshot, fields: Mapping[str, Any]) -> RunPlan:
+    """The run's Budget is exceeded (or cannot be read, or does not exist): wait before admission. A
+    missing Budget is a missing reference (held for the grace, then failed); otherwise the run stays
+    Pending with BudgetExceeded=True, out of the admission queue, until a Budget change wakes it."""
+    assert snap.budget is not None
+    check = snap.budget
+    if not check.verdict.found:
+        problem = Problem(
+            "MissingBudget",
+            f"budget {check.name!r} not found in namespace {snap.namespace!r}",
+            field="spec.budgetRef",
+        )
+        return _invalid(snap, [problem], fields)
+    _, reason, message = check.condition
+    return RunPlan(
+        release_admission=True,
+        status=_status(snap, Phase.PENDING, RunDetails(reason, message), fields),
+        requeue_after=BUDGET_RECHECK_SECONDS,
+    )
 
 
 def _start_job(

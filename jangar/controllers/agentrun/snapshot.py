@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from jangar.api.contract import LABEL_JOB_NAME, Phase, is_cancel_requested, is_terminal
+from jangar.controllers.budget_hold import BudgetCheck, read_budget_check
 from jangar.controllers.credentials import read_provider_keys
 from jangar.controllers.kinds import AGENTRUNS, JOBS, PODS, VCSPROVIDERS
 from jangar.controllers.lookup import NamespaceLookup
@@ -58,6 +59,8 @@ class RunSnapshot:
     keys_read: bool = False
     #: the namespace's other unfinished AgentRuns (branch conflicts)
     active_runs: Sequence[Mapping[str, Any]] = ()
+    #: the Budget the run counts against, read only before it starts (None: no Budget, or not enforced)
+    budget: BudgetCheck | None = None
 
     @property
     def timing(self) -> ControllerTuning:
@@ -192,6 +195,12 @@ async def read_snapshot(
             if client is not None:
                 secret_keys, configmap_keys = await read_provider_keys(client, ns, provider)
                 keys_read = True
+    budget = None
+    status = run.get("status") or {}
+    if not (status.get("jobRef") or {}).get("name") and may_start_a_job(
+        run, jobs, pods, now, settings.tuning
+    ):
+        budget = read_budget_check(cache, run)
     return RunSnapshot(
         run=run,
         now=now,
@@ -203,4 +212,5 @@ async def read_snapshot(
         configmap_keys=configmap_keys,
         keys_read=keys_read,
         active_runs=active,
+        budget=budget,
     )
