@@ -24,6 +24,7 @@ __all__ = [
     "LABEL_RUN",
     "LABEL_STEP",
     "LABEL_STEP_INDEX",
+    "LABEL_TOOL_RUN",
     "MANAGED_BY",
     "TERMINAL_PHASES",
     "WAITING_PHASES",
@@ -84,3 +85,8 @@ def is_cancel_requested(obj: object) -> bool:
         return False
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     return str(annotations.get(ANNOTATION_CANCEL, "")).lower() == "true"
+
+
+# -- ToolRuns ------------------------------------------------------------------------------------------
+LABEL_TOOL_RUN: Final = "jangar.proompteng.ai/tool-run"
+"""On a ToolRun's Job, spec ConfigMap and Pods: the ToolRun's name (as a label value), as in the reference."""

@@ -19,6 +19,8 @@ __all__ = [
     "IMPLEMENTATIONSPECS",
     "MEMORIES",
     "SECRETBINDINGS",
+    "TOOLRUNS",
+    "TOOLS",
     "VCSPROVIDERS",
     "ref_for",
 ]
@@ -39,3 +41,5 @@ IMPLEMENTATIONSOURCES = ref_for("ImplementationSource")
 MEMORIES = ref_for("Memory")
 VCSPROVIDERS = ref_for("VersionControlProvider")
 SECRETBINDINGS = ref_for("SecretBinding")
+TOOLS = ref_for("Tool")
+TOOLRUNS = ref_for("ToolRun")

@@ -6,7 +6,8 @@ The composition root (`jangar.app`) calls::
 
 before `manager.start()`. Every controller needs leadership (only the leader writes); caches run on every
 replica so a standby is warm. Namespaces come from `JANGAR_AGENTS_CONTROLLER_NAMESPACES` (`*`: all).
-Jobs and Pods are cached only when they carry the `agents.proompteng.ai/agent-run` label; Secrets are never
+Jobs and Pods are cached only when they carry the `agents.proompteng.ai/agent-run` label (or, for ToolRuns,
+`jangar.proompteng.ai/tool-run`: `toolrun.wiring.scope_tool_cache`); Secrets are never
 cached (read on demand).
 """
 
@@ -44,6 +45,8 @@ from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.recording import RunRecorderProtocol
 from jangar.controllers.secretbinding import check_secret_binding
 from jangar.controllers.supporting import CheckEnv, CheckFunc, SupportingReconciler
+from jangar.controllers.toolrun import ToolRunReconciler
+from jangar.controllers.toolrun.wiring import install_tools, scope_tool_cache
 from jangar.controllers.versioncontrolprovider import check_vcs_provider
 from jangar.runtime import (
     Builder,
@@ -96,6 +99,7 @@ class Installed:
     gate: AdmissionGate
     agentruns: AgentRunReconciler
     events: Recorder
+    toolruns: ToolRunReconciler | None = None
 
 
 _OWN_KINDS = (
@@ -153,6 +157,7 @@ def install(
     tuning = deps.settings.tuning
     settings = deps.settings
     _scope_cache(manager, settings)
+    scope_tool_cache(manager, settings)
     cache = manager.cache
     for ref in (*_OWN_KINDS, JOBS, PODS):
         cache.informer(ref)
@@ -231,4 +236,7 @@ def install(
                 max_concurrent_reconciles=tuning.supporting_workers,
                 reconcile_timeout=tuning.reconcile_timeout_seconds,
             ).named(name).complete(SupportingReconciler(ref, check, env, events, now))
-    return Installed(gate=gate, agentruns=runs, events=events)
+    toolruns = install_tools(
+        manager, settings, manager.event_recorder("jangar-orchestration-controller"), now
+    )
+    return Installed(gate=gate, agentruns=runs, events=events, toolruns=toolruns)

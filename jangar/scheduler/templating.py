@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["lookup", "render_template"]
+__all__ = ["lookup", "placeholder_paths", "render_template", "unresolved_paths"]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
@@ -43,3 +43,18 @@ def _to_text(value: Any) -> str:
 
 def render_template(template: str, context: Mapping[str, Any]) -> str:
     return _PLACEHOLDER.sub(lambda m: _to_text(lookup(context, m.group(1))) if m.group(1) else "", template)
+
+
+def unresolved_paths(template: str, context: Mapping[str, Any]) -> list[str]:
+    """The placeholder paths in `template` that resolve to nothing (missing or null), in order, once each.
+
+    For callers that must not render a missing value as "" (a ToolRun's command fails with a clear
+    reason instead of running with an empty argument).
+    """
+    missing = [p for p in placeholder_paths(template) if lookup(context, p) is None]
+    return list(dict.fromkeys(missing))
+
+
+def placeholder_paths(template: str) -> list[str]:
+    """The dotted paths of the non-empty `{{ … }}` placeholders in `template`, in order."""
+    return [m.group(1) for m in _PLACEHOLDER.finditer(template) if m.group(1)]

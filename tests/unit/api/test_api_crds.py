@@ -226,6 +226,7 @@ FREE_FORM = {
     ("OrchestrationRun", "status.stepStatuses.[].outputs"),
     ("ToolRun", "spec.runtime"),
     ("ToolRun", "status.runtimeRef"),
+    ("ToolRun", "status.outputs"),  # jangar: what the tool reported through its termination message
     ("Signal", "spec"),
     ("Signal", "spec.payload"),
     ("SignalDelivery", "spec.payload"),
