@@ -24,6 +24,7 @@ __all__ = [
     "LABEL_RUN",
     "LABEL_STEP",
     "LABEL_STEP_INDEX",
+    "LABEL_TOOL_RUN",
     "MANAGED_BY",
     "TERMINAL_PHASES",
     "WAITING_PHASES",
@@ -129,3 +130,8 @@ def approval_decision(delivery: object) -> str | None:
 
 
 __all__ += ["APPROVAL_DECISIONS", "CONDITION_BUDGET_EXCEEDED", "LABEL_APPROVAL_DECISION", "approval_decision"]
+
+
+# -- ToolRuns ------------------------------------------------------------------------------------------
+LABEL_TOOL_RUN: Final = "jangar.proompteng.ai/tool-run"
+"""On a ToolRun's Job, spec ConfigMap and Pods: the ToolRun's name (as a label value), as in the reference."""

@@ -19,6 +19,8 @@ __all__ = [
     "IMPLEMENTATIONSPECS",
     "MEMORIES",
     "SECRETBINDINGS",
+    "TOOLRUNS",
+    "TOOLS",
     "VCSPROVIDERS",
     "ref_for",
 ]

@@ -51,6 +51,8 @@ class ToolRunStatus(ResourceStatus):
     job_ref: JobRef | None = None
     started_at: Timestamp | None = None
     finished_at: Timestamp | None = None
+    outputs: FreeForm | None = None
+    """What the tool reported: the JSON object it wrote to its termination message (`/dev/termination-log`)."""
 
 
 class ToolRun(Resource[ToolRunSpec, ToolRunStatus]):

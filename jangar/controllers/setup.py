@@ -6,7 +6,8 @@ The composition root (`jangar.app`) calls::
 
 before `manager.start()`. Every controller needs leadership (only the leader writes); caches run on every
 replica so a standby is warm. Namespaces come from `JANGAR_AGENTS_CONTROLLER_NAMESPACES` (`*`: all).
-Jobs and Pods are cached only when they carry the `agents.proompteng.ai/agent-run` label; Secrets are never
+Jobs and Pods are cached only when they carry the `agents.proompteng.ai/agent-run` label (or, for ToolRuns,
+`jangar.proompteng.ai/tool-run`: `toolrun.wiring.scope_tool_cache`); Secrets are never
 cached (read on demand).
 """
 
@@ -49,6 +50,8 @@ from jangar.controllers.supporting_kinds import (
     scope_supporting_cache,
     watch_budgets,
 )
+from jangar.controllers.toolrun import ToolRunReconciler
+from jangar.controllers.toolrun.wiring import install_tools, scope_tool_cache
 from jangar.controllers.versioncontrolprovider import check_vcs_provider
 from jangar.runtime import (
     Builder,
@@ -101,6 +104,7 @@ class Installed:
     gate: AdmissionGate
     agentruns: AgentRunReconciler
     events: Recorder
+    toolruns: ToolRunReconciler | None = None
 
 
 _OWN_KINDS = (
@@ -159,6 +163,7 @@ def install(
     settings = deps.settings
     _scope_cache(manager, settings)
     scope_supporting_cache(manager, settings)
+    scope_tool_cache(manager, settings)
     cache = manager.cache
     for ref in (*_OWN_KINDS, JOBS, PODS):
         cache.informer(ref)
@@ -239,8 +244,11 @@ def install(
                 reconcile_timeout=tuning.reconcile_timeout_seconds,
             ).named(name).complete(SupportingReconciler(ref, check, env, events, now))
     install_supporting_kinds(manager, settings, events, now)
+    toolruns = install_tools(
+        manager, settings, manager.event_recorder("jangar-orchestration-controller"), now
+    )
     install_orchestration(manager, deps, clock=clock)
-    return Installed(gate=gate, agentruns=runs, events=events)
+    return Installed(gate=gate, agentruns=runs, events=events, toolruns=toolruns)
 
 
 # -- orchestration (issue 10): Orchestration and OrchestrationRun, behind orchestrationController.* -------

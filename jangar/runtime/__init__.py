@@ -5,7 +5,14 @@ The everyday surface is re-exported here; see docs/runtime.md for the design.
 """
 
 from jangar.runtime.builder import Builder
-from jangar.runtime.cache import Cache, CacheOptions, CacheReader, InformerNotRegistered, ResourceCacheOptions
+from jangar.runtime.cache import (
+    Cache,
+    CacheOptions,
+    CacheReader,
+    CacheScope,
+    InformerNotRegistered,
+    ResourceCacheOptions,
+)
 from jangar.runtime.client import Client, ObjectList, PatchType, PropagationPolicy, RetryPolicy, WatchEvent
 from jangar.runtime.clock import MONOTONIC, Clock, MonotonicClock
 from jangar.runtime.controller import Controller, ControllerOptions
@@ -69,6 +76,7 @@ __all__ = [
     "Cache",
     "CacheOptions",
     "CacheReader",
+    "CacheScope",
     "Client",
     "Clock",
     "ConflictError",

@@ -4,6 +4,10 @@ Scoping follows controller-runtime's cache options: all namespaces, one namespac
 list of namespaces (one informer per namespace, merged on read), with label and field
 selectors, a transform, and a resync period, each overridable per resource.
 
+A resource may have more than one scope (`ResourceCacheOptions.also`): label selectors cannot say "this
+label OR that one", so two controllers whose children carry different labels (AgentRun Jobs and ToolRun
+Jobs) each add a scope; every scope gets its own informers and reads and events are their union.
+
 Reads return deep copies by default (cheap for JSON-shaped dicts, and it makes mutating a
 read object safe); ``copy=False`` hands out the shared object for read-only hot paths.
 Reading a resource nobody registered raises :class:`InformerNotRegistered` instead of
@@ -38,6 +42,16 @@ class InformerNotRegistered(LookupError):
 
 
 @dataclass(frozen=True)
+class CacheScope:
+    """One more slice of a resource to cache: its own namespaces and selectors (``None`` means inherit
+    from the :class:`ResourceCacheOptions` it belongs to, then from :class:`CacheOptions`)."""
+
+    namespaces: Sequence[str] | None = None
+    label_selector: str | Mapping[str, str] | None = None
+    field_selector: str | Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class ResourceCacheOptions:
     """Per-resource overrides of :class:`CacheOptions` (``None`` means inherit)."""
 
@@ -46,6 +60,9 @@ class ResourceCacheOptions:
     field_selector: str | Mapping[str, str] | None = None
     transform: TransformFunc | None = None
     resync_period: float | None = None
+    also: Sequence[CacheScope] = ()
+    """Further scopes cached beside the main one (a union: an object in two scopes is read once, but its
+    events arrive from each informer that has it). Transform and resync period are shared."""
 
 
 @dataclass(frozen=True)
@@ -88,33 +105,49 @@ def deep_copy(value: Any) -> Any:
 
 
 class InformerGroup:
-    """The informers of one resource: one per namespace in scope, or one cluster-wide."""
+    """The informers of one resource: per scope, one per namespace in scope or one cluster-wide.
 
-    def __init__(self, ref: ResourceRef, informers: dict[str | None, SharedInformer]) -> None:
+    ``informers`` is the main scope's; ``scopes`` has every scope's (the main one first).
+    """
+
+    def __init__(
+        self,
+        ref: ResourceRef,
+        informers: dict[str | None, SharedInformer],
+        extra: Sequence[dict[str | None, SharedInformer]] = (),
+    ) -> None:
         self.ref = ref
         self.informers = informers
+        self.scopes: list[dict[str | None, SharedInformer]] = [informers, *extra]
+
+    @property
+    def all_informers(self) -> list[SharedInformer]:
+        return [i for scope in self.scopes for i in scope.values()]
 
     def for_namespace(self, namespace: str | None) -> list[SharedInformer]:
-        if None in self.informers:
-            return [self.informers[None]]
-        if namespace is None:
-            return list(self.informers.values())
-        inf = self.informers.get(namespace)
-        if inf is None:
+        found: list[SharedInformer] = []
+        for scope in self.scopes:
+            if None in scope:
+                found.append(scope[None])
+            elif namespace is None:
+                found.extend(scope.values())
+            elif namespace in scope:
+                found.append(scope[namespace])
+        if not found:
             raise InformerNotRegistered(
                 f"namespace {namespace!r} is outside the cache's scope for {self.ref}"
             )
-        return [inf]
+        return found
 
     @property
     def has_synced(self) -> bool:
-        return all(i.has_synced for i in self.informers.values())
+        return all(i.has_synced for i in self.all_informers)
 
     def add_event_handler(self, handler: EventHandler) -> list[HandlerRegistration]:
-        return [i.add_event_handler(handler) for i in self.informers.values()]
+        return [i.add_event_handler(handler) for i in self.all_informers]
 
     def add_indexer(self, name: str, func: IndexFunc) -> None:
-        for i in self.informers.values():
+        for i in self.all_informers:
             i.add_indexer(name, func)
 
 
@@ -134,24 +167,35 @@ class Cache:
             return group
         o = self.options
         per = o.by_resource.get(ref, ResourceCacheOptions())
-        namespaces = per.namespaces if per.namespaces is not None else o.namespaces
-        scopes: list[str | None] = list(namespaces) if ref.namespaced and namespaces else [None]
-        informers = {
-            ns: SharedInformer(
-                self.client,
-                ref,
-                namespace=ns,
-                label_selector=per.label_selector if per.label_selector is not None else o.label_selector,
-                field_selector=per.field_selector if per.field_selector is not None else o.field_selector,
-                transform=per.transform if per.transform is not None else o.transform,
-                resync_period=per.resync_period if per.resync_period is not None else o.resync_period,
-                options=o.reflector,
+
+        def build(scope: CacheScope) -> dict[str | None, SharedInformer]:
+            namespaces = next(
+                (n for n in (scope.namespaces, per.namespaces, o.namespaces) if n is not None), None
             )
-            for ns in scopes
-        }
-        group = self._groups[ref] = InformerGroup(ref, informers)
+            scopes: list[str | None] = list(namespaces) if ref.namespaced and namespaces else [None]
+            labels = next(
+                (x for x in (scope.label_selector, per.label_selector) if x is not None), o.label_selector
+            )
+            fields = next(
+                (x for x in (scope.field_selector, per.field_selector) if x is not None), o.field_selector
+            )
+            return {
+                ns: SharedInformer(
+                    self.client,
+                    ref,
+                    namespace=ns,
+                    label_selector=labels,
+                    field_selector=fields,
+                    transform=per.transform if per.transform is not None else o.transform,
+                    resync_period=per.resync_period if per.resync_period is not None else o.resync_period,
+                    options=o.reflector,
+                )
+                for ns in scopes
+            }
+
+        group = self._groups[ref] = InformerGroup(ref, build(CacheScope()), [build(s) for s in per.also])
         if self._started:
-            for inf in informers.values():
+            for inf in group.all_informers:
                 inf.start()
         return group
 
@@ -167,12 +211,12 @@ class Cache:
     def start(self) -> None:
         self._started = True
         for group in self._groups.values():
-            for inf in group.informers.values():
+            for inf in group.all_informers:
                 inf.start()
 
     async def stop(self) -> None:
         self._started = False
-        await asyncio.gather(*(inf.stop() for g in self._groups.values() for inf in g.informers.values()))
+        await asyncio.gather(*(inf.stop() for g in self._groups.values() for inf in g.all_informers))
 
     def has_synced(self) -> bool:
         return all(g.has_synced for g in self._groups.values())
@@ -181,7 +225,7 @@ class Cache:
         try:
             async with asyncio.timeout(timeout):
                 for group in list(self._groups.values()):
-                    for inf in group.informers.values():
+                    for inf in group.all_informers:
                         await inf.wait_for_sync()
         except TimeoutError:
             return False
@@ -190,9 +234,7 @@ class Cache:
     def healthy(self) -> bool:
         """True while every started informer's reflector task is alive (liveness)."""
         return all(
-            all(not t.done() for t in inf._tasks)
-            for g in self._groups.values()
-            for inf in g.informers.values()
+            all(not t.done() for t in inf._tasks) for g in self._groups.values() for inf in g.all_informers
         )
 
     # -- reading -------------------------------------------------------------------------------
@@ -226,9 +268,20 @@ class Cache:
     ) -> list[JsonObject]:
         """Cached objects, optionally in one namespace, with equal labels, or by an index value."""
         ns = namespace if ref.namespaced else None
+        informers = self._group(ref).for_namespace(ns)
         out: list[JsonObject] = []
-        for inf in self._group(ref).for_namespace(ns):
+        for inf in informers:
             out.extend(select(inf.store, ns, labels=labels, index=index))
+        if len(informers) > 1:  # several scopes may hold the same object: keep its first copy
+            seen: set[tuple[object, object]] = set()
+            unique: list[JsonObject] = []
+            for o in out:
+                meta = o.get("metadata") or {}
+                key = (meta.get("namespace"), meta.get("name"))
+                if key not in seen:
+                    seen.add(key)
+                    unique.append(o)
+            out = unique
         return [deep_copy(o) for o in out] if copy else out
 
 

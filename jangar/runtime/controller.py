@@ -132,7 +132,7 @@ class Controller:
         try:
             async with asyncio.timeout(self.options.cache_sync_timeout):
                 for g in groups:
-                    for inf in g.informers.values():
+                    for inf in g.all_informers:
                         await inf.wait_for_sync()
         except TimeoutError as exc:
             raise CacheSyncTimeout(

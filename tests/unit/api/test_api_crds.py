@@ -227,6 +227,7 @@ FREE_FORM = {
     ("AgentRun", "status.runner.outputs"),  # jangar (0.9.29 has status.runner): what the agent reported
     ("ToolRun", "spec.runtime"),
     ("ToolRun", "status.runtimeRef"),
+    ("ToolRun", "status.outputs"),  # jangar: what the tool reported through its termination message
     ("Signal", "spec"),
     ("Signal", "spec.payload"),
     ("SignalDelivery", "spec.payload"),
