@@ -31,6 +31,7 @@ from pathlib import Path
 from jangar.api.contract import is_terminal
 from jangar.dev.assets import find_assets, kubectl_binary, repo_root
 from jangar.dev.cluster import LocalCluster, stop_cluster
+from jangar.dev.images import build_script_image
 from jangar.dev.incluster import ChartRelease, InClusterError
 from jangar.dev.postgres import LocalPostgres
 from jangar.dev.processes import ProcessGroup, free_port, stop_recorded
@@ -51,18 +52,6 @@ SAMPLE_AGENT_IMAGE = "registry.ide-newton.ts.net/lab/codex-universal:latest"
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def build_image(flag: str) -> tuple[str, Path]:
-    """(reference, OCI archive) of a `scripts/build-image.sh` image, built unless cached by content hash."""
-    script = repo_root() / "scripts" / "build-image.sh"
-    out = []
-    for mode in ("--print-path", "--no-build"):
-        done = subprocess.run(["bash", str(script), flag, mode], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"scripts/build-image.sh {flag} failed: {done.stderr.strip()[-2000:]}")
-        out.append(done.stdout.strip().splitlines()[-1])
-    return out[1], Path(out[0])
 
 
 @dataclass
@@ -100,7 +89,7 @@ class Demo:
         started = time.monotonic()
         cluster_dir, pg_dir, _ = self._fresh_dirs()
         say("building the images without Docker (cached by content hash): jangar, curl, test-agent")
-        built = {flag: build_image(flag) for flag in ("--jangar", "--curl", "--test-agent")}
+        built = {flag: build_script_image(flag) for flag in ("--jangar", "--curl", "--test-agent")}
         for flag, (ref, _) in built.items():
             say(f"  {flag[2:]}: {ref}")
 

@@ -49,6 +49,26 @@ class ImageBuildError(RuntimeError):
     """A tool needed to build a node image is missing or failed."""
 
 
+LOCAL_REGISTRY = "local.jangar.dev"
+
+
+def build_script_image(flag: str) -> tuple[str, Path]:
+    """(reference, OCI archive) of an image of `scripts/build-image.sh` (`--jangar`, `--curl`,
+    `--test-agent`), built unless its content hash is cached. The reference is read off the archive's name
+    (`<name>-<tag>.oci.tar`), so it always names what was built, even if the tree changes meanwhile."""
+    from jangar.dev.assets import repo_root
+
+    script = repo_root() / "scripts" / "build-image.sh"
+    done = subprocess.run(
+        ["bash", str(script), flag, "--print-path"], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise ImageBuildError(f"scripts/build-image.sh {flag} failed: {done.stderr.strip()[-2000:]}")
+    archive = Path(done.stdout.strip().splitlines()[-1])
+    name, _, tag = archive.name.removesuffix(".oci.tar").rpartition("-")
+    return f"{LOCAL_REGISTRY}/{name}:{tag}", archive
+
+
 def _tool(name: str) -> str:
     found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
     if not found:

@@ -9,7 +9,6 @@ Tests isolate by namespace (`node_namespace`) and run `local.jangar.dev/busybox:
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,27 +17,10 @@ import pytest
 import pytest_asyncio
 from kubernetes_asyncio import client as k8s
 
-from jangar.dev.assets import find_assets, repo_root
+from jangar.dev.assets import find_assets
 from jangar.dev.cluster import LocalCluster
 from jangar.dev.node import host_leftovers, missing_host_binaries
 from tests.conftest import _client, _namespace, missing
-
-
-def build_image(flag: str) -> tuple[str, Path]:
-    """(reference, OCI archive) of an image of `scripts/build-image.sh` (`--jangar`, `--curl`, ...), built
-    if its content hash is not cached yet."""
-    script = repo_root() / "scripts" / "build-image.sh"
-    built = subprocess.run(
-        ["bash", str(script), flag, "--print-path"], check=False, capture_output=True, text=True
-    )
-    assert built.returncode == 0, built.stderr[-2000:]
-    archive = Path(built.stdout.strip().splitlines()[-1])
-    ref = subprocess.run(
-        ["bash", str(script), flag, "--no-build"], check=False, capture_output=True, text=True
-    )
-    assert ref.returncode == 0, ref.stderr[-2000:]
-    return ref.stdout.strip().splitlines()[-1], archive
-
 
 NODE_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet")
 

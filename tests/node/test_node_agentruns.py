@@ -17,9 +17,9 @@ from kubernetes_asyncio import client as k8s
 from jangar.controllers.kinds import AGENTPROVIDERS, AGENTRUNS, AGENTS, IMPLEMENTATIONSPECS
 from jangar.dev.assets import repo_root
 from jangar.dev.cluster import LocalCluster, kubectl_env
+from jangar.dev.images import build_script_image
 from jangar.runtime import Client
 from tests.envtest.controllers_fixtures import cond, running_controller, settings_for, wait_phase
-from tests.node.conftest import build_image
 from tests.node.jobs import default_service_account
 from tests.support.commands import run_command
 from tests.support.crds import install_crds
@@ -32,7 +32,7 @@ TIMEOUT = 180.0  # a real container on two shared cores, the first start of a 10
 @pytest.fixture(scope="session")
 def jangar_image_archive() -> tuple[str, Path]:
     """(reference, OCI archive) of the jangar image; cached by content hash, so built once per tree."""
-    return build_image("--jangar")
+    return build_script_image("--jangar")
 
 
 _prepared: set[Path] = set()

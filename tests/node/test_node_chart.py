@@ -13,9 +13,9 @@ import pytest
 
 from jangar.dev.assets import repo_root
 from jangar.dev.cluster import LocalCluster
+from jangar.dev.images import build_script_image
 from jangar.dev.incluster import DATABASE, ChartRelease
 from jangar.dev.postgres import LocalPostgres
-from tests.node.conftest import build_image
 from tests.support.waiting import eventually
 
 EXAMPLES = repo_root() / "charts" / "agents" / "examples"
@@ -36,7 +36,7 @@ def node_postgres(node_cluster: LocalCluster) -> Iterator[LocalPostgres]:
 def _image_values(cluster: LocalCluster) -> dict[str, str]:
     values = {}
     for flag, key in (("--jangar", "image"), ("--curl", "tests.image")):
-        ref, archive = build_image(flag)
+        ref, archive = build_script_image(flag)
         repository, tag = ref.rsplit(":", 1)
         cluster.import_image(archive, repository)
         values[f"{key}.repository"] = repository
