@@ -125,7 +125,7 @@ class Demo:
         say(f"  /health: {release.health().strip()}")
         say(f"helm test {RELEASE}")
         tested = release.test()
-        say("  " + next((line for line in tested.splitlines() if "Phase:" in line), tested.strip()[-200:]))
+        say("  " + " ".join(next((line for line in tested.splitlines() if "Phase:" in line), "").split()))
 
         for sample in SAMPLES:
             release.kubectl("apply", "-n", NAMESPACE, "-f", str(self.chart / "examples" / sample))
