@@ -3,8 +3,8 @@
 # repository, keyed by the pinned versions. A second run is a no-op. Every step prints its duration.
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy (k8s.io/kubernetes through
 #   a wrapper module), etcd, kwok, kwokctl, helm, kind, pause (scripts/pause, our own pod sandbox process),
-#   coredns (scripts/coredns: CoreDNS with only the plugins a local cluster's DNS needs), and kwok's default
-#   Stage YAMLs.
+#   coredns (scripts/coredns: CoreDNS with only the plugins a local cluster's DNS needs), registry (CNCF
+#   distribution) and crane (go-containerregistry) for scripts/publish-chart.sh, and kwok's default Stage YAMLs.
 # Incremental: only the binaries that are missing are built (existing ones are never rebuilt), so adding a
 # binary to an existing cache directory costs only that binary.
 # Prints the asset directory on its last line of stdout.
@@ -20,7 +20,7 @@ ASSETS="${JANGAR_ASSETS:-${XDG_CACHE_HOME:-$HOME/.cache}/jangar/k8s-assets/${KEY
 BIN="$ASSETS/bin"
 # Keep in step with jangar/dev/assets.py (ALL_BINARIES).
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
-OTHER_BINARIES=(etcd kwok kwokctl helm kind pause coredns)
+OTHER_BINARIES=(etcd kwok kwokctl helm kind pause coredns registry crane)
 PAUSE_SRC="$here/pause"
 COREDNS_SRC="$here/coredns"
 
@@ -138,6 +138,19 @@ fi
 if [[ ! -x "$BIN/kind" ]]; then
   step "build kind ${KIND_VERSION}"
   GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kind@${KIND_VERSION}"
+  done_step
+fi
+
+# --- registry + crane: a local OCI registry and an image pusher (scripts/publish-chart.sh) ----------------
+if [[ ! -x "$BIN/registry" ]]; then
+  step "build registry (distribution ${DISTRIBUTION_VERSION})"
+  GOBIN="$BIN" go install -trimpath -ldflags "-s -w" \
+    "github.com/distribution/distribution/v3/cmd/registry@${DISTRIBUTION_VERSION}"
+  done_step
+fi
+if [[ ! -x "$BIN/crane" ]]; then
+  step "build crane ${CRANE_VERSION}"
+  GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "github.com/google/go-containerregistry/cmd/crane@${CRANE_VERSION}"
   done_step
 fi
 

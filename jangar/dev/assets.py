@@ -19,7 +19,7 @@ KWOK_BINARIES = ("kube-controller-manager", "kube-scheduler", "kwok")
 # The real node: kubelet and kube-proxy from k8s.io/kubernetes, pause from scripts/pause (the pod sandbox),
 # coredns from scripts/coredns (the cluster DNS).
 NODE_BINARIES = ("kubelet", "kube-proxy", "pause", "coredns")
-TOOL_BINARIES = ("kwokctl", "helm", "kind")
+TOOL_BINARIES = ("kwokctl", "helm", "kind", "registry", "crane")
 # Everything scripts/k8s-assets.sh builds (it checks the same list before its cached early exit).
 ALL_BINARIES = (*REQUIRED_BINARIES, *KWOK_BINARIES, *NODE_BINARIES, *TOOL_BINARIES)
 

@@ -205,6 +205,10 @@ class NodePaths:
         return self.root / "pod-logs"
 
     @property
+    def registry_hosts(self) -> Path:
+        return self.root / "containerd" / "certs.d"
+
+    @property
     def kube_proxy_config(self) -> Path:
         return self.root / "kube-proxy.yaml"
 
@@ -261,6 +265,9 @@ state = "{root}/containerd/state"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{cni_bin}"
     conf_dir = "{paths.cni_conf}"
+  # per-registry hosts.toml, read at every pull (`RealNode.trust_plain_http_registry` adds one)
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{paths.registry_hosts}"
 """
 
 
@@ -472,6 +479,14 @@ class RealNode:
                 ref = line.split()[1] if line.startswith("unpacking ") else ""
                 if ref:
                     self.ctr("images", "label", ref, "io.cri-containerd.pinned=pinned")
+
+    def trust_plain_http_registry(self, host: str) -> None:
+        """Let the node pull from a local registry over plain HTTP (`host` is `address:port`)."""
+        directory = self.paths.registry_hosts / host
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "hosts.toml").write_text(
+            f'server = "http://{host}"\n\n[host."http://{host}"]\n  capabilities = ["pull", "resolve"]\n'
+        )
 
     def alias_image(self, ref: str, alias: str) -> None:
         """Give an imported image another name (`ctr images tag --force`)."""
