@@ -98,9 +98,19 @@ endpoints: [{{addresses: ["{node_ip}"], conditions: {{ready: true}}}}]
         path.write_text(manifest)
         self.kubectl("apply", "-f", str(path))
 
-    def install(self, values: Sequence[Path], sets: Mapping[str, str], timeout: float = 300.0) -> str:
-        """`helm upgrade --install --wait` (idempotent: a rerun upgrades the release in place)."""
-        argv = ["upgrade", "--install", self.name, str(self.chart), "--namespace", self.namespace]
+    def install(
+        self,
+        values: Sequence[Path],
+        sets: Mapping[str, str],
+        timeout: float = 300.0,
+        chart: str | None = None,
+        extra: Sequence[str] = (),
+    ) -> str:
+        """`helm upgrade --install --wait` (idempotent: a rerun upgrades the release in place) of the chart
+        directory, or of `chart` (e.g. `oci://127.0.0.1:5000/proompteng/agents` with `extra` flags such as
+        `--version` and `--plain-http`)."""
+        argv = ["upgrade", "--install", self.name, chart or str(self.chart), "--namespace", self.namespace]
+        argv += list(extra)
         argv += ["--create-namespace", "--wait", "--timeout", f"{int(timeout)}s"]
         for path in values:
             argv += ["--values", str(path)]
@@ -110,6 +120,14 @@ endpoints: [{{addresses: ["{node_ip}"], conditions: {{ready: true}}}}]
             return self.helm(*argv, timeout=timeout + 30)
         except InClusterError as exc:
             raise InClusterError(f"{exc}\n{self.diagnose()}") from exc
+
+    def uninstall(self, timeout: float = 120.0) -> None:
+        """`helm uninstall --wait`; a release that was never installed is not an error."""
+        try:
+            self.helm("uninstall", self.name, "--namespace", self.namespace, "--wait", timeout=timeout)
+        except InClusterError as exc:
+            if "not found" not in str(exc):
+                raise
 
     def diagnose(self) -> str:
         """What a user would look at when the release does not come up: pods, events, the pod's log."""

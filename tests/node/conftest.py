@@ -20,6 +20,7 @@ from kubernetes_asyncio import client as k8s
 from jangar.dev.assets import find_assets
 from jangar.dev.cluster import LocalCluster
 from jangar.dev.node import host_leftovers, missing_host_binaries
+from jangar.dev.postgres import LocalPostgres
 from tests.conftest import _client, _namespace, missing
 
 NODE_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet")
@@ -90,3 +91,14 @@ async def node_client(node_cluster: LocalCluster) -> AsyncIterator[k8s.ApiClient
 async def node_namespace(node_client: k8s.ApiClient) -> AsyncIterator[str]:
     async for name in _namespace(node_client):
         yield name
+
+
+@pytest.fixture
+def node_postgres(node_cluster: LocalCluster) -> Iterator[LocalPostgres]:
+    """Postgres on the node address too (its own temp dir: initdb runs as an unprivileged user)."""
+    assert node_cluster.real_node is not None
+    pg = LocalPostgres(listen=("127.0.0.1", node_cluster.real_node.node_ip)).start()
+    try:
+        yield pg
+    finally:
+        pg.stop()

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-
-import pytest
 
 from jangar.dev.assets import repo_root
 from jangar.dev.cluster import LocalCluster
@@ -21,17 +18,6 @@ from tests.support.waiting import eventually
 
 EXAMPLES = repo_root() / "charts" / "agents" / "examples"
 SMOKE = ("agentprovider-smoke.yaml", "agent-smoke.yaml", "implementationspec-smoke.yaml")
-
-
-@pytest.fixture
-def node_postgres(node_cluster: LocalCluster) -> Iterator[LocalPostgres]:
-    """Postgres on the node address too (its own temp dir: initdb runs as an unprivileged user)."""
-    assert node_cluster.real_node is not None
-    pg = LocalPostgres(listen=("127.0.0.1", node_cluster.real_node.node_ip)).start()
-    try:
-        yield pg
-    finally:
-        pg.stop()
 
 
 def _image_values(cluster: LocalCluster) -> dict[str, str]:
@@ -99,4 +85,4 @@ async def test_the_chart_runs_jangar_in_a_pod_and_the_seeds_try_it_now_holds(
 
         await eventually(lambda: recorded() == "Succeeded", timeout=60, what="the run record in Postgres")
     finally:
-        release.helm("uninstall", "agents", "--namespace", "agents", "--wait", timeout=120)
+        release.uninstall()
