@@ -116,7 +116,7 @@ class Demo:
             sets[f"{key}.repository"], sets[f"{key}.tag"] = repository, tag
         say(
             f"helm install {RELEASE} charts/agents --namespace {NAMESPACE} --create-namespace "
-            f"--values charts/agents/values-local.yaml {' '.join(f'--set {k}={v}' for k, v in sets.items())}"
+            f"--values charts/agents/values-local.yaml {' '.join(f'--set-string {k}={v}' for k, v in sets.items())}"
         )
         t = time.monotonic()
         release.install([values], sets)

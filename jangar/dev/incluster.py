@@ -115,7 +115,7 @@ endpoints: [{{addresses: ["{node_ip}"], conditions: {{ready: true}}}}]
         for path in values:
             argv += ["--values", str(path)]
         for key, value in sets.items():
-            argv += ["--set", f"{key}={value}"]
+            argv += ["--set-string", f"{key}={value}"]
         try:
             return self.helm(*argv, timeout=timeout + 30)
         except InClusterError as exc:

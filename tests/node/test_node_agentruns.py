@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from kubernetes_asyncio import client as k8s
 
-from jangar.controllers.kinds import AGENTPROVIDERS, AGENTRUNS, AGENTS, IMPLEMENTATIONSPECS
+from jangar.controllers.kinds import AGENTPROVIDERS, AGENTRUNS, AGENTS, IMPLEMENTATIONSPECS, SECRETBINDINGS
 from jangar.dev.assets import repo_root
 from jangar.dev.cluster import LocalCluster, kubectl_env
 from jangar.dev.images import build_script_image
@@ -159,6 +159,69 @@ async def test_jangar_runner_wraps_an_agent_and_reports_its_outputs_and_artifact
     (patch,) = done["status"]["artifacts"]
     assert patch["name"] == "patch" and patch["present"] is True and patch["size"] == 6, patch
     assert "run wrapped: Succeeded (exit code 0)" in await _logs(cluster, ns, "wrapped")
+
+
+async def test_the_documented_files_secrets_and_codex_auth_are_in_the_agents_container(
+    node_cluster: LocalCluster, client: Client, node_client: k8s.ApiClient, node_namespace: str
+) -> None:
+    """docs/scheduler.md's layout, seen from inside a real container (busybox, no jangar in the image): the
+    run-spec ConfigMap (run.json, agent-runner.json), the rendered input file from the inputs ConfigMap, an
+    allowed Secret through envFrom, and the Codex auth Secret mounted at CODEX_AUTH under CODEX_HOME."""
+    install_crds(node_cluster.kubeconfig)
+    ns = node_namespace
+    core = k8s.CoreV1Api(node_client)
+    await default_service_account(core, ns)
+    for name, data in (
+        ("agent-token", {"TOKEN": "s3cr3t-token"}),
+        ("codex-auth", {"auth.json": '{"auth": "ok"}'}),
+    ):
+        await core.create_namespaced_secret(ns, {"metadata": {"name": name}, "stringData": data})
+    script = (
+        'grep -q \'"name": "files"\' /workspace/run.json && echo run-spec-ok; '
+        "grep -q binary /workspace/agent-runner.json && echo runner-spec-ok; "
+        'cat /workspace/task.md; echo; echo "token=$TOKEN"; cat "$CODEX_AUTH"; echo; '
+        'echo "home=$CODEX_HOME"; touch "$CODEX_HOME/writable" && echo home-writable'
+    )
+    provider = {
+        "metadata": {"name": "shell", "namespace": ns},
+        "spec": {
+            "binary": "/bin/sh",
+            "argsTemplate": ["-c", script],
+            "inputFiles": [{"path": "/workspace/task.md", "content": "Task for {{parameters.who}}"}],
+        },
+    }
+    await client.create(AGENTPROVIDERS, provider)
+    agent = {"metadata": {"name": "coder", "namespace": ns}, "spec": {"providerRef": {"name": "shell"}}}
+    await client.create(AGENTS, agent)
+    await client.create(
+        IMPLEMENTATIONSPECS, {"metadata": {"name": "task", "namespace": ns}, "spec": {"text": "x"}}
+    )
+    binding = {
+        "metadata": {"name": "coder-secrets", "namespace": ns},
+        "spec": {"subjects": [{"kind": "Agent", "name": "coder"}], "allowedSecrets": ["agent-token"]},
+    }
+    await client.create(SECRETBINDINGS, binding)
+    settings = settings_for(
+        ns,
+        JANGAR_AGENT_RUNNER_IMAGE="local.jangar.dev/busybox:1",
+        JANGAR_AGENT_RUNNER_IMAGE_PULL_POLICY="Never",
+        JANGAR_AGENTS_CONTROLLER_AUTH_SECRET_NAME="codex-auth",
+    )
+    async with running_controller(node_cluster.kubeconfig, settings):
+        await client.create(AGENTRUNS, _run(ns, "files", secrets=["agent-token"]))
+        done = await wait_phase(client, ns, "files", "Succeeded", "Failed", timeout=TIMEOUT)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    out = await _logs(node_cluster, ns, "files")
+    for expected in (
+        "run-spec-ok",
+        "runner-spec-ok",
+        "Task for the real node",
+        "token=s3cr3t-token",
+        '{"auth": "ok"}',
+        "home=/root/.codex",
+        "home-writable",
+    ):
+        assert expected in out, out
 
 
 def _apply(cluster: LocalCluster, kubectl: Path, ns: str, path: Path) -> None:
