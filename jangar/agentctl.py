@@ -410,6 +410,10 @@ async def _wait_kind(client: Client, ref: Any, namespace: str, name: str, timeou
 
 
 async def _run_orchestration(args: argparse.Namespace) -> int:
+    import logging
+
+    import structlog
+
     from jangar.api.contract import LABEL_TOOL_RUN
     from jangar.api.refs import ORCHESTRATIONRUNS, TOOLRUNS
     from jangar.services import (
@@ -420,6 +424,11 @@ async def _run_orchestration(args: argparse.Namespace) -> int:
         ToolRunSubmission,
     )
 
+    # stdout is the command's output: the services' info logs would garble it; warnings go to stderr.
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
     client = await Client.from_kubeconfig(args.kubeconfig, context=args.context, field_manager="agentctl")
     try:
         ns = args.namespace
