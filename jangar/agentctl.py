@@ -5,6 +5,8 @@
     agentctl run get <name>      agentctl run list      agentctl run wait <name>      agentctl run cancel <name>
     agentctl run logs <name> [-f] [-c CONTAINER] [--tail N]
     agentctl run render -f run.yaml [--offline -f deps.yaml]   (what the controller would create)
+    agentctl orchestration run|get|list|wait|cancel ...   agentctl toolrun run|get|list|wait|cancel|logs ...
+    agentctl approve RUN STEP [--reason TEXT]             agentctl reject RUN STEP [--reason TEXT]
 
 Two modes: kube mode talks to the Kubernetes API with the kubeconfig, with the manifest builder, the
 idempotency rule (the same key again returns the existing run) and the cancel annotation of
@@ -48,7 +50,10 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="agentctl", description="Submit and follow AgentRuns.")
+    parser = argparse.ArgumentParser(
+        prog="agentctl",
+        description="Submit and follow AgentRuns, OrchestrationRuns and ToolRuns; decide approvals.",
+    )
     parser.add_argument("--kubeconfig", default=None)
     parser.add_argument("--context", default=None)
     parser.add_argument("-n", "--namespace", default="agents")
@@ -90,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         "render", help="print the Job and ConfigMaps the controller would create (creates nothing)"
     )
     add_render_arguments(render, kube_flags=False)
+    add_orchestration_parsers(sub)
     return parser
 
 
@@ -175,6 +181,30 @@ def _env_first(names: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.noun in ORCH_NOUNS:
+        if args.server or _env_first(SERVER_ENV):
+            parser.error(
+                f"{args.noun} talks to the Kubernetes API; --server (gRPC) is not supported for it yet"
+            )
+        if getattr(args, "verb", None) == "run":  # bad input exits 2 before anything is contacted
+            from jangar.services.orchestration import (
+                OrchestrationSubmission,
+                ToolRunSubmission,
+                build_orchestration_run,
+                build_tool_run,
+            )
+
+            fields = {"namespace": args.namespace, "parameters": dict(args.param), "name": args.name}
+            try:
+                if args.noun == "orchestration":
+                    build_orchestration_run(
+                        OrchestrationSubmission(args.orchestration, delivery_id=args.delivery_id, **fields)
+                    )
+                else:
+                    build_tool_run(ToolRunSubmission(args.tool, delivery_id=args.delivery_id, **fields))
+            except SubmissionError as err:
+                parser.error(str(err))
+        return asyncio.run(_run_orchestration(args))
     if args.verb == "render":
         if args.server:
             parser.error(
@@ -208,6 +238,277 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return asyncio.run(run_grpc(args, server, _env_first(TOKEN_ENV), summary=_summary))
     return asyncio.run(_run(args, manifest))
+
+
+# -- orchestration, toolrun, approve, reject (issue 10) ---------------------------------------------------
+#
+#   agentctl orchestration run ORCHESTRATION [--param K=V] [--delivery-id ID] [--name N] [--wait] [--timeout S]
+#   agentctl orchestration get|wait|cancel RUN      agentctl orchestration list     (-o json|yaml|wide)
+#   agentctl toolrun run TOOL ...                   agentctl toolrun get|list|wait|cancel|logs RUN
+#   agentctl approve RUN STEP [--reason TEXT]       agentctl reject RUN STEP [--reason TEXT]
+#
+# Kube mode only: the rules are `jangar.services.OrchestrationService` / `ToolRunService` (idempotency by
+# deliveryId, the decision SignalDelivery, the policy subjects checked against the kubeconfig's identity
+# from a SelfSubjectReview). With --server these verbs exit 2 (the gRPC API has no such methods yet).
+
+ORCH_NOUNS = ("orchestration", "toolrun", "approve", "reject")
+OUTPUTS = ("json", "yaml", "wide")
+
+
+def add_orchestration_parsers(sub: Any) -> None:
+    for noun, target, what in (
+        ("orchestration", "orchestration", "OrchestrationRuns"),
+        ("toolrun", "tool", "ToolRuns"),
+    ):
+        parser = sub.add_parser(noun, help=what)
+        verbs = parser.add_subparsers(dest="verb", required=True)
+        run = verbs.add_parser("run", help=f"create a run of a {target}")
+        run.add_argument(target, metavar=target.upper())
+        run.add_argument("--param", action="append", type=_key_value, default=[], metavar="KEY=VALUE")
+        run.add_argument(
+            "--delivery-id", default=None, help="idempotency key: the same id returns the same run"
+        )
+        run.add_argument("--name", default=None)
+        run.add_argument("--wait", action="store_true", help="wait until the run finishes")
+        run.add_argument("--timeout", type=float, default=600.0)
+        run.add_argument("-o", "--output", choices=OUTPUTS, default=None)
+        for verb in ("get", "wait", "cancel") + (("logs",) if noun == "toolrun" else ()):
+            p = verbs.add_parser(verb, help=f"{verb} a run")
+            p.add_argument("name")
+            if verb == "get":
+                p.add_argument("-o", "--output", choices=OUTPUTS, default=None)
+            if verb == "wait":
+                p.add_argument("--timeout", type=float, default=600.0)
+            if verb == "logs":
+                p.add_argument("-f", "--follow", action="store_true")
+                p.add_argument("-c", "--container", default=None)
+                p.add_argument("--tail", type=int, default=0)
+        listing = verbs.add_parser("list", help="list runs")
+        listing.add_argument("-o", "--output", choices=OUTPUTS, default=None)
+        listing.add_argument("-l", "--selector", default=None)
+    for noun in ("approve", "reject"):
+        p = sub.add_parser(noun, help=f"{noun} a waiting ApprovalGate step of an OrchestrationRun")
+        p.add_argument("run")
+        p.add_argument("step")
+        p.add_argument("--reason", default=None)
+        p.add_argument("-o", "--output", choices=("json", "yaml"), default=None)
+
+
+def _phase_of(obj: dict[str, Any]) -> str:
+    return str((obj.get("status") or {}).get("phase") or Phase.PENDING)
+
+
+def _reason_of(obj: dict[str, Any]) -> str:
+    status = obj.get("status") or {}
+    for type_ in ("Failed", "Succeeded", "Waiting", "InvalidSpec", "Warning"):
+        for cond in status.get("conditions") or ():
+            if cond.get("type") == type_ and cond.get("status") == "True":
+                return str(cond.get("reason") or "")
+    return ""
+
+
+def _target_of(obj: dict[str, Any]) -> str:
+    spec = obj.get("spec") or {}
+    ref = spec.get("orchestrationRef") or spec.get("toolRef") or {}
+    return str(ref.get("name") if isinstance(ref, dict) else ref or "")
+
+
+def _row(obj: dict[str, Any], wide: bool) -> list[str]:
+    status = obj.get("status") or {}
+    row = [obj["metadata"]["name"], _phase_of(obj), _reason_of(obj)]
+    if wide:
+        row += [_target_of(obj), str(status.get("startedAt") or ""), str(status.get("finishedAt") or "")]
+    return row
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]
+    )
+
+
+def _print_objects(objs: list[dict[str, Any]], output: str | None, *, single: bool, kind: str) -> None:
+    if output in ("json", "yaml"):
+        doc: Any = objs[0] if single else {"apiVersion": "v1", "kind": "List", "items": objs}
+        if output == "json":
+            print(json.dumps(doc, indent=2))
+        else:
+            import yaml
+
+            print(yaml.safe_dump(doc, sort_keys=False).rstrip())
+        return
+    wide = output == "wide"
+    header = ["NAME", "PHASE", "REASON"] + (["TARGET", "STARTED", "FINISHED"] if wide else [])
+    print(_table([_row(o, wide) for o in objs], header))
+    if single and kind == "OrchestrationRun":
+        steps = [
+            [
+                str(s.get("name")),
+                str(s.get("kind") or ""),
+                str(s.get("phase") or ""),
+                str(s.get("reason") or ""),
+                str(s.get("attempt") or ""),
+            ]
+            for s in (objs[0].get("status") or {}).get("stepStatuses") or ()
+        ]
+        if steps:
+            print()
+            print(_table(steps, ["STEP", "KIND", "PHASE", "REASON", "ATTEMPT"]))
+
+
+class _NoCache:
+    """Kube mode has no informer cache: the budget refusal is left to the controller (which holds)."""
+
+    def get(self, *_: Any, **__: Any) -> Any:
+        from jangar.runtime import InformerNotRegistered
+
+        raise InformerNotRegistered("agentctl has no cache")
+
+    def list(self, *_: Any, **__: Any) -> Any:
+        from jangar.runtime import InformerNotRegistered
+
+        raise InformerNotRegistered("agentctl has no cache")
+
+
+async def _whoami(client: Client) -> Any:
+    """The kubeconfig's identity (a SelfSubjectReview), for the ApprovalPolicy subjects; unknown if the API
+    server cannot tell."""
+    from jangar.runtime import ResourceRef
+    from jangar.services import Caller
+
+    ref = ResourceRef(
+        "authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", namespaced=False
+    )
+    try:
+        review = await client.create(
+            ref, {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        )
+    except ApiError:
+        return Caller()
+    info = (review.get("status") or {}).get("userInfo") or {}
+    return Caller(
+        user=str(info.get("username") or ""), groups=tuple(str(g) for g in info.get("groups") or ())
+    )
+
+
+async def _wait_kind(client: Client, ref: Any, namespace: str, name: str, timeout: float) -> int:
+    last = None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        obj = await client.get(ref, name, namespace)
+        phase = _phase_of(obj)
+        if phase != last:
+            print("\t".join(_row(obj, False)), flush=True)
+            last = phase
+        if is_terminal(phase):
+            return 0 if phase == Phase.SUCCEEDED else 1
+        await asyncio.sleep(1.0)
+    print(f"agentctl: timed out after {timeout:.0f}s waiting for {namespace}/{name}", file=sys.stderr)
+    return 1
+
+
+async def _run_orchestration(args: argparse.Namespace) -> int:
+    import logging
+
+    import structlog
+
+    from jangar.api.contract import LABEL_TOOL_RUN
+    from jangar.api.refs import ORCHESTRATIONRUNS, TOOLRUNS
+    from jangar.services import (
+        NamespaceScope,
+        OrchestrationService,
+        OrchestrationSubmission,
+        ToolRunService,
+        ToolRunSubmission,
+    )
+
+    # stdout is the command's output: the services' info logs would garble it; warnings go to stderr.
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+    client = await Client.from_kubeconfig(args.kubeconfig, context=args.context, field_manager="agentctl")
+    try:
+        ns = args.namespace
+        scope = NamespaceScope(("*",))
+        orch = OrchestrationService(client, _NoCache(), scope)
+        tools = ToolRunService(client, _NoCache(), scope)
+        if args.noun in ("approve", "reject"):
+            delivery = await orch.decide(
+                ns, args.run, args.step, args.noun, caller=await _whoami(client), reason=args.reason
+            )
+            if args.output:
+                _print_objects([delivery], args.output, single=True, kind="SignalDelivery")
+            else:
+                verb = "approved" if args.noun == "approve" else "rejected"
+                print(f"signaldelivery.signals.proompteng.ai/{delivery['metadata']['name']} created ({verb})")
+            return 0
+        service, ref, kind, plural = (
+            (orch, ORCHESTRATIONRUNS, "OrchestrationRun", "orchestrationrun.orchestration.proompteng.ai")
+            if args.noun == "orchestration"
+            else (tools, TOOLRUNS, "ToolRun", "toolrun.tools.proompteng.ai")
+        )
+        if args.verb == "run":
+            common = {
+                "namespace": ns,
+                "parameters": dict(args.param),
+                "delivery_id": args.delivery_id,
+                "name": args.name,
+            }
+            result = await (
+                orch.submit(OrchestrationSubmission(args.orchestration, **common))
+                if args.noun == "orchestration"
+                else tools.submit(ToolRunSubmission(args.tool, **common))
+            )
+            name = result.run["metadata"]["name"]
+            if args.output:
+                _print_objects([result.run], args.output, single=True, kind=kind)
+            else:
+                verb = "unchanged (same delivery id)" if result.replayed else "created"
+                print(f"{plural}/{name} {verb}", flush=True)
+            return await _wait_kind(client, ref, ns, name, args.timeout) if args.wait else 0
+        if args.verb == "get":
+            _print_objects([await service.get(ns, args.name)], args.output, single=True, kind=kind)
+            return 0
+        if args.verb == "list":
+            listed = await service.list(ns, label_selector=args.selector)
+            _print_objects(listed.items, args.output, single=False, kind=kind)
+            return 0
+        if args.verb == "wait":
+            return await _wait_kind(client, ref, ns, args.name, args.timeout)
+        if args.verb == "logs":
+            await service.get(ns, args.name)
+            lines = stream_run_logs(
+                client,
+                ns,
+                args.name,
+                container=args.container or "",
+                follow=args.follow,
+                tail_lines=args.tail,
+                label=LABEL_TOOL_RUN,
+                kind="ToolRun",
+            )
+            async for line in lines:
+                print(line.text, flush=True)
+            return 0
+        run = await service.cancel(ns, args.name)
+        already = _phase_of(run)
+        print(
+            f"{plural}/{args.name} " + (f"already {already}" if is_terminal(already) else "cancel requested")
+        )
+        return 0
+    except ServiceError as err:
+        from jangar.services import InvalidRequest
+
+        print(f"agentctl: {err.message}", file=sys.stderr)
+        return 2 if isinstance(err, InvalidRequest) else 1
+    except ApiError as err:
+        print(f"agentctl: {err}", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()
 
 
 if __name__ == "__main__":

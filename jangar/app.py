@@ -29,8 +29,9 @@ from jangar.runtime import (
 )
 from jangar.runtime.leaderelection import default_identity
 from jangar.server.agentruns_api import AgentRunsApi
+from jangar.server.orchestration_api import OrchestrationRunsApi
 from jangar.server.probes import mount_probes
-from jangar.services import RunsService
+from jangar.services import OrchestrationService, RunsService, ToolRunService
 from jangar.settings import Settings
 from jangar.storage import RunRecorder, migrate_on_start
 
@@ -150,6 +151,9 @@ async def build_manager(
     manager.cache.informer(AGENTRUNS)  # the early queue refusal reads runs from the cache, also in split mode
     runs = RunsService(manager.client, manager.cache, settings, ledger=ledger)
     manager.app.router.add_routes(AgentRunsApi(runs).routes())
+    orchestrations = OrchestrationService.from_settings(manager.client, manager.cache, settings)
+    toolruns = ToolRunService.from_settings(manager.client, manager.cache, settings)
+    manager.app.router.add_routes(OrchestrationRunsApi(orchestrations, toolruns).routes())
     if settings.grpc.enabled:
         from jangar.grpc.server import GrpcRunnable
 

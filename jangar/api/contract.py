@@ -135,3 +135,11 @@ __all__ += ["APPROVAL_DECISIONS", "CONDITION_BUDGET_EXCEEDED", "LABEL_APPROVAL_D
 # -- ToolRuns ------------------------------------------------------------------------------------------
 LABEL_TOOL_RUN: Final = "jangar.proompteng.ai/tool-run"
 """On a ToolRun's Job, spec ConfigMap and Pods: the ToolRun's name (as a label value), as in the reference."""
+
+
+# -- submission surfaces (issue 10) --------------------------------------------------------------------
+LABEL_DELIVERY_ID: Final = "jangar.proompteng.ai/delivery-id"
+"""On an OrchestrationRun or ToolRun submitted with a `deliveryId` (the reference's label): the id as a label
+value (sanitised and shortened with a hash when it is not one)."""
+
+__all__ += ["LABEL_DELIVERY_ID"]

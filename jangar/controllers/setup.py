@@ -245,7 +245,7 @@ def install(
             ).named(name).complete(SupportingReconciler(ref, check, env, events, now))
     install_supporting_kinds(manager, settings, events, now)
     toolruns = install_tools(
-        manager, settings, manager.event_recorder("jangar-orchestration-controller"), now
+        manager, settings, manager.event_recorder("jangar-orchestration-controller"), now, deps.recorder
     )
     install_orchestration(manager, deps, clock=clock)
     return Installed(gate=gate, agentruns=runs, events=events, toolruns=toolruns)
@@ -294,7 +294,9 @@ def install_orchestration(
     tuning = settings.tuning
     runs = OrchestrationRunReconciler(
         cache=cache,
-        applier=OrchestrationRunApplier(client=manager.client, cache=cache, events=events),
+        applier=OrchestrationRunApplier(
+            client=manager.client, cache=cache, events=events, recorder=deps.recorder
+        ),
         tuning=tuning,
         clock=now,
     )

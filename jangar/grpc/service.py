@@ -56,6 +56,8 @@ from jangar.runtime.cache import InformerNotRegistered
 from jangar.runtime.errors import WatchStalledError
 from jangar.services import (
     AlreadyExists,
+    Conflict,
+    Forbidden,
     InvalidRequest,
     NamespaceNotManaged,
     NotFound,
@@ -141,6 +143,8 @@ _SERVICE_CODES: tuple[tuple[type[ServiceError], grpc.StatusCode], ...] = (
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (Conflict, grpc.StatusCode.FAILED_PRECONDITION),
+    (Forbidden, grpc.StatusCode.PERMISSION_DENIED),
     (PodNotFound, grpc.StatusCode.NOT_FOUND),
     (LogUnavailable, grpc.StatusCode.FAILED_PRECONDITION),
 )

@@ -18,6 +18,8 @@ from aiohttp import web
 from jangar.runtime import ApiError
 from jangar.services import (
     AlreadyExists,
+    Conflict,
+    Forbidden,
     InvalidRequest,
     NamespaceNotManaged,
     NotFound,
@@ -42,8 +44,16 @@ def error_response(exc: Exception) -> web.Response:
         response = _error(429, exc.message, reason=exc.reason, scope=exc.scope, limit=exc.limit)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
+    if isinstance(exc, Conflict):
+        return _error(409, exc.message, reason=exc.reason)
     if isinstance(exc, ServiceError):
-        status = {InvalidRequest: 400, NamespaceNotManaged: 403, NotFound: 404, AlreadyExists: 409}
+        status = {
+            InvalidRequest: 400,
+            NamespaceNotManaged: 403,
+            NotFound: 404,
+            AlreadyExists: 409,
+            Forbidden: 403,
+        }
         return _error(next((s for t, s in status.items() if isinstance(exc, t)), 400), exc.message)
     if isinstance(exc, ApiError):
         return _error(exc.status if 400 <= exc.status < 500 else 502, str(exc))

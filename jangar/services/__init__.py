@@ -7,6 +7,8 @@ storage > api | settings > runtime`. The surfaces import these, never the contro
 from jangar.services.errors import (
     AlreadyExists,
     BudgetExceeded,
+    Conflict,
+    Forbidden,
     InvalidRequest,
     NamespaceNotManaged,
     NotFound,
@@ -14,6 +16,13 @@ from jangar.services.errors import (
     ServiceError,
 )
 from jangar.services.idempotency import Submitted
+from jangar.services.orchestration import (
+    Caller,
+    OrchestrationService,
+    OrchestrationSubmission,
+    ToolRunService,
+    ToolRunSubmission,
+)
 from jangar.services.runs import RunList, RunsService
 from jangar.services.scope import NamespaceScope
 from jangar.services.submission import Submission, SubmissionError, build_agent_run
@@ -21,10 +30,15 @@ from jangar.services.submission import Submission, SubmissionError, build_agent_
 __all__ = [
     "AlreadyExists",
     "BudgetExceeded",
+    "Caller",
+    "Conflict",
+    "Forbidden",
     "InvalidRequest",
     "NamespaceNotManaged",
     "NamespaceScope",
     "NotFound",
+    "OrchestrationService",
+    "OrchestrationSubmission",
     "QueueFull",
     "RunList",
     "RunsService",
@@ -32,5 +46,7 @@ __all__ = [
     "Submission",
     "SubmissionError",
     "Submitted",
+    "ToolRunService",
+    "ToolRunSubmission",
     "build_agent_run",
 ]

@@ -77,3 +77,20 @@ class BudgetExceeded(QueueFull):
         super().__init__(message, scope="budget", limit=0, retry_after=retry_after)
         self.budget = budget
         self.resource = resource
+
+
+__all__ += ["Conflict", "Forbidden"]
+
+
+class Conflict(ServiceError):
+    """The request contradicts the object's current state (a step already decided, a gate not waiting):
+    HTTP 409, gRPC FAILED_PRECONDITION (ALREADY_EXISTS when `already_decided`)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Forbidden(ServiceError):
+    """The caller may not do this (an ApprovalPolicy's `subjects` do not name them): HTTP 403,
+    gRPC PERMISSION_DENIED."""

@@ -55,13 +55,17 @@ async def stream_run_logs(
     container: str = "",
     follow: bool = False,
     tail_lines: int = 0,
+    label: str = LABEL_RUN,
+    kind: str = "AgentRun",
 ) -> AsyncIterator[LogLine]:
-    """The log lines of the run's pod. Raises `PodNotFound` and `LogUnavailable` (nothing to read yet)."""
+    """The log lines of the run's pod. Raises `PodNotFound` and `LogUnavailable` (nothing to read yet).
+
+    `label`/`kind`: the pod label naming the run (`jangar.proompteng.ai/tool-run` for a ToolRun)."""
     if not pod:
-        pods = (await client.list(PODS, namespace, label_selector={LABEL_RUN: label_value(run)})).items
+        pods = (await client.list(PODS, namespace, label_selector={label: label_value(run)})).items
         pod = choose_pod(pods) or ""
         if not pod:
-            raise PodNotFound(f"no pods for AgentRun {run}")
+            raise PodNotFound(f"no pods for {kind} {run}")
     from kubernetes_asyncio.client import CoreV1Api
 
     kwargs: dict[str, Any] = {"follow": follow, "_preload_content": False}

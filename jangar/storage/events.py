@@ -134,3 +134,56 @@ class RunEvent:
     def key(self) -> tuple[str, str | None, datetime]:
         """The idempotency key of the transition this event may produce."""
         return (self.uid, self.phase, self.at)
+
+
+# -- OrchestrationRuns and ToolRuns (issue 10) -------------------------------------------------------------
+TRACKED_KINDS = ("OrchestrationRun", "ToolRun")
+"""The kinds a `TrackedRunEvent` records; each has its own pair of tables (`jangar.storage.models`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedRunEvent:
+    """A snapshot of one OrchestrationRun or ToolRun, keyed by its Kubernetes ``uid``; the same snapshot
+    rules as `RunEvent` (fields left ``None`` keep the stored value, ``at`` comes from the status).
+
+    ``target`` is the Orchestration (for an OrchestrationRun) or the Tool (for a ToolRun) it runs;
+    ``parent_run``/``parent_step`` the OrchestrationRun and step it is a child of, when it is one.
+    """
+
+    kind: str
+    uid: str
+    namespace: str
+    name: str
+    at: datetime
+    phase: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    target: str | None = None
+    delivery_id: str | None = None
+    parent_run: str | None = None
+    parent_step: str | None = None
+    job: JobRef | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in TRACKED_KINDS:
+            raise ValueError(f"TrackedRunEvent.kind must be one of {', '.join(TRACKED_KINDS)}")
+        if not self.uid or not self.uid.strip():
+            raise ValueError(f"TrackedRunEvent.uid is required (the {self.kind}'s metadata.uid)")
+        if not self.namespace or not self.name:
+            raise ValueError("TrackedRunEvent.namespace and TrackedRunEvent.name are required")
+        object.__setattr__(self, "at", _aware(self.at, "at"))
+        object.__setattr__(self, "started_at", _aware(self.started_at, "started_at"))
+        object.__setattr__(self, "finished_at", _aware(self.finished_at, "finished_at"))
+        for name in ("message", "reason", "delivery_id"):
+            object.__setattr__(self, name, redact_text(getattr(self, name)))
+
+    @property
+    def key(self) -> tuple[str, str | None, datetime]:
+        """The idempotency key of the transition this event may produce."""
+        return (self.uid, self.phase, self.at)
+
+
+RecordEvent = RunEvent | TrackedRunEvent
+"""Anything the recorder accepts."""

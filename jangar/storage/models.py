@@ -7,6 +7,8 @@ controller writes here and never reads back to decide anything. Two tables:
 * ``agent_run_transitions``: one row per phase change, unique on ``(run_uid, to_phase, at)`` so that
   recording the same transition again (a retry, a re-reconcile, a controller restart) adds nothing.
 
+OrchestrationRuns and ToolRuns have the same pair each (``orchestration_run_*``, ``tool_run_*``, migration 0002).
+
 The migrations in ``jangar/storage/migrations`` create exactly this schema; a test compares them.
 """
 
@@ -97,3 +99,121 @@ class RunTransition(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (UniqueConstraint("run_uid", "to_phase", "at"),)
+
+
+# -- OrchestrationRuns and ToolRuns (issue 10, migration 0002) ---------------------------------------------
+
+
+class OrchestrationRunRecord(Base):
+    """The latest known state of one OrchestrationRun."""
+
+    __tablename__ = "orchestration_run_records"
+
+    run_uid: Mapped[str] = mapped_column(Text, primary_key=True)
+    namespace: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    orchestration: Mapped[str | None] = mapped_column(Text)
+    delivery_id: Mapped[str | None] = mapped_column(Text)
+    parent_run: Mapped[str | None] = mapped_column(Text)
+    parent_step: Mapped[str | None] = mapped_column(Text)
+
+    phase: Mapped[str | None] = mapped_column(Text)
+    phase_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        Index(None, "namespace", "name"),
+        Index(None, "namespace", "phase"),
+        Index(None, "delivery_id"),
+    )
+
+
+class OrchestrationRunTransition(Base):
+    """One phase change of an OrchestrationRun."""
+
+    __tablename__ = "orchestration_run_transitions"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    run_uid: Mapped[str] = mapped_column(
+        Text,
+        ForeignKey(
+            "orchestration_run_records.run_uid",
+            ondelete="CASCADE",
+            name="fk_orchestration_run_transitions_run_uid",  # the convention's name is over 63 characters
+        ),
+    )
+    from_phase: Mapped[str | None] = mapped_column(Text)
+    to_phase: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("run_uid", "to_phase", "at"),)
+
+
+class ToolRunRecord(Base):
+    """The latest known state of one ToolRun."""
+
+    __tablename__ = "tool_run_records"
+
+    run_uid: Mapped[str] = mapped_column(Text, primary_key=True)
+    namespace: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    tool: Mapped[str | None] = mapped_column(Text)
+    delivery_id: Mapped[str | None] = mapped_column(Text)
+    parent_run: Mapped[str | None] = mapped_column(Text)
+    parent_step: Mapped[str | None] = mapped_column(Text)
+
+    phase: Mapped[str | None] = mapped_column(Text)
+    phase_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    job_name: Mapped[str | None] = mapped_column(Text)
+    job_namespace: Mapped[str | None] = mapped_column(Text)
+    job_uid: Mapped[str | None] = mapped_column(Text)
+
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        Index(None, "namespace", "name"),
+        Index(None, "namespace", "phase"),
+        Index(None, "delivery_id"),
+    )
+
+
+class ToolRunTransition(Base):
+    """One phase change of a ToolRun."""
+
+    __tablename__ = "tool_run_transitions"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    run_uid: Mapped[str] = mapped_column(
+        Text,
+        ForeignKey("tool_run_records.run_uid", ondelete="CASCADE", name="fk_tool_run_transitions_run_uid"),
+    )
+    from_phase: Mapped[str | None] = mapped_column(Text)
+    to_phase: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("run_uid", "to_phase", "at"),)
+
+
+TRACKED_TABLES = {
+    "OrchestrationRun": (OrchestrationRunRecord, OrchestrationRunTransition, "orchestration"),
+    "ToolRun": (ToolRunRecord, ToolRunTransition, "tool"),
+}
+"""Per kind of `TrackedRunEvent`: its record model, its transition model, and the column `target` fills."""

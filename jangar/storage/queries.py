@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jangar.storage.models import RunRecord, RunTransition
+from jangar.storage.models import TRACKED_TABLES, RunRecord, RunTransition
 
 _records: Table = RunRecord.__table__  # type: ignore[assignment]
 _transitions: Table = RunTransition.__table__  # type: ignore[assignment]
@@ -68,5 +68,59 @@ async def find_runs(
     if name is not None:
         query = query.where(_records.c.name == name)
     query = query.order_by(_records.c.created_at.desc()).limit(limit)
+    async with engine.connect() as conn:
+        return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+
+# -- OrchestrationRuns and ToolRuns ------------------------------------------------------------------------
+
+
+def _tracked_tables(kind: str) -> tuple[Table, Table]:
+    try:
+        record_model, transition_model, _ = TRACKED_TABLES[kind]
+    except KeyError:
+        raise ValueError(f"no records are kept for kind {kind!r}") from None
+    return record_model.__table__, transition_model.__table__  # type: ignore[return-value]
+
+
+async def get_tracked_run(engine: AsyncEngine, kind: str, uid: str) -> RunView | None:
+    """The record of the OrchestrationRun or ToolRun with ``uid`` and its transitions, or None."""
+    records, transitions = _tracked_tables(kind)
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(records).where(records.c.run_uid == uid))).mappings().first()
+        if row is None:
+            return None
+        moves = await conn.execute(
+            select(
+                transitions.c.from_phase,
+                transitions.c.to_phase,
+                transitions.c.reason,
+                transitions.c.message,
+                transitions.c.at,
+            )
+            .where(transitions.c.run_uid == uid)
+            .order_by(transitions.c.at, transitions.c.id)
+        )
+        return RunView(record=dict(row), transitions=[TransitionView(*m) for m in moves])
+
+
+async def find_tracked_runs(
+    engine: AsyncEngine,
+    kind: str,
+    namespace: str,
+    *,
+    name: str | None = None,
+    delivery_id: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """OrchestrationRun or ToolRun records in ``namespace`` (optionally by name or delivery id), newest
+    first."""
+    records, _ = _tracked_tables(kind)
+    query = select(records).where(records.c.namespace == namespace)
+    if name is not None:
+        query = query.where(records.c.name == name)
+    if delivery_id is not None:
+        query = query.where(records.c.delivery_id == delivery_id)
+    query = query.order_by(records.c.created_at.desc()).limit(limit)
     async with engine.connect() as conn:
         return [dict(row) for row in (await conn.execute(query)).mappings()]

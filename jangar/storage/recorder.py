@@ -38,7 +38,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jangar.storage.engine import create_engine
-from jangar.storage.events import RunEvent, redact_text
+from jangar.storage.events import RecordEvent, redact_text
 from jangar.storage.metrics import RecorderMetrics, recorder_metrics
 from jangar.storage.store import apply_events
 from jangar.storage.url import DatabaseTarget, normalize_database_url
@@ -145,7 +145,7 @@ class RunRecorder:
         self._max_backoff = max(max_backoff, initial_backoff)
         self._dedupe_size = dedupe_size
         self._metrics: RecorderMetrics = recorder_metrics(registry)
-        self._queue: deque[RunEvent] = deque()
+        self._queue: deque[RecordEvent] = deque()
         # uid -> fingerprint of the last snapshot queued (not the event: messages may be 32 KiB each).
         self._last_accepted: OrderedDict[str, int] = OrderedDict()
         self._wakeup = asyncio.Event()
@@ -162,7 +162,7 @@ class RunRecorder:
 
     # -- the controller's side -------------------------------------------------------------------
 
-    def record(self, event: RunEvent) -> None:
+    def record(self, event: RecordEvent) -> None:
         """Queue ``event`` for writing and return at once; never raises because the database is down.
 
         A snapshot identical to the last one queued for the same run (ignoring ``at``) is skipped, so a
@@ -170,7 +170,10 @@ class RunRecorder:
         """
         if self._closed:
             log.warning(
-                "run_records.record_after_close", kind="AgentRun", namespace=event.namespace, name=event.name
+                "run_records.record_after_close",
+                kind=_kind(event),
+                namespace=event.namespace,
+                name=event.name,
             )
         fingerprint = _fingerprint(event)
         if self._last_accepted.get(event.uid) == fingerprint:
@@ -288,7 +291,7 @@ class RunRecorder:
             else:
                 backoff = self._initial_backoff
 
-    async def _drain(self, batch: Sequence[RunEvent]) -> None:
+    async def _drain(self, batch: Sequence[RecordEvent]) -> None:
         """Write ``batch``; on a data error, write one by one and reject only the bad records."""
         try:
             await self._write(batch)
@@ -305,7 +308,7 @@ class RunRecorder:
                     self._reject(event, single_error)
                 self._consume(1)
 
-    async def _write(self, batch: Sequence[RunEvent]) -> None:
+    async def _write(self, batch: Sequence[RecordEvent]) -> None:
         assert self._engine is not None
         started = time.perf_counter()
         async with self._engine.begin() as conn:
@@ -336,10 +339,10 @@ class RunRecorder:
         self._metrics.write_errors.inc()
         self._metrics.database_up.set(0)
 
-    def _reject(self, event: RunEvent, error: BaseException) -> None:
+    def _reject(self, event: RecordEvent, error: BaseException) -> None:
         log.error(
             "run_records.rejected",
-            kind="AgentRun",
+            kind=_kind(event),
             namespace=event.namespace,
             name=event.name,
             uid=event.uid,
@@ -353,7 +356,11 @@ class RunRecorder:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _fingerprint(event: RunEvent) -> int:
+def _kind(event: RecordEvent) -> str:
+    return getattr(event, "kind", "AgentRun")
+
+
+def _fingerprint(event: RecordEvent) -> int:
     """Identity of a snapshot apart from its time: equal fingerprints write the same row."""
     return hash(dataclasses.replace(event, at=_EPOCH))
 

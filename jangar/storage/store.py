@@ -1,4 +1,5 @@
-"""Apply ``RunEvent`` snapshots to the database, idempotently.
+"""Apply ``RunEvent`` (AgentRun) and ``TrackedRunEvent`` (OrchestrationRun, ToolRun) snapshots to the
+database, idempotently; each kind has its own record and transition tables, with the same rules.
 
 Each event is applied under a row lock on its run, so the previous phase (the transition's ``from``) is
 read from the database itself rather than trusted from the caller. Rules:
@@ -23,8 +24,8 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from jangar.storage.events import RunEvent
-from jangar.storage.models import RunRecord, RunTransition
+from jangar.storage.events import RecordEvent, RunEvent, TrackedRunEvent
+from jangar.storage.models import TRACKED_TABLES, RunRecord, RunTransition
 
 _records: Table = RunRecord.__table__  # type: ignore[assignment]
 _transitions: Table = RunTransition.__table__  # type: ignore[assignment]
@@ -65,11 +66,30 @@ def _fields(event: RunEvent) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-# Lifecycle order of AgentRun phases. At the same instant a run can only move forward in it.
+def _tracked_fields(event: TrackedRunEvent) -> dict[str, Any]:
+    """The columns of an OrchestrationRun or ToolRun record this event sets (``target`` by kind)."""
+    values: dict[str, Any] = {
+        "namespace": event.namespace,
+        "name": event.name,
+        TRACKED_TABLES[event.kind][2]: event.target,
+        "delivery_id": event.delivery_id,
+        "parent_run": event.parent_run,
+        "parent_step": event.parent_step,
+        "reason": event.reason,
+        "message": event.message,
+        "started_at": event.started_at,
+        "finished_at": event.finished_at,
+    }
+    if event.job is not None and event.kind == "ToolRun":
+        values |= {"job_name": event.job.name, "job_namespace": event.job.namespace, "job_uid": event.job.uid}
+    return {key: value for key, value in values.items() if value is not None}
+
+
+# Lifecycle order of AgentRun phases (OrchestrationRuns and ToolRuns have the same ones). At the same instant a run can only move forward in it.
 _PHASE_RANK = {"Pending": 0, "Queued": 1, "Running": 2, "Succeeded": 3, "Failed": 3, "Cancelled": 3}
 
 
-def _is_stale(event: RunEvent, phase: str | None, phase_at: datetime | None) -> bool:
+def _is_stale(event: RecordEvent, phase: str | None, phase_at: datetime | None) -> bool:
     """Whether ``event`` describes a state older than the stored phase.
 
     Older time: stale. Same time (status times have one-second precision, so Running and Failed can
@@ -86,28 +106,42 @@ def _is_stale(event: RunEvent, phase: str | None, phase_at: datetime | None) -> 
     return new_rank is not None and old_rank is not None and new_rank <= old_rank
 
 
-async def apply_event(conn: AsyncConnection, event: RunEvent) -> int:
+async def apply_event(conn: AsyncConnection, event: RecordEvent) -> int:
     """Apply one event inside the caller's transaction; return the number of transitions added (0 or 1)."""
+    if isinstance(event, TrackedRunEvent):
+        record_model, transition_model, _ = TRACKED_TABLES[event.kind]
+        records: Table = record_model.__table__  # type: ignore[assignment]
+        transitions: Table = transition_model.__table__  # type: ignore[assignment]
+        return await _apply(conn, event, records, transitions, _tracked_fields(event))
+    return await _apply(conn, event, _records, _transitions, _fields(event))
+
+
+async def _apply(
+    conn: AsyncConnection,
+    event: RecordEvent,
+    records: Table,
+    transitions: Table,
+    fields: dict[str, Any],
+) -> int:
     await conn.execute(
-        insert(_records)
+        insert(records)
         .values(run_uid=event.uid, namespace=event.namespace, name=event.name)
         .on_conflict_do_nothing(index_elements=["run_uid"])
     )
     current = (
         await conn.execute(
-            select(_records.c.phase, _records.c.phase_at, *(_records.c[k] for k in _fields(event)))
-            .where(_records.c.run_uid == event.uid)
+            select(records.c.phase, records.c.phase_at, *(records.c[k] for k in fields))
+            .where(records.c.run_uid == event.uid)
             .with_for_update()
         )
     ).one()
     stale = _is_stale(event, current.phase, current.phase_at)
-    fields = _fields(event)
     if stale:
         fields = {key: value for key, value in fields.items() if getattr(current, key) is None}
     changes_phase = event.phase is not None and event.phase != current.phase and not stale
     if changes_phase:
         inserted = await conn.execute(
-            insert(_transitions)
+            insert(transitions)
             .values(
                 run_uid=event.uid,
                 from_phase=current.phase,
@@ -125,12 +159,12 @@ async def apply_event(conn: AsyncConnection, event: RunEvent) -> int:
         fields |= {"phase": event.phase, "phase_at": event.at}
     if fields:
         await conn.execute(
-            update(_records).where(_records.c.run_uid == event.uid).values(**fields, updated_at=func.now())
+            update(records).where(records.c.run_uid == event.uid).values(**fields, updated_at=func.now())
         )
     return 1 if changes_phase else 0
 
 
-async def apply_events(conn: AsyncConnection, events: Sequence[RunEvent]) -> ApplyResult:
+async def apply_events(conn: AsyncConnection, events: Sequence[RecordEvent]) -> ApplyResult:
     """Apply ``events`` in order inside the caller's transaction (one batch, all or nothing)."""
     transitions = 0
     for event in events:

@@ -15,7 +15,7 @@ from jangar.storage import (
     migrate_on_start,
 )
 
-HEAD = "0001_run_records"
+HEAD = "0002_tracked_run_records"
 
 
 async def _tables(url: str) -> set[str]:
@@ -32,7 +32,15 @@ async def test_upgrade_creates_tables_and_downgrade_removes_them(database_url: s
 
     await apply_migrations(database_url)
     assert await current_revision(database_url) == HEAD
-    assert {"agent_run_records", "agent_run_transitions", "alembic_version"} <= await _tables(database_url)
+    assert {
+        "agent_run_records",
+        "agent_run_transitions",
+        "orchestration_run_records",
+        "orchestration_run_transitions",
+        "tool_run_records",
+        "tool_run_transitions",
+        "alembic_version",
+    } <= await _tables(database_url)
 
     await downgrade_migrations(database_url)
     assert await current_revision(database_url) is None

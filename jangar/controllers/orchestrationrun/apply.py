@@ -19,6 +19,7 @@ import structlog
 from jangar.api.contract import ANNOTATION_CANCEL
 from jangar.api.refs import AGENTRUNS, ORCHESTRATIONRUNS, TOOLRUNS
 from jangar.controllers.orchestrationrun.plan import ChildCreate, OrchestrationRunPlan
+from jangar.controllers.recording import RunRecorderProtocol, record_tracked_run
 from jangar.controllers.status import write_status
 from jangar.runtime import (
     AlreadyExistsError,
@@ -57,6 +58,8 @@ class PlanApplier:
     client: Client
     cache: CacheReader
     events: Recorder
+    recorder: RunRecorderProtocol | None = None
+    """Postgres run records (the recorder skips a snapshot equal to the last one)."""
 
     async def apply(self, run: JsonObject, plan: OrchestrationRunPlan, now: datetime) -> Result | None:
         meta = run["metadata"]
@@ -73,9 +76,11 @@ class PlanApplier:
                     {"metadata": {"annotations": {ANNOTATION_CANCEL: "true"}}},
                     namespace=ns,
                 )
+        updated = run
         if plan.status is not None:
             written = await write_status(self.client, ORCHESTRATIONRUNS, run, plan.status, now=now)
             if written is not None:
+                updated = written
                 old_phase = (run.get("status") or {}).get("phase")
                 if old_phase != plan.phase:
                     log.info(
@@ -88,6 +93,7 @@ class PlanApplier:
                     )
                 for event in plan.events:
                     self.events.event(written, event.type, event.reason, event.message)
+        record_tracked_run(self.recorder, "OrchestrationRun", updated)
         return Result(requeue_after=plan.requeue_after) if plan.requeue_after is not None else None
 
     async def _create_or_adopt(self, child: ChildCreate, owner_uid: str) -> None:

@@ -14,6 +14,7 @@ import structlog
 from jangar.api.refs import TOOLRUNS
 from jangar.controllers.jobs import create_plan
 from jangar.controllers.kinds import JOBS
+from jangar.controllers.recording import RunRecorderProtocol, record_tracked_run
 from jangar.controllers.status import write_status
 from jangar.controllers.toolrun.plan import ToolRunPlan
 from jangar.runtime import CacheReader, Client, JsonObject, NotFoundError, PropagationPolicy, Recorder, Result
@@ -28,6 +29,8 @@ class ToolRunApplier:
     client: Client
     cache: CacheReader
     events: Recorder
+    recorder: RunRecorderProtocol | None = None
+    """Postgres run records (the recorder skips a snapshot equal to the last one)."""
 
     async def apply(self, toolrun: JsonObject, plan: ToolRunPlan, now: datetime) -> Result | None:
         meta = toolrun["metadata"]
@@ -36,9 +39,11 @@ class ToolRunApplier:
             log.warning(note, kind="ToolRun", namespace=ns, name=name)
         if plan.create is not None:
             await create_plan(self.client, self.cache, plan.create, meta.get("uid"))
+        updated = toolrun
         if plan.status is not None:
             written = await write_status(self.client, TOOLRUNS, toolrun, plan.status, now=now)
             if written is not None:
+                updated = written
                 old_phase = (toolrun.get("status") or {}).get("phase")
                 if old_phase != plan.phase:
                     log.info("toolrun phase", namespace=ns, name=name, phase=plan.phase, previous=old_phase)
@@ -51,4 +56,5 @@ class ToolRunApplier:
         for job, ttl in plan.job_ttls:
             with contextlib.suppress(NotFoundError):  # gone already: nothing to expire
                 await self.client.patch(JOBS, job, {"spec": {"ttlSecondsAfterFinished": ttl}}, namespace=ns)
+        record_tracked_run(self.recorder, "ToolRun", updated)
         return Result(requeue_after=plan.requeue_after) if plan.requeue_after is not None else None

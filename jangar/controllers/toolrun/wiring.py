@@ -18,6 +18,7 @@ from datetime import datetime
 from jangar.api.contract import LABEL_TOOL_RUN, is_terminal
 from jangar.api.refs import TOOLRUNS, TOOLS
 from jangar.controllers.kinds import JOBS, PODS
+from jangar.controllers.recording import RunRecorderProtocol
 from jangar.controllers.supporting import CheckEnv, SupportingReconciler
 from jangar.controllers.tool import check_tool
 from jangar.controllers.toolrun.apply import ToolRunApplier
@@ -109,7 +110,11 @@ def _toolruns_for_tool(manager: Manager) -> Callable[[JsonObject], list[Request]
 
 
 def install_tools(
-    manager: Manager, settings: Settings, events: Recorder, clock: Callable[[], datetime]
+    manager: Manager,
+    settings: Settings,
+    events: Recorder,
+    clock: Callable[[], datetime],
+    recorder: RunRecorderProtocol | None = None,
 ) -> ToolRunReconciler | None:
     """Register the Tool and ToolRun controllers (after `scope_tool_cache`); `None` when disabled."""
     if not settings.orchestration_controller.enabled:
@@ -122,7 +127,7 @@ def install_tools(
     reconciler = ToolRunReconciler(
         settings=settings,
         cache=cache,
-        applier=ToolRunApplier(client=manager.client, cache=cache, events=events),
+        applier=ToolRunApplier(client=manager.client, cache=cache, events=events, recorder=recorder),
         clock=clock,
     )
     (
