@@ -17,7 +17,11 @@ Each pass decides from scratch, from the snapshot only (reference §6.2, its wea
 4. a failed attempt with attempts left becomes `Retrying` with `nextRetryAt` (`retry_backoff`: the
    workflow runtime's exponential, capped backoff) and the pass asks to be requeued at that time; an
    attempt running past the step's `timeoutSeconds` has its child cancelled and fails with `StepTimedOut`;
-5. the run's phase: a step failed for good → Failed (`StepFailed`, `RetriesExhausted` or
+5. before its first step, the run's Budget (`budgetRef`, else the Orchestration's `policies.budgetRef`)
+   must allow it: exceeded → `Pending` with `BudgetExceeded=True` (a Budget change wakes it), missing →
+   `MissingBudget` for the reference grace, then Failed; every child carries that Budget in its own
+   `spec.budgetRef` (the children are what a Budget counts);
+6. the run's phase: a step failed for good → Failed (`StepFailed`, `RetriesExhausted` or
    `ApprovalRejected`; the other running children are cancelled); cancel annotation → children cancelled,
    Cancelled once none is left running; all steps succeeded → Succeeded; else Running.
 
@@ -27,13 +31,14 @@ Every status states the full condition set (`_conditions`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from jangar.api.contract import (
     ANNOTATION_CANCEL,
     ANNOTATION_ORCHESTRATION_ATTEMPT,
+    CONDITION_BUDGET_EXCEEDED,
     LABEL_MANAGED_BY,
     LABEL_ORCHESTRATION_RUN,
     LABEL_ORCHESTRATION_STEP,
@@ -44,7 +49,8 @@ from jangar.api.contract import (
     is_terminal,
 )
 from jangar.api.refs import AGENTRUNS, ORCHESTRATIONRUNS, TOOLRUNS
-from jangar.conditions import find_condition, format_time, parse_time
+from jangar.conditions import ConditionStatus, find_condition, format_time, parse_time
+from jangar.controllers.budget_hold import BUDGET_RECHECK_SECONDS
 from jangar.controllers.orchestrationrun.plan import (
     ChildCancel,
     ChildCreate,
@@ -294,6 +300,8 @@ def _manifest(
         spec = {"toolRef": {"name": step_ref(step, "toolRef")}, "parameters": parameters}
     else:
         spec = {"orchestrationRef": {"name": step_ref(step, "orchestrationRef")}, "parameters": parameters}
+    if p.snap.budget_name:
+        spec["budgetRef"] = {"name": p.snap.budget_name}
     ref = _CHILD_REFS[child_kind]
     return {
         "apiVersion": ref.api_version,
@@ -623,6 +631,7 @@ class _Outcome:
     accepted: bool = False
     waiting: tuple[str, str] | None = None
     warning: tuple[str, str] | None = None
+    budget: tuple[ConditionStatus, str, str] | None = None  # BudgetExceeded (status, reason, message)
 
 
 def _conditions(o: _Outcome) -> list[Cond]:
@@ -652,6 +661,8 @@ def _conditions(o: _Outcome) -> list[Cond]:
         conds.append(Cond("Warning", True, o.warning[0], o.warning[1]))
     else:
         conds.append(Cond("Warning", False, "None"))
+    if o.budget is not None:
+        conds.append(Cond(CONDITION_BUDGET_EXCEEDED, o.budget[0], o.budget[1], o.budget[2]))
     return conds
 
 
@@ -690,6 +701,8 @@ def _phase_event(snap: OrchestrationRunSnapshot, o: _Outcome) -> list[PlannedEve
 
 
 def _plan(snap: OrchestrationRunSnapshot, o: _Outcome, **kw: Any) -> OrchestrationRunPlan:
+    if snap.budget is not None and o.budget is None:
+        o = replace(o, budget=snap.budget.condition)
     fields = kw.pop("fields", None)
     events = tuple(kw.pop("events", ())) + tuple(_phase_event(snap, o))
     return OrchestrationRunPlan(status=_status(snap, o, fields), phase=o.phase, events=events, **kw)
@@ -721,6 +734,9 @@ def decide(snap: OrchestrationRunSnapshot) -> OrchestrationRunPlan:
     if problem is not None:
         msg = f"orchestration {orch_name}: {problem.message}"
         return _plan(snap, _Outcome(Phase.FAILED, problem.reason, msg, invalid=True))
+    held = _budget_hold(snap)
+    if held is not None:
+        return held
     steps = orchestration_steps(orch_spec)
     order = topological_order(steps) or []
     previous = {
@@ -815,6 +831,27 @@ def _run_outcome(p: _Pass, order: list[str], failed: str | None, cancelling: boo
     running = [n for n in order if entries[n].get("phase") in ("Running", "Retrying")]
     message = f"running: {', '.join(running)}" if running else "running"
     return _Outcome(Phase.RUNNING, "Running", message, accepted=True, waiting=waiting, warning=warning)
+
+
+def _budget_hold(snap: OrchestrationRunSnapshot) -> OrchestrationRunPlan | None:
+    """Before its first step: hold the run while its Budget is exceeded (or unreadable); a Budget that does
+    not exist is a missing reference (held for the reference grace, then Failed). Cancel ends a held run."""
+    check = snap.budget
+    if check is None or not (check.holds or not check.verdict.found):
+        return None
+    if is_cancel_requested(snap.run):
+        message = f"cancelled through the {ANNOTATION_CANCEL} annotation"
+        return _plan(snap, _Outcome(Phase.CANCELLED, "Cancelled", message))
+    if not check.verdict.found:
+        message = f"budget {check.name!r} not found in namespace {snap.namespace!r}"
+        created = parse_time((snap.run.get("metadata") or {}).get("creationTimestamp")) or snap.now
+        due = created + timedelta(seconds=snap.tuning.reference_grace_seconds)
+        if snap.now >= due:
+            return _plan(snap, _Outcome(Phase.FAILED, "MissingBudget", message, invalid=True))
+        o = _Outcome(Phase.PENDING, "MissingBudget", f"{message}; waiting for it", invalid=True)
+        return _plan(snap, o, requeue_after=max(1.0, (due - snap.now).total_seconds()))
+    _, reason, message = check.condition
+    return _plan(snap, _Outcome(Phase.PENDING, reason, message), requeue_after=BUDGET_RECHECK_SECONDS)
 
 
 def _missing_orchestration(snap: OrchestrationRunSnapshot, orch_name: str) -> OrchestrationRunPlan:
