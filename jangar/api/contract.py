@@ -135,3 +135,13 @@ __all__ += ["APPROVAL_DECISIONS", "CONDITION_BUDGET_EXCEEDED", "LABEL_APPROVAL_D
 # -- ToolRuns ------------------------------------------------------------------------------------------
 LABEL_TOOL_RUN: Final = "jangar.proompteng.ai/tool-run"
 """On a ToolRun's Job, spec ConfigMap and Pods: the ToolRun's name (as a label value), as in the reference."""
+
+
+# -- SubOrchestration ancestry (issue 10, integration) -------------------------------------------------------
+ANNOTATION_ORCHESTRATION_ANCESTRY: Final = "jangar.proompteng.ai/orchestration-ancestry"
+"""On an OrchestrationRun created by a SubOrchestration step: the Orchestrations of its ancestor runs, root
+first, comma-separated. A run whose own Orchestration is already in it fails `RecursiveSubOrchestration`
+(A → B → A), and a step never creates such a child."""
+REASON_RECURSIVE_SUB_ORCHESTRATION: Final = "RecursiveSubOrchestration"
+
+__all__ += ["ANNOTATION_ORCHESTRATION_ANCESTRY", "REASON_RECURSIVE_SUB_ORCHESTRATION"]

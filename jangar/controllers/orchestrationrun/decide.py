@@ -37,12 +37,14 @@ from typing import Any
 
 from jangar.api.contract import (
     ANNOTATION_CANCEL,
+    ANNOTATION_ORCHESTRATION_ANCESTRY,
     ANNOTATION_ORCHESTRATION_ATTEMPT,
     CONDITION_BUDGET_EXCEEDED,
     LABEL_MANAGED_BY,
     LABEL_ORCHESTRATION_RUN,
     LABEL_ORCHESTRATION_STEP,
     MANAGED_BY,
+    REASON_RECURSIVE_SUB_ORCHESTRATION,
     Phase,
     approval_delivery_id,
     is_cancel_requested,
@@ -75,6 +77,7 @@ __all__ = [
     "CHILD_KIND",
     "FOREIGN_CHILD_REQUEUE_SECONDS",
     "MISSING_POLICY_REQUEUE_SECONDS",
+    "ancestry",
     "child_name",
     "decide",
 ]
@@ -85,7 +88,7 @@ _CHILD_REFS = {"AgentRun": AGENTRUNS, "ToolRun": TOOLRUNS, "OrchestrationRun": O
 FOREIGN_CHILD_REQUEUE_SECONDS = 5.0
 MISSING_POLICY_REQUEUE_SECONDS = 30.0
 _DONE = frozenset({"Succeeded", "Failed", "Cancelled"})
-_NOT_RETRIED = frozenset({"MissingOutput", "ApprovalRejected"})
+_NOT_RETRIED = frozenset({"MissingOutput", "ApprovalRejected", REASON_RECURSIVE_SUB_ORCHESTRATION})
 _APPROVE = frozenset({"approve", "approved", "allow", "allowed"})
 _REJECT = frozenset({"reject", "rejected", "deny", "denied"})
 
@@ -93,6 +96,24 @@ _REJECT = frozenset({"reject", "rejected", "deny", "denied"})
 def child_name(run: str, step: str, attempt: int) -> str:
     """`<run>-<step>-<attempt>`, a DNS-1123 label (long names shortened with a stable hash)."""
     return dns_label(run, step, str(attempt))
+
+
+def ancestry(run: Mapping[str, Any]) -> list[str]:
+    """The Orchestrations of the run's ancestor runs, root first (`ANNOTATION_ORCHESTRATION_ANCESTRY`)."""
+    raw = ((run.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_ORCHESTRATION_ANCESTRY)
+    return [n.strip() for n in raw.split(",") if n.strip()] if isinstance(raw, str) else []
+
+
+def _orchestration_of(run: Mapping[str, Any]) -> str | None:
+    ref = (run.get("spec") or {}).get("orchestrationRef")
+    name = ref.get("name") if isinstance(ref, Mapping) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _lineage(run: Mapping[str, Any]) -> list[str]:
+    """The run's ancestry followed by its own Orchestration: what a child run is annotated with."""
+    own = _orchestration_of(run)
+    return [*ancestry(run), *([own] if own else [])]
 
 
 def _int(value: Any) -> int:
@@ -229,6 +250,19 @@ def _start(p: _Pass, name: str, entry: dict[str, Any], attempt: int) -> None:
         _observe(p, name, entry)
         return
     child_kind = CHILD_KIND[kind]
+    if child_kind == "OrchestrationRun":
+        target = step_ref(step, "orchestrationRef") or ""
+        lineage = _lineage(p.snap.run)
+        if target in lineage:
+            chain = " -> ".join([*lineage, target])
+            _attempt_failed(
+                p,
+                name,
+                entry,
+                REASON_RECURSIVE_SUB_ORCHESTRATION,
+                f"orchestration {target} is already running above this step ({chain})",
+            )
+            return
     child = child_name(p.snap.name, name, attempt)
     entry["resourceRef"] = {
         "apiVersion": _CHILD_REFS[child_kind].api_version,
@@ -314,7 +348,14 @@ def _manifest(
                 LABEL_ORCHESTRATION_STEP: label_value(step_name),
                 LABEL_MANAGED_BY: MANAGED_BY,
             },
-            "annotations": {ANNOTATION_ORCHESTRATION_ATTEMPT: str(attempt)},
+            "annotations": {
+                ANNOTATION_ORCHESTRATION_ATTEMPT: str(attempt),
+                **(
+                    {ANNOTATION_ORCHESTRATION_ANCESTRY: ",".join(_lineage(run))}
+                    if child_kind == "OrchestrationRun"
+                    else {}
+                ),
+            },
             "ownerReferences": [controllerutil.owner_reference(dict(run), ORCHESTRATIONRUNS)],
         },
         "spec": spec,
@@ -727,6 +768,10 @@ def decide(snap: OrchestrationRunSnapshot) -> OrchestrationRunPlan:
             Phase.FAILED, "MissingOrchestrationRef", "spec.orchestrationRef.name is required", invalid=True
         )
         return _plan(snap, o)
+    if str(orch_name) in ancestry(run):
+        chain = " -> ".join([*ancestry(run), str(orch_name)])
+        message = f"orchestration {orch_name} is already running in this run's ancestry ({chain})"
+        return _plan(snap, _Outcome(Phase.FAILED, REASON_RECURSIVE_SUB_ORCHESTRATION, message, invalid=True))
     if snap.orchestration is None:
         return _missing_orchestration(snap, str(orch_name))
     orch_spec = snap.orchestration.get("spec") or {}
@@ -806,7 +851,11 @@ def _run_outcome(p: _Pass, order: list[str], failed: str | None, cancelling: boo
     if failed is not None:
         e = entries[failed]
         reason = str(e.get("reason") or "")
-        run_reason = reason if reason in ("RetriesExhausted", "ApprovalRejected") else "StepFailed"
+        run_reason = (
+            reason
+            if reason in ("RetriesExhausted", "ApprovalRejected", REASON_RECURSIVE_SUB_ORCHESTRATION)
+            else "StepFailed"
+        )
         message = f"step {failed} failed: {reason}: {e.get('message') or ''}".rstrip(": ")
         return _Outcome(Phase.FAILED, run_reason, message, accepted=True)
     if all(entries[n].get("phase") == "Succeeded" for n in order):
