@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest_asyncio
-import yaml
 
 from jangar.api.contract import ANNOTATION_CANCEL, LABEL_ORCHESTRATION_RUN, LABEL_ORCHESTRATION_STEP
 from jangar.api.refs import (
@@ -29,12 +28,11 @@ from jangar.api.refs import (
     TOOLRUNS,
     TOOLS,
 )
-from jangar.controllers.kinds import AGENTRUNS, AGENTS, EVENTS, IMPLEMENTATIONSPECS, JOBS
+from jangar.controllers.kinds import EVENTS, JOBS
 from jangar.dev.cluster import LocalCluster
 from jangar.runtime import Client, NotFoundError, ResourceRef
 from jangar.scheduler.toolrun_job import toolrun_job_name
 from jangar.settings import ControllerTuning
-from tests.chart.helm import CHART
 from tests.envtest.controllers_fixtures import (
     ControllerProcess,
     cond,
@@ -410,53 +408,3 @@ async def test_a_controller_restart_in_a_20_step_orchestration_duplicates_nothin
     assert all(s["attempt"] == 1 and s["phase"] == "Succeeded" for s in steps(done).values())
     jobs = sorted(j["metadata"]["name"] for j in (await client.list(JOBS, ns)).items)
     assert jobs == sorted(toolrun_job_name(n) for n in names)  # one Job per ToolRun, none twice
-
-
-def _examples(*names: str) -> list[dict[str, Any]]:
-    return [yaml.safe_load((CHART / "examples" / n).read_text()) for n in names]
-
-
-async def test_chart_orchestration_examples_reconcile_to_a_truthful_status(
-    orch_controller: ControllerProcess, client: Client, namespace: str
-) -> None:
-    ns = namespace
-    refs = {"Orchestration": ORCHESTRATIONS, "OrchestrationRun": ORCHESTRATIONRUNS, "Tool": TOOLS}
-    refs |= {"Agent": AGENTS, "ImplementationSpec": IMPLEMENTATIONSPECS}
-    docs = _examples(
-        "orchestration-sample.yaml",
-        "orchestrationrun-sample.yaml",
-        "tool-sample.yaml",
-        "agent-sample.yaml",
-        "implementationspec-sample.yaml",
-    )
-    for doc in docs:
-        doc["metadata"]["namespace"] = ns
-        await client.create(refs[doc["kind"]], doc)
-
-    async def ready() -> dict[str, Any] | None:
-        obj = await get(client, ORCHESTRATIONS, ns, "sample-orchestration")
-        return obj if cond(obj, "Ready").get("status") == "True" else None
-
-    orch = await eventually(ready, what="sample orchestration Ready")
-    assert orch["status"]["phase"] == "Ready"
-    run = await wait_step(client, ns, "sample-orchestration-run", "implement", "Running")
-    assert run["status"]["phase"] == "Running" and cond(run, "Accepted")["status"] == "True"
-    assert steps(run)["notify"]["phase"] == "Pending"
-    child = await wait_child(client, AGENTRUNS, ns, "sample-orchestration-run-implement-1")
-    assert child["spec"]["agentRef"] == {"name": "codex-agent"}
-    assert child["spec"]["implementationSpecRef"] == {"name": "codex-impl-sample"}
-    assert child["spec"]["parameters"] == {
-        "message": "hello from the sample orchestration",
-        "repository": "proompteng/lab",
-        "issueNumber": "1234",
-    }
-    assert child["metadata"]["ownerReferences"][0]["uid"] == run["metadata"]["uid"]
-    await set_phase(client, AGENTRUNS, ns, child["metadata"]["name"], "Succeeded")
-    tool = await wait_child(client, TOOLRUNS, ns, "sample-orchestration-run-notify-1")
-    assert tool["spec"] == {
-        "toolRef": {"name": "echo-tool"},
-        "parameters": {"message": "implementation finished"},
-    }
-    await finish_toolrun(client, ns, tool["metadata"]["name"])
-    done = await wait_run(client, ns, "sample-orchestration-run", "Succeeded", "Failed")
-    assert done["status"]["phase"] == "Succeeded"
