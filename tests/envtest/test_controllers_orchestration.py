@@ -18,7 +18,12 @@ from typing import Any
 
 import pytest_asyncio
 
-from jangar.api.contract import ANNOTATION_CANCEL, LABEL_ORCHESTRATION_RUN, LABEL_ORCHESTRATION_STEP
+from jangar.api.contract import (
+    ANNOTATION_CANCEL,
+    ANNOTATION_ORCHESTRATION_ANCESTRY,
+    LABEL_ORCHESTRATION_RUN,
+    LABEL_ORCHESTRATION_STEP,
+)
 from jangar.api.refs import (
     APPROVALPOLICIES,
     ORCHESTRATIONRUNS,
@@ -408,3 +413,28 @@ async def test_a_controller_restart_in_a_20_step_orchestration_duplicates_nothin
     assert all(s["attempt"] == 1 and s["phase"] == "Succeeded" for s in steps(done).values())
     jobs = sorted(j["metadata"]["name"] for j in (await client.list(JOBS, ns)).items)
     assert jobs == sorted(toolrun_job_name(n) for n in names)  # one Job per ToolRun, none twice
+
+
+async def test_an_a_b_a_sub_orchestration_cycle_fails_with_recursive_sub_orchestration(
+    orch_controller: ControllerProcess, client: Client, namespace: str
+) -> None:
+    ns = namespace
+    sub = "SubOrchestration"
+    await create_orchestration(
+        client, ns, "a", [{"name": "go", "kind": sub, "orchestrationRef": {"name": "b"}}]
+    )
+    await create_orchestration(
+        client, ns, "b", [{"name": "back", "kind": sub, "orchestrationRef": {"name": "a"}}]
+    )
+    await create_run(client, ns, "top", "a")
+    done = await wait_run(client, ns, "top", "Succeeded", "Failed")
+    assert done["status"]["phase"] == "Failed"
+    assert steps(done)["go"]["reason"] == "SubOrchestrationFailed"
+    assert "RecursiveSubOrchestration" in steps(done)["go"]["message"]
+    child = await get(client, ORCHESTRATIONRUNS, ns, "top-go-1")
+    assert child["metadata"]["annotations"][ANNOTATION_ORCHESTRATION_ANCESTRY] == "a"
+    assert child["status"]["phase"] == "Failed"
+    assert cond(child, "Failed")["reason"] == "RecursiveSubOrchestration"
+    assert "a -> b -> a" in steps(child)["back"]["message"]
+    runs = sorted(r["metadata"]["name"] for r in (await client.list(ORCHESTRATIONRUNS, ns)).items)
+    assert runs == ["top", "top-go-1"]  # the cycle never got a third run
