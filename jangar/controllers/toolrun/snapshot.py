@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from jangar.api.contract import LABEL_JOB_NAME
+from jangar.api.contract import LABEL_JOB_NAME, is_terminal
 from jangar.api.refs import TOOLS
 from jangar.controllers.budget_hold import BudgetCheck, read_budget_check
 from jangar.controllers.kinds import JOBS, PODS
@@ -71,7 +71,8 @@ def read_snapshot(
     name = tool_name(toolrun)
     tool = cache.get(TOOLS, name, ns, copy=False) if name else None
     status = toolrun.get("status") or {}
-    budget = None if (status.get("jobRef") or {}).get("name") else read_budget_check(cache, toolrun)
+    submitted = bool((status.get("jobRef") or {}).get("name")) or is_terminal(status.get("phase"))
+    budget = None if submitted else read_budget_check(cache, toolrun)
     return ToolRunSnapshot(
         toolrun=toolrun, now=now, settings=settings, tool=tool, jobs=jobs, pods=pods, budget=budget
     )
