@@ -230,7 +230,7 @@ async def test_a_run_creates_owned_children_passes_outputs_and_succeeds(
         assert child["metadata"]["labels"][LABEL_ORCHESTRATION_RUN] == "r1"
         assert child["metadata"]["labels"][LABEL_ORCHESTRATION_STEP] == step
     assert a["spec"]["parameters"] == {"repo": "lab", "who": "ann"}
-    running = await get(client, ORCHESTRATIONRUNS, ns, "r1")
+    running = await wait_step(client, ns, "r1", "wait", "Succeeded")  # children are created before the status
     assert steps(running)["wait"]["outputs"] == {"user": "ann"}
     await finish_toolrun(client, ns, "r1-a-1", outputs={"sha": "abc123"})
     await finish_toolrun(client, ns, "r1-b-1")
