@@ -143,3 +143,13 @@ LABEL_DELIVERY_ID: Final = "jangar.proompteng.ai/delivery-id"
 value (sanitised and shortened with a hash when it is not one)."""
 
 __all__ += ["LABEL_DELIVERY_ID"]
+
+
+# -- SubOrchestration ancestry (issue 10, integration) -------------------------------------------------------
+ANNOTATION_ORCHESTRATION_ANCESTRY: Final = "jangar.proompteng.ai/orchestration-ancestry"
+"""On an OrchestrationRun created by a SubOrchestration step: the Orchestrations of its ancestor runs, root
+first, comma-separated. A run whose own Orchestration is already in it fails `RecursiveSubOrchestration`
+(A → B → A), and a step never creates such a child."""
+REASON_RECURSIVE_SUB_ORCHESTRATION: Final = "RecursiveSubOrchestration"
+
+__all__ += ["ANNOTATION_ORCHESTRATION_ANCESTRY", "REASON_RECURSIVE_SUB_ORCHESTRATION"]

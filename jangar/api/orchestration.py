@@ -64,6 +64,9 @@ class OrchestrationRunSpec(KubeModel):
     parameters: dict[str, str] | None = None
     delivery_id: str | None = None
     """Idempotency key of the trigger that created this run."""
+    budget_ref: NameRef | None = None
+    """The Budget the run and its children count against (else the Orchestration's
+    `spec.policies.budgetRef`); an exceeded Budget holds the run before its first step."""
 
 
 class StepApproval(KubeModel):

@@ -7,6 +7,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from jangar.api import groups
+from jangar.api.agents.agentrun import ResourceRequirements
 from jangar.api.common import EnvVar, JobRef, NameRef
 from jangar.api.meta import KubeModel, Resource, ResourceStatus
 from jangar.api.schema import FreeForm, Int32, Timestamp
@@ -22,6 +23,8 @@ class ToolSpec(KubeModel):
     working_dir: str | None = None
     timeout_seconds: Int32 | None = Field(default=None, ge=0)
     ttl_seconds_after_finished: Int32 | None = Field(default=None, ge=0)
+    resources: ResourceRequirements | None = None
+    """The tool container's requests and limits (what a Budget counts: requests x run time)."""
 
 
 class ToolStatus(ResourceStatus):
@@ -43,6 +46,8 @@ class ToolRunSpec(KubeModel):
     parameters: dict[str, str] | None = None
     delivery_id: str | None = None
     runtime: FreeForm | None = None
+    budget_ref: NameRef | None = None
+    """The Budget this run counts against; an exceeded Budget holds it Pending (`BudgetExceeded`)."""
 
 
 class ToolRunStatus(ResourceStatus):

@@ -8,7 +8,8 @@ Each pass (level-triggered, pure arithmetic in `jangar.scheduler.budget`):
 
 1. the runs that count against the Budget — AgentRuns whose `spec.budgetRef` names it (index
    `agentrun-budget`) and the runs of Agents whose `spec.budgetRef` names it (index `agent-budget`, then
-   runs by agent) that name no Budget themselves; never a namespace list;
+   runs by agent) that name no Budget themselves, and ToolRuns whose `spec.budgetRef` names it (index
+   `toolrun-budget`, `jangar.controllers.run_budgets`); never a namespace list;
 2. each run's usage: its Jobs' Pods (`pod_usage`: requests x run time, up to the run's finish), plus the
    tokens and dollars the runner reported; a finished run whose Pods are gone is estimated from its Job
    template (or `spec.workload.resources`) over its own start and finish;
@@ -34,6 +35,7 @@ from jangar.conditions import find_condition, format_time, parse_time
 from jangar.controllers import indexes as ix
 from jangar.controllers.budget_hold import AGENT_BUDGET, RUN_BUDGET, effective_budget
 from jangar.controllers.kinds import AGENTRUNS, AGENTS, JOBS, PODS
+from jangar.controllers.run_budgets import counted_toolruns
 from jangar.controllers.status import Cond, compose_status, write_status
 from jangar.runtime import CacheReader, Client, InformerNotRegistered, JsonObject, Recorder, Request, Result
 from jangar.runtime.store import CONTROLLER_UID_INDEX
@@ -176,6 +178,9 @@ class BudgetReconciler:
             reason = reason or "InvalidWindow"
         runs = [
             run_usage(self.cache, r, now) for r in counted_runs(self.cache, req.namespace or "", req.name)
+        ]
+        runs += [
+            run_usage(self.cache, r, now) for r in counted_toolruns(self.cache, req.namespace or "", req.name)
         ]
         acc = account(limits, window, read_ledger(old), runs, now)
         invalid = bool(messages)

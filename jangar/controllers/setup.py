@@ -262,6 +262,7 @@ def install_orchestration(
     Called by `install`; must run before the cache starts (informers, indexes)."""
     from jangar.api.refs import (
         APPROVALPOLICIES,
+        BUDGETS,
         ORCHESTRATIONRUNS,
         ORCHESTRATIONS,
         SIGNALDELIVERIES,
@@ -273,6 +274,7 @@ def install_orchestration(
     from jangar.controllers.orchestration import REFERENCED_KINDS, check_orchestration
     from jangar.controllers.orchestrationrun import OrchestrationRunReconciler
     from jangar.controllers.orchestrationrun.apply import PlanApplier as OrchestrationRunApplier
+    from jangar.controllers.run_budgets import install_run_budget_indexes, orchestrationruns_for_budget
 
     settings = deps.settings
     scope = settings.orchestration_controller
@@ -290,6 +292,7 @@ def install_orchestration(
     for ref in (*kinds, AGENTRUNS, AGENTS, IMPLEMENTATIONSPECS):
         cache.informer(ref)
     oix.install_orchestration_indexes(cache)
+    install_run_budget_indexes(cache)
     events = manager.event_recorder("jangar-orchestration-controller")
     tuning = settings.tuning
     runs = OrchestrationRunReconciler(
@@ -300,7 +303,7 @@ def install_orchestration(
         tuning=tuning,
         clock=now,
     )
-    (
+    run_controller = (
         Builder(manager)
         .for_(ORCHESTRATIONRUNS)
         .owns(AGENTRUNS)
@@ -316,6 +319,8 @@ def install_orchestration(
         .named("orchestrationrun")
         .complete(runs)
     )
+    if settings.supporting_controller.enabled:  # a Budget change wakes the runs held on it
+        run_controller.watch(BUDGETS, orchestrationruns_for_budget(cache))
     env = CheckEnv(settings=settings, client=manager.client, cache=cache)
     builder = Builder(manager).for_(ORCHESTRATIONS, GenerationChanged())
     for kind, ref in REFERENCED_KINDS.items():

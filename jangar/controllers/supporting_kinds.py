@@ -22,7 +22,7 @@ import dataclasses
 from collections.abc import Callable
 from datetime import datetime
 
-from jangar.api.refs import APPROVALPOLICIES, BUDGETS, SIGNALDELIVERIES, SIGNALS
+from jangar.api.refs import APPROVALPOLICIES, BUDGETS, SIGNALDELIVERIES, SIGNALS, TOOLRUNS
 from jangar.controllers import indexes as ix
 from jangar.controllers.budget import BudgetReconciler, budget_of_run, budgets_of_agent
 from jangar.controllers.budget_hold import AGENT_BUDGET, RUN_BUDGET, install_budget_indexes
@@ -107,7 +107,7 @@ def install_supporting_kinds(
             SupportingReconciler(SIGNALDELIVERIES, make_check_signal_delivery(clock), env, events, clock)
         )
     )
-    (
+    budgets = (
         builder()
         .for_(BUDGETS, GenerationChanged())
         .watches(AGENTRUNS, budget_of_run(cache))
@@ -115,3 +115,5 @@ def install_supporting_kinds(
         .named("budget")
         .complete(BudgetReconciler(manager.client, cache, events, clock))
     )
+    if settings.orchestration_controller.enabled:  # ToolRuns count too (jangar.controllers.run_budgets)
+        budgets.watch(TOOLRUNS, budget_of_run(cache))

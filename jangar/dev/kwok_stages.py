@@ -7,6 +7,10 @@ names select extra Stages (and are excluded from the defaults):
 - `FAIL_IMAGE`: the container terminates with exit code 1 (reason `Error`), the Pod fails.
 - `PULL_BACKOFF_IMAGE`: the Pod stays Pending with the container waiting in `ImagePullBackOff`.
 - `SLOW_IMAGE`: like the default, but the Pod completes `SLOW_MILLISECONDS` after it starts running.
+- `OUTPUTS_IMAGE`: like the default, and each container whose env has `TERMINATION_MESSAGE_ENV` terminates
+  with that value as its termination message: what a real tool does with
+  `echo "$KWOK_TERMINATION_MESSAGE" > /dev/termination-log`. The env value is rendered by the controller
+  (a Tool's `env`, an AgentProvider's `envTemplate`), so a step's outputs on kwok come from its inputs.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ FAIL_IMAGE = "kwok.jangar.dev/fail:1"
 PULL_BACKOFF_IMAGE = "kwok.jangar.dev/image-pull-backoff:1"
 SLOW_IMAGE = "kwok.jangar.dev/slow:1"
 SLOW_MILLISECONDS = 2000
+OUTPUTS_IMAGE = "kwok.jangar.dev/outputs:1"
+TERMINATION_MESSAGE_ENV = "KWOK_TERMINATION_MESSAGE"
 
 _IMAGE = ".spec.containers.[].image"
 _TERMINATED = """{{ $now := Now }}
@@ -42,6 +48,25 @@ containerStatuses:
 {{ end }}
 phase: Failed
 """
+_COMPLETED_WITH_MESSAGE = """{{ $now := Now }}
+containerStatuses:
+{{ range $index, $item := .spec.containers }}
+- image: {{ $item.image | Quote }}
+  name: {{ $item.name | Quote }}
+  ready: false
+  restartCount: 0
+  started: false
+  state:
+    terminated:
+      exitCode: 0
+      finishedAt: {{ $now | Quote }}
+      reason: Completed
+      startedAt: {{ $now | Quote }}
+{{ range $item.env }}{{ if eq .name "ENV_NAME" }}      message: {{ .value | Quote }}
+{{ end }}{{ end }}
+{{ end }}
+phase: Succeeded
+""".replace("ENV_NAME", TERMINATION_MESSAGE_ENV)
 _PULL_BACKOFF = """containerStatuses:
 {{ range .spec.containers }}
 - image: {{ .image | Quote }}
@@ -88,7 +113,9 @@ def build_stages(default_stages: Path) -> list[dict[str, Any]]:
     slow["metadata"]["name"] = "pod-complete-slow"
     slow["spec"]["selector"]["matchExpressions"].append(_expr(_IMAGE, "In", [SLOW_IMAGE]))
     slow["spec"]["delay"] = {"durationMilliseconds": SLOW_MILLISECONDS}
-    complete["spec"]["selector"]["matchExpressions"].append(_expr(_IMAGE, "NotIn", [FAIL_IMAGE, SLOW_IMAGE]))
+    complete["spec"]["selector"]["matchExpressions"].append(
+        _expr(_IMAGE, "NotIn", [FAIL_IMAGE, SLOW_IMAGE, OUTPUTS_IMAGE])
+    )
     running_job_pod = [
         _expr(".metadata.deletionTimestamp", "DoesNotExist"),
         _expr(".status.phase", "In", ["Running"]),
@@ -108,7 +135,12 @@ def build_stages(default_stages: Path) -> list[dict[str, Any]]:
         ],
         {"statusTemplate": _PULL_BACKOFF},
     )
-    return [*docs, slow, fail, pull]
+    outputs = _pod_stage(
+        "pod-complete-with-message",
+        [*running_job_pod, _expr(_IMAGE, "In", [OUTPUTS_IMAGE])],
+        {"statusTemplate": _COMPLETED_WITH_MESSAGE},
+    )
+    return [*docs, slow, fail, pull, outputs]
 
 
 def write_stages(default_stages: Path, out: Path) -> Path:

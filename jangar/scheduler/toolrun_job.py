@@ -228,6 +228,9 @@ def build_toolrun_job(
         "terminationMessagePath": TERMINATION_MESSAGE_PATH,
         "terminationMessagePolicy": TERMINATION_MESSAGE_POLICY,
     }
+    resources = spec.get("resources")
+    if isinstance(resources, Mapping) and resources:
+        container["resources"] = dict(resources)
     command = [render_template(v, context) for v in _strings(spec.get("command"))]
     args = [render_template(v, context) for v in _strings(spec.get("args"))]
     if command:

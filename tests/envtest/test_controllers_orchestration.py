@@ -1,21 +1,29 @@
 """The Orchestration and OrchestrationRun controllers against a real API server.
 
-The AgentRun controller is off and nothing reconciles ToolRuns here: the test plays the children's
-controllers by patching their status, which proves the engine in isolation. envtest has no garbage
-collector, so ownership is asserted through the ownerReferences (GC itself is proven on the kwok tier).
+The ToolRun controller runs in the same manager (as in production): ToolRun steps get real ToolRuns whose
+Jobs the test finishes the way the Job controller and the kubelet would (`finish_toolrun`: a terminated Pod
+with the tool's termination message, then the Job's status), so outputs travel ToolRun → step → next step.
+The AgentRun controller is off: AgentRun children are played by patching their status. envtest has no
+garbage collector, so ownership is asserted through the ownerReferences (GC itself is proven on the kwok
+tier).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest_asyncio
-import yaml
 
-from jangar.api.contract import ANNOTATION_CANCEL, LABEL_ORCHESTRATION_RUN, LABEL_ORCHESTRATION_STEP
+from jangar.api.contract import (
+    ANNOTATION_CANCEL,
+    ANNOTATION_ORCHESTRATION_ANCESTRY,
+    LABEL_ORCHESTRATION_RUN,
+    LABEL_ORCHESTRATION_STEP,
+)
 from jangar.api.refs import (
     APPROVALPOLICIES,
     ORCHESTRATIONRUNS,
@@ -25,11 +33,11 @@ from jangar.api.refs import (
     TOOLRUNS,
     TOOLS,
 )
-from jangar.controllers.kinds import AGENTRUNS, AGENTS, EVENTS, IMPLEMENTATIONSPECS
+from jangar.controllers.kinds import EVENTS, JOBS
 from jangar.dev.cluster import LocalCluster
-from jangar.runtime import Client, ResourceRef
+from jangar.runtime import Client, NotFoundError, ResourceRef
+from jangar.scheduler.toolrun_job import toolrun_job_name
 from jangar.settings import ControllerTuning
-from tests.chart.helm import CHART
 from tests.envtest.controllers_fixtures import (
     ControllerProcess,
     cond,
@@ -37,6 +45,8 @@ from tests.envtest.controllers_fixtures import (
     running_controller,
     settings_for,
 )
+from tests.envtest.test_controllers_agentrun import finish_job
+from tests.envtest.test_controllers_toolrun import finish_pod
 
 TUNING = ControllerTuning(agentrun_workers=4, reference_grace_seconds=30.0)
 
@@ -112,6 +122,30 @@ async def set_phase(client: Client, ref: ResourceRef, ns: str, name: str, phase:
     await client.patch_status(ref, name, {"status": {"phase": phase, **status}}, namespace=ns)
 
 
+async def create_tool(client: Client, ns: str, name: str) -> None:
+    await client.create(TOOLS, {"metadata": meta(ns, name), "spec": {"image": "alpine", "command": ["true"]}})
+
+
+async def finish_toolrun(
+    client: Client, ns: str, name: str, *, ok: bool = True, outputs: dict[str, Any] | None = None
+) -> None:
+    """Play the Job controller and the kubelet for ToolRun `name`: once the ToolRun controller made its Job,
+    a Pod terminates (with `{"outputs": ...}` as its termination message) and the Job completes or fails."""
+    job_name = toolrun_job_name(name)
+
+    async def job() -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = await client.get(JOBS, job_name, ns)
+        except NotFoundError:
+            return None
+        return found
+
+    found = await eventually(job, timeout=30, what=f"Job {job_name} of ToolRun {name}")
+    message = json.dumps({"outputs": outputs}) if outputs is not None else None
+    await finish_pod(client, ns, found, message=message, exit_code=0 if ok else 3)
+    await finish_job(client, ns, job_name, ok=ok)
+
+
 async def test_orchestration_status_names_missing_references_and_turns_ready(
     orch_controller: ControllerProcess, client: Client, namespace: str
 ) -> None:
@@ -150,6 +184,7 @@ async def test_a_run_creates_owned_children_passes_outputs_and_succeeds(
 ) -> None:
     ns = namespace
     await client.create(SIGNALS, {"metadata": meta(ns, "go"), "spec": {"channel": "test"}})
+    await create_tool(client, ns, "echo")
     await create_orchestration(
         client,
         ns,
@@ -165,7 +200,12 @@ async def test_a_run_creates_owned_children_passes_outputs_and_succeeds(
                 "with": {"who": "{{steps.wait.outputs.user}}", "repo": "{{parameters.repo}}"},
             },
             {"name": "b", "kind": "ToolRun", "toolRef": {"name": "echo"}, "dependsOn": ["wait"]},
-            {"name": "end", "kind": "Checkpoint", "dependsOn": ["a", "b"]},
+            {
+                "name": "end",
+                "kind": "Checkpoint",
+                "dependsOn": ["a", "b"],
+                "with": {"sha": "{{steps.a.outputs.sha}}"},
+            },
         ],
     )
     run = await create_run(client, ns, "r1", "flow", repo="lab")
@@ -190,10 +230,10 @@ async def test_a_run_creates_owned_children_passes_outputs_and_succeeds(
         assert child["metadata"]["labels"][LABEL_ORCHESTRATION_RUN] == "r1"
         assert child["metadata"]["labels"][LABEL_ORCHESTRATION_STEP] == step
     assert a["spec"]["parameters"] == {"repo": "lab", "who": "ann"}
-    running = await get(client, ORCHESTRATIONRUNS, ns, "r1")
+    running = await wait_step(client, ns, "r1", "wait", "Succeeded")  # children are created before the status
     assert steps(running)["wait"]["outputs"] == {"user": "ann"}
-    await set_phase(client, TOOLRUNS, ns, "r1-a-1", "Succeeded")
-    await set_phase(client, TOOLRUNS, ns, "r1-b-1", "Succeeded")
+    await finish_toolrun(client, ns, "r1-a-1", outputs={"sha": "abc123"})
+    await finish_toolrun(client, ns, "r1-b-1")
     done = await wait_run(client, ns, "r1", "Succeeded", "Failed")
     assert done["status"]["phase"] == "Succeeded", done["status"]
     assert cond(done, "Succeeded")["reason"] == "Completed"
@@ -202,6 +242,8 @@ async def test_a_run_creates_owned_children_passes_outputs_and_succeeds(
     assert done["status"]["startedAt"] and done["status"]["finishedAt"] and done["status"]["runId"] == "r1"
     assert {s["phase"] for s in steps(done).values()} == {"Succeeded"}
     assert steps(done)["a"]["resourceRef"]["uid"] == a["metadata"]["uid"]
+    assert steps(done)["a"]["outputs"] == {"sha": "abc123"}  # the ToolRun's status.outputs
+    assert steps(done)["end"]["outputs"] == {"sha": "abc123"}
     assert len((await client.list(TOOLRUNS, ns)).items) == 2
 
 
@@ -215,13 +257,15 @@ async def test_a_failing_step_retries_with_backoff_then_fails_the_run(
         "flaky",
         [{"name": "t", "kind": "ToolRun", "toolRef": {"name": "x"}, "retries": 1, "retryBackoffSeconds": 2}],
     )
+    await create_tool(client, ns, "x")
     await create_run(client, ns, "r2", "flaky")
     await wait_child(client, TOOLRUNS, ns, "r2-t-1")
-    await set_phase(client, TOOLRUNS, ns, "r2-t-1", "Failed")
+    await finish_toolrun(client, ns, "r2-t-1", ok=False)
     retrying = await wait_step(client, ns, "r2", "t", "Retrying")
     assert steps(retrying)["t"]["nextRetryAt"] and steps(retrying)["t"]["reason"] == "ToolRunFailed"
+    assert "BackoffLimitExceeded" in steps(retrying)["t"]["message"]  # the ToolRun's own reason
     await wait_child(client, TOOLRUNS, ns, "r2-t-2")  # woken by requeue_after at nextRetryAt
-    await set_phase(client, TOOLRUNS, ns, "r2-t-2", "Failed")
+    await finish_toolrun(client, ns, "r2-t-2", ok=False)
     done = await wait_run(client, ns, "r2", "Failed")
     assert cond(done, "Failed")["reason"] == "RetriesExhausted"
     assert steps(done)["t"]["attempt"] == 2
@@ -282,40 +326,53 @@ async def test_cancel_cascades_to_running_children(
     orch_controller: ControllerProcess, client: Client, namespace: str
 ) -> None:
     ns = namespace
+    await create_tool(client, ns, "x")
     await create_orchestration(
         client, ns, "long", [{"name": "t", "kind": "ToolRun", "toolRef": {"name": "x"}}]
     )
     await create_run(client, ns, "r3", "long")
     await wait_child(client, TOOLRUNS, ns, "r3-t-1")
+
+    async def child_running() -> bool:
+        return (await get(client, TOOLRUNS, ns, "r3-t-1")).get("status", {}).get("phase") == "Running"
+
+    await eventually(child_running, what="the ToolRun's Job running")
     await client.patch(
         ORCHESTRATIONRUNS, "r3", {"metadata": {"annotations": {ANNOTATION_CANCEL: "true"}}}, namespace=ns
     )
-
-    async def child_cancelled() -> bool:
-        child = await get(client, TOOLRUNS, ns, "r3-t-1")
-        return (child["metadata"].get("annotations") or {}).get(ANNOTATION_CANCEL) == "true"
-
-    await eventually(child_cancelled, what="the child got the cancel annotation")
-    assert (await get(client, ORCHESTRATIONRUNS, ns, "r3"))["status"]["phase"] == "Running"
-    await set_phase(client, TOOLRUNS, ns, "r3-t-1", "Cancelled")
     done = await wait_run(client, ns, "r3", "Cancelled")
     assert cond(done, "Failed")["reason"] == "Cancelled" and done["status"]["finishedAt"]
+    assert steps(done)["t"]["phase"] == "Cancelled"
+    child = await get(client, TOOLRUNS, ns, "r3-t-1")
+    assert (child["metadata"].get("annotations") or {}).get(ANNOTATION_CANCEL) == "true"
+    assert child["status"]["phase"] == "Cancelled"  # stopped by the ToolRun controller: its Job deleted
+
+    async def job_gone() -> bool:
+        try:
+            await client.get(JOBS, toolrun_job_name("r3-t-1"), ns)
+        except NotFoundError:
+            return True
+        return False
+
+    await eventually(job_gone, what="the cancelled ToolRun's Job deleted")
 
 
 async def _complete_children(client: Client, ns: str, run: str, stop: asyncio.Event, delay: float) -> None:
-    """Play the ToolRun controller: every child of `run` succeeds `delay` seconds after it appears."""
+    """Play the Job controller and kubelet: every ToolRun Job of `run` completes `delay` s after it appears."""
     seen: dict[str, float] = {}
+    done: set[str] = set()
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         items = (await client.list(TOOLRUNS, ns, label_selector=f"{LABEL_ORCHESTRATION_RUN}={run}")).items
         for item in items:
             name = item["metadata"]["name"]
-            if (item.get("status") or {}).get("phase"):
+            if name in done or not ((item.get("status") or {}).get("jobRef") or {}).get("name"):
                 continue
             first = seen.setdefault(name, loop.time())
             if loop.time() - first >= delay:
                 with contextlib.suppress(Exception):
-                    await set_phase(client, TOOLRUNS, ns, name, "Succeeded")
+                    await finish_toolrun(client, ns, name)
+                    done.add(name)
         await asyncio.sleep(0.2)
 
 
@@ -332,6 +389,7 @@ async def test_a_controller_restart_in_a_20_step_orchestration_duplicates_nothin
                 step["dependsOn"] = [f"s{level - 1}l", f"s{level - 1}r"]
             chain.append(step)
     await create_orchestration(client, ns, "twenty", chain)
+    await create_tool(client, ns, "x")
     stop = asyncio.Event()
     worker = asyncio.create_task(_complete_children(client, ns, "big", stop, delay=0.3))
     try:
@@ -353,53 +411,30 @@ async def test_a_controller_restart_in_a_20_step_orchestration_duplicates_nothin
     names = sorted(c["metadata"]["name"] for c in children)
     assert names == sorted(f"big-{s['name']}-1" for s in chain)
     assert all(s["attempt"] == 1 and s["phase"] == "Succeeded" for s in steps(done).values())
+    jobs = sorted(j["metadata"]["name"] for j in (await client.list(JOBS, ns)).items)
+    assert jobs == sorted(toolrun_job_name(n) for n in names)  # one Job per ToolRun, none twice
 
 
-def _examples(*names: str) -> list[dict[str, Any]]:
-    return [yaml.safe_load((CHART / "examples" / n).read_text()) for n in names]
-
-
-async def test_chart_orchestration_examples_reconcile_to_a_truthful_status(
+async def test_an_a_b_a_sub_orchestration_cycle_fails_with_recursive_sub_orchestration(
     orch_controller: ControllerProcess, client: Client, namespace: str
 ) -> None:
     ns = namespace
-    refs = {"Orchestration": ORCHESTRATIONS, "OrchestrationRun": ORCHESTRATIONRUNS, "Tool": TOOLS}
-    refs |= {"Agent": AGENTS, "ImplementationSpec": IMPLEMENTATIONSPECS}
-    docs = _examples(
-        "orchestration-sample.yaml",
-        "orchestrationrun-sample.yaml",
-        "tool-sample.yaml",
-        "agent-sample.yaml",
-        "implementationspec-sample.yaml",
+    sub = "SubOrchestration"
+    await create_orchestration(
+        client, ns, "a", [{"name": "go", "kind": sub, "orchestrationRef": {"name": "b"}}]
     )
-    for doc in docs:
-        doc["metadata"]["namespace"] = ns
-        await client.create(refs[doc["kind"]], doc)
-
-    async def ready() -> dict[str, Any] | None:
-        obj = await get(client, ORCHESTRATIONS, ns, "sample-orchestration")
-        return obj if cond(obj, "Ready").get("status") == "True" else None
-
-    orch = await eventually(ready, what="sample orchestration Ready")
-    assert orch["status"]["phase"] == "Ready"
-    run = await wait_step(client, ns, "sample-orchestration-run", "implement", "Running")
-    assert run["status"]["phase"] == "Running" and cond(run, "Accepted")["status"] == "True"
-    assert steps(run)["notify"]["phase"] == "Pending"
-    child = await wait_child(client, AGENTRUNS, ns, "sample-orchestration-run-implement-1")
-    assert child["spec"]["agentRef"] == {"name": "codex-agent"}
-    assert child["spec"]["implementationSpecRef"] == {"name": "codex-impl-sample"}
-    assert child["spec"]["parameters"] == {
-        "message": "hello from the sample orchestration",
-        "repository": "proompteng/lab",
-        "issueNumber": "1234",
-    }
-    assert child["metadata"]["ownerReferences"][0]["uid"] == run["metadata"]["uid"]
-    await set_phase(client, AGENTRUNS, ns, child["metadata"]["name"], "Succeeded")
-    tool = await wait_child(client, TOOLRUNS, ns, "sample-orchestration-run-notify-1")
-    assert tool["spec"] == {
-        "toolRef": {"name": "echo-tool"},
-        "parameters": {"message": "implementation finished"},
-    }
-    await set_phase(client, TOOLRUNS, ns, tool["metadata"]["name"], "Succeeded")
-    done = await wait_run(client, ns, "sample-orchestration-run", "Succeeded", "Failed")
-    assert done["status"]["phase"] == "Succeeded"
+    await create_orchestration(
+        client, ns, "b", [{"name": "back", "kind": sub, "orchestrationRef": {"name": "a"}}]
+    )
+    await create_run(client, ns, "top", "a")
+    done = await wait_run(client, ns, "top", "Succeeded", "Failed")
+    assert done["status"]["phase"] == "Failed"
+    assert steps(done)["go"]["reason"] == "SubOrchestrationFailed"
+    assert "RecursiveSubOrchestration" in steps(done)["go"]["message"]
+    child = await get(client, ORCHESTRATIONRUNS, ns, "top-go-1")
+    assert child["metadata"]["annotations"][ANNOTATION_ORCHESTRATION_ANCESTRY] == "a"
+    assert child["status"]["phase"] == "Failed"
+    assert cond(child, "Failed")["reason"] == "RecursiveSubOrchestration"
+    assert "a -> b -> a" in steps(child)["back"]["message"]
+    runs = sorted(r["metadata"]["name"] for r in (await client.list(ORCHESTRATIONRUNS, ns)).items)
+    assert runs == ["top", "top-go-1"]  # the cycle never got a third run

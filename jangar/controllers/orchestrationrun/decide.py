@@ -17,7 +17,11 @@ Each pass decides from scratch, from the snapshot only (reference §6.2, its wea
 4. a failed attempt with attempts left becomes `Retrying` with `nextRetryAt` (`retry_backoff`: the
    workflow runtime's exponential, capped backoff) and the pass asks to be requeued at that time; an
    attempt running past the step's `timeoutSeconds` has its child cancelled and fails with `StepTimedOut`;
-5. the run's phase: a step failed for good → Failed (`StepFailed`, `RetriesExhausted` or
+5. before its first step, the run's Budget (`budgetRef`, else the Orchestration's `policies.budgetRef`)
+   must allow it: exceeded → `Pending` with `BudgetExceeded=True` (a Budget change wakes it), missing →
+   `MissingBudget` for the reference grace, then Failed; every child carries that Budget in its own
+   `spec.budgetRef` (the children are what a Budget counts);
+6. the run's phase: a step failed for good → Failed (`StepFailed`, `RetriesExhausted` or
    `ApprovalRejected`; the other running children are cancelled); cancel annotation → children cancelled,
    Cancelled once none is left running; all steps succeeded → Succeeded; else Running.
 
@@ -27,24 +31,28 @@ Every status states the full condition set (`_conditions`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from jangar.api.contract import (
     ANNOTATION_CANCEL,
+    ANNOTATION_ORCHESTRATION_ANCESTRY,
     ANNOTATION_ORCHESTRATION_ATTEMPT,
+    CONDITION_BUDGET_EXCEEDED,
     LABEL_MANAGED_BY,
     LABEL_ORCHESTRATION_RUN,
     LABEL_ORCHESTRATION_STEP,
     MANAGED_BY,
+    REASON_RECURSIVE_SUB_ORCHESTRATION,
     Phase,
     approval_delivery_id,
     is_cancel_requested,
     is_terminal,
 )
 from jangar.api.refs import AGENTRUNS, ORCHESTRATIONRUNS, TOOLRUNS
-from jangar.conditions import find_condition, format_time, parse_time
+from jangar.conditions import ConditionStatus, find_condition, format_time, parse_time
+from jangar.controllers.budget_hold import BUDGET_RECHECK_SECONDS
 from jangar.controllers.orchestrationrun.plan import (
     ChildCancel,
     ChildCreate,
@@ -69,6 +77,7 @@ __all__ = [
     "CHILD_KIND",
     "FOREIGN_CHILD_REQUEUE_SECONDS",
     "MISSING_POLICY_REQUEUE_SECONDS",
+    "ancestry",
     "child_name",
     "decide",
 ]
@@ -79,7 +88,7 @@ _CHILD_REFS = {"AgentRun": AGENTRUNS, "ToolRun": TOOLRUNS, "OrchestrationRun": O
 FOREIGN_CHILD_REQUEUE_SECONDS = 5.0
 MISSING_POLICY_REQUEUE_SECONDS = 30.0
 _DONE = frozenset({"Succeeded", "Failed", "Cancelled"})
-_NOT_RETRIED = frozenset({"MissingOutput", "ApprovalRejected"})
+_NOT_RETRIED = frozenset({"MissingOutput", "ApprovalRejected", REASON_RECURSIVE_SUB_ORCHESTRATION})
 _APPROVE = frozenset({"approve", "approved", "allow", "allowed"})
 _REJECT = frozenset({"reject", "rejected", "deny", "denied"})
 
@@ -87,6 +96,24 @@ _REJECT = frozenset({"reject", "rejected", "deny", "denied"})
 def child_name(run: str, step: str, attempt: int) -> str:
     """`<run>-<step>-<attempt>`, a DNS-1123 label (long names shortened with a stable hash)."""
     return dns_label(run, step, str(attempt))
+
+
+def ancestry(run: Mapping[str, Any]) -> list[str]:
+    """The Orchestrations of the run's ancestor runs, root first (`ANNOTATION_ORCHESTRATION_ANCESTRY`)."""
+    raw = ((run.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_ORCHESTRATION_ANCESTRY)
+    return [n.strip() for n in raw.split(",") if n.strip()] if isinstance(raw, str) else []
+
+
+def _orchestration_of(run: Mapping[str, Any]) -> str | None:
+    ref = (run.get("spec") or {}).get("orchestrationRef")
+    name = ref.get("name") if isinstance(ref, Mapping) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _lineage(run: Mapping[str, Any]) -> list[str]:
+    """The run's ancestry followed by its own Orchestration: what a child run is annotated with."""
+    own = _orchestration_of(run)
+    return [*ancestry(run), *([own] if own else [])]
 
 
 def _int(value: Any) -> int:
@@ -223,6 +250,19 @@ def _start(p: _Pass, name: str, entry: dict[str, Any], attempt: int) -> None:
         _observe(p, name, entry)
         return
     child_kind = CHILD_KIND[kind]
+    if child_kind == "OrchestrationRun":
+        target = step_ref(step, "orchestrationRef") or ""
+        lineage = _lineage(p.snap.run)
+        if target in lineage:
+            chain = " -> ".join([*lineage, target])
+            _attempt_failed(
+                p,
+                name,
+                entry,
+                REASON_RECURSIVE_SUB_ORCHESTRATION,
+                f"orchestration {target} is already running above this step ({chain})",
+            )
+            return
     child = child_name(p.snap.name, name, attempt)
     entry["resourceRef"] = {
         "apiVersion": _CHILD_REFS[child_kind].api_version,
@@ -294,6 +334,8 @@ def _manifest(
         spec = {"toolRef": {"name": step_ref(step, "toolRef")}, "parameters": parameters}
     else:
         spec = {"orchestrationRef": {"name": step_ref(step, "orchestrationRef")}, "parameters": parameters}
+    if p.snap.budget_name:
+        spec["budgetRef"] = {"name": p.snap.budget_name}
     ref = _CHILD_REFS[child_kind]
     return {
         "apiVersion": ref.api_version,
@@ -306,7 +348,14 @@ def _manifest(
                 LABEL_ORCHESTRATION_STEP: label_value(step_name),
                 LABEL_MANAGED_BY: MANAGED_BY,
             },
-            "annotations": {ANNOTATION_ORCHESTRATION_ATTEMPT: str(attempt)},
+            "annotations": {
+                ANNOTATION_ORCHESTRATION_ATTEMPT: str(attempt),
+                **(
+                    {ANNOTATION_ORCHESTRATION_ANCESTRY: ",".join(_lineage(run))}
+                    if child_kind == "OrchestrationRun"
+                    else {}
+                ),
+            },
             "ownerReferences": [controllerutil.owner_reference(dict(run), ORCHESTRATIONRUNS)],
         },
         "spec": spec,
@@ -623,6 +672,7 @@ class _Outcome:
     accepted: bool = False
     waiting: tuple[str, str] | None = None
     warning: tuple[str, str] | None = None
+    budget: tuple[ConditionStatus, str, str] | None = None  # BudgetExceeded (status, reason, message)
 
 
 def _conditions(o: _Outcome) -> list[Cond]:
@@ -652,6 +702,8 @@ def _conditions(o: _Outcome) -> list[Cond]:
         conds.append(Cond("Warning", True, o.warning[0], o.warning[1]))
     else:
         conds.append(Cond("Warning", False, "None"))
+    if o.budget is not None:
+        conds.append(Cond(CONDITION_BUDGET_EXCEEDED, o.budget[0], o.budget[1], o.budget[2]))
     return conds
 
 
@@ -690,6 +742,8 @@ def _phase_event(snap: OrchestrationRunSnapshot, o: _Outcome) -> list[PlannedEve
 
 
 def _plan(snap: OrchestrationRunSnapshot, o: _Outcome, **kw: Any) -> OrchestrationRunPlan:
+    if snap.budget is not None and o.budget is None:
+        o = replace(o, budget=snap.budget.condition)
     fields = kw.pop("fields", None)
     events = tuple(kw.pop("events", ())) + tuple(_phase_event(snap, o))
     return OrchestrationRunPlan(status=_status(snap, o, fields), phase=o.phase, events=events, **kw)
@@ -714,6 +768,10 @@ def decide(snap: OrchestrationRunSnapshot) -> OrchestrationRunPlan:
             Phase.FAILED, "MissingOrchestrationRef", "spec.orchestrationRef.name is required", invalid=True
         )
         return _plan(snap, o)
+    if str(orch_name) in ancestry(run):
+        chain = " -> ".join([*ancestry(run), str(orch_name)])
+        message = f"orchestration {orch_name} is already running in this run's ancestry ({chain})"
+        return _plan(snap, _Outcome(Phase.FAILED, REASON_RECURSIVE_SUB_ORCHESTRATION, message, invalid=True))
     if snap.orchestration is None:
         return _missing_orchestration(snap, str(orch_name))
     orch_spec = snap.orchestration.get("spec") or {}
@@ -721,6 +779,9 @@ def decide(snap: OrchestrationRunSnapshot) -> OrchestrationRunPlan:
     if problem is not None:
         msg = f"orchestration {orch_name}: {problem.message}"
         return _plan(snap, _Outcome(Phase.FAILED, problem.reason, msg, invalid=True))
+    held = _budget_hold(snap)
+    if held is not None:
+        return held
     steps = orchestration_steps(orch_spec)
     order = topological_order(steps) or []
     previous = {
@@ -790,7 +851,11 @@ def _run_outcome(p: _Pass, order: list[str], failed: str | None, cancelling: boo
     if failed is not None:
         e = entries[failed]
         reason = str(e.get("reason") or "")
-        run_reason = reason if reason in ("RetriesExhausted", "ApprovalRejected") else "StepFailed"
+        run_reason = (
+            reason
+            if reason in ("RetriesExhausted", "ApprovalRejected", REASON_RECURSIVE_SUB_ORCHESTRATION)
+            else "StepFailed"
+        )
         message = f"step {failed} failed: {reason}: {e.get('message') or ''}".rstrip(": ")
         return _Outcome(Phase.FAILED, run_reason, message, accepted=True)
     if all(entries[n].get("phase") == "Succeeded" for n in order):
@@ -815,6 +880,27 @@ def _run_outcome(p: _Pass, order: list[str], failed: str | None, cancelling: boo
     running = [n for n in order if entries[n].get("phase") in ("Running", "Retrying")]
     message = f"running: {', '.join(running)}" if running else "running"
     return _Outcome(Phase.RUNNING, "Running", message, accepted=True, waiting=waiting, warning=warning)
+
+
+def _budget_hold(snap: OrchestrationRunSnapshot) -> OrchestrationRunPlan | None:
+    """Before its first step: hold the run while its Budget is exceeded (or unreadable); a Budget that does
+    not exist is a missing reference (held for the reference grace, then Failed). Cancel ends a held run."""
+    check = snap.budget
+    if check is None or not (check.holds or not check.verdict.found):
+        return None
+    if is_cancel_requested(snap.run):
+        message = f"cancelled through the {ANNOTATION_CANCEL} annotation"
+        return _plan(snap, _Outcome(Phase.CANCELLED, "Cancelled", message))
+    if not check.verdict.found:
+        message = f"budget {check.name!r} not found in namespace {snap.namespace!r}"
+        created = parse_time((snap.run.get("metadata") or {}).get("creationTimestamp")) or snap.now
+        due = created + timedelta(seconds=snap.tuning.reference_grace_seconds)
+        if snap.now >= due:
+            return _plan(snap, _Outcome(Phase.FAILED, "MissingBudget", message, invalid=True))
+        o = _Outcome(Phase.PENDING, "MissingBudget", f"{message}; waiting for it", invalid=True)
+        return _plan(snap, o, requeue_after=max(1.0, (due - snap.now).total_seconds()))
+    _, reason, message = check.condition
+    return _plan(snap, _Outcome(Phase.PENDING, reason, message), requeue_after=BUDGET_RECHECK_SECONDS)
 
 
 def _missing_orchestration(snap: OrchestrationRunSnapshot, orch_name: str) -> OrchestrationRunPlan:

@@ -16,7 +16,9 @@ from typing import Any
 
 from jangar.api.contract import approval_delivery_id
 from jangar.api.refs import APPROVALPOLICIES, ORCHESTRATIONS, SIGNALDELIVERIES
+from jangar.controllers.budget_hold import BudgetCheck
 from jangar.controllers.orchestration_indexes import CHILD_KINDS, DELIVERY_ID, DELIVERY_SIGNAL, RUN_CHILDREN
+from jangar.controllers.run_budgets import orchestrationrun_budget, read_orchestrationrun_budget
 from jangar.runtime import CacheReader, JsonObject, controller_uid
 from jangar.scheduler.naming import label_value
 from jangar.scheduler.orchestration import orchestration_steps, step_ref
@@ -42,6 +44,11 @@ class OrchestrationRunSnapshot:
     tuning: ControllerTuning = field(default_factory=ControllerTuning)
     #: child names held by objects this run does not control (found when a create collided)
     taken: frozenset[tuple[str, str]] = frozenset()
+    #: the Budget the run counts against (its `budgetRef`, else the Orchestration's
+    #: `policies.budgetRef`): copied into every child's `spec.budgetRef`
+    budget_name: str | None = None
+    #: that Budget's verdict, read only before the run starts (None: no Budget, or not enforced here)
+    budget: BudgetCheck | None = None
 
     @property
     def name(self) -> str:
@@ -106,7 +113,12 @@ def read_snapshot(
                 ):
                     found[str(d["metadata"]["name"])] = d
             deliveries[step_name] = [found[k] for k in sorted(found)]
+    status = run.get("status") or {}
+    started = bool(status.get("startedAt")) or status.get("phase") not in (None, "", "Pending")
+    budget = None if started else read_orchestrationrun_budget(cache, run, orchestration)
     return OrchestrationRunSnapshot(
+        budget_name=orchestrationrun_budget(run, orchestration),
+        budget=budget,
         run=run,
         now=now,
         orchestration=orchestration,

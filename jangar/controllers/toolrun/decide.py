@@ -14,8 +14,10 @@ Each pass decides from the snapshot alone:
    seen and then gone → `status.runtimeRef.jobMissingSince` and a Warning, then Failed `JobMissing` once the
    grace has passed (the reference left such a ToolRun Running forever);
 5. otherwise submission: the Tool must exist and be valid (else Pending for the reference grace, then Failed
-   `MissingTool` / `InvalidTool`); every placeholder must resolve (else Failed `MissingParameter`); then the
-   spec ConfigMap and the Job, phase Running.
+   `MissingTool` / `InvalidTool`); every placeholder must resolve (else Failed `MissingParameter`); the
+   Budget of `spec.budgetRef`, when Budgets are enforced here, must not be exceeded (else Pending with
+   `BudgetExceeded=True` until a Budget change wakes it; a missing Budget is a missing reference:
+   `MissingBudget`); then the spec ConfigMap and the Job, phase Running.
 
 Every status states the full condition set (`toolrun_conditions`) and `observedGeneration`.
 """
@@ -30,6 +32,7 @@ from typing import Any
 from jangar.api.contract import ANNOTATION_CANCEL, Phase, is_cancel_requested, is_terminal
 from jangar.conditions import format_time, parse_time
 from jangar.controllers.agentrun.snapshot import classify, job_finished, live_job
+from jangar.controllers.budget_hold import BUDGET_RECHECK_SECONDS
 from jangar.controllers.runconditions import RunDetails, run_conditions
 from jangar.controllers.status import Cond, compose_status
 from jangar.controllers.toolrun.plan import EventSpec, ToolRunPlan
@@ -85,6 +88,8 @@ def _status(
     base: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     old = (base if base is not None else snap.toolrun).get("status") or {}
+    if snap.budget is not None and details.budget is None:
+        details = replace(details, budget=snap.budget.condition)
     merged: dict[str, Any] = {"runId": old.get("runId") or snap.name, **(fields or {})}
     if is_terminal(phase) and not old.get("finishedAt") and "finishedAt" not in merged:
         merged["finishedAt"] = format_time(snap.now)
@@ -235,6 +240,19 @@ def _submit(snap: ToolRunSnapshot, *, recreated: bool = False) -> ToolRunPlan:
     build = build_toolrun_job(snap.toolrun, snap.tool, snap.settings)
     if build.plan is None:
         return _fail(snap, RunDetails("MissingParameter", build.message, invalid=True))
+    if not recreated and snap.budget is not None:
+        if not snap.budget.verdict.found:
+            message = (
+                f"budget {snap.budget.name!r} (spec.budgetRef) not found in namespace {snap.namespace!r}"
+            )
+            return _wait_or_fail(snap, "MissingBudget", message)
+        if snap.budget.holds:
+            _, reason, message = snap.budget.condition
+            return ToolRunPlan(
+                status=_status(snap, Phase.PENDING, RunDetails(reason, message)),
+                phase=Phase.PENDING,
+                requeue_after=BUDGET_RECHECK_SECONDS,
+            )
     job_name = build.plan.job_name
     existing = snap.jobs.get(job_name)
     status = snap.toolrun.get("status") or {}

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from jangar.api.contract import LABEL_JOB_NAME
+from jangar.api.contract import LABEL_JOB_NAME, is_terminal
 from jangar.api.refs import TOOLS
+from jangar.controllers.budget_hold import BudgetCheck, read_budget_check
 from jangar.controllers.kinds import JOBS, PODS
 from jangar.runtime import CacheReader, JsonObject
 from jangar.runtime.store import CONTROLLER_UID_INDEX
@@ -36,6 +37,8 @@ class ToolRunSnapshot:
     jobs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: each of those Jobs' Pods, by Job name
     pods: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    #: the Budget of `spec.budgetRef`, read only before the Job is submitted (None: none, or not enforced)
+    budget: BudgetCheck | None = None
 
     @property
     def timing(self) -> ControllerTuning:
@@ -67,4 +70,9 @@ def read_snapshot(
     pods = {name: cache.list(PODS, ns, labels={LABEL_JOB_NAME: name}, copy=False) for name in jobs}
     name = tool_name(toolrun)
     tool = cache.get(TOOLS, name, ns, copy=False) if name else None
-    return ToolRunSnapshot(toolrun=toolrun, now=now, settings=settings, tool=tool, jobs=jobs, pods=pods)
+    status = toolrun.get("status") or {}
+    submitted = bool((status.get("jobRef") or {}).get("name")) or is_terminal(status.get("phase"))
+    budget = None if submitted else read_budget_check(cache, toolrun)
+    return ToolRunSnapshot(
+        toolrun=toolrun, now=now, settings=settings, tool=tool, jobs=jobs, pods=pods, budget=budget
+    )

@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from jangar.api.contract import LABEL_TOOL_RUN, is_terminal
-from jangar.api.refs import TOOLRUNS, TOOLS
+from jangar.api.refs import BUDGETS, TOOLRUNS, TOOLS
 from jangar.controllers.kinds import JOBS, PODS
 from jangar.controllers.recording import RunRecorderProtocol
+from jangar.controllers.run_budgets import toolruns_for_budget
 from jangar.controllers.supporting import CheckEnv, SupportingReconciler
 from jangar.controllers.tool import check_tool
 from jangar.controllers.toolrun.apply import ToolRunApplier
@@ -130,7 +131,7 @@ def install_tools(
         applier=ToolRunApplier(client=manager.client, cache=cache, events=events, recorder=recorder),
         clock=clock,
     )
-    (
+    controller = (
         Builder(manager)
         .for_(TOOLRUNS)
         .owns(JOBS)
@@ -143,6 +144,8 @@ def install_tools(
         .named("toolrun")
         .complete(reconciler)
     )
+    if settings.supporting_controller.enabled:  # a Budget change wakes the ToolRuns held on it
+        controller.watch(BUDGETS, toolruns_for_budget(cache))
     env = CheckEnv(settings=settings, client=manager.client, cache=cache)
     (
         Builder(manager)
