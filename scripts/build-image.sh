@@ -320,12 +320,13 @@ case "$mode" in
   succeed) echo "fake-agent: succeed"; [ $# -gt 0 ] && echo "$*"; exit 0 ;;
   fail) n="${1:-1}"; echo "fake-agent: fail $n" >&2; exit "$n" ;;
   sleep)
+    # One-second steps, not `sleep S & wait`: under load the background form once missed a SIGTERM until
+    # the sleep ended (a signal racing ash's `wait`); here the trap runs within a second of it, always.
     s="${1:-3600}"
-    pid=""
-    trap 'kill "$pid" 2>/dev/null; echo "fake-agent: terminated" >&2; exit 143' TERM INT
-    sleep "$s" & pid=$!
+    trap 'echo "fake-agent: terminated" >&2; exit 143' TERM INT
     echo "fake-agent: sleep $s"
-    wait "$pid"
+    i=0
+    while [ "$i" -lt "$s" ]; do sleep 1; i=$((i + 1)); done
     echo "fake-agent: slept $s"; exit 0 ;;
   oom)
     echo "fake-agent: oom ${1:-unbounded}"
