@@ -30,7 +30,9 @@ from jangar.runtime import (
 from jangar.runtime.leaderelection import default_identity
 from jangar.server.agentruns_api import AgentRunsApi
 from jangar.server.probes import mount_probes
+from jangar.server.webhooks_api import WebhooksApi
 from jangar.services import RunsService
+from jangar.services.intake import WebhookIntake
 from jangar.settings import Settings
 from jangar.storage import RunRecorder, migrate_on_start
 
@@ -144,12 +146,24 @@ async def build_manager(
         from jangar.controllers.setup import ControllerDeps, install
 
         installed = install(
-            manager, ControllerDeps(settings=settings, client=manager.client, recorder=recorder)
+            manager,
+            ControllerDeps(
+                settings=settings,
+                client=manager.client,
+                recorder=recorder,
+                webhooks_served=manager.options.bind_address is not None,
+            ),
         )
         ledger = installed.gate.ledger  # the surfaces' early refusal sees the controller's reservations
     manager.cache.informer(AGENTRUNS)  # the early queue refusal reads runs from the cache, also in split mode
     runs = RunsService(manager.client, manager.cache, settings, ledger=ledger)
     manager.app.router.add_routes(AgentRunsApi(runs).routes())
+    # issue 11: ImplementationSource webhooks (GitHub, Linear) → ImplementationSpecs (docs/intake.md)
+    intake = WebhookIntake(
+        manager.client, settings, submit_run=runs.submit, registry=manager.metrics.registry
+    )
+    manager.add(intake, need_leader_election=False)
+    manager.app.router.add_routes(WebhooksApi(intake).routes())
     if settings.grpc.enabled:
         from jangar.grpc.server import GrpcRunnable
 

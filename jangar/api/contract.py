@@ -135,3 +135,33 @@ __all__ += ["APPROVAL_DECISIONS", "CONDITION_BUDGET_EXCEEDED", "LABEL_APPROVAL_D
 # -- ToolRuns ------------------------------------------------------------------------------------------
 LABEL_TOOL_RUN: Final = "jangar.proompteng.ai/tool-run"
 """On a ToolRun's Job, spec ConfigMap and Pods: the ToolRun's name (as a label value), as in the reference."""
+
+
+# -- issue intake and reruns (issue 11: webhooks, reruns) ----------------------------------------------
+LABEL_SOURCE_PROVIDER: Final = "agents.proompteng.ai/source-provider"
+"""On an ImplementationSpec created by a webhook: `github` or `linear` (the reference's label)."""
+LABEL_IMPLEMENTATION_SOURCE: Final = "agents.proompteng.ai/implementation-source"
+"""On an ImplementationSpec (and AgentRun) created by a webhook: the ImplementationSource's name."""
+LABEL_DELIVERY_ID: Final = "jangar.proompteng.ai/delivery-id"
+"""On a run submitted for a delivery (webhook, rerun, schedule): the delivery id as a label value."""
+WEBHOOK_FIELD_MANAGER: Final = "jangar-webhook-intake"
+"""The field manager of the webhook intake's writes (its own, so it never removes another writer's fields)."""
+ANNOTATION_RERUN: Final = "jangar.proompteng.ai/rerun"
+"""On an AgentRun: `"true"` asks for a rerun orchestration even if the run did not fail (a judge verdict)."""
+ANNOTATION_SYSTEM_IMPROVEMENT: Final = "jangar.proompteng.ai/system-improvement"
+"""On an AgentRun: `"true"` asks for a system-improvement orchestration run for it."""
+LABEL_RERUN_OF: Final = "jangar.proompteng.ai/rerun-of"
+"""On an OrchestrationRun submitted by the rerun controller: the AgentRun's name (label value)."""
+LABEL_RERUN_KIND: Final = "jangar.proompteng.ai/rerun-kind"
+"""On such an OrchestrationRun: `rerun` or `system-improvement`."""
+
+__all__ += [
+    "ANNOTATION_RERUN",
+    "ANNOTATION_SYSTEM_IMPROVEMENT",
+    "LABEL_DELIVERY_ID",
+    "LABEL_IMPLEMENTATION_SOURCE",
+    "LABEL_RERUN_KIND",
+    "LABEL_RERUN_OF",
+    "LABEL_SOURCE_PROVIDER",
+    "WEBHOOK_FIELD_MANAGER",
+]

@@ -26,7 +26,7 @@ from jangar.controllers.agentprovider import check_agent_provider
 from jangar.controllers.agentrun import AgentRunReconciler
 from jangar.controllers.agentrun.apply import PlanApplier
 from jangar.controllers.app_tokens import AppTokens
-from jangar.controllers.implementationsource import check_implementation_source
+from jangar.controllers.implementationsource import make_check_implementation_source
 from jangar.controllers.implementationspec import check_implementation_spec
 from jangar.controllers.kinds import (
     AGENTPROVIDERS,
@@ -95,6 +95,8 @@ class ControllerDeps:
     settings: Settings
     client: Client
     recorder: RunRecorderProtocol | None = None
+    webhooks_served: bool = False
+    """The webhook intake route is served by this process (ImplementationSource `WebhookReady` needs it)."""
 
 
 @dataclass
@@ -226,7 +228,11 @@ def install(
             ("agent", AGENTS, check_agent),
             ("agentprovider", AGENTPROVIDERS, check_agent_provider),
             ("implementationspec", IMPLEMENTATIONSPECS, check_implementation_spec),
-            ("implementationsource", IMPLEMENTATIONSOURCES, check_implementation_source),
+            (
+                "implementationsource",
+                IMPLEMENTATIONSOURCES,
+                make_check_implementation_source(deps.webhooks_served),
+            ),
             ("memory", MEMORIES, check_memory),
             ("versioncontrolprovider", VCSPROVIDERS, check_vcs_provider),
             ("secretbinding", SECRETBINDINGS, check_secret_binding),
