@@ -4,7 +4,14 @@ from typing import Any
 
 import pytest
 
-from jangar.services.intake import PayloadError, idempotency_key, parse_event, sign_github, sign_linear, verify
+from jangar.services.intake import (
+    PayloadError,
+    idempotency_key,
+    parse_event,
+    sign_github,
+    sign_linear,
+    verify,
+)
 from jangar.services.intake.events import (
     clamp_utf8,
     delivery_id,
@@ -76,7 +83,12 @@ def test_unparseable_github_payloads(payload: Any) -> None:
 
 def test_linear_issue_uses_data_and_its_aliases() -> None:
     event = parse_event("linear", linear())
-    assert (event.external_id, event.team, event.project, event.labels) == ("ENG-42", "ENG", "Core", ("codex",))
+    assert (event.external_id, event.team, event.project, event.labels) == (
+        "ENG-42",
+        "ENG",
+        "Core",
+        ("codex",),
+    )
     assert spec_name(event) == "linear-eng-42-impl"
     flat = parse_event("linear", {"identifier": "ENG-7", "title": "t", "team": "eng", "labels": ["a"]})
     assert (flat.team, flat.labels, flat.text) == ("eng", ("a",), "t")
