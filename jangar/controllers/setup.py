@@ -254,6 +254,7 @@ def install(
         manager, settings, manager.event_recorder("jangar-orchestration-controller"), now
     )
     install_orchestration(manager, deps, clock=clock)
+    install_reruns_from_setup(manager, deps, clock=clock)
     return Installed(gate=gate, agentruns=runs, events=events, toolruns=toolruns)
 
 
@@ -330,3 +331,16 @@ def install_orchestration(
     ).named("orchestration").complete(
         SupportingReconciler(ORCHESTRATIONS, check_orchestration, env, events, now)
     )
+
+
+# -- reruns and system-improvement runs (issue 11, §6.10): off unless an orchestration is configured ------
+
+
+def install_reruns_from_setup(
+    manager: Manager, deps: ControllerDeps, *, clock: Callable[[], datetime] | None = None
+) -> None:
+    """Register the `rerun` controller (`jangar.controllers.rerun`); called by `install`."""
+    from jangar.controllers.rerun import install_reruns
+
+    if deps.settings.agents_controller.enabled:
+        install_reruns(manager, deps.settings, manager.event_recorder("jangar-rerun-controller"), clock)
