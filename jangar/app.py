@@ -31,7 +31,9 @@ from jangar.runtime.leaderelection import default_identity
 from jangar.server.agentruns_api import AgentRunsApi
 from jangar.server.orchestration_api import OrchestrationRunsApi
 from jangar.server.probes import mount_probes
+from jangar.server.webhooks_api import WebhooksApi
 from jangar.services import OrchestrationService, RunsService, ToolRunService
+from jangar.services.intake import WebhookIntake
 from jangar.settings import Settings
 from jangar.storage import RunRecorder, migrate_on_start
 
@@ -145,7 +147,13 @@ async def build_manager(
         from jangar.controllers.setup import ControllerDeps, install
 
         installed = install(
-            manager, ControllerDeps(settings=settings, client=manager.client, recorder=recorder)
+            manager,
+            ControllerDeps(
+                settings=settings,
+                client=manager.client,
+                recorder=recorder,
+                webhooks_served=manager.options.bind_address is not None,
+            ),
         )
         ledger = installed.gate.ledger  # the surfaces' early refusal sees the controller's reservations
     manager.cache.informer(AGENTRUNS)  # the early queue refusal reads runs from the cache, also in split mode
@@ -154,6 +162,12 @@ async def build_manager(
     orchestrations = OrchestrationService.from_settings(manager.client, manager.cache, settings)
     toolruns = ToolRunService.from_settings(manager.client, manager.cache, settings)
     manager.app.router.add_routes(OrchestrationRunsApi(orchestrations, toolruns).routes())
+    # issue 11: ImplementationSource webhooks (GitHub, Linear) → ImplementationSpecs (docs/intake.md)
+    intake = WebhookIntake(
+        manager.client, settings, submit_run=runs.submit, registry=manager.metrics.registry
+    )
+    manager.add(intake, need_leader_election=False)
+    manager.app.router.add_routes(WebhooksApi(intake).routes())
     if settings.grpc.enabled:
         from jangar.grpc.server import GrpcRunnable
 

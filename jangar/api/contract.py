@@ -139,8 +139,9 @@ LABEL_TOOL_RUN: Final = "jangar.proompteng.ai/tool-run"
 
 # -- submission surfaces (issue 10) --------------------------------------------------------------------
 LABEL_DELIVERY_ID: Final = "jangar.proompteng.ai/delivery-id"
-"""On an OrchestrationRun or ToolRun submitted with a `deliveryId` (the reference's label): the id as a label
-value (sanitised and shortened with a hash when it is not one)."""
+"""On a run submitted for a delivery (an OrchestrationRun or ToolRun with a `deliveryId`, a webhook's, a
+rerun's, a schedule's; the reference's label): the id as a label value (sanitised and shortened with a hash
+when it is not one)."""
 
 __all__ += ["LABEL_DELIVERY_ID"]
 
@@ -153,3 +154,30 @@ first, comma-separated. A run whose own Orchestration is already in it fails `Re
 REASON_RECURSIVE_SUB_ORCHESTRATION: Final = "RecursiveSubOrchestration"
 
 __all__ += ["ANNOTATION_ORCHESTRATION_ANCESTRY", "REASON_RECURSIVE_SUB_ORCHESTRATION"]
+
+
+# -- issue intake and reruns (issue 11: webhooks, reruns) ----------------------------------------------
+LABEL_SOURCE_PROVIDER: Final = "agents.proompteng.ai/source-provider"
+"""On an ImplementationSpec created by a webhook: `github` or `linear` (the reference's label)."""
+LABEL_IMPLEMENTATION_SOURCE: Final = "agents.proompteng.ai/implementation-source"
+"""On an ImplementationSpec (and AgentRun) created by a webhook: the ImplementationSource's name."""
+WEBHOOK_FIELD_MANAGER: Final = "jangar-webhook-intake"
+"""The field manager of the webhook intake's writes (its own, so it never removes another writer's fields)."""
+ANNOTATION_RERUN: Final = "jangar.proompteng.ai/rerun"
+"""On an AgentRun: `"true"` asks for a rerun orchestration even if the run did not fail (a judge verdict)."""
+ANNOTATION_SYSTEM_IMPROVEMENT: Final = "jangar.proompteng.ai/system-improvement"
+"""On an AgentRun: `"true"` asks for a system-improvement orchestration run for it."""
+LABEL_RERUN_OF: Final = "jangar.proompteng.ai/rerun-of"
+"""On an OrchestrationRun submitted by the rerun controller: the AgentRun's name (label value)."""
+LABEL_RERUN_KIND: Final = "jangar.proompteng.ai/rerun-kind"
+"""On such an OrchestrationRun: `rerun` or `system-improvement`."""
+
+__all__ += [
+    "ANNOTATION_RERUN",
+    "ANNOTATION_SYSTEM_IMPROVEMENT",
+    "LABEL_IMPLEMENTATION_SOURCE",
+    "LABEL_RERUN_KIND",
+    "LABEL_RERUN_OF",
+    "LABEL_SOURCE_PROVIDER",
+    "WEBHOOK_FIELD_MANAGER",
+]

@@ -26,7 +26,7 @@ from jangar.controllers.agentprovider import check_agent_provider
 from jangar.controllers.agentrun import AgentRunReconciler
 from jangar.controllers.agentrun.apply import PlanApplier
 from jangar.controllers.app_tokens import AppTokens
-from jangar.controllers.implementationsource import check_implementation_source
+from jangar.controllers.implementationsource import make_check_implementation_source
 from jangar.controllers.implementationspec import check_implementation_spec
 from jangar.controllers.kinds import (
     AGENTPROVIDERS,
@@ -95,6 +95,8 @@ class ControllerDeps:
     settings: Settings
     client: Client
     recorder: RunRecorderProtocol | None = None
+    webhooks_served: bool = False
+    """The webhook intake route is served by this process (ImplementationSource `WebhookReady` needs it)."""
 
 
 @dataclass
@@ -226,7 +228,11 @@ def install(
             ("agent", AGENTS, check_agent),
             ("agentprovider", AGENTPROVIDERS, check_agent_provider),
             ("implementationspec", IMPLEMENTATIONSPECS, check_implementation_spec),
-            ("implementationsource", IMPLEMENTATIONSOURCES, check_implementation_source),
+            (
+                "implementationsource",
+                IMPLEMENTATIONSOURCES,
+                make_check_implementation_source(deps.webhooks_served),
+            ),
             ("memory", MEMORIES, check_memory),
             ("versioncontrolprovider", VCSPROVIDERS, check_vcs_provider),
             ("secretbinding", SECRETBINDINGS, check_secret_binding),
@@ -248,6 +254,7 @@ def install(
         manager, settings, manager.event_recorder("jangar-orchestration-controller"), now, deps.recorder
     )
     install_orchestration(manager, deps, clock=clock)
+    install_reruns_from_setup(manager, deps, clock=clock)
     return Installed(gate=gate, agentruns=runs, events=events, toolruns=toolruns)
 
 
@@ -331,3 +338,16 @@ def install_orchestration(
     ).named("orchestration").complete(
         SupportingReconciler(ORCHESTRATIONS, check_orchestration, env, events, now)
     )
+
+
+# -- reruns and system-improvement runs (issue 11, §6.10): off unless an orchestration is configured ------
+
+
+def install_reruns_from_setup(
+    manager: Manager, deps: ControllerDeps, *, clock: Callable[[], datetime] | None = None
+) -> None:
+    """Register the `rerun` controller (`jangar.controllers.rerun`); called by `install`."""
+    from jangar.controllers.rerun import install_reruns
+
+    if deps.settings.agents_controller.enabled:
+        install_reruns(manager, deps.settings, manager.event_recorder("jangar-rerun-controller"), clock)

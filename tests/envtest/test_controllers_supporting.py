@@ -93,7 +93,8 @@ async def test_implementation_spec_and_source(
         IMPLEMENTATIONSOURCES, "gh", {"spec": {"webhook": {"enabled": True}}}, namespace=namespace
     )
     await eventually(
-        lambda: ready_reason(client, IMPLEMENTATIONSOURCES, namespace, "gh", "WebhookReady"), what="ready"
+        lambda: ready_reason(client, IMPLEMENTATIONSOURCES, namespace, "gh", "WebhookNotServed"),
+        what="not served (the fixture has no HTTP server; webhook tests: test_webhook_intake.py)",
     )
 
 

@@ -103,12 +103,29 @@ class SourceScope(KubeModel):
     """Every label listed must be on the issue."""
 
 
+class SourceRunTemplate(KubeModel):
+    """An AgentRun started for each accepted webhook delivery (jangar; the reference only synced specs)."""
+
+    enabled: bool = False
+    """Off by default: a delivery then only creates or updates the ImplementationSpec."""
+    agent_ref: NameRef | None = None
+    """The Agent of the run (required when enabled)."""
+    runtime: Literal["job", "workflow", "temporal", "custom"] = "job"
+    parameters: dict[str, str] | None = None
+    """Run parameters; `repository`, `issueNumber`, `externalId` and `url` are added from the issue when unset."""
+    secrets: list[str] | None = None
+    memory_ref: NameRef | None = None
+    vcs_ref: NameRef | None = None
+
+
 class ImplementationSourceSpec(KubeModel):
     provider: Literal["github", "linear"]
     auth: SourceAuth
     webhook: SourceWebhook | None = None
     scope: SourceScope | None = None
     mapping: dict[str, str] | None = None
+    run_template: SourceRunTemplate | None = None
+    """Optionally also start an AgentRun per accepted delivery (off by default)."""
 
 
 class WebhookDelivery(KubeModel):
