@@ -135,3 +135,15 @@ __all__ += ["APPROVAL_DECISIONS", "CONDITION_BUDGET_EXCEEDED", "LABEL_APPROVAL_D
 # -- ToolRuns ------------------------------------------------------------------------------------------
 LABEL_TOOL_RUN: Final = "jangar.proompteng.ai/tool-run"
 """On a ToolRun's Job, spec ConfigMap and Pods: the ToolRun's name (as a label value), as in the reference."""
+
+# -- workspaces and artifacts (issue 11): docs/workspaces.md
+#: on a Workspace's PersistentVolumeClaim: the Workspace's name (the reference's label)
+LABEL_WORKSPACE: Final = "workspaces.proompteng.ai/workspace"
+#: on an AgentRun: the Artifacts were not all recorded (more than JANGAR_ARTIFACTS_MAX_PER_RUN)
+CONDITION_ARTIFACTS_TRUNCATED: Final = "ArtifactsTruncated"
+#: the Workspace phase once its lifetime (`spec.ttlSeconds`) is over; it never leaves it
+WORKSPACE_EXPIRED: Final = "Expired"
+#: where a run's `spec.workspaceRef` Workspace is mounted: `<root>/<workspace name>`
+WORKSPACE_MOUNT_ROOT: Final = "/workspace"
+
+__all__ += ["CONDITION_ARTIFACTS_TRUNCATED", "LABEL_WORKSPACE", "WORKSPACE_EXPIRED", "WORKSPACE_MOUNT_ROOT"]
