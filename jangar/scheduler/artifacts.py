@@ -13,6 +13,7 @@ and controlled by it. An Artifact records *where* the content is (`spec.uri`), n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from jangar.scheduler.ownership import owner_reference
 
 __all__ = ["RunArtifacts", "artifact_uri", "run_artifacts"]
 
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _ENTRY_KEYS = ("name", "path", "key", "url", "present", "size", "sha256")
 
 
@@ -90,8 +92,8 @@ def run_artifacts(
         if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
             spec["sizeBytes"] = size
         digest = entry.get("sha256")
-        if isinstance(digest, str) and digest:
-            spec["checksum"] = digest if digest.startswith("sha256:") else f"sha256:{digest}"
+        if isinstance(digest, str) and _HEX64.match(digest.removeprefix("sha256:")):
+            spec["checksum"] = f"sha256:{digest.removeprefix('sha256:')}"
         if ttl_days > 0:
             spec["lifecycle"] = {"ttlDays": ttl_days}
         metadata: dict[str, Any] = {
