@@ -109,7 +109,7 @@ def _add_object_nouns(sub: Any) -> None:
 
 def _object_summary(obj: dict[str, Any]) -> str:
     status = obj.get("status") or {}
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
     where = status.get("uri") or status.get("claimName") or ""
     return (
         f"{obj['metadata']['name']}\t{status.get('phase') or 'Pending'}\t{ready.get('reason') or ''}\t{where}"
