@@ -96,7 +96,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_render_arguments(render, kube_flags=False)
     add_orchestration_parsers(sub)
+    _add_object_nouns(sub)
     return parser
+
+
+# -- issue 11: `agentctl workspace|artifact get|list` (kube mode) ---------------------------------------
+
+_OBJECT_NOUNS = {"workspace": "Workspace", "artifact": "Artifact"}
+
+
+def _add_object_nouns(sub: Any) -> None:
+    for noun, kind in _OBJECT_NOUNS.items():
+        verbs = sub.add_parser(noun, help=f"{kind}s").add_subparsers(dest="verb", required=True)
+        verbs.add_parser("get", help=f"print a {kind} as JSON").add_argument("name")
+        listing = verbs.add_parser("list", help=f"list {kind}s: name, phase, reason, location")
+        listing.add_argument("-l", "--selector", default=None, help="label selector")
+
+
+def _object_summary(obj: dict[str, Any]) -> str:
+    status = obj.get("status") or {}
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    where = status.get("uri") or status.get("claimName") or ""
+    return (
+        f"{obj['metadata']['name']}\t{status.get('phase') or 'Pending'}\t{ready.get('reason') or ''}\t{where}"
+    )
+
+
+async def _objects(args: argparse.Namespace) -> int:
+    from jangar.api.refs import ref_for
+
+    ref = ref_for(_OBJECT_NOUNS[args.noun])
+    client = await Client.from_kubeconfig(args.kubeconfig, context=args.context, field_manager="agentctl")
+    try:
+        if args.verb == "get":
+            print(json.dumps(await client.get(ref, args.name, args.namespace), indent=2))
+            return 0
+        for obj in (await client.list(ref, namespace=args.namespace, label_selector=args.selector)).items:
+            print(_object_summary(obj))
+        return 0
+    except NotFoundError as err:
+        print(f"agentctl: not found: {err}", file=sys.stderr)
+        return 1
+    except ApiError as err:
+        print(f"agentctl: {err}", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()
 
 
 def _summary(obj: dict[str, Any]) -> str:
@@ -205,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             except SubmissionError as err:
                 parser.error(str(err))
         return asyncio.run(_run_orchestration(args))
+    if args.noun in _OBJECT_NOUNS:
+        return asyncio.run(_objects(args))
     if args.verb == "render":
         if args.server:
             parser.error(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from jangar.scheduler.context import RunContext, StepRef
@@ -75,15 +76,18 @@ def prepare_run(
     secret_has_key: KeyCheck = _always,
     configmap_has_key: KeyCheck = _always,
     require_secret_bindings: bool = True,
+    now: datetime | None = None,
 ) -> Prepared:
     """Resolve and validate `run` (or one workflow `step` of it) and build its `RunContext`.
 
     `active_runs` are the namespace's other unfinished AgentRuns (branch conflicts); `secret_has_key` and
     `configmap_has_key` say whether VCS credentials exist (the controller reads Secrets on demand, never
-    caches them; `render --offline` assumes they do).
+    caches them; `render --offline` assumes they do). `now` judges a referenced Workspace's expiry.
     """
     resolution = resolve_run(run, lookup)
-    problems = validate_agent_run(run, resolution, settings, require_secret_bindings=require_secret_bindings)
+    problems = validate_agent_run(
+        run, resolution, settings, require_secret_bindings=require_secret_bindings, now=now
+    )
     kind = runtime_type(run)
     parameters = run_parameters(run)
     contract: ContractResult | None = None
@@ -155,5 +159,6 @@ def prepare_run(
         memory=resolution.memory,
         vcs=vcs.runtime if vcs.outcome == "ok" else None,
         step=step,
+        workspace=resolution.workspace,
     )
     return Prepared(resolution, [], context, contract if step is None else None, vcs)

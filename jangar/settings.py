@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_NAMESPACES",
     "AdmissionPolicySettings",
     "AgentCommsSettings",
+    "ArtifactSettings",
     "AuthSecretSettings",
     "ConcurrencySettings",
     "ControllerSettings",
@@ -847,6 +848,24 @@ class AgentCommsSettings:
 
 
 @dataclass(frozen=True)
+class ArtifactSettings:
+    """Artifact objects recorded for finished AgentRuns (issue 11, docs/workspaces.md)."""
+
+    max_per_run: int = integer(
+        "JANGAR_ARTIFACTS_MAX_PER_RUN",
+        50,
+        "artifacts recorded per AgentRun (status.artifacts and Artifact objects); more: ArtifactsTruncated",
+        minimum=0,
+        maximum=1000,
+    )
+    default_ttl_days: int = integer(
+        "JANGAR_ARTIFACTS_DEFAULT_TTL_DAYS",
+        0,
+        "lifecycle.ttlDays of the Artifacts created for runs (0: kept until the run is deleted)",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the jangar process reads from its environment."""
 
@@ -928,6 +947,8 @@ class Settings:
     version: str = text("JANGAR_VERSION", "dev", "reported version")
     build_sha: str = text("JANGAR_BUILD_SHA", "", "reported build commit")
     build_time: str = text("JANGAR_BUILD_TIME", "", "reported build time")
+    # -- issue 11: workspaces and artifacts
+    artifacts: ArtifactSettings = group(ArtifactSettings)
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> Settings:

@@ -181,3 +181,16 @@ __all__ += [
     "LABEL_SOURCE_PROVIDER",
     "WEBHOOK_FIELD_MANAGER",
 ]
+
+
+# -- workspaces and artifacts (issue 11): docs/workspaces.md
+#: on a Workspace's PersistentVolumeClaim: the Workspace's name (the reference's label)
+LABEL_WORKSPACE: Final = "workspaces.proompteng.ai/workspace"
+#: on an AgentRun: the Artifacts were not all recorded (more than JANGAR_ARTIFACTS_MAX_PER_RUN)
+CONDITION_ARTIFACTS_TRUNCATED: Final = "ArtifactsTruncated"
+#: the Workspace phase once its lifetime (`spec.ttlSeconds`) is over; it never leaves it
+WORKSPACE_EXPIRED: Final = "Expired"
+#: where a run's `spec.workspaceRef` Workspace is mounted: `<root>/<workspace name>`
+WORKSPACE_MOUNT_ROOT: Final = "/workspace"
+
+__all__ += ["CONDITION_ARTIFACTS_TRUNCATED", "LABEL_WORKSPACE", "WORKSPACE_EXPIRED", "WORKSPACE_MOUNT_ROOT"]

@@ -61,3 +61,8 @@ APPROVALPOLICIES = ref_for("ApprovalPolicy")
 SIGNALS = ref_for("Signal")
 SIGNALDELIVERIES = ref_for("SignalDelivery")
 BUDGETS = ref_for("Budget")
+
+# -- workspaces and artifacts (issue 11)
+WORKSPACES = ref_for("Workspace")
+ARTIFACTS = ref_for("Artifact")
+__all__ += ["ARTIFACTS", "WORKSPACES"]

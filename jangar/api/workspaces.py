@@ -13,15 +13,25 @@ from jangar.api.schema import Int32, Timestamp
 
 class WorkspaceSpec(KubeModel):
     storage_class_name: str | None = None
+    """The PVC's StorageClass; unset: the cluster's default class."""
     size: str | None = None
     """Requested storage as a quantity, e.g. 10Gi."""
     access_modes: list[str] | None = None
+    """Default `[ReadWriteOnce]`."""
     ttl_seconds: Int32 | None = Field(default=None, ge=0)
-    """Delete the volume this long after the Workspace was created; 0 or unset keeps it."""
+    """Delete the volume this long after the Workspace was created; 0 or unset keeps it. An expired
+    Workspace stays Expired: its PVC is deleted and never created again."""
 
 
 class WorkspaceStatus(ResourceStatus):
+    claim_name: str | None = None
+    """The PersistentVolumeClaim (named like the Workspace)."""
     volume_name: str | None = None
+    """The PersistentVolume bound to the claim."""
+    capacity: str | None = None
+    """The bound volume's capacity, from the PVC status."""
+    mount_path: str | None = None
+    """Where runs with `spec.workspaceRef` see it."""
     expires_at: Timestamp | None = None
 
 

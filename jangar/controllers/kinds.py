@@ -32,3 +32,10 @@ __all__ = [
     "VCSPROVIDERS",
     "ref_for",
 ]
+
+# -- issue 11: workspaces and artifacts
+from jangar.api.refs import ARTIFACTS, WORKSPACES
+from jangar.runtime import ResourceRef
+
+PVCS = ResourceRef("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims")
+__all__ += ["ARTIFACTS", "PVCS", "WORKSPACES"]

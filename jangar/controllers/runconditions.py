@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jangar.api.contract import CONDITION_BUDGET_EXCEEDED
+from jangar.api.contract import CONDITION_ARTIFACTS_TRUNCATED, CONDITION_BUDGET_EXCEEDED
 from jangar.conditions import ConditionStatus
 from jangar.controllers.status import Cond
 
@@ -34,6 +34,8 @@ class RunDetails:
     vcs_skipped: tuple[str, str] | None = None  # (reason, message); None with vcs_checked=False: keep as is
     vcs_checked: bool = False  # VCS was resolved this pass, so VcsSkipped gets a definitive value
     budget: tuple[ConditionStatus, str, str] | None = None  # BudgetExceeded (status, reason, message)
+    #: ArtifactsTruncated (truncated, message), stated when a finished run reported artifacts
+    artifacts_truncated: tuple[bool, str] | None = None
 
 
 def run_conditions(phase: str, d: RunDetails) -> list[Cond]:
@@ -71,6 +73,10 @@ def run_conditions(phase: str, d: RunDetails) -> list[Cond]:
             conds.append(Cond("VcsSkipped", False, "NotSkipped"))
     if d.budget is not None:
         conds.append(Cond(CONDITION_BUDGET_EXCEEDED, d.budget[0], d.budget[1], d.budget[2]))
+    if d.artifacts_truncated is not None:
+        truncated, message = d.artifacts_truncated
+        reason = "TooManyArtifacts" if truncated else "AllRecorded"
+        conds.append(Cond(CONDITION_ARTIFACTS_TRUNCATED, truncated, reason, message))
     if d.warning is not None:
         conds.append(Cond("Warning", True, d.warning[0], d.warning[1]))
     else:

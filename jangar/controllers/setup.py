@@ -53,6 +53,7 @@ from jangar.controllers.supporting_kinds import (
 from jangar.controllers.toolrun import ToolRunReconciler
 from jangar.controllers.toolrun.wiring import install_tools, scope_tool_cache
 from jangar.controllers.versioncontrolprovider import check_vcs_provider
+from jangar.controllers.workspace_wiring import install_workspaces, scope_workspace_cache
 from jangar.runtime import (
     Builder,
     Client,
@@ -166,6 +167,7 @@ def install(
     _scope_cache(manager, settings)
     scope_supporting_cache(manager, settings)
     scope_tool_cache(manager, settings)
+    scope_workspace_cache(manager, settings)
     cache = manager.cache
     for ref in (*_OWN_KINDS, JOBS, PODS):
         cache.informer(ref)
@@ -223,6 +225,7 @@ def install(
         )
         gate.attach(controller.queue.add)
         watch_budgets(controller, manager, settings)
+        install_workspaces(controller, manager, settings, events, now)
         env = CheckEnv(settings=settings, client=manager.client, cache=cache)
         supporting: list[tuple[str, ResourceRef, CheckFunc]] = [
             ("agent", AGENTS, check_agent),

@@ -66,6 +66,8 @@ class RunContext:
     memory: Mapping[str, Any] | None = None
     vcs: VcsRuntime | None = None
     step: StepRef | None = None
+    #: the Workspace of `spec.workspaceRef`, mounted at /workspace/<name> (issue 11)
+    workspace: Mapping[str, Any] | None = None
 
     @property
     def name(self) -> str:

@@ -39,6 +39,7 @@ from jangar.scheduler.workload import (
     scheduling_fields,
     workload_volumes,
 )
+from jangar.scheduler.workspaces import workspace_mount
 from jangar.settings import Settings
 
 __all__ = ["CONTAINER_NAME", "JobPlan", "build_job_plan", "runtime_ref"]
@@ -177,6 +178,10 @@ def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
         mounts.insert(0, {"name": workspace_vol, "mountPath": WORKSPACE})
     volumes.extend(user_volumes)
     mounts.extend(user_mounts)
+    if ctx.workspace is not None:
+        ws_volume, ws_mount = workspace_mount(ctx.workspace, ctx.name, step)
+        volumes.append(ws_volume)
+        mounts.append(ws_mount)
 
     auth = settings.auth_secret
     if auth is not None:

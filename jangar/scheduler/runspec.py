@@ -60,6 +60,11 @@ def _memory_block(memory: Mapping[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def _workspace_block(workspace: Mapping[str, Any]) -> dict[str, Any]:
+    name = str((workspace.get("metadata") or {}).get("name") or "")
+    return {"name": name, "claimName": name, "mountPath": f"{WORKSPACE}/{name}"}
+
+
 def render_context(ctx: RunContext) -> dict[str, Any]:
     """What `{{ … }}` placeholders in argsTemplate, envTemplate and inputFiles can reference.
 
@@ -80,6 +85,7 @@ def render_context(ctx: RunContext) -> dict[str, Any]:
         "metadata": dict(ctx.metadata),
         "memory": dict(ctx.memory) if ctx.memory else {},
         "vcs": dict(ctx.vcs.context) if ctx.vcs else {},
+        "workspace": _workspace_block(ctx.workspace) if ctx.workspace is not None else {},
         "step": {"name": ctx.step.name, "index": ctx.step.index, "attempt": ctx.step.attempt}
         if ctx.step
         else {},
@@ -101,6 +107,8 @@ def run_spec(ctx: RunContext) -> dict[str, Any]:
         document["vcs"] = dict(ctx.vcs.context)
     if ctx.step is not None:
         document["step"] = {"name": ctx.step.name, "index": ctx.step.index, "attempt": ctx.step.attempt}
+    if ctx.workspace is not None:
+        document["workspace"] = _workspace_block(ctx.workspace)
     for key in _PAYLOAD_KEYS:
         if ctx.metadata.get(key):
             document[key] = ctx.metadata[key]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from jangar.scheduler.contract import check_contract
@@ -21,6 +22,7 @@ from jangar.scheduler.naming import (
 )
 from jangar.scheduler.runtimes import KNOWN_RUNTIMES, SUPPORTED_RUNTIMES, runtime_type
 from jangar.scheduler.workload import effective_service_account, resolve_image
+from jangar.scheduler.workspaces import workspace_mount_path, workspace_problem, workspace_volume_name
 from jangar.settings import Settings
 from jangar.validation.patterns import matches_any
 from jangar.validation.problems import Problem
@@ -119,6 +121,7 @@ def reserved_volume_names(run_name: str) -> frozenset[str]:
             dns_label(run_name, "vcs-ssh"),
             dns_label(run_name, "vcs-known-hosts"),
             dns_label(run_name, "vcs-token"),
+            workspace_volume_name(run_name),
         }
     )
 
@@ -347,8 +350,10 @@ def validate_agent_run(
     settings: Settings,
     *,
     require_secret_bindings: bool = True,
+    now: datetime | None = None,
 ) -> list[Problem]:
-    """Every problem that stops `run` from being submitted, in the reference's check order."""
+    """Every problem that stops `run` from being submitted, in the reference's check order (then the
+    Workspace's, whose expiry is judged at `now`; without it only an Expired status counts)."""
     spec = run.get("spec") or {}
     problems = _check_runtime(run)
     problems += check_parameters(spec.get("parameters"))
@@ -454,4 +459,28 @@ def validate_agent_run(
                 "spec.secrets",
             )
         )
+    problems += _check_workspace(run, resolution, now)
     return problems
+
+
+def _check_workspace(run: Mapping[str, Any], resolution: Resolution, now: datetime | None) -> list[Problem]:
+    """`spec.workspaceRef`: the Workspace exists and can be used, and no workload volume takes its path."""
+    if not resolution.workspace_ref:
+        return []
+    found = workspace_problem(resolution.workspace_ref, resolution.workspace, now)
+    if found is not None:
+        return [Problem(found.reason, found.message, "spec.workspaceRef")]
+    path = workspace_mount_path(resolution.workspace_ref)
+    spec = run.get("spec") or {}
+    workloads = [spec.get("workload") or {}] + [s.get("workload") or {} for s in _steps(run)]
+    for workload in workloads:
+        for volume in (workload.get("volumes") or ()) if isinstance(workload, Mapping) else ():
+            if isinstance(volume, Mapping) and str(volume.get("mountPath") or "").rstrip("/") == path:
+                return [
+                    Problem(
+                        "InvalidWorkloadVolume",
+                        f"workload volume {volume.get('name')!r} uses {path}, where the workspace is mounted",
+                        "spec.workload.volumes",
+                    )
+                ]
+    return []

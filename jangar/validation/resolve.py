@@ -76,6 +76,9 @@ class Resolution:
     #: step name → its implementation spec (None when a step's reference is missing)
     step_implementations: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
     secret_bindings: tuple[Mapping[str, Any], ...] = ()
+    #: `spec.workspaceRef` (issue 11): the name asked for, and the Workspace when it exists
+    workspace_ref: str | None = None
+    workspace: Mapping[str, Any] | None = None
 
 
 def step_implementation(
@@ -139,4 +142,10 @@ def resolve_run(run: Mapping[str, Any], lookup: Lookup) -> Resolution:
         vcs_ref=vcs_ref,
         step_implementations=step_impls,
         secret_bindings=tuple(lookup.list("SecretBinding")),
+        **_workspace(spec, lookup),
     )
+
+
+def _workspace(spec: Mapping[str, Any], lookup: Lookup) -> dict[str, Any]:
+    ref = _ref_name(spec.get("workspaceRef"))
+    return {"workspace_ref": ref, "workspace": lookup.get("Workspace", ref) if ref else None}

@@ -134,6 +134,10 @@ class AgentRunSpec(KubeModel):
     budget_ref: NameRef | None = None
     """The Budget the run counts against; while it is exceeded the run waits (BudgetExceeded) before it
     starts. Unset: its Agent's `spec.budgetRef`, if any."""
+    workspace_ref: NameRef | None = None
+    """A Workspace (same namespace) whose PersistentVolumeClaim is mounted at `/workspace/<name>` in the
+    run's pods (every workflow step). A missing Workspace holds the run Pending for the reference grace;
+    an expired or failed one fails it (`WorkspaceExpired`, `WorkspaceUnavailable`)."""
 
 
 class StepStatus(KubeModel):

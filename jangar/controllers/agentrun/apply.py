@@ -23,6 +23,7 @@ from jangar.api.contract import FINALIZER_RUNTIME_CLEANUP, is_terminal
 from jangar.controllers.admission_gate import AdmissionGate
 from jangar.controllers.agentrun.plan import RunPlan
 from jangar.controllers.app_tokens import AppTokens
+from jangar.controllers.artifact import create_run_artifacts
 from jangar.controllers.jobs import ForeignObject, create_plan
 from jangar.controllers.kinds import AGENTRUNS, JOBS
 from jangar.controllers.metrics import RunMetrics
@@ -80,6 +81,8 @@ class PlanApplier:
                 await self.app_tokens.ensure(run, plan.app_token)
             if plan.create is not None:
                 await create_plan(self.client, self.cache, plan.create, meta.get("uid"))
+            if plan.artifacts:
+                await create_run_artifacts(self.client, plan.artifacts, meta.get("uid"))
         except BaseException as exc:
             if plan.admitted:  # the run could not start: its place goes back to admission
                 self.gate.release(ns, name)

@@ -50,6 +50,7 @@ from jangar.scheduler import (
     retention_remaining,
     runtime_ref,
 )
+from jangar.scheduler.artifacts import RunArtifacts, run_artifacts
 from jangar.scheduler.job import CONTAINER_NAME
 from jangar.scheduler.outcome import container_report
 from jangar.scheduler.runtimes import runtime_type
@@ -74,6 +75,7 @@ MISSING_REFERENCE_REASONS = frozenset(
         "MissingMemory",
         "MissingVcsProvider",
         "MissingBudget",
+        "MissingWorkspace",
     }
 )
 FOREIGN_CHILD_REQUEUE_SECONDS = 5.0
@@ -217,6 +219,7 @@ def _prepare(snap: RunSnapshot, step: StepRef | None = None) -> Prepared:
         active_runs=snap.active_runs,
         secret_has_key=snap.secret_has_key,
         configmap_has_key=snap.configmap_has_key,
+        now=snap.now,
     )
 
 
@@ -408,10 +411,22 @@ def _observe(snap: RunSnapshot) -> RunPlan:
         fields["finishedAt"] = format_time(outcome.finished_at or snap.now)
         if outcome.started_at is not None:
             fields["startedAt"] = format_time(outcome.started_at)
-        fields.update(_runner_fields(snap.pods.get(job_name, ())))
-        details = RunDetails(outcome.reason, outcome.message, accepted=True)
+        runner, artifacts = _runner_fields(snap, snap.pods.get(job_name, ()))
+        fields.update(runner)
+        truncated = None
+        if artifacts is not None and artifacts.reported:
+            kept = len(artifacts.entries)
+            truncated = (
+                artifacts.truncated,
+                f"{kept} of {artifacts.reported} reported artifacts recorded (JANGAR_ARTIFACTS_MAX_PER_RUN)",
+            )
+        details = RunDetails(outcome.reason, outcome.message, accepted=True, artifacts_truncated=truncated)
         update = _status(snap, outcome.phase, details, fields)
-        plan = RunPlan(status=update, delete_jobs=(job_name,) if outcome.stop_job else ())
+        plan = RunPlan(
+            status=update,
+            delete_jobs=(job_name,) if outcome.stop_job else (),
+            artifacts=tuple(artifacts.objects) if artifacts is not None else (),
+        )
         return _finished(snap, _with_status(snap.run, update), plan)
     warning = (outcome.reason, outcome.message) if outcome.reason else _kept_warning(snap.run)
     state = "running" if outcome.phase == "Running" else "waiting to start"
@@ -419,24 +434,23 @@ def _observe(snap: RunSnapshot) -> RunPlan:
     return RunPlan(status=_status(snap, Phase.RUNNING, details, fields), requeue_after=outcome.requeue_after)
 
 
-MAX_REPORTED_ARTIFACTS = 50
-"""Artifacts copied into status.artifacts; the termination message's 4 KiB bounds them anyway."""
-
-
-def _runner_fields(pods: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """`status.runner` (and `status.artifacts` when the runner listed them) from the agent's container."""
+def _runner_fields(
+    snap: RunSnapshot, pods: Iterable[Mapping[str, Any]]
+) -> tuple[dict[str, Any], RunArtifacts | None]:
+    """`status.runner` (and `status.artifacts`, capped at `JANGAR_ARTIFACTS_MAX_PER_RUN`, when the runner
+    listed them) from the agent's container, and the Artifact objects to create for them."""
     report = container_report(pods, CONTAINER_NAME)
     if report is None:
-        return {}
-    artifacts = report.pop("artifacts", None)
+        return {}, None
+    reported = report.pop("artifacts", None)
     fields: dict[str, Any] = {"runner": report}
-    if artifacts:
-        fields["artifacts"] = [_artifact(a) for a in artifacts[:MAX_REPORTED_ARTIFACTS] if a.get("name")]
-    return fields
-
-
-def _artifact(entry: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: entry[k] for k in ("name", "path", "key", "url", "present", "size", "sha256") if k in entry}
+    if not reported or not isinstance(reported, list):
+        return fields, None
+    cfg = snap.settings.artifacts
+    artifacts = run_artifacts(snap.run, reported, limit=cfg.max_per_run, ttl_days=cfg.default_ttl_days)
+    if artifacts.entries:
+        fields["artifacts"] = artifacts.entries
+    return fields, artifacts
 
 
 def _job_missing(snap: RunSnapshot, job_name: str, ref: Mapping[str, Any]) -> RunPlan:

@@ -39,6 +39,8 @@ class RunPlan:
     admitted: bool = False
     app_token: AppTokenRequest | None = None
     create: JobPlan | None = None
+    #: Artifact objects of a run that just finished (created before the status write, adopted if there)
+    artifacts: tuple[dict[str, Any], ...] = ()
     status: StatusUpdate | None = None
     #: Job names to delete (background propagation), after the status write
     delete_jobs: tuple[str, ...] = ()
