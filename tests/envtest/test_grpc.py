@@ -503,3 +503,58 @@ async def test_cancel_ends_the_run_as_cancelled_with_the_controller(
         async with asyncio.timeout(30):
             while not await job_gone():
                 await asyncio.sleep(0.2)
+
+
+# The orchestration kinds' per-kind methods (the reference's List/Get/Apply/Delete for each), end to end.
+_ORCHESTRATION_KINDS = (
+    ("Tool", "Tools", "tools.proompteng.ai", {"image": "busybox:1.36", "command": ["true"]}),
+    ("ToolRun", "ToolRuns", "tools.proompteng.ai", {"toolRef": {"name": "t"}}),
+    (
+        "Orchestration",
+        "Orchestrations",
+        "orchestration.proompteng.ai",
+        {"steps": [{"name": "a", "kind": "Checkpoint"}]},
+    ),
+    (
+        "OrchestrationRun",
+        "OrchestrationRuns",
+        "orchestration.proompteng.ai",
+        {"orchestrationRef": {"name": "o"}},
+    ),
+    ("ApprovalPolicy", "ApprovalPolicies", "approvals.proompteng.ai", {"mode": "manual"}),
+    ("Budget", "Budgets", "budgets.proompteng.ai", {"limits": {"cpu": "10"}}),
+    ("Signal", "Signals", "signals.proompteng.ai", {"channel": "deploys"}),
+    ("SignalDelivery", "SignalDeliveries", "signals.proompteng.ai", {"signalRef": {"name": "s"}}),
+)
+
+
+async def test_the_orchestration_kinds_list_get_apply_and_delete(jangar_grpc: Running) -> None:
+    stub, ns = jangar_grpc.stub, jangar_grpc.namespace
+    for kind, plural, group, spec in _ORCHESTRATION_KINDS:
+        name = f"{kind.lower()}-1"
+        manifest = json.dumps(
+            {"apiVersion": f"{group}/v1alpha1", "kind": kind, "metadata": {"name": name}, "spec": spec}
+        )
+        applied = json.loads(
+            (
+                await getattr(stub, f"Apply{kind}")(
+                    pb.ApplyRequest(namespace=ns, manifest_yaml=manifest), metadata=AUTH
+                )
+            ).json
+        )
+        assert (applied["kind"], applied["metadata"]["namespace"]) == (kind, ns)
+        listed = json.loads(
+            (await getattr(stub, f"List{plural}")(pb.ListRequest(namespace=ns), metadata=AUTH)).json
+        )
+        assert [i["metadata"]["name"] for i in listed["items"]] == [name], kind
+        got = json.loads(
+            (await getattr(stub, f"Get{kind}")(pb.GetRequest(name=name, namespace=ns), metadata=AUTH)).json
+        )
+        assert got["spec"] == applied["spec"], kind
+        deleted = await getattr(stub, f"Delete{kind}")(
+            pb.DeleteRequest(name=name, namespace=ns), metadata=AUTH
+        )
+        assert (deleted.ok, deleted.message) == (True, "deleted"), kind
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await getattr(stub, f"Get{kind}")(pb.GetRequest(name=name, namespace=ns), metadata=AUTH)
+        assert (err.value.code(), err.value.details()) == (grpc.StatusCode.NOT_FOUND, f"{kind} not found")
