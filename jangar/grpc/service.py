@@ -61,12 +61,14 @@ from jangar.services import (
     InvalidRequest,
     NamespaceNotManaged,
     NotFound,
+    OrchestrationService,
     QueueFull,
     RunsService,
     ServiceError,
     Submission,
 )
 from jangar.services.logs import LogUnavailable, PodNotFound, stream_run_logs
+from jangar.services.orchestration import OrchestrationSubmission
 from jangar.settings import Settings
 
 log = structlog.get_logger("jangar.grpc")
@@ -174,6 +176,7 @@ class AgentctlService:
         self.client = client
         self.cache = cache
         self.runs = runs or RunsService(client, cache, settings)
+        self.orchestrations = OrchestrationService.from_settings(client, cache, settings)
         self._token = settings.grpc.token or None
         self.calls = Counter(
             "jangar_grpc_requests_total",
@@ -369,6 +372,55 @@ class AgentctlService:
         message = f"already {phase}" if is_terminal(phase) else "cancel requested"
         return pb.CancelAgentRunResponse(ok=True, message=message, json=to_json(run))
 
+    # -- OrchestrationRun (jangar) ------------------------------------------------------------------
+
+    async def submit_orchestration_run(
+        self, request: pb.SubmitOrchestrationRunRequest
+    ) -> pb.SubmitOrchestrationRunResponse:
+        if not request.orchestration_name:
+            raise InvalidRequest("orchestration_name is required")
+        result = await self.orchestrations.submit(
+            OrchestrationSubmission(
+                request.orchestration_name,
+                namespace=request.namespace,
+                parameters={kv.key: kv.value for kv in request.parameters},
+                delivery_id=request.delivery_id or None,
+                name=request.name or None,
+            )
+        )
+        return pb.SubmitOrchestrationRunResponse(
+            resource_json=to_json(result.run), idempotent=result.replayed
+        )
+
+    async def cancel_orchestration_run(
+        self, request: pb.CancelOrchestrationRunRequest
+    ) -> pb.CancelOrchestrationRunResponse:
+        if not request.name:
+            raise InvalidRequest("name is required")
+        run = await self.orchestrations.cancel(request.namespace, request.name)
+        phase = phase_of(run)
+        message = f"already {phase}" if is_terminal(phase) else "cancel requested"
+        return pb.CancelOrchestrationRunResponse(ok=True, message=message, json=to_json(run))
+
+    async def _decide(
+        self, request: pb.ApprovalDecisionRequest, decision: str
+    ) -> pb.ApprovalDecisionResponse:
+        delivery = await self.orchestrations.decide(
+            request.namespace,
+            request.run_name,
+            request.step,
+            decision,
+            decided_by=request.decided_by or None,
+            reason=request.reason or None,
+        )
+        return pb.ApprovalDecisionResponse(json=to_json(delivery))
+
+    async def approve_step(self, request: pb.ApprovalDecisionRequest) -> pb.ApprovalDecisionResponse:
+        return await self._decide(request, "approved")
+
+    async def reject_step(self, request: pb.ApprovalDecisionRequest) -> pb.ApprovalDecisionResponse:
+        return await self._decide(request, "rejected")
+
     async def list_agent_runs(self, request: pb.ListAgentRunsRequest) -> pb.ListResponse:
         listed = await self.runs.list(
             request.namespace,
@@ -549,6 +601,14 @@ class AgentctlService:
             ),
             "SubmitAgentRun": self._unary("SubmitAgentRun", self.submit_agent_run, pb.SubmitAgentRunRequest),
             "CancelAgentRun": self._unary("CancelAgentRun", self.cancel_agent_run, pb.CancelAgentRunRequest),
+            "SubmitOrchestrationRun": self._unary(
+                "SubmitOrchestrationRun", self.submit_orchestration_run, pb.SubmitOrchestrationRunRequest
+            ),
+            "CancelOrchestrationRun": self._unary(
+                "CancelOrchestrationRun", self.cancel_orchestration_run, pb.CancelOrchestrationRunRequest
+            ),
+            "ApproveStep": self._unary("ApproveStep", self.approve_step, pb.ApprovalDecisionRequest),
+            "RejectStep": self._unary("RejectStep", self.reject_step, pb.ApprovalDecisionRequest),
             "StreamAgentRunStatus": self._stream(
                 "StreamAgentRunStatus", self.stream_agent_run_status, pb.StreamAgentRunStatusRequest
             ),

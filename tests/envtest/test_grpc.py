@@ -558,3 +558,93 @@ async def test_the_orchestration_kinds_list_get_apply_and_delete(jangar_grpc: Ru
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await getattr(stub, f"Get{kind}")(pb.GetRequest(name=name, namespace=ns), metadata=AUTH)
         assert (err.value.code(), err.value.details()) == (grpc.StatusCode.NOT_FOUND, f"{kind} not found")
+
+
+async def test_orchestration_runs_are_submitted_decided_and_cancelled_over_grpc(
+    envtest_crds: LocalCluster, namespace: str
+) -> None:
+    """SubmitOrchestrationRun (idempotent by delivery id), ApproveStep/RejectStep (first decision wins) and
+    CancelOrchestrationRun, with the controllers running the gates."""
+    from jangar.api.refs import APPROVALPOLICIES, ORCHESTRATIONRUNS, ORCHESTRATIONS
+
+    async with _serve(envtest_crds, namespace, {}, controllers=True) as running:
+        stub, ns, admin = running.stub, running.namespace, running.admin
+        await admin.create(
+            APPROVALPOLICIES, {"metadata": {"name": "leads", "namespace": ns}, "spec": {"mode": "manual"}}
+        )
+        steps = [
+            {"name": "gate", "kind": "ApprovalGate", "policyRef": "leads"},
+            {"name": "done", "kind": "Checkpoint", "dependsOn": ["gate"]},
+        ]
+        await admin.create(
+            ORCHESTRATIONS, {"metadata": {"name": "ship", "namespace": ns}, "spec": {"steps": steps}}
+        )
+
+        def submit(delivery: str) -> pb.SubmitOrchestrationRunRequest:
+            return pb.SubmitOrchestrationRunRequest(
+                namespace=ns,
+                orchestration_name="ship",
+                delivery_id=delivery,
+                parameters=[pb.KeyValue(key="k", value="v")],
+            )
+
+        first = await stub.SubmitOrchestrationRun(submit("d-1"), metadata=AUTH)
+        again = await stub.SubmitOrchestrationRun(submit("d-1"), metadata=AUTH)
+        assert (first.idempotent, again.idempotent) == (False, True)
+        name = json.loads(first.resource_json)["metadata"]["name"]
+        assert json.loads(again.resource_json)["metadata"]["name"] == name
+        rejected_run = json.loads(
+            (await stub.SubmitOrchestrationRun(submit("d-2"), metadata=AUTH)).resource_json
+        )
+        cancelled_run = json.loads(
+            (await stub.SubmitOrchestrationRun(submit("d-3"), metadata=AUTH)).resource_json
+        )
+
+        async def waiting(run: str) -> bool:
+            obj = await admin.get(ORCHESTRATIONRUNS, run, ns)
+            gate = next(
+                (s for s in (obj.get("status") or {}).get("stepStatuses") or () if s["name"] == "gate"), {}
+            )
+            return gate.get("reason") == "AwaitingApproval"
+
+        async def phase(run: str) -> str:
+            return str(((await admin.get(ORCHESTRATIONRUNS, run, ns)).get("status") or {}).get("phase") or "")
+
+        for run in (name, rejected_run["metadata"]["name"]):
+            await eventually(lambda run=run: waiting(run), timeout=60, what=f"{run} waiting at its gate")
+        decision = pb.ApprovalDecisionRequest(
+            namespace=ns, run_name=name, step="gate", decided_by="lead@example.com"
+        )
+        delivery = json.loads((await stub.ApproveStep(decision, metadata=AUTH)).json)
+        assert delivery["spec"]["payload"]["decision"] == "approved"
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.RejectStep(decision, metadata=AUTH)
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION, err.value.details()
+        await eventually(lambda: _is(phase(name), "Succeeded"), timeout=60, what="the approved run Succeeded")
+
+        reject = pb.ApprovalDecisionRequest(
+            namespace=ns, run_name=rejected_run["metadata"]["name"], step="gate", reason="not now"
+        )
+        await stub.RejectStep(reject, metadata=AUTH)
+        await eventually(
+            lambda: _is(phase(rejected_run["metadata"]["name"]), "Failed"),
+            timeout=60,
+            what="the rejected run Failed",
+        )
+
+        cancel = pb.CancelOrchestrationRunRequest(namespace=ns, name=cancelled_run["metadata"]["name"])
+        assert (await stub.CancelOrchestrationRun(cancel, metadata=AUTH)).message == "cancel requested"
+        await eventually(
+            lambda: _is(phase(cancelled_run["metadata"]["name"]), "Cancelled"),
+            timeout=60,
+            what="the run Cancelled",
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.SubmitOrchestrationRun(
+                pb.SubmitOrchestrationRunRequest(namespace=ns, orchestration_name="missing"), metadata=AUTH
+            )
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND, err.value.details()
+
+
+async def _is(value: object, expected: str) -> bool:
+    return await value == expected  # type: ignore[misc]

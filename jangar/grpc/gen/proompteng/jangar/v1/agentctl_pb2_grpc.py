@@ -89,6 +89,26 @@ class AgentctlServiceStub:
                 request_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.StreamAgentRunLogsRequest.SerializeToString,
                 response_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.AgentRunLogEntry.FromString,
                 _registered_method=True)
+        self.SubmitOrchestrationRun = channel.unary_unary(
+                '/proompteng.jangar.v1.AgentctlService/SubmitOrchestrationRun',
+                request_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.SubmitOrchestrationRunRequest.SerializeToString,
+                response_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.SubmitOrchestrationRunResponse.FromString,
+                _registered_method=True)
+        self.CancelOrchestrationRun = channel.unary_unary(
+                '/proompteng.jangar.v1.AgentctlService/CancelOrchestrationRun',
+                request_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.CancelOrchestrationRunRequest.SerializeToString,
+                response_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.CancelOrchestrationRunResponse.FromString,
+                _registered_method=True)
+        self.ApproveStep = channel.unary_unary(
+                '/proompteng.jangar.v1.AgentctlService/ApproveStep',
+                request_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.ApprovalDecisionRequest.SerializeToString,
+                response_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.ApprovalDecisionResponse.FromString,
+                _registered_method=True)
+        self.RejectStep = channel.unary_unary(
+                '/proompteng.jangar.v1.AgentctlService/RejectStep',
+                request_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.ApprovalDecisionRequest.SerializeToString,
+                response_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.ApprovalDecisionResponse.FromString,
+                _registered_method=True)
         self.ListAgents = channel.unary_unary(
                 '/proompteng.jangar.v1.AgentctlService/ListAgents',
                 request_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.ListRequest.SerializeToString,
@@ -536,6 +556,32 @@ class AgentctlServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamAgentRunLogs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitOrchestrationRun(self, request, context):
+        """jangar: OrchestrationRuns through the orchestration service (idempotent by delivery_id), and the
+        decision of a waiting ApprovalGate step (the first decision wins; docs/orchestration.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelOrchestrationRun(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApproveStep(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectStep(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -1073,6 +1119,26 @@ def add_AgentctlServiceServicer_to_server(servicer, server):
                     servicer.StreamAgentRunLogs,
                     request_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.StreamAgentRunLogsRequest.FromString,
                     response_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.AgentRunLogEntry.SerializeToString,
+            ),
+            'SubmitOrchestrationRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitOrchestrationRun,
+                    request_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.SubmitOrchestrationRunRequest.FromString,
+                    response_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.SubmitOrchestrationRunResponse.SerializeToString,
+            ),
+            'CancelOrchestrationRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelOrchestrationRun,
+                    request_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.CancelOrchestrationRunRequest.FromString,
+                    response_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.CancelOrchestrationRunResponse.SerializeToString,
+            ),
+            'ApproveStep': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveStep,
+                    request_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.ApprovalDecisionRequest.FromString,
+                    response_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.ApprovalDecisionResponse.SerializeToString,
+            ),
+            'RejectStep': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectStep,
+                    request_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.ApprovalDecisionRequest.FromString,
+                    response_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.ApprovalDecisionResponse.SerializeToString,
             ),
             'ListAgents': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAgents,
@@ -1752,6 +1818,114 @@ class AgentctlService:
             '/proompteng.jangar.v1.AgentctlService/StreamAgentRunLogs',
             proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.StreamAgentRunLogsRequest.SerializeToString,
             proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.AgentRunLogEntry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitOrchestrationRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proompteng.jangar.v1.AgentctlService/SubmitOrchestrationRun',
+            proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.SubmitOrchestrationRunRequest.SerializeToString,
+            proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.SubmitOrchestrationRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelOrchestrationRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proompteng.jangar.v1.AgentctlService/CancelOrchestrationRun',
+            proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.CancelOrchestrationRunRequest.SerializeToString,
+            proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.CancelOrchestrationRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveStep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proompteng.jangar.v1.AgentctlService/ApproveStep',
+            proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.ApprovalDecisionRequest.SerializeToString,
+            proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.ApprovalDecisionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectStep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proompteng.jangar.v1.AgentctlService/RejectStep',
+            proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.ApprovalDecisionRequest.SerializeToString,
+            proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.ApprovalDecisionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,13 @@ class AgentctlServiceStub:
     CancelAgentRun: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.CancelAgentRunRequest, _agentctl_pb2.CancelAgentRunResponse]
     StreamAgentRunStatus: _grpc.UnaryStreamMultiCallable[_agentctl_pb2.StreamAgentRunStatusRequest, _agentctl_pb2.AgentRunStatusEvent]
     StreamAgentRunLogs: _grpc.UnaryStreamMultiCallable[_agentctl_pb2.StreamAgentRunLogsRequest, _agentctl_pb2.AgentRunLogEntry]
+    SubmitOrchestrationRun: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.SubmitOrchestrationRunRequest, _agentctl_pb2.SubmitOrchestrationRunResponse]
+    """jangar: OrchestrationRuns through the orchestration service (idempotent by delivery_id), and the
+    decision of a waiting ApprovalGate step (the first decision wins; docs/orchestration.md).
+    """
+    CancelOrchestrationRun: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.CancelOrchestrationRunRequest, _agentctl_pb2.CancelOrchestrationRunResponse]
+    ApproveStep: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.ApprovalDecisionRequest, _agentctl_pb2.ApprovalDecisionResponse]
+    RejectStep: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.ApprovalDecisionRequest, _agentctl_pb2.ApprovalDecisionResponse]
     ListAgents: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.ListRequest, _agentctl_pb2.ListResponse]
     """Agent"""
     GetAgent: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.GetRequest, _agentctl_pb2.GetResponse]
@@ -160,6 +167,13 @@ class AgentctlServiceAsyncStub(AgentctlServiceStub):
     CancelAgentRun: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.CancelAgentRunRequest, _agentctl_pb2.CancelAgentRunResponse]  # type: ignore[assignment]
     StreamAgentRunStatus: _aio.UnaryStreamMultiCallable[_agentctl_pb2.StreamAgentRunStatusRequest, _agentctl_pb2.AgentRunStatusEvent]  # type: ignore[assignment]
     StreamAgentRunLogs: _aio.UnaryStreamMultiCallable[_agentctl_pb2.StreamAgentRunLogsRequest, _agentctl_pb2.AgentRunLogEntry]  # type: ignore[assignment]
+    SubmitOrchestrationRun: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.SubmitOrchestrationRunRequest, _agentctl_pb2.SubmitOrchestrationRunResponse]  # type: ignore[assignment]
+    """jangar: OrchestrationRuns through the orchestration service (idempotent by delivery_id), and the
+    decision of a waiting ApprovalGate step (the first decision wins; docs/orchestration.md).
+    """
+    CancelOrchestrationRun: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.CancelOrchestrationRunRequest, _agentctl_pb2.CancelOrchestrationRunResponse]  # type: ignore[assignment]
+    ApproveStep: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.ApprovalDecisionRequest, _agentctl_pb2.ApprovalDecisionResponse]  # type: ignore[assignment]
+    RejectStep: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.ApprovalDecisionRequest, _agentctl_pb2.ApprovalDecisionResponse]  # type: ignore[assignment]
     ListAgents: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.ListRequest, _agentctl_pb2.ListResponse]  # type: ignore[assignment]
     """Agent"""
     GetAgent: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.GetRequest, _agentctl_pb2.GetResponse]  # type: ignore[assignment]
@@ -334,6 +348,37 @@ class AgentctlServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _agentctl_pb2.StreamAgentRunLogsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_agentctl_pb2.AgentRunLogEntry], _abc.AsyncIterator[_agentctl_pb2.AgentRunLogEntry]]: ...
+
+    @_abc_1.abstractmethod
+    def SubmitOrchestrationRun(
+        self,
+        request: _agentctl_pb2.SubmitOrchestrationRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agentctl_pb2.SubmitOrchestrationRunResponse, _abc.Awaitable[_agentctl_pb2.SubmitOrchestrationRunResponse]]:
+        """jangar: OrchestrationRuns through the orchestration service (idempotent by delivery_id), and the
+        decision of a waiting ApprovalGate step (the first decision wins; docs/orchestration.md).
+        """
+
+    @_abc_1.abstractmethod
+    def CancelOrchestrationRun(
+        self,
+        request: _agentctl_pb2.CancelOrchestrationRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agentctl_pb2.CancelOrchestrationRunResponse, _abc.Awaitable[_agentctl_pb2.CancelOrchestrationRunResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ApproveStep(
+        self,
+        request: _agentctl_pb2.ApprovalDecisionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agentctl_pb2.ApprovalDecisionResponse, _abc.Awaitable[_agentctl_pb2.ApprovalDecisionResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RejectStep(
+        self,
+        request: _agentctl_pb2.ApprovalDecisionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agentctl_pb2.ApprovalDecisionResponse, _abc.Awaitable[_agentctl_pb2.ApprovalDecisionResponse]]: ...
 
     @_abc_1.abstractmethod
     def ListAgents(
