@@ -61,3 +61,7 @@ APPROVALPOLICIES = ref_for("ApprovalPolicy")
 SIGNALS = ref_for("Signal")
 SIGNALDELIVERIES = ref_for("SignalDelivery")
 BUDGETS = ref_for("Budget")
+
+# -- schedules (issue 11)
+SCHEDULES = ref_for("Schedule")
+__all__ += ["SCHEDULES"]

@@ -248,6 +248,7 @@ def install(
         manager, settings, manager.event_recorder("jangar-orchestration-controller"), now
     )
     install_orchestration(manager, deps, clock=clock)
+    install_schedule_controller(manager, deps, clock=clock)
     return Installed(gate=gate, agentruns=runs, events=events, toolruns=toolruns)
 
 
@@ -324,3 +325,16 @@ def install_orchestration(
     ).named("orchestration").complete(
         SupportingReconciler(ORCHESTRATIONS, check_orchestration, env, events, now)
     )
+
+
+# -- schedules (issue 11): Schedule -> template ConfigMap + CronJob, behind supportingController.* --------
+
+
+def install_schedule_controller(
+    manager: Manager, deps: ControllerDeps, *, clock: Callable[[], datetime] | None = None
+) -> None:
+    """Register the Schedule controller (`jangar.controllers.schedule`); called by `install`."""
+    from jangar.controllers.schedule.wiring import install_schedules, scope_schedule_cache
+
+    scope_schedule_cache(manager, deps.settings)
+    install_schedules(manager, deps.settings, clock or _utcnow)
