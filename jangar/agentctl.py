@@ -5,6 +5,7 @@
     agentctl run get <name>      agentctl run list      agentctl run wait <name>      agentctl run cancel <name>
     agentctl run logs <name> [-f] [-c CONTAINER] [--tail N]
     agentctl run render -f run.yaml [--offline -f deps.yaml]   (what the controller would create)
+    agentctl schedule get <name>   agentctl schedule list   agentctl schedule fire <name> --now
 
 Two modes: kube mode talks to the Kubernetes API with the kubeconfig, with the manifest builder, the
 idempotency rule (the same key again returns the existing run) and the cancel annotation of
@@ -90,7 +91,60 @@ def build_parser() -> argparse.ArgumentParser:
         "render", help="print the Job and ConfigMaps the controller would create (creates nothing)"
     )
     add_render_arguments(render, kube_flags=False)
+    _add_schedule_parser(sub)
     return parser
+
+
+# -- schedules (issue 11): `agentctl schedule get|list|fire --now` (kube mode) ------------------------
+
+
+def _add_schedule_parser(sub: Any) -> None:
+    schedule = sub.add_parser("schedule", help="Schedules")
+    verbs = schedule.add_subparsers(dest="verb", required=True)
+    verbs.add_parser("get", help="print a Schedule").add_argument("name")
+    verbs.add_parser("list", help="list Schedules (phase, next run, last run)")
+    fire = verbs.add_parser("fire", help="create the run of the current minute from the Schedule's template")
+    fire.add_argument("name")
+    fire.add_argument("--now", action="store_true", required=True, help="fire now (also when suspended)")
+
+
+def _schedule_summary(obj: dict[str, Any]) -> str:
+    st = obj.get("status") or {}
+    last = (st.get("lastRun") or {}).get("name") or "-"
+    return f"{obj['metadata']['name']}\t{st.get('phase') or '-'}\t{st.get('nextRunTime') or '-'}\t{last}"
+
+
+async def _schedule(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from jangar.api.refs import SCHEDULES
+    from jangar.scheduler.schedules import truncate_to_minute
+    from jangar.services.schedules import describe, fire_schedule
+
+    client = await Client.from_kubeconfig(args.kubeconfig, context=args.context, field_manager="agentctl")
+    try:
+        ns = args.namespace
+        if args.verb == "get":
+            print(json.dumps(await client.get(SCHEDULES, args.name, ns), indent=2))
+        elif args.verb == "list":
+            for obj in (await client.list(SCHEDULES, namespace=ns)).items:
+                print(_schedule_summary(obj))
+        else:
+            tick = truncate_to_minute(datetime.now(UTC))
+            result = await fire_schedule(client, ns, args.name, tick=tick, force=True)
+            print(describe(ns, args.name, result), flush=True)
+        return 0
+    except ServiceError as err:
+        print(f"agentctl: {err.message}", file=sys.stderr)
+        return 1
+    except NotFoundError as err:
+        print(f"agentctl: not found: {err}", file=sys.stderr)
+        return 1
+    except ApiError as err:
+        print(f"agentctl: {err}", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()
 
 
 def _summary(obj: dict[str, Any]) -> str:
@@ -175,6 +229,12 @@ def _env_first(names: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.noun == "schedule":
+        if args.server:
+            parser.error(
+                "schedule commands use the Kubernetes API (the kubeconfig); --server is not supported"
+            )
+        return asyncio.run(_schedule(args))
     if args.verb == "render":
         if args.server:
             parser.error(

@@ -218,8 +218,14 @@ async def test_a_suspended_schedule_does_not_fire_unless_forced(
     assert skipped.returncode == 0, skipped.stderr
     assert "not fired" in skipped.stdout and "suspended" in skipped.stdout
     assert await scheduled_runs(client, namespace, "every-minute") == []
-    forced = await fire(envtest.kubeconfig, namespace, "every-minute", "--now")
+    ctl = ("--kubeconfig", str(envtest.kubeconfig), "-n", namespace, "schedule")
+    forced = await run_command("jangar.agentctl", *ctl, "fire", "every-minute", "--now")
     assert forced.returncode == 0, forced.stderr
+    assert "agentrun.agents.proompteng.ai/every-minute-" in forced.stdout
+    listed = await run_command("jangar.agentctl", *ctl, "list")
+    assert listed.returncode == 0 and listed.stdout.split("\t")[:2] == ["every-minute", "Suspended"]
+    got = await run_command("jangar.agentctl", *ctl, "get", "every-minute")
+    assert got.returncode == 0 and '"suspend": true' in got.stdout
     (made,) = await scheduled_runs(client, namespace, "every-minute")
     stamp = made["metadata"]["annotations"][ANNOTATION_SCHEDULED_TIME]
     assert abs(datetime.fromisoformat(stamp) - datetime.now(UTC)) < timedelta(minutes=2)
