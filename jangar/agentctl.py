@@ -7,6 +7,7 @@
     agentctl run render -f run.yaml [--offline -f deps.yaml]   (what the controller would create)
     agentctl orchestration run|get|list|wait|cancel ...   agentctl toolrun run|get|list|wait|cancel|logs ...
     agentctl approve RUN STEP [--reason TEXT]             agentctl reject RUN STEP [--reason TEXT]
+    agentctl schedule get <name>   agentctl schedule list   agentctl schedule fire <name> --now
 
 Two modes: kube mode talks to the Kubernetes API with the kubeconfig, with the manifest builder, the
 idempotency rule (the same key again returns the existing run) and the cancel annotation of
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_render_arguments(render, kube_flags=False)
     add_orchestration_parsers(sub)
     _add_object_nouns(sub)
+    _add_schedule_parser(sub)
     return parser
 
 
@@ -134,6 +136,58 @@ async def _objects(args: argparse.Namespace) -> int:
         for obj in (await client.list(ref, namespace=args.namespace, label_selector=args.selector)).items:
             print(_object_summary(obj))
         return 0
+    except NotFoundError as err:
+        print(f"agentctl: not found: {err}", file=sys.stderr)
+        return 1
+    except ApiError as err:
+        print(f"agentctl: {err}", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()
+
+
+# -- schedules (issue 11): `agentctl schedule get|list|fire --now` (kube mode) ------------------------
+
+
+def _add_schedule_parser(sub: Any) -> None:
+    schedule = sub.add_parser("schedule", help="Schedules")
+    verbs = schedule.add_subparsers(dest="verb", required=True)
+    verbs.add_parser("get", help="print a Schedule").add_argument("name")
+    verbs.add_parser("list", help="list Schedules (phase, next run, last run)")
+    fire = verbs.add_parser("fire", help="create the run of the current minute from the Schedule's template")
+    fire.add_argument("name")
+    fire.add_argument("--now", action="store_true", required=True, help="fire now (also when suspended)")
+
+
+def _schedule_summary(obj: dict[str, Any]) -> str:
+    st = obj.get("status") or {}
+    last = (st.get("lastRun") or {}).get("name") or "-"
+    return f"{obj['metadata']['name']}\t{st.get('phase') or '-'}\t{st.get('nextRunTime') or '-'}\t{last}"
+
+
+async def _schedule(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from jangar.api.refs import SCHEDULES
+    from jangar.scheduler.schedules import truncate_to_minute
+    from jangar.services.schedules import describe, fire_schedule
+
+    client = await Client.from_kubeconfig(args.kubeconfig, context=args.context, field_manager="agentctl")
+    try:
+        ns = args.namespace
+        if args.verb == "get":
+            print(json.dumps(await client.get(SCHEDULES, args.name, ns), indent=2))
+        elif args.verb == "list":
+            for obj in (await client.list(SCHEDULES, namespace=ns)).items:
+                print(_schedule_summary(obj))
+        else:
+            tick = truncate_to_minute(datetime.now(UTC))
+            result = await fire_schedule(client, ns, args.name, tick=tick, force=True)
+            print(describe(ns, args.name, result), flush=True)
+        return 0
+    except ServiceError as err:
+        print(f"agentctl: {err.message}", file=sys.stderr)
+        return 1
     except NotFoundError as err:
         print(f"agentctl: not found: {err}", file=sys.stderr)
         return 1
@@ -252,6 +306,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_run_orchestration(args))
     if args.noun in _OBJECT_NOUNS:
         return asyncio.run(_objects(args))
+    if args.noun == "schedule":
+        if args.server:
+            parser.error(
+                "schedule commands use the Kubernetes API (the kubeconfig); --server is not supported"
+            )
+        return asyncio.run(_schedule(args))
     if args.verb == "render":
         if args.server:
             parser.error(

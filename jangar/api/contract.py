@@ -194,3 +194,26 @@ WORKSPACE_EXPIRED: Final = "Expired"
 WORKSPACE_MOUNT_ROOT: Final = "/workspace"
 
 __all__ += ["CONDITION_ARTIFACTS_TRUNCATED", "LABEL_WORKSPACE", "WORKSPACE_EXPIRED", "WORKSPACE_MOUNT_ROOT"]
+
+
+# -- Schedules (issue 11) --------------------------------------------------------------------------------
+LABEL_SCHEDULE: Final = "schedules.proompteng.ai/schedule"
+"""On a Schedule's template ConfigMap, its CronJob (and the CronJob's Jobs and Pods) and on every run it
+creates: the Schedule's name (as a label value), as in the reference."""
+ANNOTATION_SCHEDULED_TIME: Final = "schedules.proompteng.ai/scheduled-time"
+"""On a run a Schedule created: the tick it was created for (RFC 3339, UTC, whole minutes)."""
+ANNOTATION_CRONJOB_SCHEDULED_TIMESTAMP: Final = "batch.kubernetes.io/cronjob-scheduled-timestamp"
+"""Set by the Kubernetes CronJob controller on each Job it creates: the scheduled time of that Job."""
+SCHEDULE_DELIVERY_PLACEHOLDER: Final = "__JANGAR_DELIVERY_ID__"
+"""In a Schedule's `run.json` template: replaced by the tick's delivery id when the run is created."""
+
+__all__ += [
+    "ANNOTATION_CRONJOB_SCHEDULED_TIMESTAMP",
+    "ANNOTATION_SCHEDULED_TIME",
+    "LABEL_SCHEDULE",
+    "SCHEDULE_DELIVERY_PLACEHOLDER",
+]
+ANNOTATION_SCHEDULE_SPEC_HASH: Final = "schedules.proompteng.ai/spec-hash"
+"""On a Schedule's CronJob: a hash of the spec the controller wrote (a changed Schedule rewrites it; the API
+server's defaults never look like a change)."""
+__all__ += ["ANNOTATION_SCHEDULE_SPEC_HASH"]

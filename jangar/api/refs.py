@@ -66,3 +66,6 @@ BUDGETS = ref_for("Budget")
 WORKSPACES = ref_for("Workspace")
 ARTIFACTS = ref_for("Artifact")
 __all__ += ["ARTIFACTS", "WORKSPACES"]
+# -- schedules (issue 11)
+SCHEDULES = ref_for("Schedule")
+__all__ += ["SCHEDULES"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -33,10 +33,43 @@ class ScheduleSpec(KubeModel):
     timezone: str | None = None
     """An IANA time zone such as UTC or Europe/Berlin."""
     target_ref: ScheduleTarget
+    suspend: bool | None = None
+    """True: the CronJob is suspended and nothing fires (phase Suspended); `agentctl schedule fire --now`
+    still creates a run on demand."""
+    concurrency_policy: Literal["Allow", "Forbid", "Replace"] | None = None
+    """The CronJob's concurrencyPolicy (default Forbid, the reference's): what to do with a tick while the
+    previous tick's fire Job is still running. It governs the short fire Job, not the run it creates."""
+    starting_deadline_seconds: int | None = Field(default=None, ge=0)
+    """The CronJob's startingDeadlineSeconds: a tick missed by more than this is skipped."""
+    successful_jobs_history_limit: int | None = Field(default=None, ge=0)
+    """Finished fire Jobs the CronJob keeps (default 3)."""
+    failed_jobs_history_limit: int | None = Field(default=None, ge=0)
+    """Failed fire Jobs the CronJob keeps (default 1)."""
+
+
+class ScheduleRunRef(KubeModel):
+    kind: str
+    name: str
+    namespace: str | None = None
+    scheduled_time: Timestamp | None = None
+    """The tick the run was created for."""
 
 
 class ScheduleStatus(ResourceStatus):
     last_run_time: Timestamp | None = None
+    """The tick of the newest run this Schedule created (else the CronJob's lastScheduleTime)."""
+    last_run: ScheduleRunRef | None = None
+    """The newest run this Schedule created."""
+    next_run_time: Timestamp | None = None
+    """The next tick (absent while suspended or invalid)."""
+    last_schedule_time: Timestamp | None = None
+    """The CronJob's status.lastScheduleTime: when it last started a fire Job."""
+    last_successful_time: Timestamp | None = None
+    """The CronJob's status.lastSuccessfulTime: when a fire Job last completed."""
+    cron_job_name: str | None = None
+    """The CronJob `<schedule>-cron` (absent when there is none)."""
+    template_name: str | None = None
+    """The template ConfigMap `<schedule>-template`."""
 
 
 class Schedule(Resource[ScheduleSpec, ScheduleStatus]):

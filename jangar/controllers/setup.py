@@ -258,6 +258,7 @@ def install(
     )
     install_orchestration(manager, deps, clock=clock)
     install_reruns_from_setup(manager, deps, clock=clock)
+    install_schedule_controller(manager, deps, clock=clock)
     return Installed(gate=gate, agentruns=runs, events=events, toolruns=toolruns)
 
 
@@ -354,3 +355,16 @@ def install_reruns_from_setup(
 
     if deps.settings.agents_controller.enabled:
         install_reruns(manager, deps.settings, manager.event_recorder("jangar-rerun-controller"), clock)
+
+
+# -- schedules (issue 11): Schedule -> template ConfigMap + CronJob, behind supportingController.* --------
+
+
+def install_schedule_controller(
+    manager: Manager, deps: ControllerDeps, *, clock: Callable[[], datetime] | None = None
+) -> None:
+    """Register the Schedule controller (`jangar.controllers.schedule`); called by `install`."""
+    from jangar.controllers.schedule.wiring import install_schedules, scope_schedule_cache
+
+    scope_schedule_cache(manager, deps.settings)
+    install_schedules(manager, deps.settings, clock or _utcnow)
