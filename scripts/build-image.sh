@@ -205,6 +205,12 @@ locked() { # $1 = name: serialise builds of one image (two runs at once build it
   exec {lockfd}>"$CACHE/.lock-$1"
   flock "$lockfd"
 }
+debian_rootfs() { # $1 = output tarball, then the packages: a Debian $SUITE rootfs (mmdebstrap, our options)
+  local out="$1"; shift
+  mmdebstrap "${MMDEBSTRAP_OPTS[@]}" --include="$(IFS=,; echo "$*")" "$SUITE" "$out" \
+    "deb $MIRROR $SUITE main" "deb $MIRROR $SUITE-updates main" "deb $SECURITY_MIRROR $SUITE-security main" \
+    2> >(grep -v '^I: ' >&2 || true)
+}
 mount_into() { # $1 = source, $2 = target, extra mount args...
   local src="$1" dst="$2"; shift 2
   mount "$@" "$src" "$dst"
@@ -237,10 +243,7 @@ build_jangar() {
       base="$CACHE/base-$SUITE-$(base_key).tar"
       if [[ ! -f "$base" || $force -eq 1 ]]; then
         step "Debian $SUITE base rootfs (mmdebstrap ${MMDEBSTRAP_OPTS[*]}: ${PACKAGES[*]})"
-        mmdebstrap "${MMDEBSTRAP_OPTS[@]}" --include="$(IFS=,; echo "${PACKAGES[*]}")" \
-          "$SUITE" "$W/base.tar" \
-          "deb $MIRROR $SUITE main" "deb $MIRROR $SUITE-updates main" "deb $SECURITY_MIRROR $SUITE-security main" \
-          2> >(grep -v '^I: ' >&2 || true)
+        debian_rootfs "$W/base.tar" "${PACKAGES[@]}"
         mv "$W/base.tar" "$base"
         done_step
       else
@@ -433,10 +436,7 @@ build_curl() {
       begin "$tag"
       r="$W/bundle/rootfs"
       step "Debian $SUITE rootfs (mmdebstrap: ${CURL_PACKAGES[*]})"
-      mmdebstrap "${MMDEBSTRAP_OPTS[@]}" --include="$(IFS=,; echo "${CURL_PACKAGES[*]}")" \
-        "$SUITE" "$W/base.tar" \
-        "deb $MIRROR $SUITE main" "deb $MIRROR $SUITE-updates main" "deb $SECURITY_MIRROR $SUITE-security main" \
-        2> >(grep -v '^I: ' >&2 || true)
+      debian_rootfs "$W/base.tar" "${CURL_PACKAGES[@]}"
       tar -C "$r" --numeric-owner -xpf "$W/base.tar"
       rm -f "$W/base.tar" "$r/etc/resolv.conf" "$r/etc/hostname"
       rm -rf "$r"/var/log/apt/* "$r"/var/cache/apt/* "$r"/var/lib/apt/lists/*
