@@ -168,6 +168,11 @@ async def build_manager(
     )
     manager.add(intake, need_leader_election=False)
     manager.app.router.add_routes(WebhooksApi(intake).routes())
+    # issue 11: POST /v1/memory-queries and /v1/memory-records over postgres Memories (docs/memory.md)
+    from jangar.server.memory_api import MemoryApi
+    from jangar.services.memory import MemoryService
+
+    manager.app.router.add_routes(MemoryApi(MemoryService.from_settings(manager.client, settings)).routes())
     if settings.grpc.enabled:
         from jangar.grpc.server import GrpcRunnable
 
