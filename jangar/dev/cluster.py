@@ -141,7 +141,7 @@ class LocalCluster:
                     t = time.monotonic()
                     node_mod.cleanup_host(self.workdir)
                     self._timed("down-host-cleanup", t)
-                self._remove_volumes()
+                remove_volumes(self.workdir)
 
     def _stop(self, name: str, grace: float = 10.0) -> None:
         self.group.stop(name, grace)
@@ -421,12 +421,6 @@ class LocalCluster:
             proc, lambda: self._get(path) == 200, timeout, f"StorageClass {provisioner_mod.STORAGE_CLASS}"
         )
 
-    def _remove_volumes(self) -> None:
-        """After every process stopped (and a node's mounts are gone): the volumes' directories, which are
-        all under the workdir. Never through a mount."""
-        if self.volumes_dir.is_dir() and not node_mod.mounts_under([self.volumes_dir]):
-            shutil.rmtree(self.volumes_dir, ignore_errors=True)
-
     def _nodes_ready(self) -> bool:
         _, body = self._request("GET", "/api/v1/nodes")
         ready = 0
@@ -520,6 +514,14 @@ def _fake_node(name: str, tainted: bool = False) -> dict[str, Any]:
     return node
 
 
+def remove_volumes(workdir: Path) -> None:
+    """After every process stopped (and a node's mounts are gone): the storage provisioner's volume
+    directories, all under `<workdir>/volumes`. Never through a mount."""
+    volumes = workdir / provisioner_mod.VOLUMES_DIR
+    if volumes.is_dir() and not node_mod.mounts_under([volumes]):
+        shutil.rmtree(volumes, ignore_errors=True)
+
+
 def stop_cluster(workdir: Path) -> list[str]:
     """Stop the cluster in `workdir` started by any process, undoing a real node's host changes too."""
     if (workdir / "cluster.json").exists() and node_mod.has_node(workdir):
@@ -530,6 +532,7 @@ def stop_cluster(workdir: Path) -> list[str]:
     stopped = stop_recorded(workdir)
     if node_mod.has_node(workdir):  # failed before cluster.json was written
         node_mod.cleanup_host(workdir)
+    remove_volumes(workdir)
     return stopped
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from jangar.dev.cluster import stop_cluster
+from jangar.dev.processes import ProcessGroup, pid_alive
 from jangar.dev.provisioner import (
     ANN_BETA_STORAGE_PROVISIONER,
     ANN_DEFAULT_CLASS,
@@ -392,3 +395,25 @@ async def test_a_retained_volume_keeps_its_directory(fake: FakeApiServer, runnin
     # deleted by hand: its directory goes too
     fake.remove(CORE_PVS, "", f"pvc-{UID}")
     await eventually(lambda: not (running / UID).exists(), timeout=10, what="directory of a deleted volume")
+
+
+# -- teardown -------------------------------------------------------------------------------------
+
+
+def test_cluster_down_from_another_process_stops_the_provisioner_and_removes_the_volumes(
+    tmp_path: Path,
+) -> None:
+    """`jangar dev cluster down` (stop_cluster): the provisioner process recorded in the workdir is stopped and
+    `<workdir>/volumes` removed; nothing outside the workdir is touched."""
+    workdir = tmp_path / "cluster"
+    group = ProcessGroup(workdir)
+    proc = group.start("provisioner", [sys.executable, "-c", "import time; time.sleep(60)"])
+    (workdir / "volumes" / UID).mkdir(parents=True)
+    (workdir / "volumes" / UID / "file").write_text("data")
+    beside = tmp_path / "beside"
+    beside.mkdir()
+    assert stop_cluster(workdir) == ["provisioner"]
+    proc.popen.wait(timeout=10)  # type: ignore[union-attr]
+    assert not pid_alive(proc.pid)
+    assert not (workdir / "volumes").exists()
+    assert (workdir / "logs" / "provisioner.log").exists() and beside.is_dir()
