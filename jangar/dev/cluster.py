@@ -3,9 +3,10 @@ and kwok with fake nodes, all built from source by `scripts/k8s-assets.sh`.
 
 The "envtest" shape (etcd + apiserver, RBAC on, ServiceAccount admission off) serves API-level tests; the
 "kwok" shape adds the controllers, the scheduler and kwok so Jobs create Pods that get scheduled onto fake
-nodes and complete. The "node" shape (`node=True`, root only) adds a real node beside them: containerd, runc,
-bridge CNI and a kubelet (`jangar.dev.node`), so Pods really run; kwok then only manages the (tainted) fake
-nodes, if any. Every shape writes an admin kubeconfig (mTLS, `system:masters`) and keeps one log per component.
+nodes and complete, and the local storage provisioner (`jangar.dev.provisioner`: the default StorageClass
+`jangar-local`, a hostPath PersistentVolume per claim under `<workdir>/volumes`) so claims bind. The "node"
+shape (`node=True`, root only) adds a real node beside them: containerd, runc, bridge CNI and a kubelet
+(`jangar.dev.node`), so Pods really run; kwok then only manages the (tainted) fake nodes, if any. Every shape writes an admin kubeconfig (mTLS, `system:masters`) and keeps one log per component.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import shutil
 import socket
 import ssl
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +31,7 @@ import yaml
 
 from jangar.dev import node as node_mod
 from jangar.dev import pki as pki_mod
+from jangar.dev import provisioner as provisioner_mod
 from jangar.dev.assets import Assets, find_assets, kubectl_binary
 from jangar.dev.kwok_stages import write_stages
 from jangar.dev.processes import ProcessGroup, StartupError, free_port, pid_alive, stop_recorded
@@ -138,6 +141,7 @@ class LocalCluster:
                     t = time.monotonic()
                     node_mod.cleanup_host(self.workdir)
                     self._timed("down-host-cleanup", t)
+                remove_volumes(self.workdir)
 
     def _stop(self, name: str, grace: float = 10.0) -> None:
         self.group.stop(name, grace)
@@ -209,6 +213,9 @@ class LocalCluster:
             t = time.monotonic()
             self._start_kwok_stack(timeout)
             self._timed("kwok-stack", t)
+            t = time.monotonic()
+            self._start_provisioner(timeout)
+            self._timed("provisioner", t)
         if self.real_node is not None:
             t = time.monotonic()
             self._request(
@@ -388,6 +395,32 @@ class LocalCluster:
             "the default ServiceAccount (service-account controller running)",
         )
 
+    # -- the local storage provisioner (jangar.dev.provisioner) ------------------------------------
+    @property
+    def volumes_dir(self) -> Path:
+        """Where the provisioner puts one directory per PersistentVolume (`<workdir>/volumes/<claim uid>`)."""
+        return self.workdir / provisioner_mod.VOLUMES_DIR
+
+    def _start_provisioner(self, timeout: float) -> None:
+        """Its own process in the group (it outlives `jangar dev cluster up`); ready once it has created the
+        StorageClass `jangar-local`. It runs this interpreter on this checkout of jangar."""
+        package_root = str(Path(provisioner_mod.__file__).resolve().parents[2])
+        pythonpath = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
+        argv = [
+            sys.executable,
+            "-m",
+            "jangar.dev.provisioner",
+            f"--kubeconfig={self.kubeconfig}",
+            f"--volumes-dir={self.volumes_dir}",
+        ]
+        if self.node:
+            argv.append(f"--node-name={self.node_name}")
+        proc = self.group.start(provisioner_mod.PROCESS_NAME, argv, env={"PYTHONPATH": pythonpath})
+        path = f"/apis/storage.k8s.io/v1/storageclasses/{provisioner_mod.STORAGE_CLASS}"
+        self.group.wait_until(
+            proc, lambda: self._get(path) == 200, timeout, f"StorageClass {provisioner_mod.STORAGE_CLASS}"
+        )
+
     def _nodes_ready(self) -> bool:
         _, body = self._request("GET", "/api/v1/nodes")
         ready = 0
@@ -481,6 +514,14 @@ def _fake_node(name: str, tainted: bool = False) -> dict[str, Any]:
     return node
 
 
+def remove_volumes(workdir: Path) -> None:
+    """After every process stopped (and a node's mounts are gone): the storage provisioner's volume
+    directories, all under `<workdir>/volumes`. Never through a mount."""
+    volumes = workdir / provisioner_mod.VOLUMES_DIR
+    if volumes.is_dir() and not node_mod.mounts_under([volumes]):
+        shutil.rmtree(volumes, ignore_errors=True)
+
+
 def stop_cluster(workdir: Path) -> list[str]:
     """Stop the cluster in `workdir` started by any process, undoing a real node's host changes too."""
     if (workdir / "cluster.json").exists() and node_mod.has_node(workdir):
@@ -491,6 +532,7 @@ def stop_cluster(workdir: Path) -> list[str]:
     stopped = stop_recorded(workdir)
     if node_mod.has_node(workdir):  # failed before cluster.json was written
         node_mod.cleanup_host(workdir)
+    remove_volumes(workdir)
     return stopped
 
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from jangar.admission import AdmissionLimits
-from jangar.settings import ControllerTuning, Settings, describe
+from jangar.settings import ArtifactSettings, ControllerTuning, Settings, describe
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "agents"
 
@@ -42,6 +42,7 @@ RICH_VALUES = {
             "schedulingSeconds": 1200,
             "missingJobSeconds": 90,
         },
+        "artifacts": {"maxPerRun": 7, "defaultTtlDays": 14},
     },
 }
 
@@ -102,9 +103,11 @@ def test_rich_values_reach_the_settings(helm_bin: Path, tmp_path: Path) -> None:
         scheduling_grace_seconds=1200.0,
         missing_job_grace_seconds=90.0,
     )
+    assert (controllers.artifacts.max_per_run, controllers.artifacts.default_ttl_days) == (7, 14)
     # The API-only Deployment runs no controllers and gets no controller knobs.
     main = envs["agents"]
     assert not {"JANGAR_AGENTRUN_WORKERS", "JANGAR_REFERENCE_GRACE_SECONDS"} & set(main)
+    assert not {"JANGAR_ARTIFACTS_MAX_PER_RUN", "JANGAR_ARTIFACTS_DEFAULT_TTL_DAYS"} & set(main)
 
 
 def test_default_tuning_renders_the_settings_defaults(helm_bin: Path, tmp_path: Path) -> None:
@@ -136,3 +139,18 @@ def test_every_rendered_variable_is_a_declared_setting(helm_bin: Path, tmp_path:
         for name, env in container_envs(render(helm_bin, tmp_path, *files)).items():
             unknown = set(env) - declared - NOT_SETTINGS
             assert not unknown, f"{name} renders {sorted(unknown)}, which jangar does not read"
+
+
+def test_artifact_values_render_the_settings_defaults_and_null_leaves_them(
+    helm_bin: Path, tmp_path: Path
+) -> None:
+    env = container_envs(render(helm_bin, tmp_path))["agents"]
+    assert (env["JANGAR_ARTIFACTS_MAX_PER_RUN"], env["JANGAR_ARTIFACTS_DEFAULT_TTL_DAYS"]) == ("50", "0")
+    assert Settings.from_env(env).artifacts == ArtifactSettings()
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        yaml.safe_dump({"controller": {"artifacts": {"maxPerRun": None, "defaultTtlDays": 30}}})
+    )
+    env = container_envs(render(helm_bin, tmp_path, values))["agents"]
+    assert "JANGAR_ARTIFACTS_MAX_PER_RUN" not in env
+    assert Settings.from_env(env).artifacts == ArtifactSettings(max_per_run=50, default_ttl_days=30)

@@ -36,6 +36,9 @@ def test_unknown_keys_rejected(helm_bin: Path, values: dict[str, Any], expected:
         ({"controller": {"gracePeriods": {"referenceSeconds": -1}}}, "referenceSeconds"),
         ({"controller": {"gracePeriods": {"imagePullSeconds": "5m"}}}, "imagePullSeconds"),
         ({"controller": {"gracePeriods": {"missingJob": 60}}}, "missingJob"),
+        ({"controller": {"artifacts": {"maxPerRun": 1001}}}, "maxPerRun"),
+        ({"controller": {"artifacts": {"defaultTtlDays": -1}}}, "defaultTtlDays"),
+        ({"controller": {"artifacts": {"ttlDays": 7}}}, "ttlDays"),
     ],
     ids=[
         "zero-workers",
@@ -44,6 +47,9 @@ def test_unknown_keys_rejected(helm_bin: Path, values: dict[str, Any], expected:
         "negative-grace",
         "string-grace",
         "typo",
+        "too-many-artifacts",
+        "negative-artifact-ttl",
+        "artifacts-typo",
     ],
 )
 def test_controller_knobs_rejected(helm_bin: Path, values: dict[str, Any], key: str) -> None:

@@ -291,6 +291,7 @@ root = obj(
                         "missingJobSeconds": SECONDS,
                     }
                 ),
+                "artifacts": obj({"maxPerRun": Inull(0, 1000), "defaultTtlDays": Inull(0)}),
                 "agentRunRetentionSeconds": Imin(0),
                 "logRetentionSeconds": Imin(0),
                 "jobTtlSeconds": Inull(0),

@@ -311,6 +311,16 @@ name appears twice.
 {{- end -}}
 {{- end -}}
 
+{{- /* Artifacts recorded for runs (issue 11): only where controllers run; null leaves jangar's default. */ -}}
+{{- if $runsControllers -}}
+{{- $art := $V.controller.artifacts | default dict -}}
+{{- range $pair := list (list "JANGAR_ARTIFACTS_MAX_PER_RUN" $art.maxPerRun) (list "JANGAR_ARTIFACTS_DEFAULT_TTL_DAYS" $art.defaultTtlDays) -}}
+{{- if not (kindIs "invalid" (index $pair 1)) -}}
+{{- $env = append $env (dict "name" (index $pair 0) "value" (include "agents.int" (index $pair 1))) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{- /* Agents controller */ -}}
 {{- $c := $V.controller -}}
 {{- $agentsOn := and $runsControllers $c.enabled -}}
