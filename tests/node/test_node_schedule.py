@@ -47,6 +47,26 @@ async def _runner_rbac(node_client: k8s.ApiClient, ns: str) -> None:
     await rbac.create_namespaced_role_binding(ns, binding)
 
 
+async def _diagnose(client: Client, node_client: k8s.ApiClient, ns: str) -> str:
+    """What happened along the path: the Schedule's status, the CronJob, its Jobs and Pods, the fire log."""
+    lines = [f"schedule status: {(await client.get(SCHEDULES, 'every-minute', ns)).get('status')}"]
+    batch, core = k8s.BatchV1Api(node_client), k8s.CoreV1Api(node_client)
+    for cron in (await batch.list_namespaced_cron_job(ns)).items:
+        lines.append(f"cronjob {cron.metadata.name}: last schedule {cron.status.last_schedule_time}")
+    for job in (await batch.list_namespaced_job(ns)).items:
+        lines.append(f"job {job.metadata.name}: {job.status.conditions}")
+    for pod in (await core.list_namespaced_pod(ns)).items:
+        lines.append(f"pod {pod.metadata.name}: {pod.status.phase} {pod.status.container_statuses}")
+        if pod.metadata.name.startswith("every-minute"):
+            try:
+                lines.append(await core.read_namespaced_pod_log(pod.metadata.name, ns, tail_lines=30))
+            except k8s.ApiException as exc:
+                lines.append(f"  no log: {exc.reason}")
+    runs = (await client.list(AGENTRUNS, namespace=ns)).items
+    lines += [f"run {r['metadata']['name']}: {(r.get('status') or {}).get('phase')}" for r in runs]
+    return "\n".join(lines)
+
+
 async def test_a_schedule_fires_in_a_real_pod_and_its_run_succeeds(
     node_cluster: LocalCluster, client: Client, node_client: k8s.ApiClient, node_namespace: str
 ) -> None:
@@ -102,7 +122,10 @@ async def test_a_schedule_fires_in_a_real_pod_and_its_run_succeeds(
             return done[0] if done else None
 
         # the next minute boundary, the CronJob controller's tick, a pod start, the run: well under 3 min
-        run = await eventually(scheduled_run, timeout=210, what="the scheduled AgentRun to finish")
+        try:
+            run = await eventually(scheduled_run, timeout=240, what="the scheduled AgentRun to finish")
+        except AssertionError as err:
+            raise AssertionError(f"{err}\n{await _diagnose(client, node_client, ns)}") from None
         assert run["status"]["phase"] == "Succeeded", run["status"]
         assert run["spec"].get("idempotencyKey", "").startswith(f"schedule:{ns}/every-minute@"), run["spec"]
         status = (await client.get(SCHEDULES, "every-minute", ns))["status"]
