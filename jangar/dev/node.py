@@ -331,6 +331,11 @@ def kubelet_config(paths: NodePaths, pki: Pki, node_ip: str, port: int, healthz_
         # imported images cannot be pulled again: never garbage-collect them
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
+        # An image the kubelet once pulled (the publish test pulls jangar's from a registry) gets a pull
+        # record keyed by its image ID; the default policy then makes every other name of the same image
+        # (the ctr-imported `local.jangar.dev/...`) "must pull", which `imagePullPolicy: Never` refuses with
+        # ErrImageNeverPull. A local node has no per-image credentials to verify.
+        "imagePullCredentialsVerificationPolicy": "NeverVerify",
         "syncFrequency": "10s",
         "fileCheckFrequency": "10s",
         "nodeStatusUpdateFrequency": "10s",
