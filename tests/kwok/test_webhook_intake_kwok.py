@@ -77,7 +77,15 @@ async def test_a_signed_github_delivery_creates_one_spec_and_one_run_that_succee
             return obj if hook.get("status") == "synced" else None
 
         source = await eventually(synced, timeout=30, what="lastWebhook synced")
-        spec_rv = (await client.get(IMPLEMENTATIONSPECS, SPEC, ns))["metadata"]["resourceVersion"]
+
+        async def spec_settled() -> dict[str, Any] | None:  # the intake's Synced and the controller's Ready
+            obj = await client.get(IMPLEMENTATIONSPECS, SPEC, ns)
+            settled = cond(obj, "Synced").get("status") == "True" and cond(obj, "Ready").get("status")
+            return obj if settled else None
+
+        spec_rv = (await eventually(spec_settled, timeout=30, what="the spec's status"))["metadata"][
+            "resourceVersion"
+        ]
         source_rv = source["metadata"]["resourceVersion"]
 
         # the same delivery again (GitHub redelivers on a timeout): de-duplicated, nothing changes
