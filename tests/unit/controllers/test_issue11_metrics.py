@@ -319,3 +319,13 @@ async def test_a_finished_runs_artifacts_are_counted_with_their_bytes(
         10 + i for i in range(kept)
     )
     assert value(world.registry, "jangar_artifacts_truncated_total", namespace="agents") == truncated
+
+
+@pytest.mark.parametrize("spec", [{"cron": "not a cron"}, {"cron": "* * * * *", "timezone": "Mars/Base"}, {}])
+def test_an_invalid_schedule_counts_no_ticks_and_does_not_raise(spec: dict[str, Any]) -> None:
+    sched = schedule(
+        {"phase": PHASE_SUSPENDED, "lastRun": last(1), "conditions": [cond("Suspended", "True", tick(0))]}
+    )
+    sched["spec"] = {k: v for k, v in sched["spec"].items() if k not in ("cron",)} | spec
+    seen = observe_fires(snap(sched, [1, 5]), PHASE_ACTIVE)
+    assert seen.fired is not None and (seen.missed, seen.skipped) == (0, 0)
