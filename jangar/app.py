@@ -172,7 +172,8 @@ async def build_manager(
     from jangar.server.memory_api import MemoryApi
     from jangar.services.memory import MemoryService
 
-    manager.app.router.add_routes(MemoryApi(MemoryService.from_settings(manager.client, settings)).routes())
+    memories = MemoryService.from_settings(manager.client, settings, registry=manager.metrics.registry)
+    manager.app.router.add_routes(MemoryApi(memories).routes())
     if settings.grpc.enabled:
         from jangar.grpc.server import GrpcRunnable
 

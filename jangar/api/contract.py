@@ -217,3 +217,11 @@ ANNOTATION_SCHEDULE_SPEC_HASH: Final = "schedules.proompteng.ai/spec-hash"
 """On a Schedule's CronJob: a hash of the spec the controller wrote (a changed Schedule rewrites it; the API
 server's defaults never look like a change)."""
 __all__ += ["ANNOTATION_SCHEDULE_SPEC_HASH"]
+
+# -- issue 11: artifacts of workflow steps ------------------------------------------------------------
+ANNOTATION_ARTIFACT_NAME: Final = "artifacts.proompteng.ai/name"
+"""On an Artifact created for a run: the artifact's name as the runner reported it."""
+ANNOTATION_ARTIFACT_STEP: Final = "artifacts.proompteng.ai/step"
+"""On an Artifact created for a workflow run: the step that produced it (its `status.artifacts` entry is
+named `<step>/<artifact>`)."""
+__all__ += ["ANNOTATION_ARTIFACT_NAME", "ANNOTATION_ARTIFACT_STEP"]

@@ -23,6 +23,7 @@ import structlog
 from jangar.conditions import format_time, parse_time
 from jangar.controllers.kinds import ARTIFACTS
 from jangar.controllers.status import Cond, compose_status, write_status
+from jangar.controllers.storage_metrics import StorageMetrics
 from jangar.runtime import (
     AlreadyExistsError,
     CacheReader,
@@ -137,12 +138,18 @@ def _now() -> datetime:
 
 class ArtifactReconciler:
     def __init__(
-        self, client: Client, cache: CacheReader, events: Recorder, clock: Callable[[], datetime] = _now
+        self,
+        client: Client,
+        cache: CacheReader,
+        events: Recorder,
+        clock: Callable[[], datetime] = _now,
+        metrics: StorageMetrics | None = None,
     ) -> None:
         self.client = client
         self.cache = cache
         self.events = events
         self.clock = clock
+        self.metrics = metrics
 
     async def reconcile(self, req: Request) -> Result | None:
         artifact = self.cache.get(ARTIFACTS, req.name, req.namespace)
@@ -155,6 +162,8 @@ class ArtifactReconciler:
             self.events.normal(artifact, plan.reason, plan.message)
             uid = artifact["metadata"].get("uid")
             await self.client.delete(ARTIFACTS, req.name, ns, uid=uid, ignore_not_found=True)
+            if self.metrics is not None:
+                self.metrics.artifacts_expired.labels(ns).inc()
             log.info("expired: deleted", kind="Artifact", namespace=ns, name=req.name)
             return None
         if plan.status is not None:
@@ -166,16 +175,22 @@ class ArtifactReconciler:
 
 
 async def create_run_artifacts(
-    client: Client, objects: Sequence[Mapping[str, Any]], owner_uid: str | None
+    client: Client,
+    objects: Sequence[Mapping[str, Any]],
+    owner_uid: str | None,
+    *,
+    on_created: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> int:
     """Create a finished run's Artifacts; one already there (ours: adopted; another owner's: left alone,
-    logged) is not an error. Returns how many were created."""
+    logged) is not an error. Returns how many were created (`on_created` is called with each)."""
     created = 0
     for obj in objects:
         meta = obj["metadata"]
         try:
             await client.create(ARTIFACTS, dict(obj))
             created += 1
+            if on_created is not None:
+                on_created(obj)
         except AlreadyExistsError:
             existing: JsonObject = await client.get(ARTIFACTS, meta["name"], meta["namespace"])
             if owner_uid and controller_uid(existing) != owner_uid:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from jangar.controllers.storage_metrics import StorageMetrics
+
 __all__ = ["RunMetrics"]
 
 _MS_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
@@ -27,3 +29,5 @@ class RunMetrics:
             buckets=_MS_BUCKETS,
             registry=registry,
         )
+        # issue 11: run artifacts recorded / truncated (shared with the Artifact controller's)
+        self.storage = StorageMetrics.for_registry(registry)

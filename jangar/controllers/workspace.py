@@ -29,6 +29,7 @@ from jangar.api.contract import WORKSPACE_EXPIRED
 from jangar.conditions import format_time
 from jangar.controllers.kinds import PVCS, WORKSPACES
 from jangar.controllers.status import Cond, compose_status, write_status
+from jangar.controllers.storage_metrics import StorageMetrics
 from jangar.runtime import (
     AlreadyExistsError,
     CacheReader,
@@ -187,11 +188,13 @@ class WorkspaceReconciler:
         cache: CacheReader,
         events: Recorder,
         clock: Callable[[], datetime] = _now,
+        metrics: StorageMetrics | None = None,
     ) -> None:
         self.client = client
         self.cache = cache
         self.events = events
         self.clock = clock
+        self.metrics = metrics
 
     async def reconcile(self, req: Request) -> Result | None:
         workspace = self.cache.get(WORKSPACES, req.name, req.namespace)
@@ -215,6 +218,9 @@ class WorkspaceReconciler:
         if plan.status is not None:
             old_phase = (workspace.get("status") or {}).get("phase")
             written = await write_status(self.client, WORKSPACES, workspace, plan.status, now=now)
+            expired = written is not None and old_phase != plan.phase and plan.phase == "Expired"
+            if expired and self.metrics is not None:
+                self.metrics.workspace_expirations.labels(ns).inc()
             if written is not None and old_phase != plan.phase:
                 warning = plan.phase in ("Failed", "Invalid") or plan.reason == "ClaimNameTaken"
                 self.events.event(written, "Warning" if warning else "Normal", plan.reason, plan.message)

@@ -20,6 +20,7 @@ from jangar.api.contract import LABEL_WORKSPACE
 from jangar.controllers import indexes as ix
 from jangar.controllers.artifact import ArtifactReconciler
 from jangar.controllers.kinds import AGENTRUNS, ARTIFACTS, PVCS, WORKSPACES
+from jangar.controllers.storage_metrics import StorageMetrics
 from jangar.controllers.workspace import WorkspaceReconciler
 from jangar.runtime import (
     Builder,
@@ -72,6 +73,8 @@ def install_workspaces(
     for ref in (WORKSPACES, ARTIFACTS, PVCS):
         cache.informer(ref)
     install_workspace_indexes(cache)
+    metrics = StorageMetrics.for_registry(manager.metrics.registry)
+    metrics.watch(cache)
     agentruns.watch(WORKSPACES, ix.runs_for(cache, RUN_WORKSPACE))
     tuning = settings.tuning
 
@@ -86,11 +89,11 @@ def install_workspaces(
         .for_(WORKSPACES, GenerationChanged())
         .owns(PVCS)
         .named("workspace")
-        .complete(WorkspaceReconciler(manager.client, cache, events, clock))
+        .complete(WorkspaceReconciler(manager.client, cache, events, clock, metrics))
     )
     (
         builder()
         .for_(ARTIFACTS, GenerationChanged())
         .named("artifact")
-        .complete(ArtifactReconciler(manager.client, cache, events, clock))
+        .complete(ArtifactReconciler(manager.client, cache, events, clock, metrics))
     )

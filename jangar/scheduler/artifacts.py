@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jangar.api.contract import LABEL_RUN, WORKSPACE_MOUNT_ROOT
+from jangar.api.contract import ANNOTATION_ARTIFACT_NAME, LABEL_RUN, WORKSPACE_MOUNT_ROOT
 from jangar.scheduler.naming import dns_label, label_value
 from jangar.scheduler.ownership import owner_reference
 
@@ -100,7 +100,7 @@ def run_artifacts(
             "name": _unique(dns_label(run_name, str(entry["name"])), taken),
             "namespace": ns,
             "labels": {LABEL_RUN: label_value(run_name)},
-            "annotations": {"artifacts.proompteng.ai/name": str(entry["name"])},
+            "annotations": {ANNOTATION_ARTIFACT_NAME: str(entry["name"])},
         }
         if owner is not None:
             metadata["ownerReferences"] = [owner]

@@ -21,17 +21,20 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import structlog
+from prometheus_client import CollectorRegistry
 
 from jangar.api.refs import MEMORIES
 from jangar.runtime import Client, NotFoundError
 from jangar.runtime.resources import SECRETS
 from jangar.services.errors import InvalidRequest, NotFound, ServiceError
+from jangar.services.memory_metrics import MemoryMetrics
 from jangar.services.scope import NamespaceScope
 from jangar.settings import Settings
 from jangar.validation.memory import decoded_secret_data, postgres_dsn
@@ -178,14 +181,27 @@ def _memory_ref(body: Mapping[str, Any]) -> tuple[str, str | None]:
     return name, str(namespace) if namespace else None
 
 
+def _result_of(exc: BaseException) -> str:
+    if isinstance(exc, MemoryUnavailable):
+        return "unavailable"
+    if isinstance(exc, NotFound):
+        return "not_found"
+    if isinstance(exc, InvalidRequest):
+        return "invalid"
+    return "error"
+
+
 class MemoryService:
-    def __init__(self, client: Client, scope: NamespaceScope) -> None:
+    def __init__(self, client: Client, scope: NamespaceScope, metrics: MemoryMetrics | None = None) -> None:
         self.client = client
         self.scope = scope
+        self.metrics = metrics if metrics is not None else MemoryMetrics(None)
 
     @classmethod
-    def from_settings(cls, client: Client, settings: Settings) -> MemoryService:
-        return cls(client, NamespaceScope.from_settings(settings))
+    def from_settings(
+        cls, client: Client, settings: Settings, registry: CollectorRegistry | None = None
+    ) -> MemoryService:
+        return cls(client, NamespaceScope.from_settings(settings), MemoryMetrics(registry))
 
     async def _dsn(self, name: str, requested_ns: str | None) -> tuple[str, str]:
         """(dsn, namespace) of a postgres Memory."""
@@ -225,6 +241,22 @@ class MemoryService:
             ) from None
 
     async def query(self, q: MemoryQuery) -> dict[str, Any]:
+        """`_query`, counted (`jangar_memory_queries_total{result}`) and timed."""
+        mode = "key" if q.key is not None else "embedding" if q.embedding is not None else "text"
+        start = time.perf_counter()
+        result = "error"
+        try:
+            answer = await self._query(q)
+            result = "ok" if answer["results"] else "empty"
+            return answer
+        except Exception as exc:
+            result = _result_of(exc)
+            raise
+        finally:
+            self.metrics.queries.labels(result).inc()
+            self.metrics.query_seconds.labels(mode).observe(time.perf_counter() - start)
+
+    async def _query(self, q: MemoryQuery) -> dict[str, Any]:
         dsn, namespace = await self._dsn(q.memory, q.namespace)
         conn = await self._connect(dsn, f"{namespace}/{q.memory}")
         try:
@@ -270,6 +302,19 @@ class MemoryService:
         return list(await conn.fetch(sql, q.memory, q.text, q.limit))
 
     async def upsert(
+        self, memory: str, namespace: str | None, records: Sequence[MemoryRecord]
+    ) -> dict[str, Any]:
+        """`_upsert`, counted (`jangar_memory_writes_total{result}`, `jangar_memory_records_written_total`)."""
+        try:
+            answer = await self._upsert(memory, namespace, records)
+        except Exception as exc:
+            self.metrics.writes.labels(_result_of(exc)).inc()
+            raise
+        self.metrics.writes.labels("ok").inc()
+        self.metrics.records_written.labels(answer["memory"]["namespace"]).inc(answer["upserted"])
+        return answer
+
+    async def _upsert(
         self, memory: str, namespace: str | None, records: Sequence[MemoryRecord]
     ) -> dict[str, Any]:
         dsn, ns = await self._dsn(memory, namespace)

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest_asyncio
-from kubernetes_asyncio import client as k8s
 
 from jangar.controllers.kinds import AGENTRUNS, CONFIGMAPS, JOBS
 from jangar.dev.cluster import LocalCluster
 from jangar.dev.kwok_stages import FAIL_IMAGE, PULL_BACKOFF_IMAGE, SLOW_IMAGE
 from jangar.runtime import Client, NotFoundError
-from jangar.runtime.resources import SERVICE_ACCOUNTS
 from jangar.settings import ControllerTuning
 from tests.envtest.controllers_fixtures import (
     ControllerProcess,
@@ -27,23 +22,6 @@ from tests.envtest.controllers_fixtures import (
     settings_for,
     wait_phase,
 )
-
-
-@pytest_asyncio.fixture
-async def client(
-    kwok_crds: LocalCluster, kwok_client: k8s.ApiClient, kwok_namespace: str
-) -> AsyncIterator[Client]:
-    c = Client(kwok_client, timeout=15, field_manager="test")
-
-    async def default_sa() -> bool:
-        try:
-            await c.get(SERVICE_ACCOUNTS, "default", kwok_namespace)
-        except NotFoundError:
-            return False
-        return True
-
-    await eventually(default_sa, what="default service account")
-    yield c
 
 
 def _finished(job: dict[str, Any]) -> bool:

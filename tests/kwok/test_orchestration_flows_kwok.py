@@ -11,12 +11,8 @@ exit 1, `PULL_BACKOFF_IMAGE` Pods never start (a run that stays Running), `SLOW_
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
-
-import pytest_asyncio
-from kubernetes_asyncio import client as k8s
 
 from jangar.api.contract import ANNOTATION_CANCEL, LABEL_ORCHESTRATION_RUN, LABEL_TOOL_RUN
 from jangar.api.refs import (
@@ -40,7 +36,6 @@ from jangar.dev.kwok_stages import (
     TERMINATION_MESSAGE_ENV,
 )
 from jangar.runtime import Client, NotFoundError, ResourceRef
-from jangar.runtime.resources import SERVICE_ACCOUNTS
 from jangar.settings import ControllerTuning
 from tests.envtest.controllers_fixtures import (
     ControllerProcess,
@@ -52,23 +47,6 @@ from tests.envtest.controllers_fixtures import (
 )
 
 TUNING = ControllerTuning(agentrun_workers=4, reference_grace_seconds=60.0)
-
-
-@pytest_asyncio.fixture
-async def client(
-    kwok_crds: LocalCluster, kwok_client: k8s.ApiClient, kwok_namespace: str
-) -> AsyncIterator[Client]:
-    c = Client(kwok_client, timeout=15, field_manager="test")
-
-    async def default_sa() -> bool:
-        try:
-            await c.get(SERVICE_ACCOUNTS, "default", kwok_namespace)
-        except NotFoundError:
-            return False
-        return True
-
-    await eventually(default_sa, what="default service account")
-    yield c
 
 
 def meta(ns: str, name: str) -> dict[str, Any]:

@@ -4,18 +4,13 @@ children through their owner references."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest_asyncio
-from kubernetes_asyncio import client as k8s
 
 from jangar.api.contract import LABEL_ORCHESTRATION_RUN
 from jangar.api.refs import ORCHESTRATIONRUNS, ORCHESTRATIONS
 from jangar.controllers.kinds import AGENTRUNS, JOBS
 from jangar.dev.cluster import LocalCluster
-from jangar.runtime import Client, NotFoundError
-from jangar.runtime.resources import SERVICE_ACCOUNTS
+from jangar.runtime import Client
 from tests.envtest.controllers_fixtures import (
     apply_basics,
     cond,
@@ -23,23 +18,6 @@ from tests.envtest.controllers_fixtures import (
     running_controller,
     settings_for,
 )
-
-
-@pytest_asyncio.fixture
-async def client(
-    kwok_crds: LocalCluster, kwok_client: k8s.ApiClient, kwok_namespace: str
-) -> AsyncIterator[Client]:
-    c = Client(kwok_client, timeout=15, field_manager="test")
-
-    async def default_sa() -> bool:
-        try:
-            await c.get(SERVICE_ACCOUNTS, "default", kwok_namespace)
-        except NotFoundError:
-            return False
-        return True
-
-    await eventually(default_sa, what="default service account")
-    yield c
 
 
 def agent_step(name: str, *deps: str, **inputs: str) -> dict[str, Any]:

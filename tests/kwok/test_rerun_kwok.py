@@ -5,11 +5,7 @@ with the root run's uid in the delivery id, then nothing more."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest_asyncio
-from kubernetes_asyncio import client as k8s
 
 from jangar.api.contract import LABEL_RERUN_KIND
 from jangar.api.refs import ORCHESTRATIONRUNS, ORCHESTRATIONS
@@ -17,8 +13,7 @@ from jangar.controllers.kinds import AGENTRUNS, EVENTS
 from jangar.controllers.rerun import MAX_ATTEMPTS
 from jangar.dev.cluster import LocalCluster
 from jangar.dev.kwok_stages import FAIL_IMAGE
-from jangar.runtime import Client, NotFoundError
-from jangar.runtime.resources import SERVICE_ACCOUNTS
+from jangar.runtime import Client
 from tests.envtest.controllers_fixtures import (
     apply_basics,
     eventually,
@@ -29,23 +24,6 @@ from tests.envtest.controllers_fixtures import (
 )
 
 FAILING = {"workload": {"image": FAIL_IMAGE}, "runtime": {"type": "job", "config": {"backoffLimit": 0}}}
-
-
-@pytest_asyncio.fixture
-async def client(
-    kwok_crds: LocalCluster, kwok_client: k8s.ApiClient, kwok_namespace: str
-) -> AsyncIterator[Client]:
-    c = Client(kwok_client, timeout=15, field_manager="test")
-
-    async def default_sa() -> bool:
-        try:
-            await c.get(SERVICE_ACCOUNTS, "default", kwok_namespace)
-        except NotFoundError:
-            return False
-        return True
-
-    await eventually(default_sa, what="default service account")
-    yield c
 
 
 async def reruns(client: Client, ns: str) -> list[dict[str, Any]]:

@@ -3,13 +3,10 @@ kubelet run the ToolRun's Job (kwok stages: Pods succeed; reserved images fail o
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest_asyncio
 import yaml
-from kubernetes_asyncio import client as k8s
 
 from jangar.api.contract import LABEL_TOOL_RUN
 from jangar.api.refs import TOOLRUNS, TOOLS
@@ -17,27 +14,9 @@ from jangar.controllers.kinds import CONFIGMAPS, JOBS, PODS
 from jangar.dev.cluster import LocalCluster
 from jangar.dev.kwok_stages import FAIL_IMAGE, SLOW_IMAGE
 from jangar.runtime import Client, NotFoundError
-from jangar.runtime.resources import SERVICE_ACCOUNTS
 from tests.envtest.controllers_fixtures import cond, eventually, running_controller, settings_for
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "charts" / "agents" / "examples"
-
-
-@pytest_asyncio.fixture
-async def client(
-    kwok_crds: LocalCluster, kwok_client: k8s.ApiClient, kwok_namespace: str
-) -> AsyncIterator[Client]:
-    c = Client(kwok_client, timeout=15, field_manager="test")
-
-    async def default_sa() -> bool:
-        try:
-            await c.get(SERVICE_ACCOUNTS, "default", kwok_namespace)
-        except NotFoundError:
-            return False
-        return True
-
-    await eventually(default_sa, what="default service account")
-    yield c
 
 
 def example(name: str, ns: str) -> dict[str, Any]:

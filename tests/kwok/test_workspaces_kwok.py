@@ -4,18 +4,13 @@ Workspace's claim is deleted (its volume and directory with it) and never create
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest_asyncio
-from kubernetes_asyncio import client as k8s
 
 from jangar.api.refs import WORKSPACES
 from jangar.controllers.kinds import AGENTRUNS, JOBS, PODS, PVCS
 from jangar.dev.cluster import LocalCluster
 from jangar.dev.provisioner import ANN_PROVISIONED_BY, PROVISIONER, PVS, STORAGE_CLASS
 from jangar.runtime import Client, NotFoundError
-from jangar.runtime.resources import SERVICE_ACCOUNTS
 from tests.envtest.controllers_fixtures import (
     apply_basics,
     cond,
@@ -25,23 +20,6 @@ from tests.envtest.controllers_fixtures import (
     settings_for,
     wait_phase,
 )
-
-
-@pytest_asyncio.fixture
-async def client(
-    kwok_crds: LocalCluster, kwok_client: k8s.ApiClient, kwok_namespace: str
-) -> AsyncIterator[Client]:
-    c = Client(kwok_client, timeout=15, field_manager="test")
-
-    async def default_sa() -> bool:
-        try:
-            await c.get(SERVICE_ACCOUNTS, "default", kwok_namespace)
-        except NotFoundError:
-            return False
-        return True
-
-    await eventually(default_sa, what="default service account")
-    yield c
 
 
 def workspace(ns: str, name: str, **spec: Any) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from typing import Any
 
 import structlog
 
-from jangar.api.contract import FINALIZER_RUNTIME_CLEANUP, is_terminal
+from jangar.api.contract import CONDITION_ARTIFACTS_TRUNCATED, FINALIZER_RUNTIME_CLEANUP, is_terminal
+from jangar.conditions import find_condition
 from jangar.controllers.admission_gate import AdmissionGate
 from jangar.controllers.agentrun.plan import RunPlan
 from jangar.controllers.app_tokens import AppTokens
@@ -55,6 +56,11 @@ class ChildNameTaken(Exception):
         self.run = run
 
 
+def _truncated(run: Mapping[str, Any]) -> bool:
+    cond = find_condition((run.get("status") or {}).get("conditions"), CONDITION_ARTIFACTS_TRUNCATED)
+    return cond is not None and cond.get("status") == "True"
+
+
 @dataclass
 class PlanApplier:
     """The side of the AgentRun reconciler that writes. One per manager; stateless between calls."""
@@ -82,7 +88,9 @@ class PlanApplier:
             if plan.create is not None:
                 await create_plan(self.client, self.cache, plan.create, meta.get("uid"))
             if plan.artifacts:
-                await create_run_artifacts(self.client, plan.artifacts, meta.get("uid"))
+                await create_run_artifacts(
+                    self.client, plan.artifacts, meta.get("uid"), on_created=self.metrics.storage.recorded
+                )
         except BaseException as exc:
             if plan.admitted:  # the run could not start: its place goes back to admission
                 self.gate.release(ns, name)
@@ -95,6 +103,8 @@ class PlanApplier:
             if written is not None:
                 updated = written
                 self._transition(run, written, plan)
+                if _truncated(written) and not _truncated(run):
+                    self.metrics.storage.artifacts_truncated.labels(ns).inc()
         for job in plan.delete_jobs:
             await self.client.delete(
                 JOBS, job, ns, propagation_policy=PropagationPolicy.BACKGROUND, ignore_not_found=True

@@ -38,6 +38,7 @@ from jangar.api.contract import (
 from jangar.conditions import format_time, parse_time
 from jangar.controllers.agentrun.plan import NEEDS_ADMISSION, RunPlan, StatusUpdate
 from jangar.controllers.agentrun.snapshot import RunSnapshot, classify, job_finished, live_job, plan_steps
+from jangar.controllers.agentrun.workflow_artifacts import step_artifacts
 from jangar.controllers.budget_hold import BUDGET_RECHECK_SECONDS
 from jangar.controllers.runconditions import RunDetails, run_conditions
 from jangar.controllers.status import compose_status
@@ -605,6 +606,11 @@ def _workflow(snap: RunSnapshot, run: Mapping[str, Any]) -> RunPlan:
         details = RunDetails("Running", _step_message(wp), accepted=True, warning=warning)
         fields.update(_observed_job_uid(run, wp))
     fields["workflow"] = _workflow_status(run, wp, snap.now)
+    recorded = step_artifacts(snap, run, wp)  # issue 11: the steps' artifacts, like a single Job's
+    if recorded is not None:
+        fields["artifacts"] = recorded.entries
+        if recorded.truncated is not None:
+            details = replace(details, artifacts_truncated=recorded.truncated)
     update = _status(snap, phase, details, fields, run=run)
     plan = RunPlan(
         app_token=app_token,
@@ -612,6 +618,7 @@ def _workflow(snap: RunSnapshot, run: Mapping[str, Any]) -> RunPlan:
         status=update,
         delete_jobs=tuple(wp.stop_jobs),
         requeue_after=wp.requeue_after,
+        artifacts=tuple(recorded.objects) if recorded is not None else (),
     )
     ttl = job_ttl_seconds(run, snap.settings)
     if ttl is not None:

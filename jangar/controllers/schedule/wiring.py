@@ -21,6 +21,7 @@ from jangar.api.contract import LABEL_SCHEDULE
 from jangar.api.refs import SCHEDULES
 from jangar.controllers.kinds import CONFIGMAPS
 from jangar.controllers.schedule.apply import ScheduleApplier
+from jangar.controllers.schedule.metrics import ScheduleMetrics
 from jangar.controllers.schedule.reconciler import ScheduleReconciler
 from jangar.controllers.schedule.snapshot import RUN_KINDS, target_of
 from jangar.runtime import (
@@ -116,6 +117,7 @@ def install_schedules(
         cache=cache,
         applier=ScheduleApplier(client=manager.client, events=events),
         clock=clock,
+        metrics=ScheduleMetrics(manager.metrics.registry),
     )
     builder = Builder(manager).for_(SCHEDULES, GenerationChanged()).owns(CRONJOBS).owns(CONFIGMAPS)
     for kind, ref in RUN_KINDS.items():
