@@ -217,3 +217,11 @@ ANNOTATION_SCHEDULE_SPEC_HASH: Final = "schedules.proompteng.ai/spec-hash"
 """On a Schedule's CronJob: a hash of the spec the controller wrote (a changed Schedule rewrites it; the API
 server's defaults never look like a change)."""
 __all__ += ["ANNOTATION_SCHEDULE_SPEC_HASH"]
+
+# -- admission rate window (issue 12 §3): the durable record of recent admissions, one per namespace --
+ADMISSION_WINDOW_CONFIGMAP: Final = "jangar-admissions"
+"""The ConfigMap (in each namespace with admissions) holding the admissions inside the rate window, so
+deleting finished runs or restarting the controller does not give rate budget back (docs/admission.md)."""
+LABEL_ADMISSION_WINDOW: Final = f"{AGENTS}/admission-window"
+"""On that ConfigMap (value `true`): how a starting controller finds the records to reload."""
+__all__ += ["ADMISSION_WINDOW_CONFIGMAP", "LABEL_ADMISSION_WINDOW"]

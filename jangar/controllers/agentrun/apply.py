@@ -85,7 +85,7 @@ class PlanApplier:
                 await create_run_artifacts(self.client, plan.artifacts, meta.get("uid"))
         except BaseException as exc:
             if plan.admitted:  # the run could not start: its place goes back to admission
-                self.gate.release(ns, name)
+                self.gate.release(ns, name, unstarted=True)
             if isinstance(exc, ForeignObject):
                 raise ChildNameTaken(str(exc), run) from exc
             raise
