@@ -37,6 +37,7 @@ from jangar.runtime.store import CONTROLLER_UID_INDEX
 __all__ = [
     "ADMISSION_INDEX",
     "LIVE",
+    "RecordMemo",
     "ensure_admission_index",
     "held_for_admission",
     "live_index",
@@ -83,10 +84,39 @@ def _jobs(cache: CacheReader, namespace: str, uid: str) -> list[JsonObject]:
         return []
 
 
-def run_record(cache: CacheReader, run: JsonObject, clock: Clock) -> RunRecord | None:
+class RecordMemo:
+    """`RunRecord`s by (uid, resourceVersion), so a run unchanged since the last pass is not parsed again
+    (its record's cached properties, the FIFO order among them, are kept too). Each `snapshot` keeps only
+    the entries it used, so the memo holds at most the unfinished runs. One per gate (event-loop use)."""
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, str], RunRecord] = {}
+        self._next: dict[tuple[str, str], RunRecord] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def get(self, run: JsonObject) -> RunRecord:
+        meta = run.get("metadata") or {}
+        uid, rv = meta.get("uid"), meta.get("resourceVersion")
+        if not uid or not rv:
+            return RunRecord.from_run(run)
+        key = (str(uid), str(rv))
+        record = self._records.get(key) or self._next.get(key) or RunRecord.from_run(run)
+        self._next[key] = record
+        return record
+
+    def rotate(self) -> None:
+        """End of a snapshot: forget the records it did not use."""
+        self._records, self._next = self._next, {}
+
+
+def run_record(
+    cache: CacheReader, run: JsonObject, clock: Clock, memo: RecordMemo | None = None
+) -> RunRecord | None:
     """The record admission counts for `run`, or None for a run held out of the queue."""
     meta = run.get("metadata") or {}
-    record = RunRecord.from_run(run)
+    record = memo.get(run) if memo is not None else RunRecord.from_run(run)
     if record.terminal:
         return record
     if record.admitted_at is None and record.phase != "Running":
@@ -99,8 +129,9 @@ def run_record(cache: CacheReader, run: JsonObject, clock: Clock) -> RunRecord |
     return record
 
 
-def snapshot(cache: CacheReader, clock: Clock) -> list[RunRecord]:
-    """Every unfinished AgentRun the cache holds (all watched namespaces), as admission sees it."""
+def snapshot(cache: CacheReader, clock: Clock, memo: RecordMemo | None = None) -> list[RunRecord]:
+    """Every unfinished AgentRun the cache holds (all watched namespaces), as admission sees it. `memo`
+    (the gate's) saves re-parsing the runs that did not change since the previous pass."""
     try:
         live = cache.list(AGENTRUNS, index=(ADMISSION_INDEX, LIVE), copy=False)
     except KeyError:  # a cache nobody added the index to yet (it is added once; events keep it current)
@@ -108,7 +139,9 @@ def snapshot(cache: CacheReader, clock: Clock) -> list[RunRecord]:
         live = cache.list(AGENTRUNS, index=(ADMISSION_INDEX, LIVE), copy=False)
     records = []
     for run in live:
-        record = run_record(cache, run, clock)
+        record = run_record(cache, run, clock, memo)
         if record is not None:
             records.append(record)
+    if memo is not None:
+        memo.rotate()
     return records

@@ -34,7 +34,7 @@ from prometheus_client import Counter as PromCounter
 
 from jangar.admission import AdmissionLedger, AdmissionLimits, RunRecord, Verdict
 from jangar.admission.model import RunKey
-from jangar.admission.snapshot import ensure_admission_index, held_for_admission, snapshot
+from jangar.admission.snapshot import RecordMemo, ensure_admission_index, held_for_admission, snapshot
 from jangar.admission.window import WINDOW_DATA_KEY, RateWindow, Stamp, parse_stamps, serialize_stamps
 from jangar.api.contract import ADMISSION_WINDOW_CONFIGMAP, LABEL_ADMISSION_WINDOW, is_terminal
 from jangar.conditions import parse_time
@@ -104,6 +104,7 @@ class AdmissionGate:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flush_task: asyncio.Task[None] | None = None
         self._primed = False
+        self._memo = RecordMemo()
 
     @property
     def window(self) -> RateWindow:
@@ -196,7 +197,7 @@ class AdmissionGate:
 
     def snapshot(self) -> list[RunRecord]:
         """Every AgentRun the cache holds, as admission sees it (`jangar.admission.snapshot`)."""
-        return snapshot(self._cache, self._clock)
+        return snapshot(self._cache, self._clock, self._memo)
 
     def admit(self, run: JsonObject) -> Verdict:
         """Decide for `run` (and reserve its capacity when admitted)."""

@@ -234,3 +234,28 @@ def test_durable_record_round_trip_and_earliest_wins() -> None:
     assert window.take_dirty() == {"a"} and not window.has_dirty
     window.withdraw("u1")
     assert window.take_dirty() == {"a"} and window.stamps(NOW) == {}
+
+
+def test_the_snapshot_reads_only_unfinished_runs_and_follows_updates() -> None:
+    from jangar.admission.snapshot import RecordMemo, snapshot
+    from jangar.controllers.kinds import AGENTRUNS
+    from jangar.runtime.testing import FakeCache
+
+    def obj(name: str, phase: str, rv: str) -> dict[str, object]:
+        meta = {"name": name, "namespace": "a", "uid": f"u-{name}", "resourceVersion": rv}
+        return {"metadata": {**meta, "creationTimestamp": "2026-01-01T00:00:00Z"}, "status": {"phase": phase}}
+
+    cache = FakeCache()
+    cache.add(AGENTRUNS, *(obj(f"done-{i}", "Succeeded", "1") for i in range(50)))
+    cache.add(AGENTRUNS, obj("w", "Queued", "1"), obj("r", "Running", "1"))
+    memo = RecordMemo()
+    first = snapshot(cache, lambda: NOW, memo)
+    assert sorted(r.name for r in first) == ["r", "w"]
+    assert len(memo) == 2  # finished runs are never parsed
+    again = snapshot(cache, lambda: NOW, memo)
+    assert {id(r) for r in again} == {id(r) for r in first}  # unchanged runs are not parsed again
+    cache.add(AGENTRUNS, obj("w", "Succeeded", "2"))  # an update moves it out of the index
+    assert [r.name for r in snapshot(cache, lambda: NOW, memo)] == ["r"]
+    assert len(memo) == 1
+    cache.add(AGENTRUNS, obj("done-0", "Queued", "2"))  # rerun-like: back in
+    assert sorted(r.name for r in snapshot(cache, lambda: NOW, memo)) == ["done-0", "r"]
