@@ -97,9 +97,10 @@ class AdmissionGate:
         self._namespaces_seen: set[str] = set()
         self._enqueue: Callable[[Request], None] | None = None
         self._wake_scheduled = False
-        self._client = client
+        rates_on = bool(limits.rate_per_namespace or limits.rate_per_repo or limits.rate_cluster)
+        self._client = client if rates_on else None  # no rate limit: nothing to keep durably
         self._namespaces = None if namespaces is None else tuple(namespaces)
-        self._loaded = client is None
+        self._loaded = self._client is None
         self._load_lock = asyncio.Lock()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flush_task: asyncio.Task[None] | None = None
