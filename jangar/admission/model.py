@@ -1,8 +1,9 @@
 """The admission snapshot (one `RunRecord` per AgentRun) and the limits it is checked against.
 
 Everything the admission decision needs is in the cluster's state: each run's phase, agent, repository,
-creation time and `status.queue.admittedAt`. Nothing is kept only in memory, so a restarted controller
-rebuilds the same decisions from the same objects (issue §3).
+creation time and `status.queue.admittedAt`, and the rate window's record of recent admissions (one ConfigMap
+per namespace, `jangar.admission.window`), which outlives deleted runs. Nothing is kept only in memory, so a
+restarted controller rebuilds the same decisions from the same objects (issue §3).
 """
 
 from __future__ import annotations
