@@ -13,18 +13,20 @@
 4. Every waiting run gets the limit that holds it and its 1-based position among runs held by the same
    limit; rate-limited runs also get `requeue_after`, when the window frees a slot.
 
-Rate limits are a sliding window over `admittedAt` timestamps in the cluster state (not an in-memory token
-bucket), so they survive restarts and hold across replicas. See docs/admission.md.
+Rate limits are a sliding window over admission times: `admissions` (the `RateWindow`, which outlives the
+runs: deleting a finished run does not give its slot back) plus any `admittedAt` of a run in the snapshot
+the window does not hold yet. See docs/admission.md.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from jangar.admission.model import AdmissionLimits, RunKey, RunRecord
+from jangar.admission.window import Stamp
 
 __all__ = ["AdmissionDecision", "Rejection", "Waiting", "decide"]
 
@@ -94,11 +96,15 @@ class _State:
             if run.repository:
                 self.repo[run.repository] += 1
             self.cluster += 1
-        if admitted_at is not None and self.window_start() < admitted_at <= self.now:
-            self.rate_ns[run.namespace].append(admitted_at)
-            if run.repository:
-                self.rate_repo[run.repository].append(admitted_at)
-            self.rate_cluster.append(admitted_at)
+        if admitted_at is not None:
+            self.add_stamp(Stamp(run.namespace, run.repository, admitted_at))
+
+    def add_stamp(self, stamp: Stamp) -> None:
+        if self.window_start() < stamp.at <= self.now:
+            self.rate_ns[stamp.namespace].append(stamp.at)
+            if stamp.repository:
+                self.rate_repo[stamp.repository].append(stamp.at)
+            self.rate_cluster.append(stamp.at)
 
     def admit(self, run: RunRecord) -> None:
         self._retry_cache.clear()
@@ -228,15 +234,24 @@ def _admit_rounds(waiting: dict[str, list[RunRecord]], state: _State) -> list[Ru
             return admitted
 
 
-def decide(runs: Iterable[RunRecord], limits: AdmissionLimits, now: datetime) -> AdmissionDecision:
-    """Decide admissions for every waiting run in the snapshot. Deterministic in the set of `runs`."""
+def decide(
+    runs: Iterable[RunRecord],
+    limits: AdmissionLimits,
+    now: datetime,
+    admissions: Mapping[str, Stamp] | None = None,
+) -> AdmissionDecision:
+    """Decide admissions for every waiting run in the snapshot. Deterministic in the set of `runs` and
+    `admissions` (the rate window by run uid; a run's own `admittedAt` counts unless the window has it)."""
     records = sorted(runs, key=lambda r: r.order)
     state = _State(limits, now)
+    window = admissions or {}
     waiting: dict[str, list[RunRecord]] = defaultdict(list)
     for run in records:
-        state.add(run, run.admitted_at)
+        state.add(run, None if run.window_id in window else run.admitted_at)
         if run.waiting:
             waiting[run.namespace].append(run)
+    for stamp in window.values():
+        state.add_stamp(stamp)
 
     admitted = _admit_rounds(waiting, state)
     admitted_keys = {r.key for r in admitted}

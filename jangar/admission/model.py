@@ -1,8 +1,9 @@
 """The admission snapshot (one `RunRecord` per AgentRun) and the limits it is checked against.
 
 Everything the admission decision needs is in the cluster's state: each run's phase, agent, repository,
-creation time and `status.queue.admittedAt`. Nothing is kept only in memory, so a restarted controller
-rebuilds the same decisions from the same objects (issue §3).
+creation time and `status.queue.admittedAt`, and the rate window's record of recent admissions (one ConfigMap
+per namespace, `jangar.admission.window`), which outlives deleted runs. Nothing is kept only in memory, so a
+restarted controller rebuilds the same decisions from the same objects (issue §3).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class RunRecord:
     * `admitted_at`: when admission let it run (`status.queue.admittedAt`); a run that is Running without it
       (created before jangar managed admission) counts as admitted too.
     * `queued`: it already holds a place in the queue (phase Queued), so queue limits no longer reject it.
+    * `uid`: keys the run's admission in the rate window, which outlives the run.
     """
 
     namespace: str
@@ -52,10 +54,16 @@ class RunRecord:
     repository: str | None = None
     admitted_at: datetime | None = None
     queued: bool = False
+    uid: str = ""
 
     @property
     def key(self) -> RunKey:
         return (self.namespace, self.name)
+
+    @property
+    def window_id(self) -> str:
+        """The run's key in the rate window (`jangar.admission.window`): its uid, else namespace/name."""
+        return self.uid or f"{self.namespace}/{self.name}"
 
     @cached_property
     def terminal(self) -> bool:
@@ -93,6 +101,7 @@ class RunRecord:
             repository=repository_of(run),
             admitted_at=parse_time(queue.get("admittedAt")),
             queued=phase == "Queued",
+            uid=str(metadata.get("uid") or ""),
         )
 
 

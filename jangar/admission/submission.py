@@ -7,11 +7,12 @@ the newest), instead of re-implementing the queue limits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from jangar.admission.decide import Rejection, decide
 from jangar.admission.model import AdmissionLimits, RunRecord
+from jangar.admission.window import Stamp
 
 __all__ = ["submission_rejection"]
 
@@ -26,10 +27,11 @@ def submission_rejection(
     agent: str,
     repository: str | None,
     now: datetime,
+    admissions: Mapping[str, Stamp] | None = None,
 ) -> Rejection | None:
     """The `Rejection` a run submitted now would get (queue full), or `None` if it would be queued/admitted."""
     candidate = RunRecord(
         namespace, _CANDIDATE, now, agent=agent, repository=repository.lower() if repository else None
     )
-    decision = decide([*records, candidate], limits, now)
+    decision = decide([*records, candidate], limits, now, admissions)
     return decision.rejected.get(candidate.key)

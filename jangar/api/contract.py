@@ -225,3 +225,11 @@ ANNOTATION_ARTIFACT_STEP: Final = "artifacts.proompteng.ai/step"
 """On an Artifact created for a workflow run: the step that produced it (its `status.artifacts` entry is
 named `<step>/<artifact>`)."""
 __all__ += ["ANNOTATION_ARTIFACT_NAME", "ANNOTATION_ARTIFACT_STEP"]
+
+# -- admission rate window (issue 12 §3): the durable record of recent admissions, one per namespace --
+ADMISSION_WINDOW_CONFIGMAP: Final = "jangar-admissions"
+"""The ConfigMap (in each namespace with admissions) holding the admissions inside the rate window, so
+deleting finished runs or restarting the controller does not give rate budget back (docs/admission.md)."""
+LABEL_ADMISSION_WINDOW: Final = f"{AGENTS}/admission-window"
+"""On that ConfigMap (value `true`): how a starting controller finds the records to reload."""
+__all__ += ["ADMISSION_WINDOW_CONFIGMAP", "LABEL_ADMISSION_WINDOW"]

@@ -174,7 +174,14 @@ def install(
     ix.install_indexes(cache)
     events = manager.event_recorder("jangar-controller")
     gate = AdmissionGate(
-        cache, AdmissionLimits.from_settings(settings), registry=manager.metrics.registry, clock=now
+        cache,
+        AdmissionLimits.from_settings(settings),
+        registry=manager.metrics.registry,
+        clock=now,
+        client=manager.client,
+        namespaces=None
+        if settings.agents_controller.all_namespaces
+        else list(settings.agents_controller.namespaces),
     )
     tokens = AppTokens(manager.client)
     metrics = RunMetrics(manager.metrics.registry)

@@ -25,7 +25,7 @@ from jangar.admission import (
     Rejection,
     submission_rejection,
 )
-from jangar.admission.snapshot import snapshot
+from jangar.admission.snapshot import ensure_admission_index, snapshot
 from jangar.api.refs import AGENTS, BUDGETS
 from jangar.runtime import CacheReader, InformerNotRegistered, JsonObject
 from jangar.scheduler.budget import BudgetVerdict, budget_name, budget_verdict
@@ -51,6 +51,7 @@ class EarlyRefusal:
         self.limits = limits
         self.ledger = ledger
         self.clock = clock
+        ensure_admission_index(cache)  # the snapshot reads unfinished runs through it
 
     def rejection(self, manifest: JsonObject) -> Rejection | None:
         """The controller's rejection for `manifest` if it were created now, else None (also when the cache
@@ -71,6 +72,7 @@ class EarlyRefusal:
             agent=str(agent),
             repository=repository_of(manifest),
             now=now,
+            admissions=self.ledger.admissions(now) if self.ledger is not None else None,
         )
 
     def budget(self, manifest: JsonObject) -> tuple[str, BudgetVerdict] | None:

@@ -93,7 +93,7 @@ class PlanApplier:
                 )
         except BaseException as exc:
             if plan.admitted:  # the run could not start: its place goes back to admission
-                self.gate.release(ns, name)
+                self.gate.release(ns, name, unstarted=True)
             if isinstance(exc, ForeignObject):
                 raise ChildNameTaken(str(exc), run) from exc
             raise

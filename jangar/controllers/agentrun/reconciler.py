@@ -75,6 +75,7 @@ class AgentRunReconciler:
         snap = await read_snapshot(self.cache, self.client, run, self.settings, now)
         plan = decide(snap)
         if plan.needs_admission:
+            await self.gate.ensure_loaded()  # the rate window's durable record, before the first admission
             plan = decide(snap, self.gate.admit(run))
         try:
             return await self.applier.apply(run, plan, now)

@@ -328,21 +328,57 @@ def test_queue_limits_only_reject_new_runs_and_never_overfill(
 def test_ledger_with_stale_cache_and_restart(
     runs: list[RunRecord], limits: AdmissionLimits, rnd: random.Random
 ) -> None:
-    """Workers admit one run at a time from a cache that never catches up: limits still hold. A restart
-    (fresh ledger over the caught-up snapshot) then reaches the same decision as the old ledger."""
+    """Workers admit one run at a time from a cache that never catches up: limits (queue limits included)
+    still hold. A restart (fresh ledger over the caught-up snapshot: admitted runs with `admittedAt`, waiting
+    ones Queued, rejected ones Failed) then reaches the same decision as the old ledger."""
     ledger = AdmissionLedger(limits)
     keys = [r.key for r in runs if r.waiting]
     rnd.shuffle(keys)
     admitted: set[tuple[str, str]] = set()
+    last: dict[tuple[str, str], object] = {}
     for _ in range(3):  # a few passes, as requeues would do
         for key in keys:
-            if isinstance(ledger.admit(key, runs, NOW), Admit):
+            verdict = ledger.admit(key, runs, NOW)
+            if isinstance(verdict, Admit):
                 admitted.add(key)
+            if key in last and not isinstance(last[key], Admit):
+                # a verdict is stable until the cache catches up, except that a waiting run may start
+                assert isinstance(verdict, Admit) or verdict == last[key] or isinstance(verdict, Waiting)
+            last[key] = verdict
     check_limits(runs, admitted, limits)
     assert set(ledger.reservations) == admitted
+    check_queue_limits(runs, last, limits)
     before = ledger.decide(runs, NOW)
-    caught_up = [replace(r, admitted_at=NOW) if r.key in admitted else r for r in runs]
-    assert AdmissionLedger(limits).decide(caught_up, NOW) == before
+
+    def caught(r: RunRecord) -> RunRecord:
+        verdict = last.get(r.key)
+        if isinstance(verdict, Admit):
+            return replace(r, admitted_at=NOW)
+        if isinstance(verdict, Waiting):
+            return replace(r, phase="Queued", queued=True)
+        if isinstance(verdict, Rejection):
+            return replace(r, phase="Failed")
+        return r
+
+    caught_up = [caught(r) for r in runs]
+    after = AdmissionLedger(limits).decide(caught_up, NOW)
+    assert after.admitted == before.admitted
+    assert after.waiting == before.waiting
+    assert after.rejected == {}  # the rejected runs are Failed now
+
+
+def check_queue_limits(
+    runs: list[RunRecord], verdicts: dict[tuple[str, str], object], limits: AdmissionLimits
+) -> None:
+    """Runs the ledger told to wait never exceed a queue limit, unless they already held their place."""
+    by_key = {r.key: r for r in runs}
+    waiting = [by_key[k] for k, v in verdicts.items() if isinstance(v, Waiting)]
+    held_ns = Counter(r.namespace for r in runs if r.queued and r.waiting)
+    if limits.queue_per_namespace:
+        for ns, count in Counter(r.namespace for r in waiting).items():
+            assert count <= max(limits.queue_per_namespace, held_ns[ns])
+    if limits.queue_cluster:
+        assert len(waiting) <= max(limits.queue_cluster, sum(held_ns.values()))
 
 
 def test_same_second_burst_keeps_numeric_name_order() -> None:

@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -200,3 +201,73 @@ async def test_attached_wake_ups_are_coalesced_into_one_decision() -> None:
     await asyncio.sleep(0.2)
     assert decisions == 1
     assert woken == [Request("a", "w0"), Request("a", "w1")]  # per_namespace=2
+
+
+class _ConfigMapClient:
+    """The two calls the gate makes for the rate window's record: server-side apply and a labelled list."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.applies = 0
+
+    async def apply(self, ref: Any, obj: dict[str, Any], **_: Any) -> dict[str, Any]:
+        self.applies += 1
+        meta = obj["metadata"]
+        self.objects[(meta["namespace"], meta["name"])] = obj
+        return obj
+
+    async def list(self, ref: Any, namespace: str | None = None, **kw: Any) -> Any:
+        from jangar.runtime.client import ObjectList
+
+        ((label, value),) = kw["label_selector"].items()
+        items = [
+            o
+            for (ns, _), o in self.objects.items()
+            if (namespace is None or ns == namespace) and o["metadata"]["labels"].get(label) == value
+        ]
+        return ObjectList(items=items, resource_version="1")
+
+
+async def test_deleting_finished_runs_does_not_free_rate_budget_even_across_a_restart() -> None:
+    """Two admissions fill a rate of 2/60 s; the runs finish and are deleted; the next run still waits for
+    the window, in this process (memory) and in a new one (the durable record it reloads)."""
+    import asyncio
+
+    from jangar.api.contract import ADMISSION_WINDOW_CONFIGMAP
+
+    client = _ConfigMapClient()
+    limits = {"per_namespace": 0, "rate_per_namespace": 2, "rate_window_seconds": 60}
+
+    def make(cache: FakeCache) -> AdmissionGate:
+        g = gate(cache, **limits)
+        g._client = client  # type: ignore[assignment]
+        g._loaded = False
+        return g
+
+    cache = FakeCache()
+    for name in ("r0", "r1", "r2"):
+        cache.add(AGENTRUNS, run(name, created=int(name[1])))
+    g = make(cache)
+    assert isinstance(g.admit(cache.get(AGENTRUNS, "r0", "a")), Admit)
+    assert isinstance(g.admit(cache.get(AGENTRUNS, "r1", "a")), Admit)
+    for name in ("r0", "r1"):  # they finish and are deleted (the status writes reach the cache first)
+        cache.add(AGENTRUNS, run(name, created=int(name[1]), phase="Succeeded", admitted=100))
+        g.wake_mapper(cache.get(AGENTRUNS, name, "a"))
+        cache.delete(AGENTRUNS, name, "a")
+    waiting = g.admit(cache.get(AGENTRUNS, "r2", "a"))
+    assert isinstance(waiting, Waiting) and waiting.reason == "RateLimited"
+
+    async def written() -> bool:
+        while not client.objects:
+            await asyncio.sleep(0.01)
+        return True
+
+    assert await asyncio.wait_for(written(), timeout=10)
+    record = client.objects[("a", ADMISSION_WINDOW_CONFIGMAP)]
+    assert set(json.loads(record["data"]["admissions.json"])) == {"uid-a-r0", "uid-a-r1"}
+
+    restarted = make(cache)  # a new process: nothing in memory, the runs are gone
+    await restarted.ensure_loaded()
+    waiting = restarted.admit(cache.get(AGENTRUNS, "r2", "a"))
+    assert isinstance(waiting, Waiting) and waiting.reason == "RateLimited"
+    assert waiting.requeue_after == 60  # both admitted at t=100 (now): free at t=160
