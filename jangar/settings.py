@@ -32,6 +32,8 @@ from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
+from jangar.runtime.leaderelection import timing_problem
+
 __all__ = [
     "DEFAULT_NAMESPACES",
     "AdmissionPolicySettings",
@@ -755,16 +757,22 @@ class LeaderElectionSettings:
     )
 
 
+_LEASE_TIMING_VARS = {
+    "lease_duration": f"{_LE}LEASE_DURATION_SECONDS",
+    "renew_deadline": f"{_LE}RENEW_DEADLINE_SECONDS",
+    "retry_period": f"{_LE}RETRY_PERIOD_SECONDS",
+}
+
+
 def _check_lease_timings(le: LeaderElectionSettings) -> None:
-    if le.renew_deadline_seconds >= le.lease_duration_seconds:
-        raise SettingsError(
-            f"{_LE}RENEW_DEADLINE_SECONDS", f"must be below the lease duration ({le.lease_duration_seconds}s)"
-        )
-    if le.retry_period_seconds >= le.renew_deadline_seconds:
-        raise SettingsError(
-            f"{_LE}RETRY_PERIOD_SECONDS",
-            f"must be less than the renew deadline ({le.renew_deadline_seconds}s)",
-        )
+    """The runtime's own rule (`jangar.runtime.leaderelection.timing_problem`), so timings that pass here
+    never make `LeaderElectionOptions` raise at start. Checked only when election is on (the chart renders
+    the timings either way and checks them under the same condition)."""
+    if not le.enabled:
+        return
+    problem = timing_problem(le.lease_duration_seconds, le.renew_deadline_seconds, le.retry_period_seconds)
+    if problem is not None:
+        raise SettingsError(_LEASE_TIMING_VARS[problem[0]], problem[1])
 
 
 @dataclass(frozen=True)
