@@ -932,8 +932,14 @@ class Settings:
     grpc: GrpcSettings = group(GrpcSettings)
     native_workflows: NativeWorkflowSettings = group(NativeWorkflowSettings)
     agent_comms: AgentCommsSettings = group(AgentCommsSettings)
-    metrics_enabled: bool = flag("JANGAR_PROMETHEUS_METRICS_ENABLED", True, "serve Prometheus metrics")
-    metrics_path: str = text("JANGAR_PROMETHEUS_METRICS_PATH", "/metrics", "metrics path")
+    metrics_enabled: bool = flag(
+        "JANGAR_PROMETHEUS_METRICS_ENABLED",
+        True,
+        "serve Prometheus metrics (false: the metrics path is a 404)",
+    )
+    metrics_path: str = text(
+        "JANGAR_PROMETHEUS_METRICS_PATH", "/metrics", "metrics path (absolute)", check=_absolute_path
+    )
     image: str = text("JANGAR_IMAGE", "ghcr.io/proompteng/jangar:latest", "jangar's own image")
     schedule_runner_image: str | None = text(
         "JANGAR_SCHEDULE_RUNNER_IMAGE", None, "image of Schedule CronJobs"

@@ -129,7 +129,8 @@ class PlanApplier:
         phase, details = plan.status.phase, plan.status.details
         if old_phase != phase and is_terminal(phase):
             runtime = ((new.get("status") or {}).get("runtimeRef") or {}).get("type") or runtime_type(new)
-            self.metrics.outcomes.labels(phase, runtime or "unknown").inc()
+            namespace = str((new.get("metadata") or {}).get("namespace") or "")
+            self.metrics.outcomes.labels(phase, runtime or "unknown", namespace).inc()
         if old_phase == phase and not details.invalid:
             return
         meta = new["metadata"]
