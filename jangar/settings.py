@@ -51,6 +51,7 @@ __all__ = [
     "QueueSettings",
     "RateSettings",
     "RepoConcurrencySettings",
+    "RunnerServiceAccountSettings",
     "RunnerSettings",
     "SettingDoc",
     "Settings",
@@ -874,6 +875,23 @@ class ArtifactSettings:
 
 
 @dataclass(frozen=True)
+class RunnerServiceAccountSettings:
+    """`runnerServiceAccount.*` (issue 12): the controller creates the runner ServiceAccount in a run's
+    namespace when it is missing (so `controller.namespaces=["*"]` works), see docs/settings.md."""
+
+    create: bool = flag(
+        f"{_RUNNER}SERVICE_ACCOUNT_CREATE",
+        False,
+        f"create {_RUNNER}SERVICE_ACCOUNT in a run's namespace when it is missing",
+    )
+    annotations: Mapping[str, str] = json_object(
+        f"{_RUNNER}SERVICE_ACCOUNT_ANNOTATIONS",
+        "annotations of the ServiceAccounts it creates (JSON)",
+        string_values=True,
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the jangar process reads from its environment."""
 
@@ -963,6 +981,8 @@ class Settings:
     build_time: str = text("JANGAR_BUILD_TIME", "", "reported build time")
     # -- issue 11: workspaces and artifacts
     artifacts: ArtifactSettings = group(ArtifactSettings)
+    # -- issue 12: the runner ServiceAccount in every watched namespace
+    runner_service_account: RunnerServiceAccountSettings = group(RunnerServiceAccountSettings)
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> Settings:

@@ -39,3 +39,7 @@ from jangar.runtime import ResourceRef
 
 PVCS = ResourceRef("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims")
 __all__ += ["ARTIFACTS", "PVCS", "WORKSPACES"]
+
+# -- issue 12: the runner ServiceAccount ensured in a run's namespace (controllers/runner_sa.py)
+SERVICEACCOUNTS = ResourceRef("", "v1", "ServiceAccount", "serviceaccounts")
+__all__ += ["SERVICEACCOUNTS"]

@@ -38,11 +38,13 @@ from jangar.controllers.kinds import (
     MEMORIES,
     PODS,
     SECRETBINDINGS,
+    SERVICEACCOUNTS,
     VCSPROVIDERS,
 )
 from jangar.controllers.memory import check_memory
 from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.recording import RunRecorderProtocol
+from jangar.controllers.runner_sa import scope_service_account_cache
 from jangar.controllers.secretbinding import check_secret_binding
 from jangar.controllers.supporting import CheckEnv, CheckFunc, SupportingReconciler
 from jangar.controllers.supporting_kinds import (
@@ -168,6 +170,7 @@ def install(
     scope_supporting_cache(manager, settings)
     scope_tool_cache(manager, settings)
     scope_workspace_cache(manager, settings)
+    scope_service_account_cache(manager, settings)  # issue 12
     cache = manager.cache
     for ref in (*_OWN_KINDS, JOBS, PODS):
         cache.informer(ref)
@@ -186,6 +189,7 @@ def install(
         recorder=deps.recorder,
         app_tokens=tokens,
         metrics=metrics,
+        settings=settings,
     )
     runs = AgentRunReconciler(
         settings=settings,
@@ -216,6 +220,8 @@ def install(
             .watches(
                 SECRETBINDINGS, ix.runs_for(cache, None, unsubmitted_if=lambda _: True), GenerationChanged()
             )
+            # issue 12: a run waiting for its ServiceAccount starts when it appears (runner_sa.py)
+            .watches(SERVICEACCOUNTS, ix.runs_for(cache, None, unsubmitted_if=lambda _: True))
             .with_options(
                 max_concurrent_reconciles=tuning.agentrun_workers,
                 reconcile_timeout=tuning.reconcile_timeout_seconds,

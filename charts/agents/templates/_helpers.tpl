@@ -239,6 +239,13 @@ name appears twice.
 {{- if $runnerSA -}}
 {{- $env = append $env (dict "name" "JANGAR_AGENT_RUNNER_SERVICE_ACCOUNT" "value" $runnerSA) -}}
 {{- end -}}
+{{- /* issue 12: the controller creates the runner SA in a run's namespace when it is missing (all namespaces under "*") */ -}}
+{{- if and $V.runnerServiceAccount.create (eq $runnerSA (include "agents.runnerServiceAccountName" $root)) -}}
+{{- $env = append $env (dict "name" "JANGAR_AGENT_RUNNER_SERVICE_ACCOUNT_CREATE" "value" "true") -}}
+{{- with $V.runnerServiceAccount.annotations -}}
+{{- $env = append $env (dict "name" "JANGAR_AGENT_RUNNER_SERVICE_ACCOUNT_ANNOTATIONS" "value" (toJson .)) -}}
+{{- end -}}
+{{- end -}}
 {{- if $dw.nodeSelector -}}
 {{- $env = append $env (dict "name" "JANGAR_AGENT_RUNNER_NODE_SELECTOR" "value" (toJson $dw.nodeSelector)) -}}
 {{- end -}}
