@@ -217,3 +217,11 @@ ANNOTATION_SCHEDULE_SPEC_HASH: Final = "schedules.proompteng.ai/spec-hash"
 """On a Schedule's CronJob: a hash of the spec the controller wrote (a changed Schedule rewrites it; the API
 server's defaults never look like a change)."""
 __all__ += ["ANNOTATION_SCHEDULE_SPEC_HASH"]
+
+# -- issue 12: GitHub App installation tokens refreshed before expiry (docs/security.md, GitHub App tokens)
+ANNOTATION_TOKEN_REFRESH_AT: Final = f"{AGENTS}/token-refresh-at"
+"""On a minted GitHub App token Secret: when the controller mints the next token into it."""
+ANNOTATION_TOKEN_SOURCE: Final = f"{AGENTS}/token-source"
+"""On a minted GitHub App token Secret: what to mint from (JSON: API base URL, app and installation ids,
+the private key's Secret and key; never a key or a token)."""
+__all__ += ["ANNOTATION_TOKEN_REFRESH_AT", "ANNOTATION_TOKEN_SOURCE"]

@@ -25,6 +25,7 @@ from jangar.controllers.agent import check_agent
 from jangar.controllers.agentprovider import check_agent_provider
 from jangar.controllers.agentrun import AgentRunReconciler
 from jangar.controllers.agentrun.apply import PlanApplier
+from jangar.controllers.app_token_refresh import install_app_token_refresh
 from jangar.controllers.app_tokens import AppTokens
 from jangar.controllers.implementationsource import make_check_implementation_source
 from jangar.controllers.implementationspec import check_implementation_spec
@@ -179,7 +180,7 @@ def install(
     gate = AdmissionGate(
         cache, AdmissionLimits.from_settings(settings), registry=manager.metrics.registry, clock=now
     )
-    tokens = AppTokens(manager.client)
+    tokens = AppTokens(manager.client, clock=now)
     metrics = RunMetrics(manager.metrics.registry)
     applier = PlanApplier(
         client=manager.client,
@@ -230,6 +231,9 @@ def install(
             .complete(runs)
         )
         gate.attach(controller.queue.add)
+        install_app_token_refresh(
+            manager, tokens, events, clock=now
+        )  # issue 12: tokens refreshed before expiry
         watch_budgets(controller, manager, settings)
         install_workspaces(controller, manager, settings, events, now)
         env = CheckEnv(settings=settings, client=manager.client, cache=cache)
