@@ -889,6 +889,11 @@ class RunnerServiceAccountSettings:
         "annotations of the ServiceAccounts it creates (JSON)",
         string_values=True,
     )
+    cluster_role: str | None = text(
+        f"{_RUNNER}CLUSTER_ROLE",
+        None,
+        "ClusterRole bound (RoleBinding in the run's namespace) to the ServiceAccounts it creates",
+    )
 
 
 @dataclass(frozen=True)

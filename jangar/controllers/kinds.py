@@ -42,4 +42,5 @@ __all__ += ["ARTIFACTS", "PVCS", "WORKSPACES"]
 
 # -- issue 12: the runner ServiceAccount ensured in a run's namespace (controllers/runner_sa.py)
 SERVICEACCOUNTS = ResourceRef("", "v1", "ServiceAccount", "serviceaccounts")
-__all__ += ["SERVICEACCOUNTS"]
+ROLEBINDINGS = ResourceRef("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings")
+__all__ += ["ROLEBINDINGS", "SERVICEACCOUNTS"]

@@ -27,8 +27,15 @@ from typing import Any
 
 import structlog
 
-from jangar.controllers.kinds import SERVICEACCOUNTS
-from jangar.runtime import AlreadyExistsError, CacheReader, Client, JsonObject, Manager, ResourceCacheOptions
+from jangar.controllers.kinds import ROLEBINDINGS, SERVICEACCOUNTS
+from jangar.runtime import (
+    AlreadyExistsError,
+    CacheReader,
+    Client,
+    JsonObject,
+    Manager,
+    ResourceCacheOptions,
+)
 from jangar.runtime.cache import InformerNotRegistered
 from jangar.scheduler.workload import effective_service_account
 from jangar.settings import Settings
@@ -43,6 +50,7 @@ __all__ = [
     "ensure_service_account",
     "missing_service_account",
     "read_service_account_check",
+    "role_binding_manifest",
     "scope_service_account_cache",
     "service_account_manifest",
 ]
@@ -122,10 +130,40 @@ def service_account_manifest(name: str, namespace: str, settings: Settings | Non
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}
 
 
+def role_binding_manifest(name: str, namespace: str, cluster_role: str) -> JsonObject:
+    """Binds the runner ClusterRole to the runner ServiceAccount in one namespace (same name as the SA)."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {
+                "app.kubernetes.io/managed-by": "jangar",
+                "app.kubernetes.io/component": "runner",
+                LABEL_RUNNER_SERVICE_ACCOUNT: "true",
+            },
+        },
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+    }
+
+
 async def ensure_service_account(
     client: Client, name: str, namespace: str, settings: Settings | None
 ) -> None:
-    """Create the runner ServiceAccount; one that appeared meanwhile (another run, a user) is kept as is."""
+    """Create the runner ServiceAccount; one that appeared meanwhile (another run, a user) is kept as is.
+
+    With `JANGAR_AGENT_RUNNER_CLUSTER_ROLE`, the RoleBinding giving it the runner rules is created FIRST: the
+    ServiceAccount's existence is what later passes check, so once it exists its binding does too, whatever
+    crash came between the two writes."""
+    cluster_role = settings.runner_service_account.cluster_role if settings is not None else None
+    if cluster_role:
+        try:
+            await client.create(ROLEBINDINGS, role_binding_manifest(name, namespace, cluster_role))
+            log.info("runner rolebinding created", kind="RoleBinding", namespace=namespace, name=name)
+        except AlreadyExistsError:
+            pass
     try:
         await client.create(SERVICEACCOUNTS, service_account_manifest(name, namespace, settings))
     except AlreadyExistsError:

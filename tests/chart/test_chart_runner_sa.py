@@ -73,3 +73,26 @@ def test_without_creation_the_controller_only_reads_service_accounts(helm_bin: P
         },
     )
     assert "JANGAR_AGENT_RUNNER_SERVICE_ACCOUNT_CREATE" not in r.env()
+
+
+def test_wildcard_runner_rbac_the_controller_binds_the_runner_cluster_role(helm_bin: Path) -> None:
+    """Under `*` the chart binds the runner ClusterRole only where it knows the SA; the controller binds it
+    next to each runner SA it creates, allowed to bind that one ClusterRole and nothing else."""
+    values = {
+        "rbac": {"clusterScoped": True},
+        "controller": {"namespaces": ["*"]},
+        "runnerServiceAccount": {"create": True, "rbac": {"create": True}},
+    }
+    r = render(helm_bin, values)
+    assert r.env()["JANGAR_AGENT_RUNNER_CLUSTER_ROLE"] == "agents-agents-runner"
+    assert r.has("ClusterRole", "agents-agents-runner")
+    binder = r.get("ClusterRole", "agents-agents-runner-binder")
+    assert allowed(binder["rules"], "rbac.authorization.k8s.io", "rolebindings", "create")
+    bind = next(rule for rule in binder["rules"] if "bind" in rule["verbs"])
+    assert bind["resources"] == ["clusterroles"] and bind["resourceNames"] == ["agents-agents-runner"]
+    binding = r.get("ClusterRoleBinding", "agents-agents-runner-binder")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "agents-sa", "namespace": "agents"}]
+    # an explicit namespace list: the chart binds it everywhere itself, so the controller does not
+    listed = render(helm_bin, {**values, "controller": {"namespaces": ["team-a", "team-b"]}})
+    assert "JANGAR_AGENT_RUNNER_CLUSTER_ROLE" not in listed.env()
+    assert not listed.has("ClusterRole", "agents-agents-runner-binder")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jangar.controllers.kinds import AGENTRUNS, JOBS, SERVICEACCOUNTS
+from jangar.controllers.kinds import AGENTRUNS, JOBS, ROLEBINDINGS, SERVICEACCOUNTS
 from jangar.controllers.runner_sa import LABEL_RUNNER_SERVICE_ACCOUNT
 from jangar.dev.cluster import LocalCluster
 from jangar.runtime import Client, NotFoundError
@@ -35,6 +35,7 @@ async def test_wildcard_namespaces_get_the_runner_service_account_before_the_job
         JANGAR_AGENT_RUNNER_SERVICE_ACCOUNT="agents-runner",
         JANGAR_AGENT_RUNNER_SERVICE_ACCOUNT_CREATE="true",
         JANGAR_AGENT_RUNNER_SERVICE_ACCOUNT_ANNOTATIONS='{"iam.example/role": "runner"}',
+        JANGAR_AGENT_RUNNER_CLUSTER_ROLE="agents-agents-runner",
     )
     async with running_controller(envtest.kubeconfig, settings):
         await apply_basics(client, namespace)
@@ -47,6 +48,15 @@ async def test_wildcard_namespaces_get_the_runner_service_account_before_the_job
         assert sa["metadata"]["labels"][LABEL_RUNNER_SERVICE_ACCOUNT] == "true"
         assert sa["metadata"]["annotations"]["iam.example/role"] == "runner"
         assert not sa["metadata"].get("ownerReferences")  # shared by the namespace's runs
+        binding = await client.get(ROLEBINDINGS, "agents-runner", namespace)
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "agents-agents-runner",
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "agents-runner", "namespace": namespace}
+        ]
         # A second run reuses it (no error, no second object).
         await client.create(AGENTRUNS, run(namespace, "sa2"))
         await eventually(

@@ -115,3 +115,36 @@ def test_the_manifest_is_labelled_and_annotated_not_owned() -> None:
     assert meta["labels"]["app.kubernetes.io/managed-by"] == "jangar"
     assert meta["annotations"] == {"iam.example/role": "runner"}
     assert "ownerReferences" not in meta
+
+
+async def test_the_role_binding_is_created_before_the_service_account() -> None:
+    """The SA's existence is what the next check sees: its binding must already exist by then."""
+    from jangar.controllers.kinds import ROLEBINDINGS
+    from jangar.controllers.runner_sa import ensure_service_account
+    from jangar.runtime import AlreadyExistsError
+
+    class Recording:
+        def __init__(self) -> None:
+            self.created: list[tuple[str, str]] = []
+
+        async def create(self, ref: Any, body: dict[str, Any]) -> dict[str, Any]:
+            self.created.append((ref.kind, body["metadata"]["name"]))
+            if ref == ROLEBINDINGS and len(self.created) > 2:
+                raise AlreadyExistsError("exists")
+            return body
+
+    settings = Settings.from_env(
+        {
+            "JANGAR_AGENT_RUNNER_SERVICE_ACCOUNT": "agents-runner",
+            "JANGAR_AGENT_RUNNER_SERVICE_ACCOUNT_CREATE": "true",
+            "JANGAR_AGENT_RUNNER_CLUSTER_ROLE": "agents-agents-runner",
+        }
+    )
+    client = Recording()
+    await ensure_service_account(client, "agents-runner", "team-a", settings)  # type: ignore[arg-type]
+    assert client.created == [("RoleBinding", "agents-runner"), ("ServiceAccount", "agents-runner")]
+    await ensure_service_account(client, "agents-runner", "team-a", settings)  # type: ignore[arg-type]
+    assert client.created[2:] == [("RoleBinding", "agents-runner"), ("ServiceAccount", "agents-runner")]
+    client = Recording()
+    await ensure_service_account(client, "agents-runner", "team-a", MANAGED)  # type: ignore[arg-type]
+    assert client.created == [("ServiceAccount", "agents-runner")]  # no ClusterRole configured: no binding
