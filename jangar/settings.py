@@ -481,6 +481,18 @@ def _absolute_path(name: str, value: str) -> str:
     return value.rstrip("/") or "/"
 
 
+#: Paths the probe server already answers (the metrics path must not shadow or collide with them).
+_RESERVED_PATHS = ("/health", "/ready", "/healthz", "/readyz", "/v1")
+
+
+def _metrics_path(name: str, value: str) -> str:
+    path = _absolute_path(name, value)
+    for reserved in _RESERVED_PATHS:
+        if path in ("/", reserved) or path.startswith(f"{reserved}/"):
+            raise SettingsError(name, f"{path!r} is taken by the probes or the API; use e.g. /metrics")
+    return path
+
+
 def _repo_overrides(env: Env, name: str) -> dict[str, int] | None:
     decoded = parse_json(env, name, dict)
     if decoded is None:
@@ -961,7 +973,10 @@ class Settings:
         "serve Prometheus metrics (false: the metrics path is a 404)",
     )
     metrics_path: str = text(
-        "JANGAR_PROMETHEUS_METRICS_PATH", "/metrics", "metrics path (absolute)", check=_absolute_path
+        "JANGAR_PROMETHEUS_METRICS_PATH",
+        "/metrics",
+        "metrics path (absolute; not a probe or API path)",
+        check=_metrics_path,
     )
     image: str = text("JANGAR_IMAGE", "ghcr.io/proompteng/jangar:latest", "jangar's own image")
     schedule_runner_image: str | None = text(

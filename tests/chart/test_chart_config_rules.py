@@ -192,3 +192,20 @@ def test_the_enums_that_feed_settings_match_the_settings_parser() -> None:
         assert accepted("JANGAR_AGENT_RUNNER_IMAGE_PULL_POLICY", value), value
     assert set(ENUMS["controller.vcsProviders.deprecatedTokenTypes.*.[]"]) == set(s._TOKEN_TYPES)
     assert set(ENUMS["versionControlProvider.auth.token.type"]) - {""} == set(s._TOKEN_TYPES)
+
+
+@pytest.mark.parametrize("path", ["metrics", "/", "/health", "/ready/x", "/v1"])
+def test_a_metrics_path_the_settings_refuse_is_refused_by_the_schema(helm_bin: Path, path: str) -> None:
+    from jangar.settings import SettingsError
+
+    with pytest.raises(SettingsError):
+        Settings.from_env({"JANGAR_PROMETHEUS_METRICS_PATH": path})
+    message = render_error(helm_bin, {"metrics": {"path": path}})
+    assert "schema" in message.lower() and "path" in message, message
+
+
+def test_a_custom_metrics_path_renders_and_parses(helm_bin: Path) -> None:
+    settings = settings_of(render(helm_bin, {"metrics": {"path": "/prom"}}))
+    assert {s.metrics_path for s in settings} == {"/prom"}
+    off = settings_of(render(helm_bin, {"metrics": {"enabled": False}}))
+    assert not any(s.metrics_enabled for s in off)

@@ -163,3 +163,17 @@ def test_enum_aliases() -> None:
     with pytest.raises(SettingsError) as info:
         Settings.from_env({"JANGAR_SKIP_MIGRATIONS": "perhaps"})
     assert info.value.name == "JANGAR_SKIP_MIGRATIONS"
+
+
+@pytest.mark.parametrize("path", ["metrics", "/", "/health", "/ready", "/healthz/x", "/v1/agent-runs"])
+def test_a_metrics_path_that_would_collide_is_refused(path: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"JANGAR_PROMETHEUS_METRICS_PATH": path})
+    assert info.value.name == "JANGAR_PROMETHEUS_METRICS_PATH"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"), [("/prom", "/prom"), ("/prom/", "/prom"), ("/metricsx", "/metricsx")]
+)
+def test_metrics_paths(path: str, expected: str) -> None:
+    assert Settings.from_env({"JANGAR_PROMETHEUS_METRICS_PATH": path}).metrics_path == expected
