@@ -231,9 +231,8 @@ def install(
             .complete(runs)
         )
         gate.attach(controller.queue.add)
-        install_app_token_refresh(
-            manager, tokens, events, clock=now
-        )  # issue 12: tokens refreshed before expiry
+        # issue 12: GitHub App tokens refreshed before expiry (app_token_refresh.py)
+        install_app_token_refresh(manager, tokens, events, clock=now)
         watch_budgets(controller, manager, settings)
         install_workspaces(controller, manager, settings, events, now)
         env = CheckEnv(settings=settings, client=manager.client, cache=cache)
