@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from aiohttp import web
 
 from jangar.admission import AdmissionLedger
 from jangar.api.refs import AGENTRUNS
@@ -125,6 +124,8 @@ async def build_manager(
             leader_election=leader_election_options(settings),
             cache=cache_options(settings),
             reporting_instance=settings.pod_name,
+            # JANGAR_PROMETHEUS_METRICS_ENABLED=false: no exposition at all (404), see docs/settings.md
+            metrics_path=settings.metrics_path if settings.metrics_enabled else None,
         ),
     )
     recorder: RunRecorder | None = None
@@ -136,12 +137,6 @@ async def build_manager(
     else:
         details["database"] = {"configured": False}
     mount_probes(manager, details)
-    if settings.metrics_path != "/metrics":
-
-        async def metrics(_: web.Request) -> web.Response:
-            return web.Response(body=manager.metrics.render(), content_type="text/plain", charset="utf-8")
-
-        manager.app.router.add_get(settings.metrics_path, metrics)
     ledger: AdmissionLedger | None = None
     if options.controllers and settings.agents_controller.enabled:
         from jangar.controllers.setup import ControllerDeps, install

@@ -32,6 +32,8 @@ from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 
+from jangar.runtime.leaderelection import timing_problem
+
 __all__ = [
     "DEFAULT_NAMESPACES",
     "AdmissionPolicySettings",
@@ -49,6 +51,7 @@ __all__ = [
     "QueueSettings",
     "RateSettings",
     "RepoConcurrencySettings",
+    "RunnerServiceAccountSettings",
     "RunnerSettings",
     "SettingDoc",
     "Settings",
@@ -478,6 +481,18 @@ def _absolute_path(name: str, value: str) -> str:
     return value.rstrip("/") or "/"
 
 
+#: Paths the probe server already answers (the metrics path must not shadow or collide with them).
+_RESERVED_PATHS = ("/health", "/ready", "/healthz", "/readyz", "/v1")
+
+
+def _metrics_path(name: str, value: str) -> str:
+    path = _absolute_path(name, value)
+    for reserved in _RESERVED_PATHS:
+        if path in ("/", reserved) or path.startswith(f"{reserved}/"):
+            raise SettingsError(name, f"{path!r} is taken by the probes or the API; use e.g. /metrics")
+    return path
+
+
 def _repo_overrides(env: Env, name: str) -> dict[str, int] | None:
     decoded = parse_json(env, name, dict)
     if decoded is None:
@@ -755,16 +770,22 @@ class LeaderElectionSettings:
     )
 
 
+_LEASE_TIMING_VARS = {
+    "lease_duration": f"{_LE}LEASE_DURATION_SECONDS",
+    "renew_deadline": f"{_LE}RENEW_DEADLINE_SECONDS",
+    "retry_period": f"{_LE}RETRY_PERIOD_SECONDS",
+}
+
+
 def _check_lease_timings(le: LeaderElectionSettings) -> None:
-    if le.renew_deadline_seconds >= le.lease_duration_seconds:
-        raise SettingsError(
-            f"{_LE}RENEW_DEADLINE_SECONDS", f"must be below the lease duration ({le.lease_duration_seconds}s)"
-        )
-    if le.retry_period_seconds >= le.renew_deadline_seconds:
-        raise SettingsError(
-            f"{_LE}RETRY_PERIOD_SECONDS",
-            f"must be less than the renew deadline ({le.renew_deadline_seconds}s)",
-        )
+    """The runtime's own rule (`jangar.runtime.leaderelection.timing_problem`), so timings that pass here
+    never make `LeaderElectionOptions` raise at start. Checked only when election is on (the chart renders
+    the timings either way and checks them under the same condition)."""
+    if not le.enabled:
+        return
+    problem = timing_problem(le.lease_duration_seconds, le.renew_deadline_seconds, le.retry_period_seconds)
+    if problem is not None:
+        raise SettingsError(_LEASE_TIMING_VARS[problem[0]], problem[1])
 
 
 @dataclass(frozen=True)
@@ -866,6 +887,28 @@ class ArtifactSettings:
 
 
 @dataclass(frozen=True)
+class RunnerServiceAccountSettings:
+    """`runnerServiceAccount.*` (issue 12): the controller creates the runner ServiceAccount in a run's
+    namespace when it is missing (so `controller.namespaces=["*"]` works), see docs/settings.md."""
+
+    create: bool = flag(
+        f"{_RUNNER}SERVICE_ACCOUNT_CREATE",
+        False,
+        f"create {_RUNNER}SERVICE_ACCOUNT in a run's namespace when it is missing",
+    )
+    annotations: Mapping[str, str] = json_object(
+        f"{_RUNNER}SERVICE_ACCOUNT_ANNOTATIONS",
+        "annotations of the ServiceAccounts it creates (JSON)",
+        string_values=True,
+    )
+    cluster_role: str | None = text(
+        f"{_RUNNER}CLUSTER_ROLE",
+        None,
+        "ClusterRole bound (RoleBinding in the run's namespace) to the ServiceAccounts it creates",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the jangar process reads from its environment."""
 
@@ -924,8 +967,17 @@ class Settings:
     grpc: GrpcSettings = group(GrpcSettings)
     native_workflows: NativeWorkflowSettings = group(NativeWorkflowSettings)
     agent_comms: AgentCommsSettings = group(AgentCommsSettings)
-    metrics_enabled: bool = flag("JANGAR_PROMETHEUS_METRICS_ENABLED", True, "serve Prometheus metrics")
-    metrics_path: str = text("JANGAR_PROMETHEUS_METRICS_PATH", "/metrics", "metrics path")
+    metrics_enabled: bool = flag(
+        "JANGAR_PROMETHEUS_METRICS_ENABLED",
+        True,
+        "serve Prometheus metrics (false: the metrics path is a 404)",
+    )
+    metrics_path: str = text(
+        "JANGAR_PROMETHEUS_METRICS_PATH",
+        "/metrics",
+        "metrics path (absolute; not a probe or API path)",
+        check=_metrics_path,
+    )
     image: str = text("JANGAR_IMAGE", "ghcr.io/proompteng/jangar:latest", "jangar's own image")
     schedule_runner_image: str | None = text(
         "JANGAR_SCHEDULE_RUNNER_IMAGE", None, "image of Schedule CronJobs"
@@ -949,6 +1001,8 @@ class Settings:
     build_time: str = text("JANGAR_BUILD_TIME", "", "reported build time")
     # -- issue 11: workspaces and artifacts
     artifacts: ArtifactSettings = group(ArtifactSettings)
+    # -- issue 12: the runner ServiceAccount in every watched namespace
+    runner_service_account: RunnerServiceAccountSettings = group(RunnerServiceAccountSettings)
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> Settings:

@@ -233,3 +233,11 @@ deleting finished runs or restarting the controller does not give rate budget ba
 LABEL_ADMISSION_WINDOW: Final = f"{AGENTS}/admission-window"
 """On that ConfigMap (value `true`): how a starting controller finds the records to reload."""
 __all__ += ["ADMISSION_WINDOW_CONFIGMAP", "LABEL_ADMISSION_WINDOW"]
+
+# -- issue 12: GitHub App installation tokens refreshed before expiry (docs/security.md, GitHub App tokens)
+ANNOTATION_TOKEN_REFRESH_AT: Final = f"{AGENTS}/token-refresh-at"
+"""On a minted GitHub App token Secret: when the controller mints the next token into it."""
+ANNOTATION_TOKEN_SOURCE: Final = f"{AGENTS}/token-source"
+"""On a minted GitHub App token Secret: what to mint from (JSON: API base URL, app and installation ids,
+the private key's Secret and key; never a key or a token)."""
+__all__ += ["ANNOTATION_TOKEN_REFRESH_AT", "ANNOTATION_TOKEN_SOURCE"]

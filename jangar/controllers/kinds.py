@@ -39,3 +39,9 @@ from jangar.runtime import ResourceRef
 
 PVCS = ResourceRef("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims")
 __all__ += ["ARTIFACTS", "PVCS", "WORKSPACES"]
+
+# -- issue 12: the runner ServiceAccount ensured in a run's namespace (controllers/runner_sa.py)
+from jangar.runtime.resources import SERVICE_ACCOUNTS as SERVICEACCOUNTS  # noqa: E402
+
+ROLEBINDINGS = ResourceRef("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings")
+__all__ += ["ROLEBINDINGS", "SERVICEACCOUNTS"]

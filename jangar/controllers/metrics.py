@@ -18,8 +18,9 @@ class RunMetrics:
     def __init__(self, registry: CollectorRegistry | None) -> None:
         self.outcomes = Counter(
             "jangar_agent_run_outcomes_total",
-            "AgentRuns that reached a terminal phase, by outcome and runtime.",
-            ["outcome", "runtime"],
+            "AgentRuns that reached a terminal phase, by outcome, runtime and namespace.",
+            # namespace: beyond the reference's labels, so the dashboard's namespace filter matches
+            ["outcome", "runtime", "namespace"],
             registry=registry,
         )
         self.reconcile_ms = Histogram(

@@ -25,6 +25,7 @@ from jangar.controllers.agent import check_agent
 from jangar.controllers.agentprovider import check_agent_provider
 from jangar.controllers.agentrun import AgentRunReconciler
 from jangar.controllers.agentrun.apply import PlanApplier
+from jangar.controllers.app_token_refresh import install_app_token_refresh
 from jangar.controllers.app_tokens import AppTokens
 from jangar.controllers.implementationsource import make_check_implementation_source
 from jangar.controllers.implementationspec import check_implementation_spec
@@ -38,11 +39,13 @@ from jangar.controllers.kinds import (
     MEMORIES,
     PODS,
     SECRETBINDINGS,
+    SERVICEACCOUNTS,
     VCSPROVIDERS,
 )
 from jangar.controllers.memory import check_memory
 from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.recording import RunRecorderProtocol
+from jangar.controllers.runner_sa import scope_service_account_cache
 from jangar.controllers.secretbinding import check_secret_binding
 from jangar.controllers.supporting import CheckEnv, CheckFunc, SupportingReconciler
 from jangar.controllers.supporting_kinds import (
@@ -168,6 +171,7 @@ def install(
     scope_supporting_cache(manager, settings)
     scope_tool_cache(manager, settings)
     scope_workspace_cache(manager, settings)
+    scope_service_account_cache(manager, settings)  # issue 12
     cache = manager.cache
     for ref in (*_OWN_KINDS, JOBS, PODS):
         cache.informer(ref)
@@ -183,7 +187,7 @@ def install(
         if settings.agents_controller.all_namespaces
         else list(settings.agents_controller.namespaces),
     )
-    tokens = AppTokens(manager.client)
+    tokens = AppTokens(manager.client, clock=now)
     metrics = RunMetrics(manager.metrics.registry)
     applier = PlanApplier(
         client=manager.client,
@@ -193,6 +197,7 @@ def install(
         recorder=deps.recorder,
         app_tokens=tokens,
         metrics=metrics,
+        settings=settings,
     )
     runs = AgentRunReconciler(
         settings=settings,
@@ -223,6 +228,8 @@ def install(
             .watches(
                 SECRETBINDINGS, ix.runs_for(cache, None, unsubmitted_if=lambda _: True), GenerationChanged()
             )
+            # issue 12: a run waiting for its ServiceAccount starts when it appears (runner_sa.py)
+            .watches(SERVICEACCOUNTS, ix.runs_for(cache, None, unsubmitted_if=lambda _: True))
             .with_options(
                 max_concurrent_reconciles=tuning.agentrun_workers,
                 reconcile_timeout=tuning.reconcile_timeout_seconds,
@@ -231,6 +238,8 @@ def install(
             .complete(runs)
         )
         gate.attach(controller.queue.add)
+        # issue 12: GitHub App tokens refreshed before expiry (app_token_refresh.py)
+        install_app_token_refresh(manager, tokens, events, clock=now)
         watch_budgets(controller, manager, settings)
         install_workspaces(controller, manager, settings, events, now)
         env = CheckEnv(settings=settings, client=manager.client, cache=cache)

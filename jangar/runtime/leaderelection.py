@@ -36,6 +36,37 @@ log = structlog.get_logger("jangar.runtime.leaderelection")
 JITTER_FACTOR = 1.2
 
 
+def timing_problem(
+    lease_duration: float, renew_deadline: float, retry_period: float
+) -> tuple[str, str] | None:
+    """The one rule on election timings: ``lease_duration > renew_deadline > 1.2 * retry_period > 0``.
+
+    A renewal is retried every ``retry_period`` (jittered up to x1.2) until ``renew_deadline``, so at least
+    one retry must fit before the deadline, and the deadline must pass before another candidate may take
+    the Lease. Returns ``(which, problem)`` with ``which`` one of ``lease_duration``, ``renew_deadline``,
+    ``retry_period`` (the value to change), or ``None`` when the timings are usable. Settings validation
+    (`jangar.settings`) and the chart (`agents.validateLeaderElection`) apply the same rule.
+    """
+    if retry_period <= 0:
+        return ("retry_period", f"must be > 0, got {retry_period:g}")
+    if renew_deadline <= 0:
+        return ("renew_deadline", f"must be > 0, got {renew_deadline:g}")
+    if lease_duration <= 0:
+        return ("lease_duration", f"must be > 0, got {lease_duration:g}")
+    if not renew_deadline < lease_duration:
+        return (
+            "renew_deadline",
+            f"must be less than the lease duration ({lease_duration:g}s), got {renew_deadline:g}s",
+        )
+    if not JITTER_FACTOR * retry_period < renew_deadline:
+        return (
+            "retry_period",
+            f"x{JITTER_FACTOR:g} (its jitter) must be less than the renew deadline ({renew_deadline:g}s), "
+            f"got {retry_period:g}s (at most {renew_deadline / JITTER_FACTOR:.4g}s excluded)",
+        )
+    return None
+
+
 def default_identity() -> str:
     """``<hostname>_<uuid>``, as controller-runtime does."""
     return f"{socket.gethostname()}_{uuid.uuid4()}"
@@ -53,8 +84,9 @@ class LeaderElectionOptions:
     release_on_cancel: bool = True
 
     def __post_init__(self) -> None:
-        if not self.lease_duration > self.renew_deadline > JITTER_FACTOR * self.retry_period > 0:
-            raise ValueError("need lease_duration > renew_deadline > 1.2 * retry_period > 0")
+        problem = timing_problem(self.lease_duration, self.renew_deadline, self.retry_period)
+        if problem is not None:
+            raise ValueError(f"{problem[0]}: {problem[1]}")
 
 
 def _micro_time() -> str:

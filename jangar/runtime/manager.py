@@ -125,6 +125,8 @@ class ManagerOptions:
     is the pod name in a pod."""
     event_flush_timeout: float = 5.0
     """At shutdown, how long buffered Events may take to be written before they are dropped."""
+    metrics_path: str | None = "/metrics"
+    """Where the Prometheus exposition is served on the probe server; ``None`` serves none (404)."""
 
 
 class Manager:
@@ -148,7 +150,8 @@ class Manager:
         self._started: list[Runnable] = []
         self._stop = asyncio.Event()
         self._app = web.Application()
-        self._app.router.add_get("/metrics", self._metrics)
+        if self.options.metrics_path:
+            self._app.router.add_get(self.options.metrics_path, self._metrics)
         self._runner: web.AppRunner | None = None
         self.http_port: int | None = None
         self._controller_names: set[str] = set()

@@ -9,6 +9,7 @@ the file in running pods.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,11 @@ from typing import Any
 import aiohttp
 import jwt
 
-from jangar.api.contract import ANNOTATION_TOKEN_EXPIRES_AT
+from jangar.api.contract import (
+    ANNOTATION_TOKEN_EXPIRES_AT,
+    ANNOTATION_TOKEN_REFRESH_AT,
+    ANNOTATION_TOKEN_SOURCE,
+)
 from jangar.scheduler.naming import dns_label, label_value
 from jangar.scheduler.ownership import LABEL_MANAGED_BY, LABEL_RUN, owner_reference
 
@@ -29,6 +34,7 @@ __all__ = [
     "InstallationToken",
     "app_jwt",
     "refresh_window",
+    "token_refresh_at",
     "token_secret_manifest",
     "token_secret_name",
 ]
@@ -165,15 +171,37 @@ def token_secret_name(run_name: str) -> str:
     return dns_label(run_name, "vcs-token")
 
 
-def token_secret_manifest(run: Mapping[str, Any], token: InstallationToken) -> dict[str, Any]:
-    """The Secret holding a run's minted token, owned by the run (deleted with it)."""
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def token_refresh_at(token: InstallationToken, now: datetime) -> datetime:
+    """When a token stored at `now` is replaced: `refresh_window` before it expires (the minter's own rule,
+    so the minter has a fresh token by then), never before `now`."""
+    return max(now, token.expires_at - refresh_window(token.expires_at - now))
+
+
+def token_secret_manifest(
+    run: Mapping[str, Any],
+    token: InstallationToken,
+    *,
+    source: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The Secret holding a run's minted token, owned by the run (deleted with it). With `source` (what the
+    token is minted from, no secret in it) and `now`, it also records when to refresh it."""
     metadata = run.get("metadata") or {}
     name = str(metadata.get("name"))
+    annotations = {ANNOTATION_TOKEN_EXPIRES_AT: _stamp(token.expires_at)}
+    if source is not None:
+        annotations[ANNOTATION_TOKEN_SOURCE] = json.dumps(dict(source), sort_keys=True, separators=(",", ":"))
+    if now is not None:
+        annotations[ANNOTATION_TOKEN_REFRESH_AT] = _stamp(token_refresh_at(token, now))
     secret_meta: dict[str, Any] = {
         "name": token_secret_name(name),
         "namespace": metadata.get("namespace"),
         "labels": {LABEL_RUN: label_value(name), LABEL_MANAGED_BY: "jangar"},
-        "annotations": {ANNOTATION_TOKEN_EXPIRES_AT: token.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        "annotations": annotations,
     }
     owner = owner_reference(run)
     if owner is not None:

@@ -25,9 +25,11 @@ from jangar.vcs.github_app import TOKEN_SECRET_KEY, token_secret_name
 from jangar.vcs.policy import repository_denial
 
 __all__ = [
+    "GIT_CREDENTIAL_HELPER",
     "KNOWN_HOSTS_DIR",
     "SSH_DIR",
     "TOKEN_DIR",
+    "TOKEN_FILE",
     "AppTokenRequest",
     "VcsResolution",
     "resolve_run_vcs",
@@ -36,6 +38,12 @@ __all__ = [
 SSH_DIR = "/var/run/secrets/agents/vcs/ssh"
 KNOWN_HOSTS_DIR = "/var/run/secrets/agents/vcs/known-hosts"
 TOKEN_DIR = "/var/run/secrets/agents/vcs/token"
+#: The GitHub App installation token of a run, kept fresh by the controller (docs/security.md): read it at
+#: each use; an env copy would go stale when the token is refreshed.
+TOKEN_FILE = f"{TOKEN_DIR}/token"
+#: git's credential helper for App tokens: reads TOKEN_FILE at every fetch and push (git >= 2.31 reads
+#: GIT_CONFIG_COUNT/KEY/VALUE from the environment).
+GIT_CREDENTIAL_HELPER = '!f() { test "$1" = get || exit 0; echo username=x-access-token; echo "password=$(cat "$VCS_TOKEN_FILE")"; }; f'
 
 Outcome = Literal["ok", "skip", "fail"]
 SecretPolicy = Callable[[str, str], Problem | None]
@@ -243,7 +251,8 @@ def resolve_run_vcs(
             token_ttl_seconds=int(ttl) if isinstance(ttl, int) and ttl > 0 else None,
             secret_name=token_secret_name(run_name),
         )
-        env.extend(_secret_env(n, app_token.secret_name, TOKEN_SECRET_KEY) for n in token_names)
+        # No token in the env (it would be the first token for the pod's life): the file, refreshed by the
+        # kubelet when the controller re-mints the Secret, and a git credential helper reading it.
         volume = dns_label(run_name, "vcs-token", name_suffix)
         volumes.append(
             {
@@ -256,6 +265,13 @@ def resolve_run_vcs(
         )
         mounts.append({"name": volume, "mountPath": TOKEN_DIR, "readOnly": True})
         env.append(_env("VCS_TOKEN_FILE", f"{TOKEN_DIR}/{TOKEN_SECRET_KEY}"))
+        env.extend(
+            (
+                _env("GIT_CONFIG_COUNT", "1"),
+                _env("GIT_CONFIG_KEY_0", "credential.helper"),
+                _env("GIT_CONFIG_VALUE_0", GIT_CREDENTIAL_HELPER),
+            )
+        )
     elif method == "ssh":
         ssh = auth.get("ssh") or {}
         name = _ref_name(ssh.get("privateKeySecretRef"))

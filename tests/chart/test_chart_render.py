@@ -227,7 +227,7 @@ def test_dashboard_configmap(defaults: Rendered) -> None:
         "jangar_agent_run_outcomes_total",
         "jangar_reconcile_duration_ms_bucket",
         "jangar_agents_queue_depth_bucket",
-        "jangar_sse_connections_total",
+        "jangar_agentrun_admissions_total",
     ):
         assert metric in exprs
     assert json.loads((CHART / "dashboards" / "agents-observability.json").read_text()) == dashboard

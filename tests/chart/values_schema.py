@@ -161,7 +161,12 @@ root = obj(
         "metrics": obj(
             {
                 "enabled": B,
-                "path": {"type": "string", "pattern": "^/"},
+                # absolute, and not a path the probes or the API answer (settings._metrics_path)
+                "path": {
+                    "type": "string",
+                    "pattern": "^/",
+                    "not": {"pattern": "^/($|(health|ready|healthz|readyz|v1)(/|$))"},
+                },
                 "service": obj(
                     {"enabled": B, "type": SVCTYPE, "port": PORT, "annotations": SMAP, "labels": SMAP}
                 ),

@@ -132,7 +132,8 @@ async def test_run_gets_job_and_configmap_then_succeeds(
     assert await eventually(ttl, what="ttl patch") == 600
     assert controller.manager is not None
     sample = controller.manager.metrics.registry.get_sample_value
-    assert sample("jangar_agent_run_outcomes_total", {"outcome": "Succeeded", "runtime": "job"}) == 1
+    outcome = {"outcome": "Succeeded", "runtime": "job", "namespace": namespace}
+    assert sample("jangar_agent_run_outcomes_total", outcome) == 1
     assert sample("jangar_reconcile_duration_ms_count", {"kind": "agentrun", "namespace": namespace})
     assert sample("jangar_agentrun_admissions_total", {"namespace": namespace, "outcome": "admitted"}) == 1
     # Exactly one Job for the run, ever.

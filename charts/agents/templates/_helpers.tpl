@@ -239,6 +239,16 @@ name appears twice.
 {{- if $runnerSA -}}
 {{- $env = append $env (dict "name" "JANGAR_AGENT_RUNNER_SERVICE_ACCOUNT" "value" $runnerSA) -}}
 {{- end -}}
+{{- /* issue 12: the controller creates the runner SA in a run's namespace when it is missing (all namespaces under "*") */ -}}
+{{- if and $V.runnerServiceAccount.create (eq $runnerSA (include "agents.runnerServiceAccountName" $root)) -}}
+{{- $env = append $env (dict "name" "JANGAR_AGENT_RUNNER_SERVICE_ACCOUNT_CREATE" "value" "true") -}}
+{{- with $V.runnerServiceAccount.annotations -}}
+{{- $env = append $env (dict "name" "JANGAR_AGENT_RUNNER_SERVICE_ACCOUNT_ANNOTATIONS" "value" (toJson .)) -}}
+{{- end -}}
+{{- if include "agents.runnerBinder" $root -}}
+{{- $env = append $env (dict "name" "JANGAR_AGENT_RUNNER_CLUSTER_ROLE" "value" (printf "%s-runner" (include "agents.clusterRoleName" $root))) -}}
+{{- end -}}
+{{- end -}}
 {{- if $dw.nodeSelector -}}
 {{- $env = append $env (dict "name" "JANGAR_AGENT_RUNNER_NODE_SELECTOR" "value" (toJson $dw.nodeSelector)) -}}
 {{- end -}}
@@ -589,4 +599,13 @@ tolerations:
 {{- end -}}
 {{- end -}}
 {{- $all | uniq | sortAlpha | toJson -}}
+{{- end -}}
+
+{{- /* issue 12: "true" when the controller binds the runner ClusterRole in the namespaces it creates the
+runner ServiceAccount in (all namespaces, cluster-scoped, runner SA and its RBAC created by the chart). */ -}}
+{{- define "agents.runnerBinder" -}}
+{{- $V := .Values -}}
+{{- if and $V.rbac.clusterScoped (has "*" ($V.controller.namespaces | default list)) $V.runnerServiceAccount.create $V.runnerServiceAccount.rbac.create -}}
+true
+{{- end -}}
 {{- end -}}

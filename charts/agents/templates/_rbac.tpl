@@ -49,6 +49,13 @@ security.proompteng.ai: [secretbindings]
   resources: [secrets]
   verbs: [get, list, watch]
 - apiGroups: [""]
+  resources: [serviceaccounts]
+  {{- if .Values.runnerServiceAccount.create }}
+  verbs: [get, list, watch, create]
+  {{- else }}
+  verbs: [get, list, watch]
+  {{- end }}
+- apiGroups: [""]
   resources: [events]
   verbs: [get, list, watch, create, update, patch]
 - apiGroups: [events.k8s.io]

@@ -29,6 +29,7 @@ from jangar.controllers.jobs import ForeignObject, create_plan
 from jangar.controllers.kinds import AGENTRUNS, JOBS
 from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.recording import RunRecorderProtocol, record_run
+from jangar.controllers.runner_sa import ensure_service_account
 from jangar.controllers.status import write_status
 from jangar.runtime import (
     CacheReader,
@@ -41,6 +42,7 @@ from jangar.runtime import (
 )
 from jangar.runtime.controllerutil import ensure_finalizer, remove_finalizer_and_patch
 from jangar.scheduler.runtimes import runtime_type
+from jangar.settings import Settings
 
 log = structlog.get_logger("jangar.controllers.agentrun")
 
@@ -72,6 +74,8 @@ class PlanApplier:
     recorder: RunRecorderProtocol | None
     app_tokens: AppTokens
     metrics: RunMetrics
+    #: for the runner ServiceAccount jangar creates (issue 12); None: the plan never asks for one
+    settings: Settings | None = None
 
     async def apply(self, run: JsonObject, plan: RunPlan, now: datetime) -> Result | None:
         meta = run["metadata"]
@@ -85,6 +89,8 @@ class PlanApplier:
         try:
             if plan.app_token is not None:
                 await self.app_tokens.ensure(run, plan.app_token)
+            if plan.ensure_service_account is not None:
+                await ensure_service_account(self.client, plan.ensure_service_account, ns, self.settings)
             if plan.create is not None:
                 await create_plan(self.client, self.cache, plan.create, meta.get("uid"))
             if plan.artifacts:
@@ -139,7 +145,8 @@ class PlanApplier:
         phase, details = plan.status.phase, plan.status.details
         if old_phase != phase and is_terminal(phase):
             runtime = ((new.get("status") or {}).get("runtimeRef") or {}).get("type") or runtime_type(new)
-            self.metrics.outcomes.labels(phase, runtime or "unknown").inc()
+            namespace = str((new.get("metadata") or {}).get("namespace") or "")
+            self.metrics.outcomes.labels(phase, runtime or "unknown", namespace).inc()
         if old_phase == phase and not details.invalid:
             return
         meta = new["metadata"]

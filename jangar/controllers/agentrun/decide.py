@@ -41,6 +41,7 @@ from jangar.controllers.agentrun.snapshot import RunSnapshot, classify, job_fini
 from jangar.controllers.agentrun.workflow_artifacts import step_artifacts
 from jangar.controllers.budget_hold import BUDGET_RECHECK_SECONDS
 from jangar.controllers.runconditions import RunDetails, run_conditions
+from jangar.controllers.runner_sa import MISSING_SERVICE_ACCOUNT, missing_service_account
 from jangar.controllers.status import compose_status
 from jangar.prepare import Prepared, prepare_run
 from jangar.scheduler import (
@@ -77,6 +78,7 @@ MISSING_REFERENCE_REASONS = frozenset(
         "MissingVcsProvider",
         "MissingBudget",
         "MissingWorkspace",
+        MISSING_SERVICE_ACCOUNT,
     }
 )
 FOREIGN_CHILD_REQUEUE_SECONDS = 5.0
@@ -266,6 +268,8 @@ def _submit(snap: RunSnapshot, verdict: Verdict | _NotAsked) -> RunPlan:
         return _invalid(snap, prepared.problems, fields)
     if snap.budget is not None and snap.budget.holds:
         return _budget_hold(snap, fields)
+    if snap.service_account is not None and snap.service_account.blocks:
+        return _invalid(snap, [missing_service_account(snap.service_account, snap.namespace)], fields)
     if isinstance(verdict, _NotAsked):
         return NEEDS_ADMISSION
     status = snap.run.get("status") or {}
@@ -357,6 +361,7 @@ def _start_job(
     return RunPlan(
         admitted=admitted,
         app_token=prepared.vcs.app_token if prepared.vcs is not None else None,
+        ensure_service_account=snap.service_account.to_create if snap.service_account else None,
         create=job_plan,
         status=_status(snap, Phase.RUNNING, details, job_fields),
         notes=(f"recreating Job {job_meta['name']}: it never appeared",) if recreated else (),

@@ -38,6 +38,8 @@ class RunPlan:
     #: the run was admitted in this pass: a failure creating its children gives the reservation back
     admitted: bool = False
     app_token: AppTokenRequest | None = None
+    #: the runner ServiceAccount to create in the run's namespace before the Job (runner_sa.py)
+    ensure_service_account: str | None = None
     create: JobPlan | None = None
     #: Artifact objects of a run that just finished (created before the status write, adopted if there)
     artifacts: tuple[dict[str, Any], ...] = ()

@@ -19,6 +19,7 @@ from jangar.controllers.budget_hold import BudgetCheck, read_budget_check
 from jangar.controllers.credentials import read_provider_keys
 from jangar.controllers.kinds import AGENTRUNS, JOBS, PODS, VCSPROVIDERS
 from jangar.controllers.lookup import NamespaceLookup
+from jangar.controllers.runner_sa import ServiceAccountCheck, read_service_account_check
 from jangar.runtime import CacheReader, Client, JsonObject
 from jangar.runtime.store import CONTROLLER_UID_INDEX
 from jangar.scheduler.outcome import JobOutcome, classify_job
@@ -61,6 +62,8 @@ class RunSnapshot:
     active_runs: Sequence[Mapping[str, Any]] = ()
     #: the Budget the run counts against, read only before it starts (None: no Budget, or not enforced)
     budget: BudgetCheck | None = None
+    #: the run's ServiceAccount, read only before it starts (None: `default`, or not checked)
+    service_account: ServiceAccountCheck | None = None
 
     @property
     def timing(self) -> ControllerTuning:
@@ -201,6 +204,11 @@ async def read_snapshot(
         run, jobs, pods, now, settings.tuning
     ):
         budget = read_budget_check(cache, run)
+    service_account = (
+        read_service_account_check(cache, run, settings)
+        if may_start_a_job(run, jobs, pods, now, settings.tuning)
+        else None
+    )
     return RunSnapshot(
         run=run,
         now=now,
@@ -213,4 +221,5 @@ async def read_snapshot(
         keys_read=keys_read,
         active_runs=active,
         budget=budget,
+        service_account=service_account,
     )

@@ -211,8 +211,18 @@ def test_github_app_requests_a_token_secret() -> None:
     )
     assert request.secret_name == "run-1-vcs-token"
     env = env_of(result)
-    assert env["GITHUB_TOKEN"] == {"secretKeyRef": {"name": "run-1-vcs-token", "key": "token"}}
+    # issue 12: the token is refreshed in the Secret; an env copy would go stale, so the pod gets the file
+    # (kept current by the kubelet) and a git credential helper reading it, and no token variable.
+    assert not {"GITHUB_TOKEN", "GH_TOKEN", "VCS_TOKEN"} & set(env)
     assert env["VCS_TOKEN_FILE"] == "/var/run/secrets/agents/vcs/token/token"
+    assert (env["GIT_CONFIG_COUNT"], env["GIT_CONFIG_KEY_0"]) == ("1", "credential.helper")
+    assert "$VCS_TOKEN_FILE" in env["GIT_CONFIG_VALUE_0"]
+    volume = next(
+        v for v in result.runtime.volumes if v.get("secret", {}).get("secretName") == "run-1-vcs-token"
+    )
+    mount = next(m for m in result.runtime.volume_mounts if m["name"] == volume["name"])
+    assert mount["mountPath"] == "/var/run/secrets/agents/vcs/token" and mount["readOnly"]
+    assert "subPath" not in mount  # a subPath mount is never updated by the kubelet
     missing = vcs_provider(auth={"method": "app", "app": {"privateKeySecretRef": {"name": "k"}}})
     assert resolve(provider=missing).reason == "MissingVcsAuth"
 
@@ -268,3 +278,41 @@ def test_auth_adapters_and_deprecations() -> None:
     # Deprecated token types reach runs as warnings.
     provider = vcs_provider(auth={"method": "token", "token": {"secretRef": {"name": "gh"}, "type": "pat"}})
     assert [w.reason for w in resolve(provider=provider).warnings] == ["DeprecatedAuth"]
+
+
+def test_the_git_credential_helper_reads_the_current_token_file(tmp_path: Any) -> None:
+    """git asks the helper at every fetch/push: a token refreshed in the file is used at once."""
+    import os
+    import subprocess
+
+    from jangar.vcs.resolve import GIT_CREDENTIAL_HELPER
+
+    token = tmp_path / "token"
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "VCS_TOKEN_FILE": str(token),
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "credential.helper",
+        "GIT_CONFIG_VALUE_0": GIT_CREDENTIAL_HELPER,
+        "GIT_TERMINAL_PROMPT": "0",
+    }
+
+    def fill() -> dict[str, str]:
+        out = subprocess.run(
+            ["git", "credential", "fill"],
+            input="protocol=https\nhost=github.com\n\n",
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    token.write_text("ghs_first")
+    assert fill()["password"] == "ghs_first"
+    assert fill()["username"] == "x-access-token"
+    token.write_text("ghs_second")
+    assert fill()["password"] == "ghs_second"
