@@ -288,12 +288,21 @@ def _env_first(names: Sequence[str]) -> str | None:
     return next((os.environ[n] for n in names if os.environ.get(n)), None)
 
 
+def _kubeconfig_present(path: str | None) -> bool:
+    candidates = [path] if path else os.environ.get("KUBECONFIG", "").split(os.pathsep)
+    if not path and not any(candidates):
+        candidates = [os.path.expanduser("~/.kube/config")]
+    return any(c and os.path.isfile(c) for c in candidates)
+
+
 async def kubeconfig_token(path: str | None, context: str | None) -> str | None:
     """The bearer token the kubeconfig's (current or `context`) user would send, else None (client
     certificates are not a token; no kubeconfig is not an error)."""
     from kubernetes_asyncio import config as k8s_config
     from kubernetes_asyncio.client import Configuration
 
+    if not _kubeconfig_present(path):
+        return None
     cfg = Configuration()
     try:
         await k8s_config.load_kube_config(config_file=path, context=context, client_configuration=cfg)

@@ -35,8 +35,8 @@ __all__ = [
     "require",
 ]
 
-USER_KEY = "jangar.user"
-ACCESS_KEY = "jangar.access"
+USER_KEY = web.RequestKey("jangar.user", UserInfo)
+ACCESS_KEY = web.RequestKey("jangar.access", Access)
 OPEN_PATHS = frozenset({"/health", "/ready", "/healthz", "/readyz", "/metrics"})
 OPEN_PREFIXES = (WEBHOOK_PATH.split("{", 1)[0],)
 CHALLENGE = 'Bearer realm="jangar"'

@@ -83,7 +83,11 @@ def test_auth_reviews_granted_in_every_mode(helm_bin: Path, defaults: Rendered) 
         role = rendered.get("ClusterRole", "agents-agents-auth")
         assert role["rules"] == [
             {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
-            {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
+            {
+                "apiGroups": ["authorization.k8s.io"],
+                "resources": ["subjectaccessreviews"],
+                "verbs": ["create"],
+            },
         ]
         binding = rendered.get("ClusterRoleBinding", "agents-agents-auth")
         assert binding["roleRef"]["name"] == "agents-agents-auth"
@@ -297,7 +301,11 @@ def test_cluster_scoped_modes(helm_bin: Path, namespaces: list[str], expected: s
         "supportingController": {"namespaces": namespaces},
     }
     r = render(helm_bin, values)
-    assert sorted(r.names("ClusterRole")) == ["agents-agents", "agents-agents-auth", "agents-agents-vcs-tokens"]
+    assert sorted(r.names("ClusterRole")) == [
+        "agents-agents",
+        "agents-agents-auth",
+        "agents-agents-vcs-tokens",
+    ]
     tokens = r.get("ClusterRole", "agents-agents-vcs-tokens")
     assert tokens["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "patch"]}]
     if "*" in namespaces:

@@ -127,6 +127,12 @@ TUNING_VARS = {
 
 #: jangar's own variables beyond the reference's and the tuning knobs, one set per feature
 WORKSPACE_ARTIFACT_VARS = {"JANGAR_ARTIFACTS_MAX_PER_RUN", "JANGAR_ARTIFACTS_DEFAULT_TTL_DAYS"}
+# issue 12: how the surfaces authenticate callers (docs/security.md)
+AUTH_VARS = {
+    "JANGAR_AUTH_TOKEN_REVIEW",
+    "JANGAR_AUTH_CACHE_TTL_SECONDS",
+    "JANGAR_AUTH_DENIED_CACHE_TTL_SECONDS",
+}
 
 
 # --- the declarations ---------------------------------------------------------------------------
@@ -164,7 +170,7 @@ def test_listing_covers_the_contract_and_is_unique() -> None:
     names = [row.env for row in rows]
     assert len(names) == len(set(names)), "a variable is declared twice"
     assert set(names) >= CONTRACT_VARS
-    assert set(names) - CONTRACT_VARS - WORKSPACE_ARTIFACT_VARS == set(TUNING_VARS)
+    assert set(names) - CONTRACT_VARS - WORKSPACE_ARTIFACT_VARS - AUTH_VARS == set(TUNING_VARS)
     assert all(row.doc for row in rows)
     by_env = {row.env: row for row in rows}
     assert by_env["JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE"].path == "queue.per_namespace"
