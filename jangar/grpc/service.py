@@ -17,6 +17,9 @@ Deliberate differences from the reference (docs/grpc.md):
 * `CancelAgentRun` sets the `agents.proompteng.ai/cancel` annotation; the AgentRun controller deletes the
   Job and ends the run as Cancelled (the reference deleted the Job and left the run Running, weak point 12).
 * `Apply*` accepts only jangar's kinds (weak point 16) and uses server-side apply (field manager agentctl).
+* Every call needs a bearer token (TokenReview, or the shared token as `jangar:grpc-shared-token`) and every
+  method a SubjectAccessReview for what the caller asks jangar to do (issue 12): an `Apply*` needs `patch`
+  (or `create`) on each document and `get` on every Secret it names, before anything is written.
 * A full submission queue is RESOURCE_EXHAUSTED (the reference said FAILED_PRECONDITION for every
   submission failure): it is the code clients treat as "retry later", which is what a full queue means.
 """
@@ -42,6 +45,7 @@ from jangar.access import (
     KubeAccess,
     PermissionDenied,
     SharedTokenAccess,
+    Unauthenticated,
     UserInfo,
     listing,
     on,
@@ -608,7 +612,12 @@ class AgentctlService:
         shared token accepts) or UNAVAILABLE (TokenReview could not be asked). Tokens are never logged."""
         tokens = auth.presented_tokens(context.invocation_metadata())
         try:
-            return await self.access.authenticate(tokens[0] if tokens else None)
+            # Each presented token in order (`authorization`, then `x-jangar-token`): a proxy's own
+            # `authorization` header does not hide the caller's `x-jangar-token`.
+            for token in tokens[:-1]:
+                with contextlib.suppress(Unauthenticated):
+                    return await self.access.authenticate(token)
+            return await self.access.authenticate(tokens[-1] if tokens else None)
         except AccessError as exc:
             code, message = _status_for(exc)
             if code == grpc.StatusCode.UNAUTHENTICATED:
