@@ -19,7 +19,7 @@ Deliberate differences from the reference (docs/grpc.md):
 * `Apply*` accepts only jangar's kinds (weak point 16) and uses server-side apply (field manager agentctl).
 * Every call needs a bearer token (TokenReview, or the shared token as `jangar:grpc-shared-token`) and every
   method a SubjectAccessReview for what the caller asks jangar to do (issue 12): an `Apply*` needs `patch`
-  (or `create`) on each document and `get` on every Secret it names, before anything is written.
+  (and `create` for a new object) on each document and `get` on every Secret it names, before anything is written.
 * A full submission queue is RESOURCE_EXHAUSTED (the reference said FAILED_PRECONDITION for every
   submission failure): it is the code clients treat as "retry later", which is what a full queue means.
 """
@@ -264,14 +264,16 @@ class AgentctlService:
     async def _write_rights(
         self, ref: ResourceRef, obj: Mapping[str, Any], namespace: str, name: str
     ) -> list[Attributes]:
-        """What applying `obj` needs from the caller: `patch` when it exists (else `create`), and `get` on
-        every Secret it names (binding or using a Secret must not exceed reading it)."""
+        """What applying `obj` needs from the caller, as for `kubectl apply --server-side`: `patch`, and
+        `create` too when the object does not exist yet (asked second, so a caller without rights learns
+        nothing about which names exist); then `get` on every Secret it names (binding or using a Secret
+        must not exceed reading it)."""
+        needed = [on(ref, "patch", namespace, name)]
         try:
             await self.client.get(ref, name, namespace)
-            verb = "patch"
         except NotFoundError:
-            verb = "create"
-        return [on(ref, verb, namespace, name), *secret_reads(namespace, referenced_secrets(obj))]
+            needed.append(on(ref, "create", namespace, name))
+        return [*needed, *secret_reads(namespace, referenced_secrets(obj))]
 
     async def _apply(
         self, user: UserInfo, manifest: str, namespace: str, only_kind: str | None
