@@ -13,8 +13,11 @@
 Two modes: kube mode talks to the Kubernetes API with the kubeconfig, with the manifest builder, the
 idempotency rule (the same key again returns the existing run) and the cancel annotation of
 `jangar.services`, as jangar's own surfaces; gRPC mode (`--server HOST:PORT`, or
-`AGENTCTL_SERVER` / `AGENTCTL_ADDRESS` / `JANGAR_GRPC_ADDRESS`) talks to jangar's agentctl gRPC API, with the
-token from `AGENTCTL_TOKEN` or `JANGAR_GRPC_TOKEN` (never a flag: flags show up in `ps`). Bad input exits
+`AGENTCTL_SERVER` / `AGENTCTL_ADDRESS` / `JANGAR_GRPC_ADDRESS`) talks to jangar's agentctl gRPC API with a
+bearer token, the first of: `--token` (visible in `ps`: prefer the environment), `AGENTCTL_TOKEN`,
+`JANGAR_GRPC_TOKEN`, the kubeconfig's current user token (`token`/`tokenFile`, or an exec plugin's).
+jangar verifies it with TokenReview (or matches the shared token) and authorizes each call with a
+SubjectAccessReview (docs/security.md). Bad input exits
 2 with a message (argparse's convention), also when the server rejects it as INVALID_ARGUMENT; API errors
 exit 1.
 """
@@ -64,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="HOST:PORT",
         help=f"use jangar's gRPC API instead of the Kubernetes API (default: ${SERVER_ENV[0]}, ...)",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help=f"bearer token for --server (default: ${TOKEN_ENV[0]}, ${TOKEN_ENV[1]}, then the kubeconfig's "
+        "user token); a flag shows up in `ps`, so prefer the environment",
     )
     sub = parser.add_subparsers(dest="noun", required=True)
     run = sub.add_parser("run", help="AgentRuns")
@@ -279,6 +288,43 @@ def _env_first(names: Sequence[str]) -> str | None:
     return next((os.environ[n] for n in names if os.environ.get(n)), None)
 
 
+def _kubeconfig_present(path: str | None) -> bool:
+    candidates = [path] if path else os.environ.get("KUBECONFIG", "").split(os.pathsep)
+    if not path and not any(candidates):
+        candidates = [os.path.expanduser("~/.kube/config")]
+    return any(c and os.path.isfile(c) for c in candidates)
+
+
+async def kubeconfig_token(path: str | None, context: str | None) -> str | None:
+    """The bearer token the kubeconfig's (current or `context`) user would send, else None (client
+    certificates are not a token; no kubeconfig is not an error)."""
+    from kubernetes_asyncio import config as k8s_config
+    from kubernetes_asyncio.client import Configuration
+
+    if not _kubeconfig_present(path):
+        return None
+    cfg = Configuration()
+    try:
+        await k8s_config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
+    except (k8s_config.ConfigException, OSError, TypeError, ValueError):
+        return None
+    value = str((cfg.api_key or {}).get("BearerToken") or (cfg.api_key or {}).get("authorization") or "")
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+async def grpc_token(args: argparse.Namespace) -> str | None:
+    """`--token`, else `AGENTCTL_TOKEN`, else `JANGAR_GRPC_TOKEN`, else the kubeconfig user's token."""
+    explicit = getattr(args, "token", None)
+    if explicit:
+        return str(explicit)
+    return _env_first(TOKEN_ENV) or await kubeconfig_token(
+        getattr(args, "kubeconfig", None), getattr(args, "context", None)
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -347,7 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if server:
         from jangar.grpc.cli import run_grpc
 
-        return asyncio.run(run_grpc(args, server, _env_first(TOKEN_ENV), summary=_summary))
+        token = asyncio.run(grpc_token(args))
+        return asyncio.run(run_grpc(args, server, token, summary=_summary))
     return asyncio.run(_run(args, manifest))
 
 

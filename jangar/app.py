@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from jangar.access import KubeAccess
 from jangar.admission import AdmissionLedger
 from jangar.api.refs import AGENTRUNS
 from jangar.runtime import (
@@ -28,6 +29,7 @@ from jangar.runtime import (
 )
 from jangar.runtime.leaderelection import default_identity
 from jangar.server.agentruns_api import AgentRunsApi
+from jangar.server.auth import auth_middleware
 from jangar.server.orchestration_api import OrchestrationRunsApi
 from jangar.server.probes import mount_probes
 from jangar.server.webhooks_api import WebhooksApi
@@ -153,6 +155,9 @@ async def build_manager(
         ledger = installed.gate.ledger  # the surfaces' early refusal sees the controller's reservations
     manager.cache.informer(AGENTRUNS)  # the early queue refusal reads runs from the cache, also in split mode
     runs = RunsService(manager.client, manager.cache, settings, ledger=ledger)
+    # issue 12: every route but the probes, metrics and webhooks needs a bearer token (docs/security.md)
+    access = KubeAccess.from_settings(manager.client, settings)
+    manager.app.middlewares.append(auth_middleware(access, (settings.metrics_path,)))
     manager.app.router.add_routes(AgentRunsApi(runs).routes())
     orchestrations = OrchestrationService.from_settings(manager.client, manager.cache, settings)
     toolruns = ToolRunService.from_settings(manager.client, manager.cache, settings)
@@ -173,7 +178,10 @@ async def build_manager(
         from jangar.grpc.server import GrpcRunnable
 
         manager.add(
-            GrpcRunnable(settings, manager.client, manager.cache, manager.metrics.registry, runs=runs), False
+            GrpcRunnable(
+                settings, manager.client, manager.cache, manager.metrics.registry, runs=runs, access=access
+            ),
+            False,
         )
     return manager, recorder
 

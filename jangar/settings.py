@@ -40,6 +40,7 @@ __all__ = [
     "AgentCommsSettings",
     "ArtifactSettings",
     "AuthSecretSettings",
+    "AuthSettings",
     "ConcurrencySettings",
     "ControllerSettings",
     "ControllerTuning",
@@ -909,6 +910,25 @@ class RunnerServiceAccountSettings:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    """issue 12: how callers of the HTTP API and gRPC are authenticated (docs/security.md)."""
+
+    token_review: bool = flag(
+        "JANGAR_AUTH_TOKEN_REVIEW",
+        True,
+        "verify callers' bearer tokens with TokenReview (off: only JANGAR_GRPC_TOKEN authenticates)",
+    )
+    cache_ttl_seconds: float = seconds(
+        "JANGAR_AUTH_CACHE_TTL_SECONDS",
+        120.0,
+        "how long an accepted token and a granted permission are cached",
+    )
+    denied_cache_ttl_seconds: float = seconds(
+        "JANGAR_AUTH_DENIED_CACHE_TTL_SECONDS", 30.0, "how long a refused token and a denial are cached"
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the jangar process reads from its environment."""
 
@@ -1003,6 +1023,8 @@ class Settings:
     artifacts: ArtifactSettings = group(ArtifactSettings)
     # -- issue 12: the runner ServiceAccount in every watched namespace
     runner_service_account: RunnerServiceAccountSettings = group(RunnerServiceAccountSettings)
+    # -- issue 12: authentication of the surfaces
+    auth: AuthSettings = group(AuthSettings)
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> Settings:
@@ -1012,6 +1034,19 @@ class Settings:
 
 #: Checks across the fields of a group, run after the group is read from the environment.
 _GROUP_CHECKS: dict[type[Any], Callable[[Any], None]] = {LeaderElectionSettings: _check_lease_timings}
+
+
+def _check_grpc_auth(settings: Settings) -> None:
+    """issue 12: gRPC never serves anonymous callers, so it needs a way to authenticate them."""
+    if settings.grpc.enabled and not settings.grpc.token and not settings.auth.token_review:
+        raise SettingsError(
+            "JANGAR_GRPC_TOKEN",
+            "gRPC is enabled but no caller can authenticate: set JANGAR_GRPC_TOKEN, or keep "
+            "JANGAR_AUTH_TOKEN_REVIEW=true (Kubernetes bearer tokens), or set JANGAR_GRPC_ENABLED=false",
+        )
+
+
+_GROUP_CHECKS[Settings] = _check_grpc_auth
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -69,3 +69,10 @@ __all__ += ["ARTIFACTS", "WORKSPACES"]
 # -- schedules (issue 11)
 SCHEDULES = ref_for("Schedule")
 __all__ += ["SCHEDULES"]
+
+# -- issue 12: the reviews jangar.access asks the API server for (cluster-scoped, create-only)
+TOKENREVIEWS = ResourceRef("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", namespaced=False)
+SUBJECTACCESSREVIEWS = ResourceRef(
+    "authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", namespaced=False
+)
+__all__ += ["SUBJECTACCESSREVIEWS", "TOKENREVIEWS"]

@@ -238,7 +238,10 @@ class Demo:
             "\nEverything is still running:\n"
             f"  export KUBECONFIG={cluster.kubeconfig}\n"
             f"  kubectl get agentruns -n {NAMESPACE}\n"
-            f"  curl -s http://127.0.0.1:{port}/v1/agent-runs?namespace={NAMESPACE}\n"
+            "  # the API needs a bearer token of an identity allowed to list agentruns (docs/security.md):\n"
+            f"  TOKEN=$(kubectl -n {NAMESPACE} create token <serviceaccount>)\n"
+            '  curl -s -H "Authorization: Bearer $TOKEN" '
+            f"http://127.0.0.1:{port}/v1/agent-runs?namespace={NAMESPACE}\n"
             f"  curl -s http://127.0.0.1:{port}/metrics | grep jangar_\n"
             "Stop it with: scripts/run-local.sh down"
         )

@@ -1,4 +1,6 @@
-"""The shared-token check for the gRPC API.
+"""Reading the caller's token from gRPC metadata, and the shared-token comparison.
+
+Who the token belongs to is `jangar.access` (TokenReview, or `SharedTokenAccess` for `JANGAR_GRPC_TOKEN`).
 
 The reference compared tokens with `==` (a timing side channel, weak point 16); here the comparison is
 `hmac.compare_digest` over bytes, so its duration does not depend on how many leading characters match.
@@ -40,18 +42,6 @@ def presented_tokens(metadata: Iterable[tuple[str, str | bytes]] | None) -> list
 def token_matches(expected: str, presented: str) -> bool:
     """Constant-time equality; bytes so non-ASCII tokens compare instead of raising TypeError."""
     return hmac.compare_digest(expected.encode(), presented.encode())
-
-
-def authorized(expected: str | None, metadata: Iterable[tuple[str, str | bytes]] | None) -> bool:
-    """True when no token is configured, or when any presented token equals it.
-
-    Every presented token is compared (no early exit on the first match) so the answer's timing does not
-    reveal which header carried the right one.
-    """
-    if not expected:
-        return True
-    results = [token_matches(expected, t) for t in presented_tokens(metadata)]
-    return any(results)
 
 
 def bearer_metadata(token: str | None) -> tuple[tuple[str, str], ...]:

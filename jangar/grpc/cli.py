@@ -1,7 +1,8 @@
 """`agentctl --server HOST:PORT run ...`: the run verbs over the gRPC API instead of the Kubernetes API.
 
 Useful where the caller has network access to jangar but no kubeconfig (CI runners, laptops through a
-port-forward): jangar's ServiceAccount does the writes, and the shared token gates who may ask.
+port-forward): jangar's ServiceAccount does the writes, after a SubjectAccessReview showed the caller
+(identified by its bearer token) may do each of them itself (docs/security.md).
 Exit codes match kube mode: 0 done, 1 API error or a run that did not succeed, 2 input the server rejected
 as INVALID_ARGUMENT (agentctl already rejects what it can check locally with 2).
 """

@@ -2,8 +2,10 @@
 
 It needs no leadership: every method is a read, a write through the API server, or a watch, all safe on
 any replica; the controller (leader) acts on what was written. Transport is plaintext like the reference
-(put it behind a mesh or keep it on the cluster network); the shared token, when set, is checked in
-constant time on every call.
+(put it behind a mesh or keep it on the cluster network). Every call needs a bearer token: a Kubernetes
+token (TokenReview) or the shared `JANGAR_GRPC_TOKEN` (constant-time match, the identity
+`jangar:grpc-shared-token`), and every method asks a SubjectAccessReview for its permission
+(docs/security.md).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import grpc
 import structlog
 from prometheus_client import CollectorRegistry
 
+from jangar.access import Access
 from jangar.grpc.service import AgentctlService
 from jangar.runtime import CacheReader, Client
 from jangar.services import RunsService
@@ -43,9 +46,10 @@ class GrpcRunnable:
         registry: CollectorRegistry | None = None,
         *,
         runs: RunsService | None = None,
+        access: Access | None = None,
     ) -> None:
         self.settings = settings
-        self.service = AgentctlService(settings, client, cache, registry, runs)
+        self.service = AgentctlService(settings, client, cache, registry, runs, access=access)
         self.address = settings.grpc.bind_address
         self.port: int | None = None
         """The bound port once started (useful with port 0)."""
@@ -61,7 +65,11 @@ class GrpcRunnable:
         self._server = server
         self.port = port
         log.info(
-            "grpc.serving", address=self.address, port=port, token_required=bool(self.settings.grpc.token)
+            "grpc.serving",
+            address=self.address,
+            port=port,
+            shared_token=bool(self.settings.grpc.token),
+            token_review=self.settings.auth.token_review,
         )
 
     async def stop(self, timeout: float) -> None:

@@ -17,6 +17,9 @@ Deliberate differences from the reference (docs/grpc.md):
 * `CancelAgentRun` sets the `agents.proompteng.ai/cancel` annotation; the AgentRun controller deletes the
   Job and ends the run as Cancelled (the reference deleted the Job and left the run Running, weak point 12).
 * `Apply*` accepts only jangar's kinds (weak point 16) and uses server-side apply (field manager agentctl).
+* Every call needs a bearer token (TokenReview, or the shared token as `jangar:grpc-shared-token`) and every
+  method a SubjectAccessReview for what the caller asks jangar to do (issue 12): an `Apply*` needs `patch`
+  (and `create` for a new object) on each document and `get` on every Secret it names, before anything is written.
 * A full submission queue is RESOURCE_EXHAUSTED (the reference said FAILED_PRECONDITION for every
   submission failure): it is the code clients treat as "retry later", which is what a full queue means.
 """
@@ -34,9 +37,24 @@ import structlog
 from google.protobuf.message import Message
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from jangar.access import (
+    Access,
+    AccessError,
+    AccessUnavailable,
+    Attributes,
+    KubeAccess,
+    PermissionDenied,
+    SharedTokenAccess,
+    Unauthenticated,
+    UserInfo,
+    listing,
+    on,
+    referenced_secrets,
+    secret_reads,
+)
 from jangar.api import registry
 from jangar.api.contract import Phase, is_terminal
-from jangar.api.refs import AGENTRUNS
+from jangar.api.refs import AGENTRUNS, IMPLEMENTATIONSPECS, ORCHESTRATIONRUNS, SIGNALDELIVERIES
 from jangar.grpc import auth
 from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2 as pb
 from jangar.grpc.manifests import ManifestError, parse_manifest, resolve_kind, to_json
@@ -54,8 +72,10 @@ from jangar.runtime import (
 )
 from jangar.runtime.cache import InformerNotRegistered
 from jangar.runtime.errors import WatchStalledError
+from jangar.runtime.resources import PODS
 from jangar.services import (
     AlreadyExists,
+    Caller,
     Conflict,
     Forbidden,
     InvalidRequest,
@@ -115,6 +135,12 @@ def _status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """Map an exception from a method body to the status the caller sees."""
     if isinstance(exc, RpcFailure):
         return exc.code, exc.message
+    if isinstance(exc, PermissionDenied):
+        return grpc.StatusCode.PERMISSION_DENIED, exc.message
+    if isinstance(exc, AccessUnavailable):
+        return grpc.StatusCode.UNAVAILABLE, exc.message
+    if isinstance(exc, AccessError):
+        return grpc.StatusCode.UNAUTHENTICATED, exc.message
     if isinstance(exc, ServiceError):
         return _service_status(exc), _service_message(exc)
     if isinstance(exc, ManifestError):
@@ -171,13 +197,16 @@ class AgentctlService:
         cache: CacheReader,
         registry: CollectorRegistry | None = None,
         runs: RunsService | None = None,
+        access: Access | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.cache = cache
         self.runs = runs or RunsService(client, cache, settings)
         self.orchestrations = OrchestrationService.from_settings(client, cache, settings)
-        self._token = settings.grpc.token or None
+        self.access: Access = SharedTokenAccess(
+            access or KubeAccess.from_settings(client, settings), settings.grpc.token
+        )
         self.calls = Counter(
             "jangar_grpc_requests_total",
             "agentctl gRPC calls by method and final status code (streams are counted when they end).",
@@ -201,8 +230,11 @@ class AgentctlService:
 
     # -- generic per-kind methods ----------------------------------------------------------------
 
-    async def _list(self, ref: ResourceRef, namespace: str, label_selector: str) -> pb.ListResponse:
+    async def _list(
+        self, user: UserInfo, ref: ResourceRef, namespace: str, label_selector: str
+    ) -> pb.ListResponse:
         ns = self._namespace(namespace)
+        await self.access.require(user, on(ref, "list", ns))
         result = await self.client.list(ref, ns, label_selector=label_selector.strip() or None)
         items = [strip_managed_fields(o) for o in result.items]
         items.sort(key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
@@ -214,23 +246,46 @@ class AgentctlService:
         }
         return pb.ListResponse(json=to_json(body))
 
-    async def _get_object(self, ref: ResourceRef, name: str, namespace: str) -> dict[str, Any]:
+    async def _get_object(
+        self, user: UserInfo, ref: ResourceRef, name: str, namespace: str
+    ) -> dict[str, Any]:
         if not name:
             raise RpcFailure(grpc.StatusCode.INVALID_ARGUMENT, "name is required")
         ns = self._namespace(namespace)
+        await self.access.require(user, on(ref, "get", ns, name))
         try:
             return strip_managed_fields(await self.client.get(ref, name, ns))
         except NotFoundError:
             raise RpcFailure(grpc.StatusCode.NOT_FOUND, f"{ref.kind} not found") from None
 
-    async def _get(self, ref: ResourceRef, name: str, namespace: str) -> pb.GetResponse:
-        return pb.GetResponse(json=to_json(await self._get_object(ref, name, namespace)))
+    async def _get(self, user: UserInfo, ref: ResourceRef, name: str, namespace: str) -> pb.GetResponse:
+        return pb.GetResponse(json=to_json(await self._get_object(user, ref, name, namespace)))
 
-    async def _apply(self, manifest: str, namespace: str, only_kind: str | None) -> pb.ApplyResponse:
+    async def _write_rights(
+        self, ref: ResourceRef, obj: Mapping[str, Any], namespace: str, name: str
+    ) -> list[Attributes]:
+        """What applying `obj` needs from the caller, as for `kubectl apply --server-side`: `patch`, and
+        `create` too when the object does not exist yet (asked second, so a caller without rights learns
+        nothing about which names exist); then `get` on every Secret it names (binding or using a Secret
+        must not exceed reading it)."""
+        needed = [on(ref, "patch", namespace, name)]
+        try:
+            await self.client.get(ref, name, namespace)
+        except NotFoundError:
+            needed.append(on(ref, "create", namespace, name))
+        return [*needed, *secret_reads(namespace, referenced_secrets(obj))]
+
+    async def _apply(
+        self, user: UserInfo, manifest: str, namespace: str, only_kind: str | None
+    ) -> pb.ApplyResponse:
         default_ns = self._namespace(namespace)
         docs = parse_manifest(manifest, default_ns, only_kind)
-        for doc in docs:  # check every namespace before writing anything
+        for doc in docs:  # check every namespace and every permission before writing anything
             self._namespace(doc.namespace)
+        for doc in docs:
+            await self.access.require(
+                user, *await self._write_rights(doc.ref, doc.obj, doc.namespace, doc.name)
+            )
         applied = []
         for doc in docs:
             obj = await self.client.apply(doc.ref, doc.obj, field_manager=FIELD_MANAGER, force=True)
@@ -241,10 +296,11 @@ class AgentctlService:
         )
         return pb.ApplyResponse(json=to_json(body))
 
-    async def _delete(self, ref: ResourceRef, name: str, namespace: str) -> pb.DeleteResponse:
+    async def _delete(self, user: UserInfo, ref: ResourceRef, name: str, namespace: str) -> pb.DeleteResponse:
         if not name:
             raise RpcFailure(grpc.StatusCode.INVALID_ARGUMENT, "name is required")
         ns = self._namespace(namespace)
+        await self.access.require(user, on(ref, "delete", ns, name))
         try:
             result = await self.client.delete(ref, name, ns)
         except NotFoundError:
@@ -259,14 +315,15 @@ class AgentctlService:
 
     # -- server info and status ------------------------------------------------------------------
 
-    async def get_server_info(self, _: pb.GetServerInfoRequest) -> pb.GetServerInfoResponse:
+    async def get_server_info(self, _: pb.GetServerInfoRequest, user: UserInfo) -> pb.GetServerInfoResponse:
+        """Any authenticated caller (like the API server's /version): names and versions only."""
         s = self.settings
         return pb.GetServerInfoResponse(
             version=s.version, build_sha=s.build_sha, build_time=s.build_time, service="jangar"
         )
 
     async def get_control_plane_status(
-        self, request: pb.GetControlPlaneStatusRequest
+        self, request: pb.GetControlPlaneStatusRequest, user: UserInfo
     ) -> pb.GetControlPlaneStatusResponse:
         """What this replica can see: settings, cache sync and the namespace's runs by phase.
 
@@ -274,6 +331,7 @@ class AgentctlService:
         and the Lease object say that.
         """
         ns = self._namespace(request.namespace)
+        await self.access.require(user, on(AGENTRUNS, "list", ns))
         s = self.settings
         phases: dict[str, int] = {}
         degraded: list[str] = []
@@ -305,10 +363,11 @@ class AgentctlService:
     # -- ImplementationSpec -----------------------------------------------------------------------
 
     async def create_implementation_spec(
-        self, request: pb.CreateImplementationSpecRequest
+        self, request: pb.CreateImplementationSpecRequest, user: UserInfo
     ) -> pb.CreateImplementationSpecResponse:
         """A new ImplementationSpec named `impl-<random>`: for callers that have a task text, not a name."""
         ns = self._namespace(request.namespace)
+        await self.access.require(user, on(IMPLEMENTATIONSPECS, "create", ns))
         if not request.text.strip():
             raise RpcFailure(grpc.StatusCode.INVALID_ARGUMENT, "text is required")
         spec: dict[str, Any] = {"text": request.text}
@@ -329,7 +388,9 @@ class AgentctlService:
 
     # -- AgentRun ---------------------------------------------------------------------------------
 
-    async def submit_agent_run(self, request: pb.SubmitAgentRunRequest) -> pb.SubmitAgentRunResponse:
+    async def submit_agent_run(
+        self, request: pb.SubmitAgentRunRequest, user: UserInfo
+    ) -> pb.SubmitAgentRunResponse:
         for field, value in (
             ("agent_name", request.agent_name),
             ("implementation_name", request.implementation_name),
@@ -337,6 +398,8 @@ class AgentctlService:
         ):
             if not value:
                 raise InvalidRequest(f"{field} is required")
+        ns = self._namespace(request.namespace)
+        await self.access.require(user, on(AGENTRUNS, "create", ns), *secret_reads(ns, request.secrets))
         workload = request.workload
         result = await self.runs.submit(
             Submission(
@@ -363,10 +426,15 @@ class AgentctlService:
             resource_json=to_json(result.run), record_json="{}", idempotent=result.replayed
         )
 
-    async def cancel_agent_run(self, request: pb.CancelAgentRunRequest) -> pb.CancelAgentRunResponse:
+    async def cancel_agent_run(
+        self, request: pb.CancelAgentRunRequest, user: UserInfo
+    ) -> pb.CancelAgentRunResponse:
         """Ask the controller to cancel: it deletes the Job (or workflow step Jobs) and sets Cancelled."""
         if not request.name:
             raise InvalidRequest("name is required")
+        await self.access.require(
+            user, on(AGENTRUNS, "patch", self._namespace(request.namespace), request.name)
+        )
         run = await self.runs.cancel(request.namespace, request.name)
         phase = phase_of(run)
         message = f"already {phase}" if is_terminal(phase) else "cancel requested"
@@ -375,10 +443,11 @@ class AgentctlService:
     # -- OrchestrationRun (jangar) ------------------------------------------------------------------
 
     async def submit_orchestration_run(
-        self, request: pb.SubmitOrchestrationRunRequest
+        self, request: pb.SubmitOrchestrationRunRequest, user: UserInfo
     ) -> pb.SubmitOrchestrationRunResponse:
         if not request.orchestration_name:
             raise InvalidRequest("orchestration_name is required")
+        await self.access.require(user, on(ORCHESTRATIONRUNS, "create", self._namespace(request.namespace)))
         result = await self.orchestrations.submit(
             OrchestrationSubmission(
                 request.orchestration_name,
@@ -393,35 +462,45 @@ class AgentctlService:
         )
 
     async def cancel_orchestration_run(
-        self, request: pb.CancelOrchestrationRunRequest
+        self, request: pb.CancelOrchestrationRunRequest, user: UserInfo
     ) -> pb.CancelOrchestrationRunResponse:
         if not request.name:
             raise InvalidRequest("name is required")
+        ns = self._namespace(request.namespace)
+        await self.access.require(user, on(ORCHESTRATIONRUNS, "patch", ns, request.name))
         run = await self.orchestrations.cancel(request.namespace, request.name)
         phase = phase_of(run)
         message = f"already {phase}" if is_terminal(phase) else "cancel requested"
         return pb.CancelOrchestrationRunResponse(ok=True, message=message, json=to_json(run))
 
     async def _decide(
-        self, request: pb.ApprovalDecisionRequest, decision: str
+        self, request: pb.ApprovalDecisionRequest, user: UserInfo, decision: str
     ) -> pb.ApprovalDecisionResponse:
+        """A decision is a SignalDelivery (`create signaldeliveries`), decided by the authenticated caller
+        (the request's `decided_by` is ignored) whom the ApprovalPolicy's `subjects` must name."""
+        await self.access.require(user, on(SIGNALDELIVERIES, "create", self._namespace(request.namespace)))
         delivery = await self.orchestrations.decide(
             request.namespace,
             request.run_name,
             request.step,
             decision,
-            decided_by=request.decided_by or None,
+            caller=Caller(user=user.username, groups=user.groups),
             reason=request.reason or None,
         )
         return pb.ApprovalDecisionResponse(json=to_json(delivery))
 
-    async def approve_step(self, request: pb.ApprovalDecisionRequest) -> pb.ApprovalDecisionResponse:
-        return await self._decide(request, "approved")
+    async def approve_step(
+        self, request: pb.ApprovalDecisionRequest, user: UserInfo
+    ) -> pb.ApprovalDecisionResponse:
+        return await self._decide(request, user, "approved")
 
-    async def reject_step(self, request: pb.ApprovalDecisionRequest) -> pb.ApprovalDecisionResponse:
-        return await self._decide(request, "rejected")
+    async def reject_step(
+        self, request: pb.ApprovalDecisionRequest, user: UserInfo
+    ) -> pb.ApprovalDecisionResponse:
+        return await self._decide(request, user, "rejected")
 
-    async def list_agent_runs(self, request: pb.ListAgentRunsRequest) -> pb.ListResponse:
+    async def list_agent_runs(self, request: pb.ListAgentRunsRequest, user: UserInfo) -> pb.ListResponse:
+        await self.access.require(user, *listing(AGENTRUNS, self.runs.scope, request.namespace))
         listed = await self.runs.list(
             request.namespace,
             label_selector=request.label_selector,
@@ -436,19 +515,27 @@ class AgentctlService:
         }
         return pb.ListResponse(json=to_json(body))
 
-    async def get_agent_run(self, request: pb.GetRequest) -> pb.GetResponse:
+    async def get_agent_run(self, request: pb.GetRequest, user: UserInfo) -> pb.GetResponse:
         if not request.name:
             raise InvalidRequest("name is required")
+        await self.access.require(
+            user, on(AGENTRUNS, "get", self._namespace(request.namespace), request.name)
+        )
         return pb.GetResponse(json=to_json(await self.runs.get(request.namespace, request.name)))
 
     async def stream_agent_run_status(
-        self, request: pb.StreamAgentRunStatusRequest
+        self, request: pb.StreamAgentRunStatusRequest, user: UserInfo
     ) -> AsyncIterator[pb.AgentRunStatusEvent]:
         """The current object, then every change, until a terminal phase or deletion.
 
         Watches by name from the read's resourceVersion, so no update between the read and the watch is
-        missed; a compacted resourceVersion (410) re-reads the object and carries on.
+        missed; a compacted resourceVersion (410) re-reads the object and carries on. Needs `get` and
+        `watch` on the run (what `kubectl get -w` needs).
         """
+        ns = self._namespace(request.namespace)
+        await self.access.require(
+            user, on(AGENTRUNS, "get", ns, request.name), on(AGENTRUNS, "watch", ns, request.name)
+        )
         obj = await self.runs.get(request.namespace, request.name)
         ns = obj["metadata"]["namespace"]
         rv = str(obj["metadata"].get("resourceVersion") or "")
@@ -499,9 +586,14 @@ class AgentctlService:
                 continue
 
     async def stream_agent_run_logs(
-        self, request: pb.StreamAgentRunLogsRequest
+        self, request: pb.StreamAgentRunLogsRequest, user: UserInfo
     ) -> AsyncIterator[pb.AgentRunLogEntry]:
-        """Lines of one of the run's pods (found by the agent-run label), optionally followed."""
+        """Lines of one of the run's pods (found by the agent-run label), optionally followed. Needs `get`
+        on the run and `get pods/log` in its namespace (what `kubectl logs` needs)."""
+        ns = self._namespace(request.namespace)
+        await self.access.require(
+            user, on(AGENTRUNS, "get", ns, request.name), on(PODS, "get", ns, subresource="log")
+        )
         run = await self.runs.get(request.namespace, request.name)
         lines = stream_run_logs(
             self.client,
@@ -517,22 +609,34 @@ class AgentctlService:
 
     # -- dispatch ----------------------------------------------------------------------------------
 
-    async def _require_token(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        """Abort with UNAUTHENTICATED unless the call carries the configured token (never logged)."""
-        if auth.authorized(self._token, context.invocation_metadata()):
-            return
-        log.warning("grpc.unauthenticated", method=method, peer=context.peer())
-        self.calls.labels(method, "UNAUTHENTICATED").inc()
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, auth.UNAUTHENTICATED_MESSAGE)
+    async def _authenticate(self, method: str, context: grpc.aio.ServicerContext[Any, Any]) -> UserInfo:
+        """The caller's identity; aborts with UNAUTHENTICATED (no token, or one neither TokenReview nor the
+        shared token accepts) or UNAVAILABLE (TokenReview could not be asked). Tokens are never logged."""
+        tokens = auth.presented_tokens(context.invocation_metadata())
+        try:
+            # Each presented token in order (`authorization`, then `x-jangar-token`): a proxy's own
+            # `authorization` header does not hide the caller's `x-jangar-token`.
+            for token in tokens[:-1]:
+                with contextlib.suppress(Unauthenticated):
+                    return await self.access.authenticate(token)
+            return await self.access.authenticate(tokens[-1] if tokens else None)
+        except AccessError as exc:
+            code, message = _status_for(exc)
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                message = auth.UNAUTHENTICATED_MESSAGE
+            log.warning("grpc.unauthenticated", method=method, peer=context.peer(), code=code.name)
+            self.calls.labels(method, code.name).inc()
+            await context.abort(code, message)
+            raise AssertionError("abort returned") from None  # pragma: no cover
 
     def _unary(
-        self, method: str, fn: Callable[[Req], Awaitable[Resp]], request_type: type[Req]
+        self, method: str, fn: Callable[[Req, UserInfo], Awaitable[Resp]], request_type: type[Req]
     ) -> grpc.RpcMethodHandler[Req, Resp]:
         async def behaviour(request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
-            await self._require_token(method, context)
+            user = await self._authenticate(method, context)
             started = time.monotonic()
             try:
-                response = await fn(request)
+                response = await fn(request, user)
             except Exception as exc:
                 code, message = _status_for(exc)
                 self._log_failure(method, code, exc)
@@ -554,15 +658,15 @@ class AgentctlService:
         )
 
     def _stream(
-        self, method: str, fn: Callable[[Req], AsyncIterator[Resp]], request_type: type[Req]
+        self, method: str, fn: Callable[[Req, UserInfo], AsyncIterator[Resp]], request_type: type[Req]
     ) -> grpc.RpcMethodHandler[Req, Resp]:
         async def behaviour(
             request: Req, context: grpc.aio.ServicerContext[Req, Resp]
         ) -> AsyncIterator[Resp]:
-            await self._require_token(method, context)
+            user = await self._authenticate(method, context)
             failure: tuple[grpc.StatusCode, str] | None = None
             try:
-                async for item in fn(request):
+                async for item in fn(request, user):
                     yield item
             except Exception as exc:
                 failure = _status_for(exc)
@@ -617,19 +721,19 @@ class AgentctlService:
             ),
         }
 
-        async def list_any(r: pb.ListRequest) -> pb.ListResponse:
-            return await self._list(self._kind(r.kind), r.namespace, r.label_selector)
+        async def list_any(r: pb.ListRequest, u: UserInfo) -> pb.ListResponse:
+            return await self._list(u, self._kind(r.kind), r.namespace, r.label_selector)
 
-        async def get_any(r: pb.GetRequest) -> pb.GetResponse:
-            return await self._get(self._kind(r.kind), r.name, r.namespace)
+        async def get_any(r: pb.GetRequest, u: UserInfo) -> pb.GetResponse:
+            return await self._get(u, self._kind(r.kind), r.name, r.namespace)
 
-        async def apply_any(r: pb.ApplyRequest) -> pb.ApplyResponse:
+        async def apply_any(r: pb.ApplyRequest, u: UserInfo) -> pb.ApplyResponse:
             if r.kind:
                 self._kind(r.kind)
-            return await self._apply(r.manifest_yaml, r.namespace, r.kind or None)
+            return await self._apply(u, r.manifest_yaml, r.namespace, r.kind or None)
 
-        async def delete_any(r: pb.DeleteRequest) -> pb.DeleteResponse:
-            return await self._delete(self._kind(r.kind), r.name, r.namespace)
+        async def delete_any(r: pb.DeleteRequest, u: UserInfo) -> pb.DeleteResponse:
+            return await self._delete(u, self._kind(r.kind), r.name, r.namespace)
 
         h["ListResources"] = self._unary("ListResources", list_any, pb.ListRequest)
         h["GetResource"] = self._unary("GetResource", get_any, pb.GetRequest)
@@ -643,14 +747,14 @@ class AgentctlService:
         ref = resolve_kind(kind)
         name_list = list_method(kind)
 
-        async def get_one(r: pb.GetRequest) -> pb.GetResponse:
-            return await self._get(ref, r.name, r.namespace)
+        async def get_one(r: pb.GetRequest, u: UserInfo) -> pb.GetResponse:
+            return await self._get(u, ref, r.name, r.namespace)
 
-        async def apply_one(r: pb.ApplyRequest) -> pb.ApplyResponse:
-            return await self._apply(r.manifest_yaml, r.namespace, kind)
+        async def apply_one(r: pb.ApplyRequest, u: UserInfo) -> pb.ApplyResponse:
+            return await self._apply(u, r.manifest_yaml, r.namespace, kind)
 
-        async def delete_one(r: pb.DeleteRequest) -> pb.DeleteResponse:
-            return await self._delete(ref, r.name, r.namespace)
+        async def delete_one(r: pb.DeleteRequest, u: UserInfo) -> pb.DeleteResponse:
+            return await self._delete(u, ref, r.name, r.namespace)
 
         out: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
             f"Get{kind}": self._unary(f"Get{kind}", get_one, pb.GetRequest),
@@ -662,8 +766,8 @@ class AgentctlService:
             out[f"Get{kind}"] = self._unary(f"Get{kind}", self.get_agent_run, pb.GetRequest)
         else:
 
-            async def list_kind(r: pb.ListRequest) -> pb.ListResponse:
-                return await self._list(ref, r.namespace, r.label_selector)
+            async def list_kind(r: pb.ListRequest, u: UserInfo) -> pb.ListResponse:
+                return await self._list(u, ref, r.namespace, r.label_selector)
 
             out[name_list] = self._unary(name_list, list_kind, pb.ListRequest)
         return out

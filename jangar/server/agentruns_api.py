@@ -5,6 +5,10 @@ idempotency, cancel) are `jangar.services.RunsService`'s, shared with the gRPC A
 request, calls the service and maps its typed errors: `InvalidRequest` 400, `NamespaceNotManaged` 403,
 `NotFound` 404, `AlreadyExists` 409, `QueueFull` 429 with `Retry-After`; an API-server 4xx keeps its status,
 anything else from the API server is 502.
+
+Every route needs an authenticated caller (`jangar.server.auth`: 401) with the permission kubectl would
+need (403): `create agentruns` (and `get secrets` for each of `secrets`) to submit, `list` / `get` to read,
+`patch agentruns` to cancel (the cancel is an annotation).
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from typing import Any
 
 from aiohttp import web
 
+from jangar.access import AccessError, listing, on, secret_reads
+from jangar.api.refs import AGENTRUNS
 from jangar.runtime import ApiError
+from jangar.server.auth import access_error_response, require
 from jangar.services import (
     AlreadyExists,
     Conflict,
@@ -39,7 +46,9 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 
 
 def error_response(exc: Exception) -> web.Response:
-    """The HTTP answer for a service or API-server error."""
+    """The HTTP answer for an access, service or API-server error."""
+    if isinstance(exc, AccessError):
+        return access_error_response(exc)
     if isinstance(exc, QueueFull):
         response = _error(429, exc.message, reason=exc.reason, scope=exc.scope, limit=exc.limit)
         response.headers["Retry-After"] = str(exc.retry_after)
@@ -64,7 +73,7 @@ def _mapped(fn: Handler) -> Handler:
     async def handler(request: web.Request) -> web.Response:
         try:
             return await fn(request)
-        except (ServiceError, ApiError) as exc:
+        except (AccessError, ServiceError, ApiError) as exc:
             return error_response(exc)
 
     return handler
@@ -143,17 +152,25 @@ class AgentRunsApi:
         except json.JSONDecodeError as err:
             return _error(400, f"request body is not JSON: {err}")
         submission = parse_submission(body, request.headers.get("Idempotency-Key"))
+        ns = self.runs.namespace(submission.namespace)
+        await require(request, on(AGENTRUNS, "create", ns), *secret_reads(ns, submission.secrets))
         result = await self.runs.submit(submission)
         return web.json_response(result.run, status=200 if result.replayed else 201)
 
     async def list_runs(self, request: web.Request) -> web.Response:
-        listed = await self.runs.list(request.query.get("namespace"))
+        namespace = request.query.get("namespace")
+        await require(request, *listing(AGENTRUNS, self.runs.scope, namespace))
+        listed = await self.runs.list(namespace)
         return web.json_response({"items": listed.items})
 
     async def get_run(self, request: web.Request) -> web.Response:
-        run = await self.runs.get(request.match_info["namespace"], request.match_info["name"])
+        ns, name = request.match_info["namespace"], request.match_info["name"]
+        await require(request, on(AGENTRUNS, "get", ns, name))
+        run = await self.runs.get(ns, name)
         return web.json_response(run)
 
     async def cancel(self, request: web.Request) -> web.Response:
-        run = await self.runs.cancel(request.match_info["namespace"], request.match_info["name"])
+        ns, name = request.match_info["namespace"], request.match_info["name"]
+        await require(request, on(AGENTRUNS, "patch", ns, name))
+        run = await self.runs.cancel(ns, name)
         return web.json_response(run, status=202)

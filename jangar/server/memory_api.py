@@ -7,8 +7,9 @@ managed, 404 no such Memory, 503 the store is unavailable (`reason`: `SecretNotF
 `Unreachable`, `InsufficientPrivilege`). No `Idempotency-Key` is needed: a query reads, a write is an
 upsert on `(dataset, key)`.
 
-Like the other HTTP APIs this surface has no authentication of its own yet (issue 12): anyone who can
-reach the port can read and write every managed namespace's postgres memories.
+Like every HTTP API route these need an authenticated caller (401) with a permission on the Memory
+(403): a query needs `get memories <name>`, a write `update memories <name>` (the rows are the Memory's
+content; docs/security.md).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from typing import Any
 
 from aiohttp import web
 
+from jangar.access import on
+from jangar.api.refs import MEMORIES
 from jangar.server.agentruns_api import _mapped
+from jangar.server.auth import require
 from jangar.services.errors import InvalidRequest
 from jangar.services.memory import MemoryService, MemoryUnavailable, parse_query, parse_records
 
@@ -48,6 +52,7 @@ class MemoryApi:
 
     async def query(self, request: web.Request) -> web.Response:
         q = parse_query(await _body(request))
+        await require(request, on(MEMORIES, "get", self.memories.scope.resolve(q.namespace), q.memory))
         try:
             result = await self.memories.query(q)
         except MemoryUnavailable as exc:
@@ -56,6 +61,7 @@ class MemoryApi:
 
     async def upsert(self, request: web.Request) -> web.Response:
         memory, namespace, records = parse_records(await _body(request))
+        await require(request, on(MEMORIES, "update", self.memories.scope.resolve(namespace), memory))
         try:
             result = await self.memories.upsert(memory, namespace, records)
         except MemoryUnavailable as exc:

@@ -10,9 +10,11 @@ Budget exceeded (`Retry-After`).
 Submissions answer 201 with the run, or 200 with the same run when the `deliveryId` (body, or the
 `Idempotency-Key` header) was submitted before. Decisions answer 201 with the decision SignalDelivery.
 
-The HTTP API has no authentication of its own (as in the reference): who decides is the
-`X-Remote-User`/`X-Remote-Group` headers (set by an authenticating proxy in front) or else the body's
-`decidedBy`, and an ApprovalPolicy's `subjects` are checked against that.
+Every route needs an authenticated caller (`jangar.server.auth`, 401) with the permission kubectl would
+need (403): `create`, `list`, `get`, `patch` (cancel) on `orchestrationruns` / `toolruns`; a decision is a
+SignalDelivery, so approve and reject need `create signaldeliveries` and then the ApprovalPolicy's
+`subjects` are checked against the authenticated identity. Who decided is that identity: the
+`X-Remote-User`/`X-Remote-Group` headers and the body's `decidedBy` are ignored (anyone could send them).
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from typing import Any
 
 from aiohttp import web
 
+from jangar.access import listing, on
+from jangar.api.refs import ORCHESTRATIONRUNS, SIGNALDELIVERIES, TOOLRUNS
 from jangar.server.agentruns_api import _mapped
+from jangar.server.auth import caller, require
 from jangar.services import (
     Caller,
     InvalidRequest,
@@ -78,16 +83,10 @@ def parse_tool_submission(body: object, idempotency_header: str | None = None) -
     return ToolRunSubmission(tool=_name(body, "toolRef", "tool"), **common)
 
 
-def caller_from(request: web.Request, body: dict[str, Any]) -> Caller:
-    """The decider: the authenticating proxy's headers, else the body's `decidedBy` (see the module doc)."""
-    user = request.headers.get("X-Remote-User", "").strip() or str(body.get("decidedBy") or "").strip()
-    groups = tuple(
-        g.strip()
-        for value in request.headers.getall("X-Remote-Group", [])
-        for g in value.split(",")
-        if g.strip()
-    )
-    return Caller(user=user, groups=groups)
+def caller_from(request: web.Request, body: dict[str, Any] | None = None) -> Caller:
+    """The decider: the authenticated identity (headers and the body's `decidedBy` are not trusted)."""
+    user = caller(request)
+    return Caller(user=user.username, groups=user.groups)
 
 
 async def _body(request: web.Request, *, optional: bool = False) -> Any:
@@ -121,21 +120,24 @@ class OrchestrationRunsApi:
 
     async def submit(self, request: web.Request) -> web.Response:
         sub = parse_orchestration_submission(await _body(request), request.headers.get("Idempotency-Key"))
+        await require(request, on(ORCHESTRATIONRUNS, "create", self.orchestrations.namespace(sub.namespace)))
         result = await self.orchestrations.submit(sub)
         return web.json_response(result.run, status=200 if result.replayed else 201)
 
     async def list_runs(self, request: web.Request) -> web.Response:
-        listed = await self.orchestrations.list(
-            request.query.get("namespace"), phase=request.query.get("phase")
-        )
+        namespace = request.query.get("namespace")
+        await require(request, *listing(ORCHESTRATIONRUNS, self.orchestrations.scope, namespace))
+        listed = await self.orchestrations.list(namespace, phase=request.query.get("phase"))
         return web.json_response({"items": listed.items})
 
     async def get_run(self, request: web.Request) -> web.Response:
         m = request.match_info
+        await require(request, on(ORCHESTRATIONRUNS, "get", m["namespace"], m["name"]))
         return web.json_response(await self.orchestrations.get(m["namespace"], m["name"]))
 
     async def cancel(self, request: web.Request) -> web.Response:
         m = request.match_info
+        await require(request, on(ORCHESTRATIONRUNS, "patch", m["namespace"], m["name"]))
         return web.json_response(await self.orchestrations.cancel(m["namespace"], m["name"]), status=202)
 
     async def _decide(self, request: web.Request, decision: str) -> web.Response:
@@ -143,6 +145,7 @@ class OrchestrationRunsApi:
         if not isinstance(body, dict):
             raise InvalidRequest("request body must be a JSON object")
         m = request.match_info
+        await require(request, on(SIGNALDELIVERIES, "create", self.orchestrations.namespace(m["namespace"])))
         delivery = await self.orchestrations.decide(
             m["namespace"],
             m["name"],
@@ -161,17 +164,22 @@ class OrchestrationRunsApi:
 
     async def submit_tool(self, request: web.Request) -> web.Response:
         sub = parse_tool_submission(await _body(request), request.headers.get("Idempotency-Key"))
+        await require(request, on(TOOLRUNS, "create", self.tools.namespace(sub.namespace)))
         result = await self.tools.submit(sub)
         return web.json_response(result.run, status=200 if result.replayed else 201)
 
     async def list_tools(self, request: web.Request) -> web.Response:
-        listed = await self.tools.list(request.query.get("namespace"), phase=request.query.get("phase"))
+        namespace = request.query.get("namespace")
+        await require(request, *listing(TOOLRUNS, self.tools.scope, namespace))
+        listed = await self.tools.list(namespace, phase=request.query.get("phase"))
         return web.json_response({"items": listed.items})
 
     async def get_tool(self, request: web.Request) -> web.Response:
         m = request.match_info
+        await require(request, on(TOOLRUNS, "get", m["namespace"], m["name"]))
         return web.json_response(await self.tools.get(m["namespace"], m["name"]))
 
     async def cancel_tool(self, request: web.Request) -> web.Response:
         m = request.match_info
+        await require(request, on(TOOLRUNS, "patch", m["namespace"], m["name"]))
         return web.json_response(await self.tools.cancel(m["namespace"], m["name"]), status=202)

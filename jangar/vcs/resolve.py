@@ -251,8 +251,9 @@ def resolve_run_vcs(
             token_ttl_seconds=int(ttl) if isinstance(ttl, int) and ttl > 0 else None,
             secret_name=token_secret_name(run_name),
         )
-        # No token in the env (it would be the first token for the pod's life): the file, refreshed by the
-        # kubelet when the controller re-mints the Secret, and a git credential helper reading it.
+        # The current token is the file, refreshed by the kubelet when the controller re-mints the Secret,
+        # and git reads it through a credential helper. The reference's variables stay for agents written
+        # against it, as secretKeyRefs (never literals): they hold the token of the container's start.
         volume = dns_label(run_name, "vcs-token", name_suffix)
         volumes.append(
             {
@@ -265,6 +266,7 @@ def resolve_run_vcs(
         )
         mounts.append({"name": volume, "mountPath": TOKEN_DIR, "readOnly": True})
         env.append(_env("VCS_TOKEN_FILE", f"{TOKEN_DIR}/{TOKEN_SECRET_KEY}"))
+        env.extend(_secret_env(n, app_token.secret_name, TOKEN_SECRET_KEY) for n in token_names)
         env.extend(
             (
                 _env("GIT_CONFIG_COUNT", "1"),

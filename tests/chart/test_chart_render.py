@@ -77,10 +77,29 @@ def defaults(helm_bin: Path) -> Rendered:
     return render(helm_bin)
 
 
+def test_auth_reviews_granted_in_every_mode(helm_bin: Path, defaults: Rendered) -> None:
+    """The surfaces authenticate with TokenReview and authorize with SubjectAccessReview (issue 12)."""
+    for rendered in (defaults, render(helm_bin, {"rbac": {"clusterScoped": True}})):
+        role = rendered.get("ClusterRole", "agents-agents-auth")
+        assert role["rules"] == [
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+            {
+                "apiGroups": ["authorization.k8s.io"],
+                "resources": ["subjectaccessreviews"],
+                "verbs": ["create"],
+            },
+        ]
+        binding = rendered.get("ClusterRoleBinding", "agents-agents-auth")
+        assert binding["roleRef"]["name"] == "agents-agents-auth"
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "agents-sa", "namespace": "agents"}]
+
+
 def test_default_inventory(defaults: Rendered) -> None:
     kinds = sorted((d["kind"], d["metadata"]["name"]) for d in defaults.docs)
     assert kinds == sorted(
         [
+            ("ClusterRole", "agents-agents-auth"),
+            ("ClusterRoleBinding", "agents-agents-auth"),
             ("ConfigMap", "agents-dashboard"),
             ("Deployment", "agents"),
             ("Pod", "agents-test-health"),
@@ -95,6 +114,8 @@ def test_default_inventory(defaults: Rendered) -> None:
         ]
     )
     for doc in defaults.docs:
+        if doc["kind"].startswith("Cluster"):
+            continue  # the TokenReview/SubjectAccessReview grant is cluster-scoped in every mode
         assert doc["metadata"]["namespace"] == "agents", doc["metadata"]
         assert doc["metadata"]["labels"]["app.kubernetes.io/instance"] == "agents"
     for forbidden in ("Ingress", "StatefulSet", "CronJob", "PersistentVolumeClaim"):
@@ -214,7 +235,9 @@ def test_default_rbac_namespaced(defaults: Rendered) -> None:
     le = defaults.get("Role", "agents-leader-election")
     for verb in ("get", "create", "update"):
         assert allowed(le["rules"], "coordination.k8s.io", "leases", verb)
-    assert not defaults.all("ClusterRole") and not defaults.all("ClusterRoleBinding")
+    # Namespaced mode grants nothing cluster-wide but the two reviews the API surfaces ask (issue 12).
+    assert [r["metadata"]["name"] for r in defaults.all("ClusterRole")] == ["agents-agents-auth"]
+    assert [b["metadata"]["name"] for b in defaults.all("ClusterRoleBinding")] == ["agents-agents-auth"]
 
 
 def test_dashboard_configmap(defaults: Rendered) -> None:
@@ -278,7 +301,11 @@ def test_cluster_scoped_modes(helm_bin: Path, namespaces: list[str], expected: s
         "supportingController": {"namespaces": namespaces},
     }
     r = render(helm_bin, values)
-    assert r.names("ClusterRole") == ["agents-agents", "agents-agents-vcs-tokens"]
+    assert sorted(r.names("ClusterRole")) == [
+        "agents-agents",
+        "agents-agents-auth",
+        "agents-agents-vcs-tokens",
+    ]
     tokens = r.get("ClusterRole", "agents-agents-vcs-tokens")
     assert tokens["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "patch"]}]
     if "*" in namespaces:

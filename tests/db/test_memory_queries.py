@@ -13,9 +13,11 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from jangar.access.testing import StaticAccess
 from jangar.api.refs import MEMORIES
 from jangar.runtime import NotFoundError, ResourceRef
 from jangar.runtime.resources import SECRETS
+from jangar.server.auth import auth_middleware
 from jangar.server.memory_api import MemoryApi
 from jangar.services.memory import MemoryService
 from jangar.services.scope import NamespaceScope
@@ -54,9 +56,9 @@ async def http(database_url: str) -> AsyncIterator[tuple[Http, Kube]]:
         {"spec": {"type": "postgres", "connection": {"secretRef": {"name": "pg", "key": "url"}}}},
     )
     service = MemoryService(kube, NamespaceScope((NS,)))  # type: ignore[arg-type]
-    app = web.Application()
+    app = web.Application(middlewares=[auth_middleware(StaticAccess())])
     app.router.add_routes(MemoryApi(service).routes())
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(TestServer(app), headers={"Authorization": "Bearer admin-token"}) as client:
         yield client, kube
 
 

@@ -121,7 +121,9 @@ async def test_a_running_jobs_token_is_refreshed_before_it_expires(
     container = pod["containers"][0]
     env = {e["name"]: e for e in container.get("env", [])}
     assert env["VCS_TOKEN_FILE"]["value"] == "/var/run/secrets/agents/vcs/token/token"
-    assert not {"GITHUB_TOKEN", "GH_TOKEN", "VCS_TOKEN"} & set(env)  # no stale copy of the token
+    # the reference's variables: from the Secret (the token at container start), never a literal
+    for name in ("GITHUB_TOKEN", "GH_TOKEN", "VCS_TOKEN"):
+        assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "tr-vcs-token", "key": "token"}, env[name]
     assert "ghs_" not in str(job)
     volume = next(v for v in pod["volumes"] if (v.get("secret") or {}).get("secretName") == "tr-vcs-token")
     mount = next(m for m in container["volumeMounts"] if m["name"] == volume["name"])

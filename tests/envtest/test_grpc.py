@@ -29,6 +29,7 @@ from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2_grpc as pb_grpc
 from jangar.grpc.server import GrpcRunnable
 from jangar.runtime import Client, Manager, NotFoundError
 from jangar.runtime.resources import JOBS, PODS
+from tests.envtest.auth_support import shared_token_is_admin
 from tests.envtest.controllers_fixtures import apply_basics, settings_for
 from tests.support.waiting import eventually
 
@@ -62,6 +63,8 @@ async def _serve(
         **env,
     )
     client = await Client.from_kubeconfig(str(cluster.kubeconfig))
+    # The shared token's identity is authorized like anyone else (issue 12): these tests use it as an admin.
+    await shared_token_is_admin(client, namespace)
     manager, _ = await build_manager(
         settings, client, Options(bind_address="127.0.0.1:0", controllers=controllers)
     )

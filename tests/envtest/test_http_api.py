@@ -14,6 +14,7 @@ from jangar.app import Options, build_manager
 from jangar.dev.cluster import LocalCluster
 from jangar.runtime import Client, Manager
 from jangar.settings import Settings
+from tests.envtest.auth_support import admin_token
 from tests.support.waiting import eventually
 
 
@@ -23,6 +24,7 @@ class Running:
     client: Client
     base: str
     namespace: str
+    headers: dict[str, str]
 
 
 @pytest_asyncio.fixture
@@ -43,7 +45,8 @@ async def jangar_api(envtest_crds: LocalCluster, namespace: str) -> AsyncIterato
             if manager.http_port and manager.cache.has_synced():
                 break
             await asyncio.sleep(0.05)
-        yield Running(manager, client, f"http://127.0.0.1:{manager.http_port}", namespace)
+        headers = {"Authorization": f"Bearer {await admin_token(client)}"}
+        yield Running(manager, client, f"http://127.0.0.1:{manager.http_port}", namespace, headers)
     finally:
         manager.request_stop()
         await asyncio.wait_for(task, 30)
@@ -58,7 +61,7 @@ async def _wait_cached(running: Running, count: int) -> None:
 
 
 async def test_probes_and_metrics(jangar_api: Running) -> None:
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession() as http:  # probes and metrics need no token
         async with http.get(f"{jangar_api.base}/health") as resp:
             assert resp.status == 200
             body = await resp.json()
@@ -82,7 +85,7 @@ async def test_submit_get_list_and_queue_limit(jangar_api: Running) -> None:
         "runtime": {"type": "job"},
         "parameters": {"issue": 7},
     }
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=jangar_api.headers) as http:
         async with http.post(url, json=body, headers={"Idempotency-Key": "k-1"}) as resp:
             assert resp.status == 201, await resp.text()
             first = await resp.json()
@@ -138,7 +141,7 @@ async def test_same_name_without_idempotency_key_conflicts(jangar_api: Running) 
         "implementationSpecRef": {"name": "impl"},
         "runtime": {"type": "workflow"},
     }
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=jangar_api.headers) as http:
         async with http.post(url, json=body) as resp:
             assert resp.status == 201, await resp.text()
             created = await resp.json()

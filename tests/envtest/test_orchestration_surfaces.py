@@ -23,6 +23,7 @@ from jangar.controllers.kinds import JOBS
 from jangar.dev.cluster import LocalCluster
 from jangar.runtime import Client, Manager
 from jangar.storage import RunRecorder, apply_migrations
+from tests.envtest.auth_support import ADMIN_USER, admin_token
 from tests.envtest.controllers_fixtures import eventually, running_controller, settings_for
 from tests.envtest.test_controllers_agentrun import finish_job
 from tests.envtest.test_controllers_toolrun import finish_pod, tool, toolrun, wait_toolrun
@@ -35,6 +36,7 @@ class Running:
     base: str
     namespace: str
     kubeconfig: Path
+    headers: dict[str, str]
 
 
 @pytest_asyncio.fixture
@@ -50,7 +52,10 @@ async def jangar(envtest: LocalCluster, client: Client, namespace: str) -> Async
         await eventually(
             lambda: bool(manager.http_port and manager.cache.has_synced()), timeout=60, what="jangar up"
         )
-        yield Running(manager, client, f"http://127.0.0.1:{manager.http_port}", namespace, envtest.kubeconfig)
+        headers = {"Authorization": f"Bearer {await admin_token(client)}"}
+        yield Running(
+            manager, client, f"http://127.0.0.1:{manager.http_port}", namespace, envtest.kubeconfig, headers
+        )
     finally:
         manager.request_stop()
         await asyncio.wait_for(task, 30)
@@ -95,7 +100,7 @@ async def test_http_submit_approve_reject_cancel(jangar: Running) -> None:
     ns, client = jangar.namespace, jangar.client
     await gated(client, ns)
     url = f"{jangar.base}/v1/orchestration-runs"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=jangar.headers) as http:
         body = {"namespace": ns, "orchestrationRef": {"name": "gated"}, "deliveryId": "hook-1"}
         async with http.post(url, json=body) as resp:
             assert resp.status == 201, await resp.text()
@@ -128,7 +133,8 @@ async def test_http_submit_approve_reject_cancel(jangar: Running) -> None:
         await eventually(lambda: _is(client, ns, name, "Succeeded"), timeout=60, what=f"{name} Succeeded")
         done = await client.get(ORCHESTRATIONRUNS, name, ns)
         after = next(s for s in done["status"]["stepStatuses"] if s["name"] == "after")
-        assert after["outputs"] == {"by": "alice"}
+        # The decider is the authenticated identity: the body's `decidedBy` is not trusted (issue 12).
+        assert after["outputs"] == {"by": ADMIN_USER}
 
         async with http.post(url, json={"namespace": ns, "orchestration": "gated"}) as resp:
             second = (await resp.json())["metadata"]["name"]
@@ -161,7 +167,7 @@ async def test_http_refuses_a_run_whose_orchestration_budget_is_exceeded(jangar:
     probes = iter(range(10_000))
 
     async def refused() -> dict[str, Any] | None:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=jangar.headers) as http:
             body = {"namespace": ns, "orchestration": "costly", "deliveryId": f"probe-{next(probes)}"}
             async with http.post(url, json=body) as resp:
                 if resp.status == 429:

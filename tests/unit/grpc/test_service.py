@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from jangar.access.testing import ADMIN, StaticAccess
 from jangar.api import registry
 from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2 as pb
 from jangar.grpc.manifests import ManifestError
@@ -26,7 +27,12 @@ SERVICE = pb.DESCRIPTOR.services_by_name["AgentctlService"]
 
 
 def _service(env: dict[str, str] | None = None) -> AgentctlService:
-    return AgentctlService(Settings.from_env(env or {}), client=None, cache=None)  # type: ignore[arg-type]
+    return AgentctlService(
+        Settings.from_env(env or {}),
+        client=None,  # type: ignore[arg-type]
+        cache=None,  # type: ignore[arg-type]
+        access=StaticAccess(),
+    )
 
 
 def _code(exc: BaseException) -> grpc.StatusCode:
@@ -181,7 +187,7 @@ def test_namespace_scope_is_the_runs_service_rule() -> None:
 )
 async def test_submit_requires_the_reference_fields(request_: pb.SubmitAgentRunRequest) -> None:
     with pytest.raises(InvalidRequest, match="is required"):
-        await _service().submit_agent_run(request_)
+        await _service().submit_agent_run(request_, ADMIN)
 
 
 async def test_agentrun_methods_translate_the_runs_service() -> None:
@@ -195,22 +201,22 @@ async def test_agentrun_methods_translate_the_runs_service() -> None:
     settings = Settings.from_env({"JANGAR_AGENTS_CONTROLLER_NAMESPACES": "agents"})
     client, cache = FakeClient(), FakeCache()
     runs = RunsService(client, cache, settings, clock=lambda: datetime(2026, 3, 1, tzinfo=UTC))  # type: ignore[arg-type]
-    svc = AgentctlService(settings, client, cache, runs=runs)  # type: ignore[arg-type]
+    svc = AgentctlService(settings, client, cache, runs=runs, access=StaticAccess())  # type: ignore[arg-type]
     request = pb.SubmitAgentRunRequest(
         agent_name="a", implementation_name="impl", runtime_type="job", idempotency_key="k"
     )
-    first = await svc.submit_agent_run(request)
-    again = await svc.submit_agent_run(request)
+    first = await svc.submit_agent_run(request, ADMIN)
+    again = await svc.submit_agent_run(request, ADMIN)
     assert (first.idempotent, again.idempotent) == (False, True)
     name = json.loads(first.resource_json)["metadata"]["name"]
-    cancelled = await svc.cancel_agent_run(pb.CancelAgentRunRequest(name=name))
+    cancelled = await svc.cancel_agent_run(pb.CancelAgentRunRequest(name=name), ADMIN)
     assert (cancelled.ok, cancelled.message) == (True, "cancel requested")
     client.objects[("agents", name)]["status"] = {"phase": "Succeeded"}
-    done = await svc.cancel_agent_run(pb.CancelAgentRunRequest(name=name))
+    done = await svc.cancel_agent_run(pb.CancelAgentRunRequest(name=name), ADMIN)
     assert done.message == "already Succeeded"
-    listed = json.loads((await svc.list_agent_runs(pb.ListAgentRunsRequest(phase="succeeded"))).json)
+    listed = json.loads((await svc.list_agent_runs(pb.ListAgentRunsRequest(phase="succeeded"), ADMIN)).json)
     assert (listed["kind"], len(listed["items"])) == ("AgentRunList", 1)
     with pytest.raises(NotFound):
-        await svc.get_agent_run(pb.GetRequest(name="missing"))
+        await svc.get_agent_run(pb.GetRequest(name="missing"), ADMIN)
     with pytest.raises(InvalidRequest):
-        await svc.cancel_agent_run(pb.CancelAgentRunRequest(namespace="agents"))
+        await svc.cancel_agent_run(pb.CancelAgentRunRequest(namespace="agents"), ADMIN)

@@ -11,11 +11,13 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from jangar.access.testing import StaticAccess
 from jangar.api.contract import ANNOTATION_CANCEL
 from jangar.api.refs import AGENTRUNS
 from jangar.runtime import ApiError
 from jangar.runtime.testing import FakeCache
 from jangar.server.agentruns_api import AgentRunsApi, error_response, parse_submission
+from jangar.server.auth import auth_middleware
 from jangar.services import (
     AlreadyExists,
     InvalidRequest,
@@ -42,9 +44,9 @@ async def http() -> AsyncIterator[tuple[TestClient[Any, Any], FakeCache]]:
     )
     cache = FakeCache()
     runs = RunsService(FakeClient(), cache, settings, clock=lambda: NOW)  # type: ignore[arg-type]
-    app = web.Application()
+    app = web.Application(middlewares=[auth_middleware(StaticAccess())])
     app.router.add_routes(AgentRunsApi(runs).routes())
-    async with TestClient(TestServer(app)) as client:
+    async with TestClient(TestServer(app), headers={"Authorization": "Bearer admin-token"}) as client:
         yield client, cache
 
 

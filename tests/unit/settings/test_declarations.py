@@ -133,6 +133,12 @@ RUNNER_SA_VARS = {
     "JANGAR_AGENT_RUNNER_SERVICE_ACCOUNT_ANNOTATIONS",
     "JANGAR_AGENT_RUNNER_CLUSTER_ROLE",
 }
+# issue 12: how the surfaces authenticate callers (docs/security.md)
+AUTH_VARS = {
+    "JANGAR_AUTH_TOKEN_REVIEW",
+    "JANGAR_AUTH_CACHE_TTL_SECONDS",
+    "JANGAR_AUTH_DENIED_CACHE_TTL_SECONDS",
+}
 
 
 # --- the declarations ---------------------------------------------------------------------------
@@ -170,7 +176,9 @@ def test_listing_covers_the_contract_and_is_unique() -> None:
     names = [row.env for row in rows]
     assert len(names) == len(set(names)), "a variable is declared twice"
     assert set(names) >= CONTRACT_VARS
-    assert set(names) - CONTRACT_VARS - WORKSPACE_ARTIFACT_VARS - RUNNER_SA_VARS == set(TUNING_VARS)
+    assert set(names) - CONTRACT_VARS - WORKSPACE_ARTIFACT_VARS - RUNNER_SA_VARS - AUTH_VARS == set(
+        TUNING_VARS
+    )
     assert all(row.doc for row in rows)
     by_env = {row.env: row for row in rows}
     assert by_env["JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE"].path == "queue.per_namespace"

@@ -211,9 +211,10 @@ def test_github_app_requests_a_token_secret() -> None:
     )
     assert request.secret_name == "run-1-vcs-token"
     env = env_of(result)
-    # issue 12: the token is refreshed in the Secret; an env copy would go stale, so the pod gets the file
-    # (kept current by the kubelet) and a git credential helper reading it, and no token variable.
-    assert not {"GITHUB_TOKEN", "GH_TOKEN", "VCS_TOKEN"} & set(env)
+    # issue 12: the token is refreshed in the Secret; the pod gets the file (kept current by the kubelet)
+    # and a git credential helper reading it; the reference's variables reference the Secret, never a literal.
+    token_ref = {"secretKeyRef": {"name": "run-1-vcs-token", "key": "token"}}
+    assert env["VCS_TOKEN"] == env["GITHUB_TOKEN"] == env["GH_TOKEN"] == token_ref
     assert env["VCS_TOKEN_FILE"] == "/var/run/secrets/agents/vcs/token/token"
     assert (env["GIT_CONFIG_COUNT"], env["GIT_CONFIG_KEY_0"]) == ("1", "credential.helper")
     assert "$VCS_TOKEN_FILE" in env["GIT_CONFIG_VALUE_0"]
