@@ -17,7 +17,7 @@ from tests.chart.test_chart_render import allowed
 
 
 def controller_rules(r: Any) -> list[dict[str, Any]]:
-    docs = r.all("ClusterRole") or r.all("Role")
+    docs = r.all("ClusterRole") + r.all("Role")
     rules: list[dict[str, Any]] = []
     for d in docs:
         if not d["metadata"]["name"].endswith("-runner"):
