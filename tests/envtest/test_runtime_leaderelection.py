@@ -3,7 +3,8 @@
 The fence (`jangar.dev.fence`) is a ConfigMap every leader compare-and-swaps on each reconcile with
 its identity, its term (the Lease's `leaseTransitions` when it acquired) and a counter; a reconcile that
 finds a newer term counts itself as stale. `check_history` over every version seen by a watch is the
-proof that never two leaders reconciled. Short timings (lease 4 s, renew deadline 3 s, retry 0.5 s).
+proof that never two leaders reconciled. Short timings (lease 8 s, renew deadline 6 s, retry 0.5 s:
+renewals have 3 s per request, so a loaded machine does not lose the lease by accident).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from jangar.runtime.resources import LEASES
 from tests.support.waiting import eventually
 
 LEASE = "fence-lock"
-LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD = 4.0, 3.0, 0.5
+LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD = 8.0, 6.0, 0.5
 
 
 @dataclass
