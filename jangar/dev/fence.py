@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jangar.runtime import Builder, Client, ConflictError, GoneError, Manager, NotFoundError, Request, Result
+from jangar.runtime.fence import LeaderFencedError
 from jangar.runtime.leaderelection import LeaderElector
 from jangar.runtime.resources import CONFIGMAPS, LEASES, JsonObject
 
@@ -44,6 +45,9 @@ class FenceStats:
     writes: int = 0
     conflicts: int = 0
     stale: int = 0
+    """Reconciles that read a newer term than their own (a stale leader running)."""
+    refused: int = 0
+    """Writes the client's leader fence refused (jangar.runtime.fence)."""
     term: int | None = None
     first_write: float | None = None
     """``time.time()`` of this replica's first fence write (handover measurements)."""
@@ -93,6 +97,9 @@ def add_fence_controller(
             await client.update(CONFIGMAPS, fence)
         except ConflictError:
             stats.conflicts += 1
+            raise
+        except LeaderFencedError:
+            stats.refused += 1
             raise
         if not stale:
             stats.writes += 1

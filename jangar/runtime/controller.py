@@ -46,6 +46,7 @@ import structlog
 from jangar.runtime.cache import Cache
 from jangar.runtime.clock import MONOTONIC, Clock
 from jangar.runtime.errors import ConflictError
+from jangar.runtime.fence import LEADER_FENCE
 from jangar.runtime.handler import EnqueueHandler, Mapper
 from jangar.runtime.log import bind_reconcile_context
 from jangar.runtime.metrics import RuntimeMetrics
@@ -207,6 +208,7 @@ class Controller:
                 queue.add_after(req, FENCED_RETRY)
                 continue
             self._m_active.inc()
+            token = LEADER_FENCE.set(check) if check is not None else None
             try:
                 await self.reconcile_handler(req)
             except asyncio.CancelledError:
@@ -214,6 +216,8 @@ class Controller:
             except Exception:  # a bug in result handling must not kill the worker
                 self._log.exception("unexpected error handling a reconcile", request=str(req))
             finally:
+                if token is not None:
+                    LEADER_FENCE.reset(token)
                 self._m_active.dec()
                 queue.done(req)
 

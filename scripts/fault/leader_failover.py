@@ -92,7 +92,7 @@ async def replica_main(kubeconfig: str, namespace: str, identity: str, lease: fl
     stats = add_fence_controller(manager, client, namespace, identity)
     manager.install_signal_handlers()
 
-    async def unfence() -> None:
+    async def unfence() -> None:  # both the worker's check and, with it, the write fence
         while True:
             for r in manager._leader_runnables:
                 if isinstance(r, Controller) and r._leader_check is not None:

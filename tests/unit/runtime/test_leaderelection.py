@@ -20,7 +20,9 @@ from jangar.runtime import (
     Result,
 )
 from jangar.runtime.controller import Controller
+from jangar.runtime.fence import LeaderFencedError
 from jangar.runtime.metrics import RuntimeMetrics
+from jangar.runtime.resources import CONFIGMAPS
 from jangar.runtime.testing import FakeClock
 from tests.fakes.apiserver import FakeApiServer
 from tests.support.waiting import eventually as shared_eventually
@@ -277,5 +279,45 @@ async def test_a_closed_fence_puts_requests_back_instead_of_reconciling(
     assert len(calls) == seen  # nothing reconciled while the fence was closed
     open_["v"] = True
     await eventually(lambda: len(calls) > seen, timeout=20)  # the request was kept, not dropped
+    mgr.request_stop()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_a_write_inside_a_reconcile_is_refused_once_the_fence_closes(
+    client: Client, fake: FakeApiServer
+) -> None:
+    """The paused-leader residue: a reconcile that began with the lease resumes without it."""
+    fake.put("example.com/v1/widgets", {"metadata": {"name": "w", "namespace": "ns"}})
+    mgr = Manager(
+        client,
+        ManagerOptions(
+            bind_address=None,
+            cache=CacheOptions(reflector=ReflectorOptions(backoff_initial=0.01)),
+            graceful_shutdown_timeout=1,
+        ),
+    )
+    open_ = {"v": True}
+    resume = asyncio.Event()
+    errors: list[BaseException] = []
+
+    async def reconcile(req: Request) -> Result:
+        await resume.wait()  # "paused" after the worker's check passed
+        try:
+            await client.create(CONFIGMAPS, {"metadata": {"name": "written", "namespace": "ns"}})
+        except LeaderFencedError as exc:
+            errors.append(exc)
+            raise
+        return Result()
+
+    ctrl = Builder(mgr).for_(WIDGETS).complete(reconcile)
+    ctrl.set_leader_check(lambda: open_["v"])
+    task = asyncio.create_task(mgr.start())
+    await eventually(lambda: ctrl._m_active._value.get() == 1)  # the reconcile is in flight
+    open_["v"] = False
+    resume.set()
+    await eventually(lambda: len(errors) == 1)
+    assert not [r for r in fake.requests if r[0] == "POST"]  # never sent
+    # Writes outside a reconcile (the API surfaces) are not fenced.
+    await client.create(CONFIGMAPS, {"metadata": {"name": "outside", "namespace": "ns"}})
     mgr.request_stop()
     await asyncio.wait_for(task, 5)
