@@ -228,13 +228,24 @@ def cache_keys(manager: Manager, ref: Any) -> set[str]:
     return {k for inf in manager.cache.informer(ref).all_informers for k in inf.store}
 
 
+WAITING: dict[str, str] = {}
+"""What `settled` is waiting for (printed while a scenario drains and when it times out)."""
+
+
 async def settled(env: Env, prefix: str, gone: set[str], uids_gone: set[str]) -> dict[str, Any] | None:
     """None until everything is caught up; then the final observations."""
     c, ns = env.client, env.namespace
     runs = await runs_by_name(c, ns, prefix)
     if gone & set(runs):
+        WAITING["why"] = f"deleted runs still present: {sorted(gone & set(runs))[:5]}"
         return None
-    if not all(is_terminal((o.get("status") or {}).get("phase")) for o in runs.values()):
+    pending = collections.Counter(
+        (o.get("status") or {}).get("phase")
+        for o in runs.values()
+        if not is_terminal((o.get("status") or {}).get("phase"))
+    )
+    if pending:
+        WAITING["why"] = f"runs not terminal: {dict(pending)}"
         return None
     all_jobs = (await c.list(JOBS, ns, label_selector=LABEL_RUN)).items
     jobs = [
@@ -247,11 +258,18 @@ async def settled(env: Env, prefix: str, gone: set[str], uids_gone: set[str]) ->
         if ref.get("kind") == "AgentRun" and ref.get("controller")
     ]
     if uids_gone & set(owners):
+        WAITING["why"] = "Jobs of deleted runs still present"
         return None  # the garbage collector / the finalizer has not removed them yet
     all_runs = await c.list(AGENTRUNS, ns)
     fresh_runs = {f"{ns}/{o['metadata']['name']}" for o in all_runs.items}
     fresh_jobs = {f"{ns}/{j['metadata']['name']}" for j in all_jobs}
-    if cache_keys(env.manager, AGENTRUNS) != fresh_runs or cache_keys(env.manager, JOBS) != fresh_jobs:
+    cached_runs, cached_jobs = cache_keys(env.manager, AGENTRUNS), cache_keys(env.manager, JOBS)
+    if cached_runs != fresh_runs or cached_jobs != fresh_jobs:
+        WAITING["why"] = (
+            f"cache differs from a fresh list: runs +{sorted(cached_runs - fresh_runs)[:3]}"
+            f" -{sorted(fresh_runs - cached_runs)[:3]}, jobs +{sorted(cached_jobs - fresh_jobs)[:3]}"
+            f" -{sorted(fresh_jobs - cached_jobs)[:3]}"
+        )
         return None
     phases = collections.Counter((o.get("status") or {}).get("phase") for o in runs.values())
     per_owner = collections.Counter(owners)
@@ -299,11 +317,18 @@ async def scenario(env: Env, name: str, n: int, k: int, fault: Any) -> dict[str,
         )
 
     caught_up_at: float | None = None
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 1200
+    next_report = time.monotonic() + 30
     result = None
     while result is None:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{name}: not caught up after 600 s")
+            raise TimeoutError(f"{name}: not caught up after 1200 s: {WAITING.get('why')}")
+        if time.monotonic() > next_report:
+            next_report += 30
+            print(
+                f"# {name}: {time.monotonic() - restored:.0f}s after restore, waiting: {WAITING.get('why')}",
+                flush=True,
+            )
         if caught_up_at is None and cache_caught_up():
             caught_up_at = time.monotonic()
         if second.done():

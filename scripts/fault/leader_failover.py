@@ -115,6 +115,7 @@ async def replica_main(kubeconfig: str, namespace: str, identity: str, lease: fl
                     "identity": identity,
                     "writes": stats.writes,
                     "stale": stats.stale,
+                    "refused_writes": stats.refused,
                     "fenced": fenced,
                     "exit": code,
                 }
