@@ -76,6 +76,9 @@ class LocalCluster:
     etcd_port: int = field(init=False, default=0)
     timings: dict[str, float] = field(init=False, default_factory=dict)
     real_node: node_mod.RealNode | None = field(init=False, default=None)
+    apiserver_extra_args: tuple[str, ...] = ()
+    """Appended to the API server's flags (later flags win), read at every start: set it, then
+    `restart_apiserver()` to run with e.g. `--watch-cache=false` (scripts/fault)."""
 
     def __post_init__(self) -> None:
         self.workdir = self.workdir.resolve()
@@ -323,6 +326,7 @@ class LocalCluster:
             # Without kube-controller-manager no `default` ServiceAccount exists; the admission plugin
             # would reject every Pod and Deployment created by tests.
             argv.append("--disable-admission-plugins=ServiceAccount")
+        argv += self.apiserver_extra_args
         return argv
 
     def _start_apiserver(self, timeout: float) -> None:

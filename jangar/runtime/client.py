@@ -34,6 +34,7 @@ import structlog
 from kubernetes_asyncio.client import ApiClient
 
 from jangar.runtime.errors import ApiError, GoneError, WatchStalledError
+from jangar.runtime.fence import check_write
 from jangar.runtime.metrics import RuntimeMetrics
 from jangar.runtime.resources import JsonObject, ResourceRef
 
@@ -258,6 +259,7 @@ class Client:
         extra = self._transport_options()
         attempt = 0
         while True:
+            check_write(method, path)  # the leader fence (jangar.runtime.fence), before every attempt
             headers = await self._headers(content_type)
             started = time.monotonic()
             try:

@@ -25,6 +25,12 @@ worker less.
 
 A key is never reconciled by two workers at once (the queue guarantees it), and a change
 during a reconcile causes exactly one more pass afterwards.
+
+Under leader election the manager installs a *leader fence* (``set_leader_check``): a worker
+checks it right before each reconcile and, when it is false (the lease was not renewed within
+the renew deadline), puts the request back (``add_after``, ``FENCED_RETRY`` s) instead of
+acting. The manager stops the controller soon after; the fence closes the window between the
+clock passing the deadline and that stop actually running.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import structlog
 from jangar.runtime.cache import Cache
 from jangar.runtime.clock import MONOTONIC, Clock
 from jangar.runtime.errors import ConflictError
+from jangar.runtime.fence import LEADER_FENCE
 from jangar.runtime.handler import EnqueueHandler, Mapper
 from jangar.runtime.log import bind_reconcile_context
 from jangar.runtime.metrics import RuntimeMetrics
@@ -50,6 +57,9 @@ from jangar.runtime.resources import ResourceRef
 from jangar.runtime.workqueue import QueueShutDown, WorkQueue
 
 log = structlog.get_logger("jangar.runtime.controller")
+
+FENCED_RETRY = 1.0
+"""Seconds after which a request refused by the leader fence is offered again."""
 
 
 def default_rate_limiter() -> RateLimiter[Request]:
@@ -101,6 +111,9 @@ class Controller:
         self._workers: list[asyncio.Task[None]] = []
         self._stopping = False
         self._on_failure: Callable[[BaseException], None] | None = None
+        self._leader_check: Callable[[], bool] | None = None
+        self.fenced = 0
+        """Requests the leader fence refused (put back instead of reconciled)."""
         self._log = log.bind(controller=name)
         m = metrics
         self._m_total = {r: m.reconcile_total.labels(name, r) for r in ("success", "error", "requeue_after")}
@@ -117,6 +130,10 @@ class Controller:
     def set_failure_handler(self, handler: Callable[[BaseException], None]) -> None:
         """Called (once per dead worker) if a worker task dies; the manager installs one."""
         self._on_failure = handler
+
+    def set_leader_check(self, check: Callable[[], bool] | None) -> None:
+        """A predicate checked before every reconcile; the manager installs its elector's ``holds_lease``."""
+        self._leader_check = check
 
     def watch(self, ref: ResourceRef, mapper: Mapper, predicates: tuple[Predicate, ...] = ()) -> None:
         """Enqueue the requests ``mapper`` derives from every event on ``ref`` that passes ``predicates``."""
@@ -184,7 +201,14 @@ class Controller:
             if self._stopping:
                 queue.done(req)
                 return
+            check = self._leader_check
+            if check is not None and not check():
+                self.fenced += 1
+                queue.done(req)
+                queue.add_after(req, FENCED_RETRY)
+                continue
             self._m_active.inc()
+            token = LEADER_FENCE.set(check) if check is not None else None
             try:
                 await self.reconcile_handler(req)
             except asyncio.CancelledError:
@@ -192,6 +216,8 @@ class Controller:
             except Exception:  # a bug in result handling must not kill the worker
                 self._log.exception("unexpected error handling a reconcile", request=str(req))
             finally:
+                if token is not None:
+                    LEADER_FENCE.reset(token)
                 self._m_active.dec()
                 queue.done(req)
 

@@ -11,6 +11,13 @@
   stops: it must not keep acting on stale authority).
 * On graceful shutdown the lease is released (holder cleared, duration 1 s) so a standby
   takes over within one retry period instead of a whole lease duration.
+* :meth:`LeaderElector.holds_lease` is the fence the manager gives its controllers: true only
+  while the last successful acquire/renew *started* less than ``renew_deadline`` ago by our
+  monotonic clock. A standby cannot take over before ``lease_duration`` after it saw that
+  write, so a worker that checks it before each reconcile never overlaps the next leader,
+  even when the process was paused (SIGSTOP, a stalled event loop) and resumes with stale
+  timers: the check is made against the clock, not against a callback that may not have
+  run yet. See docs/runtime.md (leader election guarantees).
 """
 
 from __future__ import annotations
@@ -122,6 +129,8 @@ class LeaderElector:
         self._observed_spec: dict[str, Any] | None = None
         self._observed_time = 0.0
         self._lease: JsonObject | None = None
+        self._renewed_at: float | None = None
+        """Monotonic time at which the last successful acquire/renew round started."""
         self._gauge = metrics.leader_election_master_status.labels(options.name) if metrics else None
         if self._gauge is not None:
             self._gauge.set(0)
@@ -130,6 +139,16 @@ class LeaderElector:
     @property
     def is_leader(self) -> bool:
         return self.elected.is_set() and not self.lost.is_set()
+
+    def holds_lease(self) -> bool:
+        """True while we may act as leader: elected, not lost, and renewed within ``renew_deadline``.
+
+        Judged by the clock at the moment of the call (not by :attr:`lost`, which a timer sets
+        later), so it is safe to call right before acting.
+        """
+        if not self.is_leader or self._renewed_at is None:
+            return False
+        return self.clock.now() - self._renewed_at < self.options.renew_deadline
 
     async def run(self) -> None:
         """Acquire, then renew until renewal fails (sets :attr:`lost`) or the task is cancelled."""
@@ -186,6 +205,7 @@ class LeaderElector:
                 self._log.info("lease create failed", error=str(exc))
                 return False
             self._observe(spec, now)
+            self._renewed_at = now
             return True
         except ApiError as exc:
             self._log.warning("lease read failed", error=str(exc))
@@ -207,6 +227,7 @@ class LeaderElector:
             self._log.warning("lease update failed", error=str(exc))
             return False
         self._observe(new_spec, now)
+        self._renewed_at = now
         return True
 
     def _spec(self, current: dict[str, Any] | None) -> dict[str, Any]:
@@ -232,6 +253,7 @@ class LeaderElector:
     async def release(self) -> bool:
         """Give the lease up at once (holder cleared, 1 s duration) if we hold it."""
         self._set_leader(False)
+        self._renewed_at = None
         if self._lease is None or not self.elected.is_set() or self.lost.is_set():
             return False
         lease = self._lease

@@ -8,7 +8,9 @@ not need leadership; then leader election, and once elected the runnables that d
 Shutdown (SIGTERM/SIGINT, :meth:`Manager.stop`, or lost leadership): stop taking work,
 let in-flight reconciles finish within ``graceful_shutdown_timeout``, release the lease,
 then stop the rest in reverse order. Losing leadership skips the grace period and makes
-:meth:`Manager.start` raise :class:`LeaderLost`: the process must exit.
+:meth:`Manager.start` raise :class:`LeaderLost`: the process must exit. Controllers also get
+the elector's ``holds_lease`` as a fence checked before each reconcile (:class:`LeaderFenced`),
+so none starts after the renew deadline passed, even before the stop has run.
 
 A runnable that fails — its ``start()`` raises, or it reports a crash later through the
 failure handler the manager installs (``set_failure_handler``; :class:`FuncRunnable` and
@@ -57,6 +59,16 @@ class Supervised(Protocol):
     """
 
     def set_failure_handler(self, handler: Callable[[BaseException], None]) -> None: ...
+
+
+@runtime_checkable
+class LeaderFenced(Protocol):
+    """A leader runnable that checks leadership before each unit of work (controllers do).
+
+    The manager passes :meth:`LeaderElector.holds_lease` before starting it.
+    """
+
+    def set_leader_check(self, check: Callable[[], bool] | None) -> None: ...
 
 
 class RunnableFailed(RuntimeError):
@@ -287,6 +299,8 @@ class Manager:
                 if self._stop.is_set() or not self.elector.elected.is_set():
                     return
             for r in self._leader_runnables:
+                if self.elector is not None and isinstance(r, LeaderFenced):
+                    r.set_leader_check(self.elector.holds_lease)
                 if not await self._start_runnable(r):
                     return
             log.info("manager started", runnables=len(self._started))

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from jangar.admission.model import WAIT_REQUEUE_SECONDS
 from jangar.api.contract import ANNOTATION_CANCEL
 from jangar.api.contract import FINALIZER_RUNTIME_CLEANUP as FINALIZER
 from jangar.controllers.kinds import AGENTRUNS, AGENTS, CONFIGMAPS, EVENTS, JOBS
@@ -444,6 +445,7 @@ async def test_queue_cap_rejects_and_freed_capacity_admits_the_next(
         await apply_basics(client, namespace)
         await client.create(AGENTRUNS, run(namespace, "q-a"))
         await wait_phase(client, namespace, "q-a", "Running")
+        b_created = time.monotonic()
         await client.create(AGENTRUNS, run(namespace, "q-b"))
         queued = await wait_phase(client, namespace, "q-b", "Queued")
         blocked = cond(queued, "Blocked")
@@ -455,10 +457,11 @@ async def test_queue_cap_rejects_and_freed_capacity_admits_the_next(
         assert cond(rejected, "Failed")["reason"] == "QueueLimitExceeded"
         assert rejected["status"]["finishedAt"]
 
-        started = time.monotonic()
         await finish_job(client, namespace, "q-a-job", ok=True)
-        admitted = await wait_phase(client, namespace, "q-b", "Running", timeout=10)
-        assert time.monotonic() - started < 10  # woken by q-a finishing, not by the 30 s timer
+        admitted = await wait_phase(client, namespace, "q-b", "Running", timeout=WAIT_REQUEUE_SECONDS)
+        # Woken by q-a finishing, not by the wait timer: that one was armed after q-b was created, so it
+        # cannot admit q-b before b_created + WAIT_REQUEUE_SECONDS (a bound that holds under any load).
+        assert time.monotonic() - b_created < WAIT_REQUEUE_SECONDS
         assert cond(admitted, "Blocked")["status"] == "False"
         assert admitted["status"]["queue"]["admittedAt"]
 

@@ -12,7 +12,9 @@ from tests.support.waiting import eventually as shared_eventually
 
 WIDGETS = ResourceRef("example.com", "v1", "Widget", "widgets")
 COLL = "example.com/v1/widgets"
-FAST = ReflectorOptions(watchdog_timeout=0.5, backoff_initial=0.01, backoff_cap=0.05)
+# watchdog 2 s: the fake sends no bookmarks, so an idle watch is re-opened every `watchdog_timeout`; a
+# short one made checks like "exactly one watch" race the reconnect on a loaded machine.
+FAST = ReflectorOptions(watchdog_timeout=2.0, backoff_initial=0.01, backoff_cap=0.05)
 
 
 def widget(name: str, ns: str = "ns", **meta: Any) -> dict[str, Any]:
@@ -93,7 +95,7 @@ async def test_410_relists_and_reports_objects_deleted_in_the_gap(
     inf.start()
     try:
         assert await inf.wait_for_sync(timeout=3)
-        await eventually(lambda: inf.reflector.watches == 1 and len(fake.watchers) == 1)
+        await eventually(lambda: len(fake.watchers) == 1)
         # A gap: the watch dies, changes happen unseen, history is compacted.
         fake.stall_watches()
         fake.remove_silently(COLL, "ns", "gone")
@@ -123,7 +125,7 @@ async def test_watchdog_reconnects_a_silently_stalled_stream(client: Client, fak
         await eventually(lambda: len(fake.watchers) == 1)
         fake.stall_watches()  # connection stays open, nothing arrives
         fake.put(COLL, widget("during-stall"))  # lost to the stalled stream
-        await eventually(lambda: inf.reflector.stalls >= 1, timeout=3)
+        await eventually(lambda: inf.reflector.stalls >= 1, timeout=15)
         # The new watch resumes from the last RV, replays the missed event, and no relist happened.
         await eventually(lambda: ("add", "during-stall", False) in rec.events)
         assert inf.reflector.lists == 1

@@ -19,7 +19,11 @@ from jangar.runtime import (
     ResourceRef,
     Result,
 )
+from jangar.runtime.controller import Controller
+from jangar.runtime.fence import LeaderFencedError
 from jangar.runtime.metrics import RuntimeMetrics
+from jangar.runtime.resources import CONFIGMAPS
+from jangar.runtime.testing import FakeClock
 from tests.fakes.apiserver import FakeApiServer
 from tests.support.waiting import eventually as shared_eventually
 
@@ -206,3 +210,114 @@ async def test_sigterm_stops_gracefully_and_releases_the_lease(client: Client, f
     await asyncio.wait_for(task, 5)  # returns normally: a graceful stop, not an error
     assert fake.objects[(LEASE_COLL, "ns", "mgr-lock")]["spec"]["holderIdentity"] is None
     assert fake.objects[(LEASE_COLL, "ns", "mgr-lock")]["spec"]["leaseDurationSeconds"] == 1
+
+
+# -- the leader fence (holds_lease) -------------------------------------------------------------
+
+
+async def test_holds_lease_is_judged_by_the_clock_not_by_the_lost_timer(
+    client: Client, fake: FakeApiServer
+) -> None:
+    """A paused process resumes with its timers not yet run: the clock alone must close the fence."""
+    clock = FakeClock()
+    el = LeaderElector(client, LeaderElectionOptions("lock", "ns", identity="a", **FAST), clock=clock)
+    assert not el.holds_lease()
+    task = asyncio.create_task(el.run())
+    await asyncio.wait_for(el.elected.wait(), 10)
+    assert el.holds_lease()
+    clock.step(FAST["renew_deadline"] - 0.01)
+    assert el.holds_lease()
+    clock.step(0.01)  # the last successful round started renew_deadline ago
+    assert el.is_leader  # the elector has not noticed anything yet ...
+    assert not el.holds_lease()  # ... but the fence is already closed
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await el.release()
+    assert not el.holds_lease()
+
+
+async def test_manager_fences_its_controllers_with_the_elector(client: Client, fake: FakeApiServer) -> None:
+    fake.put("example.com/v1/widgets", {"metadata": {"name": "w", "namespace": "ns"}})
+    reconciled: list[str] = []
+    mgr = manager_for(client, "a", reconciled)
+    task = asyncio.create_task(mgr.start())
+    await eventually(lambda: "a" in reconciled)
+    assert mgr.elector is not None
+    (ctrl,) = [r for r in mgr._started if isinstance(r, Controller)]
+    assert ctrl._leader_check == mgr.elector.holds_lease
+    mgr.request_stop()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_a_closed_fence_puts_requests_back_instead_of_reconciling(
+    client: Client, fake: FakeApiServer
+) -> None:
+    fake.put("example.com/v1/widgets", {"metadata": {"name": "w", "namespace": "ns"}})
+    mgr = Manager(
+        client,
+        ManagerOptions(
+            bind_address=None,
+            cache=CacheOptions(reflector=ReflectorOptions(backoff_initial=0.01)),
+            graceful_shutdown_timeout=1,
+        ),
+    )
+    calls: list[float] = []
+
+    async def reconcile(req: Request) -> Result:
+        calls.append(time.monotonic())
+        return Result(requeue_after=0.01)
+
+    ctrl = Builder(mgr).for_(WIDGETS).complete(reconcile)
+    open_ = {"v": True}
+    ctrl.set_leader_check(lambda: open_["v"])
+    task = asyncio.create_task(mgr.start())
+    await eventually(lambda: len(calls) >= 2)
+    open_["v"] = False
+    await eventually(lambda: ctrl.fenced >= 1)
+    seen = len(calls)
+    await eventually(lambda: ctrl.fenced >= 2, timeout=20)  # FENCED_RETRY later, refused again
+    assert len(calls) == seen  # nothing reconciled while the fence was closed
+    open_["v"] = True
+    await eventually(lambda: len(calls) > seen, timeout=20)  # the request was kept, not dropped
+    mgr.request_stop()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_a_write_inside_a_reconcile_is_refused_once_the_fence_closes(
+    client: Client, fake: FakeApiServer
+) -> None:
+    """The paused-leader residue: a reconcile that began with the lease resumes without it."""
+    fake.put("example.com/v1/widgets", {"metadata": {"name": "w", "namespace": "ns"}})
+    mgr = Manager(
+        client,
+        ManagerOptions(
+            bind_address=None,
+            cache=CacheOptions(reflector=ReflectorOptions(backoff_initial=0.01)),
+            graceful_shutdown_timeout=1,
+        ),
+    )
+    open_ = {"v": True}
+    resume = asyncio.Event()
+    errors: list[BaseException] = []
+
+    async def reconcile(req: Request) -> Result:
+        await resume.wait()  # "paused" after the worker's check passed
+        try:
+            await client.create(CONFIGMAPS, {"metadata": {"name": "written", "namespace": "ns"}})
+        except LeaderFencedError as exc:
+            errors.append(exc)
+            raise
+        return Result()
+
+    ctrl = Builder(mgr).for_(WIDGETS).complete(reconcile)
+    ctrl.set_leader_check(lambda: open_["v"])
+    task = asyncio.create_task(mgr.start())
+    await eventually(lambda: ctrl._m_active._value.get() == 1)  # the reconcile is in flight
+    open_["v"] = False
+    resume.set()
+    await eventually(lambda: len(errors) == 1)
+    assert not [r for r in fake.requests if r[0] == "POST"]  # never sent
+    # Writes outside a reconcile (the API surfaces) are not fenced.
+    await client.create(CONFIGMAPS, {"metadata": {"name": "outside", "namespace": "ns"}})
+    mgr.request_stop()
+    await asyncio.wait_for(task, 5)
