@@ -180,6 +180,19 @@ async def test_signed_github_delivery_creates_the_spec_once(jangar: Running) -> 
     assert hook["idempotencyKey"] == "github:delivery-1"
     assert cond(source, "Synced")["reason"] == "WebhookSynced"
     assert cond(source, "Error")["status"] == "False"
+
+    # the ImplementationSpec controller writes its own status after the intake: take the version once it
+    # has (a replay must change nothing from then on)
+    async def settled() -> dict[str, Any] | None:
+        obj = await client.get(IMPLEMENTATIONSPECS, "proompteng-lab-2519-impl", ns)
+        status = obj.get("status") or {}
+        done = (
+            status.get("phase") == "Ready"
+            and status.get("observedGeneration") == obj["metadata"]["generation"]
+        )
+        return obj if done else None
+
+    spec = await eventually(settled, timeout=30, what="the ImplementationSpec reconciled")
     rv = spec["metadata"]["resourceVersion"]
 
     # a replay of the same delivery is de-duplicated: nothing is queued, nothing changes
