@@ -233,3 +233,10 @@ deleting finished runs or restarting the controller does not give rate budget ba
 LABEL_ADMISSION_WINDOW: Final = f"{AGENTS}/admission-window"
 """On that ConfigMap (value `true`): how a starting controller finds the records to reload."""
 __all__ += ["ADMISSION_WINDOW_CONFIGMAP", "LABEL_ADMISSION_WINDOW"]
+
+# -- agentctl retry/resubmit (issue 13 item 4) -------------------------------------------------------
+LABEL_RETRY_OF: Final = "jangar.proompteng.ai/retry-of"
+"""On an AgentRun created by `agentctl retry|resubmit`: the name of the run whose spec it copies."""
+ANNOTATION_RETRY_VERB: Final = "jangar.proompteng.ai/retry-verb"
+"""On such an AgentRun: `retry` (of a run that did not succeed) or `resubmit` (of any run)."""
+__all__ += ["ANNOTATION_RETRY_VERB", "LABEL_RETRY_OF"]
