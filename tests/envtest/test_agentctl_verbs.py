@@ -211,7 +211,7 @@ async def test_describe_an_orchestration_run_lists_its_step_runs(
         "-n",
         namespace,
         "describe",
-        "orun",
+        "orchrun",
         "o1",
     )
     assert done.returncode == 0, done.stderr
