@@ -215,6 +215,9 @@ async def test_describe_an_orchestration_run_lists_its_step_runs(
         "o1",
     )
     assert done.returncode == 0, done.stderr
+    if os.environ.get("AGENTCTL_TRANSCRIPT"):
+        with open(os.environ["AGENTCTL_TRANSCRIPT"], "a") as out:
+            out.write(f"$ agentctl [kube] describe orchrun o1\n{done.stdout}[exit 0]\n\n")
     step = next(line for line in done.stdout.splitlines() if "o1-build" in line)
     assert "Step runs:" in done.stdout and step.split()[:3] == ["AgentRun", "o1-build", "Running"]
 
@@ -283,6 +286,9 @@ async def test_watch_prints_a_row_per_change(ctl: Ctl, client: Client, namespace
     finally:
         proc.terminate()
         await proc.wait()
+    if os.environ.get("AGENTCTL_TRANSCRIPT"):
+        with open(os.environ["AGENTCTL_TRANSCRIPT"], "a") as out:
+            out.write(f"$ agentctl [{ctl.mode}] watch ar\n{''.join(lines)}^C\n\n")  # type: ignore[attr-defined]
 
 
 async def test_cancel_and_delete(ctl: Ctl, client: Client, namespace: str) -> None:
