@@ -9,6 +9,7 @@
     agentctl approve RUN STEP [--reason TEXT]             agentctl reject RUN STEP [--reason TEXT]
     agentctl schedule get <name>   agentctl schedule list   agentctl schedule fire <name> --now
     agentctl get KIND [NAME] [-o json|yaml|wide|name] [-l SELECTOR] [-A]   (any of jangar's 19 kinds)
+    agentctl describe|watch|wait|cancel|delete KIND NAME   agentctl logs|retry|resubmit RUN   (docs/agentctl.md)
 
 Two modes: kube mode talks to the Kubernetes API with the kubeconfig, with the manifest builder, the
 idempotency rule (the same key again returns the existing run) and the cancel annotation of
@@ -34,6 +35,9 @@ from typing import Any
 
 from jangar.api.contract import Phase, is_terminal
 from jangar.api.refs import AGENTRUNS
+from jangar.ctl import VERBS as CTL_VERBS
+from jangar.ctl import add_parsers as add_ctl_parsers
+from jangar.ctl import dispatch as ctl_dispatch
 from jangar.rendercli import add_arguments as add_render_arguments
 from jangar.rendercli import render_command
 from jangar.runtime import ApiError, Client, NotFoundError
@@ -109,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_orchestration_parsers(sub)
     _add_object_nouns(sub)
     _add_schedule_parser(sub)
-    add_get_parser(sub)
+    add_ctl_parsers(sub)
     return parser
 
 
@@ -360,8 +364,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "schedule commands use the Kubernetes API (the kubeconfig); --server is not supported"
             )
         return asyncio.run(_schedule(args))
-    if args.noun == "get":
-        return get_command(parser, args)
+    if args.noun in CTL_VERBS:
+        ctl_server = args.server or _env_first(SERVER_ENV)
+        ctl_token = asyncio.run(grpc_token(args)) if ctl_server else None
+        return ctl_dispatch(parser, args, server=ctl_server, token=ctl_token)
     if args.verb == "render":
         if args.server:
             parser.error(
@@ -669,116 +675,10 @@ async def _run_orchestration(args: argparse.Namespace) -> int:
         await client.close()
 
 
-# -- issue 11: `agentctl get KIND [NAME]` for every kind of the registry (kube mode) ----------------------
+# -- issue 13 item 4: kubectl-style verbs over every kind, both modes (`jangar.ctl`) ------------------------
 #
-#   agentctl get memories                 agentctl get mem default-memory -o yaml
-#   agentctl get ar -l app=x -o wide      agentctl get toolruns -A
-#
-# KIND is a kind, plural, singular or short name (any case; `agentctl get kinds` lists them). The table is
-# NAME plus the CRD's printer columns (`jangar.api.printing`); `-o wide` adds the priority columns and the
-# Ready (else Succeeded) condition's message; `-o json|yaml` prints the object or a `List`; `-o name`
-# prints `<plural>.<group>/<name>`. A missing object exits 1, an unknown kind 2.
-
-GET_OUTPUTS = ("json", "yaml", "wide", "name")
-
-
-def add_get_parser(sub: Any) -> None:
-    p = sub.add_parser("get", help="print objects of any jangar kind, kubectl-style (kube mode)")
-    p.add_argument("kind", metavar="KIND", help="kind, plural, singular or short name; 'kinds' lists them")
-    p.add_argument("names", metavar="NAME", nargs="*")
-    p.add_argument("-o", "--output", choices=GET_OUTPUTS, default=None)
-    p.add_argument("-l", "--selector", default=None, help="label selector")
-    p.add_argument("-A", "--all-namespaces", action="store_true")
-    # kubectl's habit (`get KIND -n NS`) as well as agentctl's (`-n NS get KIND`)
-    p.add_argument("-n", "--namespace", default=argparse.SUPPRESS)
-
-
-def _kinds_table() -> str:
-    from jangar.api.registry import KINDS
-
-    rows = [[i.plural, ",".join(i.short_names), i.api_version, i.kind] for i in KINDS]
-    return _table(rows, ["NAME", "SHORTNAMES", "APIVERSION", "KIND"])
-
-
-def get_command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from jangar.api.printing import resolve_kind
-
-    if args.kind.lower() in ("kinds", "api-resources"):
-        print(_kinds_table())
-        return 0
-    try:
-        info = resolve_kind(args.kind)
-    except KeyError:
-        parser.error(f"unknown kind {args.kind!r}; `agentctl get kinds` lists the 19 kinds")
-    if args.server or _env_first(SERVER_ENV):
-        parser.error("get talks to the Kubernetes API; --server (gRPC) is not supported for it")
-    if args.names and (args.selector or args.all_namespaces):
-        parser.error("NAME cannot be combined with -l or -A")
-    return asyncio.run(_get(info, args))
-
-
-async def _get(info: Any, args: argparse.Namespace) -> int:
-    from jangar.api.printing import header, row
-    from jangar.api.refs import ref_for
-    from jangar.runtime import strip_managed_fields
-
-    ref = ref_for(info.kind)
-    client = await Client.from_kubeconfig(args.kubeconfig, context=args.context, field_manager="agentctl")
-    status = 0
-    try:
-        objs: list[dict[str, Any]] = []
-        if args.names:
-            for name in args.names:
-                try:
-                    objs.append(await client.get(ref, name, args.namespace))
-                except NotFoundError:
-                    print(f'agentctl: {info.plural}.{info.group} "{name}" not found', file=sys.stderr)
-                    status = 1
-        else:
-            namespace = None if args.all_namespaces else args.namespace
-            listed = await client.list(ref, namespace=namespace, label_selector=args.selector)
-            objs = sorted(
-                listed.items,
-                key=lambda o: (o["metadata"].get("namespace") or "", o["metadata"]["name"]),
-            )
-        objs = [strip_managed_fields(o) for o in objs]
-        for obj in objs:
-            obj.setdefault("apiVersion", info.api_version)
-            obj.setdefault("kind", info.kind)
-        output = args.output
-        if output in ("json", "yaml"):
-            single = len(args.names) == 1
-            if single and not objs:
-                return status
-            doc: Any = objs[0] if single else {"apiVersion": "v1", "kind": "List", "items": objs}
-            if output == "json":
-                print(json.dumps(doc, indent=2))
-            else:
-                import yaml
-
-                print(yaml.safe_dump(doc, sort_keys=False).rstrip())
-        elif output == "name":
-            for obj in objs:
-                print(f"{info.plural}.{info.group}/{obj['metadata']['name']}")
-        elif objs:
-            wide = output == "wide"
-            cols = header(info, wide=wide)
-            rows = [row(info, o, wide=wide) for o in objs]
-            if args.all_namespaces:
-                cols = ["NAMESPACE", *cols]
-                rows = [
-                    [str(o["metadata"].get("namespace") or ""), *r] for o, r in zip(objs, rows, strict=True)
-                ]
-            print(_table(rows, cols))
-        elif not args.names:
-            where = "any namespace" if args.all_namespaces else f"namespace {args.namespace}"
-            print(f"No {info.plural} found in {where}.", file=sys.stderr)
-        return status
-    except ApiError as err:
-        print(f"agentctl: {err}", file=sys.stderr)
-        return 1
-    finally:
-        await client.close()
+#   agentctl get|list|describe|watch|wait|cancel|delete KIND ...    agentctl logs|retry|resubmit RUN ...
+#   agentctl completion bash|zsh        (the `get` of issue 11 lives there too, now with --server)
 
 
 if __name__ == "__main__":

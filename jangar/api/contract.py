@@ -241,3 +241,10 @@ ANNOTATION_TOKEN_SOURCE: Final = f"{AGENTS}/token-source"
 """On a minted GitHub App token Secret: what to mint from (JSON: API base URL, app and installation ids,
 the private key's Secret and key; never a key or a token)."""
 __all__ += ["ANNOTATION_TOKEN_REFRESH_AT", "ANNOTATION_TOKEN_SOURCE"]
+
+# -- agentctl retry/resubmit (issue 13 item 4) -------------------------------------------------------
+LABEL_RETRY_OF: Final = "jangar.proompteng.ai/retry-of"
+"""On an AgentRun created by `agentctl retry|resubmit`: the name of the run whose spec it copies."""
+ANNOTATION_RETRY_VERB: Final = "jangar.proompteng.ai/retry-verb"
+"""On such an AgentRun: `retry` (of a run that did not succeed) or `resubmit` (of any run)."""
+__all__ += ["ANNOTATION_RETRY_VERB", "LABEL_RETRY_OF"]
