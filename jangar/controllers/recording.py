@@ -51,13 +51,14 @@ RECORD_HOLD_DELETE_SECONDS = 120.0
 
 
 class RunRecorderProtocol(Protocol):
-    """What the controllers need from `jangar.storage.RunRecorder` (`None` counts as `Offer.PENDING`)."""
+    """What the controllers need from `jangar.storage.RunRecorder`. A recorder that answers `None` cannot be
+    waited for, so `None` counts as `Offer.RECORDED`."""
 
     def record(self, event: RecordEvent) -> Offer | None: ...
 
 
 def _offer(recorder: RunRecorderProtocol, event: RecordEvent) -> Offer:
-    return recorder.record(event) or Offer.PENDING
+    return recorder.record(event) or Offer.RECORDED
 
 
 def provider_of(
