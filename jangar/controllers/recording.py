@@ -26,7 +26,7 @@ import structlog
 
 from jangar.api.contract import LABEL_ORCHESTRATION_RUN, LABEL_ORCHESTRATION_STEP, LABEL_PROVIDER, is_terminal
 from jangar.conditions import find_condition, parse_time
-from jangar.storage.events import JobRef, RecordEvent, RunEvent, TrackedRunEvent, VcsContext
+from jangar.storage.events import JobRef, RecordEvent, RunEvent, TrackedRunEvent, VcsContext, source_version
 from jangar.storage.recorder import Offer
 
 log = structlog.get_logger("jangar.controllers.recording")
@@ -153,6 +153,7 @@ def run_event(run: Mapping[str, Any], provider: str | None = None) -> RunEvent |
         exit_code=_exit_code(status),
         started_at=parse_time(status.get("startedAt")),
         finished_at=parse_time(status.get("finishedAt")),
+        source_version=source_version(meta.get("resourceVersion")),
     )
 
 
@@ -225,6 +226,7 @@ def tracked_run_event(kind: str, run: Mapping[str, Any]) -> TrackedRunEvent | No
         else None,
         started_at=parse_time(status.get("startedAt")),
         finished_at=parse_time(status.get("finishedAt")),
+        source_version=source_version(meta.get("resourceVersion")),
     )
 
 

@@ -512,8 +512,9 @@ def _kind(event: RecordEvent) -> str:
 
 
 def _fingerprint(event: RecordEvent) -> int:
-    """Identity of a snapshot apart from its time: equal fingerprints write the same row."""
-    return hash(dataclasses.replace(event, at=_EPOCH))
+    """Identity of a snapshot apart from its time and resourceVersion: equal fingerprints write the same
+    row (a resourceVersion bump alone, say a label change, is not worth a write)."""
+    return hash(dataclasses.replace(event, at=_EPOCH, source_version=None))
 
 
 def _describe(error: BaseException) -> str:

@@ -8,7 +8,8 @@ read from the database itself rather than trusted from the caller. Rules:
 * A phase that differs from the stored phase adds one transition row; the same phase again adds nothing,
   and the unique key ``(run_uid, to_phase, at)`` absorbs a concurrent duplicate.
 * An event older than the stored phase (``at`` before ``phase_at``, or at the same instant but not
-  moving the run forward in its lifecycle) is stale: it may fill empty fields but
+  moving the run forward in its lifecycle, or at the same instant and phase but taken at an older
+  resourceVersion than ``source_version``) is stale: it may fill empty fields but
   never moves the phase back or overwrites newer values. An event whose transition row already exists is
   a replay and does not move the phase either (this covers replays with the same timestamp).
 """
@@ -52,6 +53,7 @@ def _fields(event: RunEvent) -> dict[str, Any]:
         "exit_code": event.exit_code,
         "started_at": event.started_at,
         "finished_at": event.finished_at,
+        "source_version": event.source_version,
     }
     if event.job is not None:
         values |= {"job_name": event.job.name, "job_namespace": event.job.namespace, "job_uid": event.job.uid}
@@ -79,6 +81,7 @@ def _tracked_fields(event: TrackedRunEvent) -> dict[str, Any]:
         "message": event.message,
         "started_at": event.started_at,
         "finished_at": event.finished_at,
+        "source_version": event.source_version,
     }
     if event.job is not None and event.kind == "ToolRun":
         values |= {"job_name": event.job.name, "job_namespace": event.job.namespace, "job_uid": event.job.uid}
@@ -89,19 +92,23 @@ def _tracked_fields(event: TrackedRunEvent) -> dict[str, Any]:
 _PHASE_RANK = {"Pending": 0, "Queued": 1, "Running": 2, "Succeeded": 3, "Failed": 3, "Cancelled": 3}
 
 
-def _is_stale(event: RecordEvent, phase: str | None, phase_at: datetime | None) -> bool:
+def _is_stale(
+    event: RecordEvent, phase: str | None, phase_at: datetime | None, version: int | None = None
+) -> bool:
     """Whether ``event`` describes a state older than the stored phase.
 
     Older time: stale. Same time (status times have one-second precision, so Running and Failed can
     share one): stale unless it moves the run forward in its lifecycle, which keeps a replayed
-    ``Pending`` from undoing a ``Queued`` recorded in the same second.
+    ``Pending`` from undoing a ``Queued`` recorded in the same second. Same time and same phase: stale
+    when taken at an older resourceVersion than the one stored (``version``), so a stale buffer flushed
+    late never overwrites a newer snapshot's reason, message or exit code.
     """
     if phase_at is None:
         return False
     if event.at != phase_at:
         return event.at < phase_at
     if event.phase is None or phase is None or event.phase == phase:
-        return False
+        return version is not None and event.source_version is not None and event.source_version < version
     new_rank, old_rank = _PHASE_RANK.get(event.phase), _PHASE_RANK.get(phase)
     return new_rank is not None and old_rank is not None and new_rank <= old_rank
 
@@ -130,12 +137,17 @@ async def _apply(
     )
     current = (
         await conn.execute(
-            select(records.c.phase, records.c.phase_at, *(records.c[k] for k in fields))
+            select(
+                records.c.phase,
+                records.c.phase_at,
+                records.c.source_version.label("stored_version"),
+                *(records.c[k] for k in fields),
+            )
             .where(records.c.run_uid == event.uid)
             .with_for_update()
         )
     ).one()
-    stale = _is_stale(event, current.phase, current.phase_at)
+    stale = _is_stale(event, current.phase, current.phase_at, current.stored_version)
     if stale:
         fields = {key: value for key, value in fields.items() if getattr(current, key) is None}
     changes_phase = event.phase is not None and event.phase != current.phase and not stale

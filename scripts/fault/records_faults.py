@@ -204,13 +204,18 @@ async def verdict(
     await sampler.stop()
     runs = await runs_by_name(client)
     lost_runs = [n for n in names if n not in runs]
-    not_terminal = [n for n in names if n in runs and not is_terminal(runs[n]["status"].get("phase"))]
+    not_terminal = [
+        n for n in names if n in runs and not is_terminal((runs[n].get("status") or {}).get("phase"))
+    ]
     uid_of = {n: runs[n]["metadata"]["uid"] for n in names if n in runs}
     duplicates = {uid: len(jobs) for uid, jobs in sampler.by_run.items() if len(jobs) > 1}
 
     async def records_match() -> bool:
         rows = await records(database_url)
-        return all(rows.get(uid, (None,))[0] == runs[n]["status"]["phase"] for n, uid in uid_of.items())
+        return all(
+            rows.get(uid, (None,))[0] == (runs[n].get("status") or {}).get("phase")
+            for n, uid in uid_of.items()
+        )
 
     started = time.monotonic()
     with contextlib.suppress(TimeoutError):  # counted below
@@ -218,10 +223,14 @@ async def verdict(
     record_lag = time.monotonic() - started
     rows = await records(database_url)
     missing = [n for n, uid in uid_of.items() if uid not in rows]
-    wrong = [n for n, uid in uid_of.items() if uid in rows and rows[uid][0] != runs[n]["status"]["phase"]]
+    wrong = [
+        n
+        for n, uid in uid_of.items()
+        if uid in rows and rows[uid][0] != (runs[n].get("status") or {}).get("phase")
+    ]
     exit_codes = Counter(rows[uid][1] for uid in uid_of.values() if uid in rows)
     providers = Counter(rows[uid][2] for uid in uid_of.values() if uid in rows)
-    phases = Counter(runs[n]["status"].get("phase") for n in uid_of)
+    phases = Counter((runs[n].get("status") or {}).get("phase") for n in uid_of)
     return {
         "runs": len(names),
         "phases": dict(phases),
@@ -297,8 +306,8 @@ async def scenario_kill(args: argparse.Namespace, workdir: Path) -> dict[str, An
             unrecorded = sum(
                 1
                 for r in runs.values()
-                if is_terminal(r["status"].get("phase"))
-                and rows.get(r["metadata"]["uid"], (None,))[0] != r["status"]["phase"]
+                if is_terminal((r.get("status") or {}).get("phase"))
+                and rows.get(r["metadata"]["uid"], (None,))[0] != (r.get("status") or {}).get("phase")
             )
             exposed += unrecorded
             print(
@@ -347,6 +356,9 @@ async def scenario_db_outage(args: argparse.Namespace, workdir: Path) -> dict[st
         )
         before = terminal_count(await runs_by_name(client), names)
         outage_at = time.monotonic() - started
+        # Cut the controller's open connections first: a SIGTERM'd Postgres (smart shutdown) would let
+        # them keep writing until it exits, so the outage would start late.
+        pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
         pg.pause()
         print(f"  postgres stopped at {outage_at:.1f}s with {before} runs terminal")
         states: Counter[str] = Counter()

@@ -197,3 +197,22 @@ async def test_a_missing_schema_refuses_offers_instead_of_growing_and_recovers(d
 def test_the_buffer_bound_is_validated() -> None:
     with pytest.raises(ValueError, match="max_pending"):
         RunRecorder(engine=FakeDatabase(), max_pending=0)  # type: ignore[arg-type]
+
+
+def test_source_version_is_the_integer_resource_version_or_none() -> None:
+    from jangar.storage.events import source_version
+
+    assert source_version("12345") == 12345
+    assert [source_version(v) for v in (None, "", "abc", "12a", "9" * 19)] == [None] * 5
+
+
+async def test_a_resource_version_bump_alone_is_not_a_new_record(db: FakeDatabase) -> None:
+    rec = _recorder(db, CollectorRegistry())
+    await rec.start()
+    try:
+        assert rec.record(_event("a", source_version=10)) is Offer.PENDING
+        assert await rec.flush(timeout=5)
+        assert rec.record(_event("a", source_version=11)) is Offer.RECORDED  # say, a label changed
+        assert db.batches == [["a:Running"]]
+    finally:
+        await rec.close(timeout=2)
