@@ -7,9 +7,9 @@ read from the database itself rather than trusted from the caller. Rules:
 * The run row is upserted by uid. Fields the event leaves ``None`` keep their stored value.
 * A phase that differs from the stored phase adds one transition row; the same phase again adds nothing,
   and the unique key ``(run_uid, to_phase, at)`` absorbs a concurrent duplicate.
-* An event older than the stored phase (``at`` before ``phase_at``, or at the same instant but not
-  moving the run forward in its lifecycle, or at the same instant and phase but taken at an older
-  resourceVersion than ``source_version``) is stale: it may fill empty fields but
+* An event older than the stored state is stale: taken at an older resourceVersion than the row's
+  ``source_version`` when both are known; otherwise ``at`` before ``phase_at``, or at the same instant
+  but not moving the run forward in its lifecycle. A stale event may fill empty fields but
   never moves the phase back or overwrites newer values. An event whose transition row already exists is
   a replay and does not move the phase either (this covers replays with the same timestamp).
 """
@@ -95,20 +95,26 @@ _PHASE_RANK = {"Pending": 0, "Queued": 1, "Running": 2, "Succeeded": 3, "Failed"
 def _is_stale(
     event: RecordEvent, phase: str | None, phase_at: datetime | None, version: int | None = None
 ) -> bool:
-    """Whether ``event`` describes a state older than the stored phase.
+    """Whether ``event`` describes a state older than the stored one.
 
-    Older time: stale. Same time (status times have one-second precision, so Running and Failed can
-    share one): stale unless it moves the run forward in its lifecycle, which keeps a replayed
-    ``Pending`` from undoing a ``Queued`` recorded in the same second. Same time and same phase: stale
-    when taken at an older resourceVersion than the one stored (``version``), so a stale buffer flushed
-    late never overwrites a newer snapshot's reason, message or exit code.
+    When both the event and the row carry a resourceVersion (``source_version``, ``version``), it
+    decides: the resourceVersion of one object only grows, so an older one is stale and a newer one is
+    not, whatever the status times say (after a crash a run's ``startedAt`` can be rewritten later than
+    its Job's ``finishedAt``, so times alone would call its terminal snapshot stale). Equal versions are
+    the same snapshot: not stale (a replay, absorbed by the transition key).
+
+    Without versions, times decide. Older time: stale. Same time (status times have one-second
+    precision, so Running and Failed can share one): stale unless it moves the run forward in its
+    lifecycle, which keeps a replayed ``Pending`` from undoing a ``Queued`` recorded in the same second.
     """
+    if version is not None and event.source_version is not None:
+        return event.source_version < version
     if phase_at is None:
         return False
     if event.at != phase_at:
         return event.at < phase_at
     if event.phase is None or phase is None or event.phase == phase:
-        return version is not None and event.source_version is not None and event.source_version < version
+        return False
     new_rank, old_rank = _PHASE_RANK.get(event.phase), _PHASE_RANK.get(phase)
     return new_rank is not None and old_rank is not None and new_rank <= old_rank
 

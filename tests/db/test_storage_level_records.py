@@ -189,3 +189,42 @@ async def test_an_older_resource_version_of_the_same_phase_and_instant_never_ove
     finally:
         await rec.close(timeout=5)
     assert len(await _rows(database_url, "select * from agent_run_transitions")) == 1
+
+
+async def test_the_resource_version_orders_snapshots_whose_status_times_go_backwards(
+    database_url: str,
+) -> None:
+    """Found by the kill -9 fault run: a run adopted after a crash showed Running with `startedAt` at the
+    adoption (16:17:51), later than its Job's finish (16:16:02), then Succeeded with `finishedAt` 16:16:02.
+    By times the terminal snapshot looked stale and the record stayed Running; the resourceVersion says
+    it is newer. A stale buffer delivering the older Running snapshot afterwards does not regress it."""
+    await apply_migrations(database_url)
+    adopted = T0 + timedelta(seconds=109)
+    rec = _recorder(database_url, CollectorRegistry())
+    await rec.start()
+    try:
+        rec.record(_event("a", "Running", 109, started_at=adopted, source_version=3402))
+        rec.record(
+            _event(
+                "a",
+                "Succeeded",
+                2,
+                finished_at=T0 + timedelta(seconds=2),
+                message="done",
+                source_version=3454,
+            )
+        )
+        assert await rec.flush(timeout=10)
+        row = (await _rows(database_url, "select * from agent_run_records"))[0]
+        assert (row["phase"], row["source_version"]) == ("Succeeded", 3454)
+        late = RunRecorder(database_url, registry=CollectorRegistry())  # another process's old buffer
+        await late.start()
+        late.record(_event("a", "Running", 109, started_at=adopted, message="stale", source_version=3402))
+        assert await late.flush(timeout=10)
+        await late.close(timeout=5)
+        row = (await _rows(database_url, "select * from agent_run_records"))[0]
+        assert (row["phase"], row["source_version"], row["message"]) == ("Succeeded", 3454, "done")
+    finally:
+        await rec.close(timeout=5)
+    phases = await _rows(database_url, "select from_phase, to_phase from agent_run_transitions order by id")
+    assert [(p["from_phase"], p["to_phase"]) for p in phases] == [(None, "Running"), ("Running", "Succeeded")]

@@ -125,7 +125,7 @@ class PlanApplier:
         offer = record_run(self.recorder, updated, provider=provider)
         if plan.delete_run:
             if offer is not Offer.RECORDED:
-                log.info(
+                log.debug(  # every 5 s per run during an outage: /ready's `database` detail tells why
                     "retention elapsed, waiting for the run's record", namespace=ns, name=name, offer=offer
                 )
                 return Result(requeue_after=RECORD_RETRY_SECONDS)
