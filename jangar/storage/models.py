@@ -66,7 +66,7 @@ class RunRecord(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     source_version: Mapped[int | None] = mapped_column(BigInteger)
-    """metadata.resourceVersion of the snapshot last written (ties at the same phase and instant)."""
+    """metadata.resourceVersion of the snapshot last written: orders snapshots (`jangar.storage.store`)."""
 
     job_name: Mapped[str | None] = mapped_column(Text)
     job_namespace: Mapped[str | None] = mapped_column(Text)
@@ -127,7 +127,7 @@ class OrchestrationRunRecord(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     source_version: Mapped[int | None] = mapped_column(BigInteger)
-    """metadata.resourceVersion of the snapshot last written (ties at the same phase and instant)."""
+    """metadata.resourceVersion of the snapshot last written: orders snapshots (`jangar.storage.store`)."""
 
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -183,7 +183,7 @@ class ToolRunRecord(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     source_version: Mapped[int | None] = mapped_column(BigInteger)
-    """metadata.resourceVersion of the snapshot last written (ties at the same phase and instant)."""
+    """metadata.resourceVersion of the snapshot last written: orders snapshots (`jangar.storage.store`)."""
 
     job_name: Mapped[str | None] = mapped_column(Text)
     job_namespace: Mapped[str | None] = mapped_column(Text)

@@ -1,7 +1,7 @@
 """Run records remember the resourceVersion of the snapshot they were last written from (issue 12).
 
-`source_version` breaks ties between two snapshots of the same phase at the same instant (a stale buffer
-flushed after a newer one): the older resourceVersion never overwrites the newer one's fields.
+`source_version` orders two snapshots of one run (a stale buffer flushed after a newer one, status times
+that go backwards after a crash): the older resourceVersion never overwrites the newer one's fields.
 
 Revision ID: 0003_record_source_versions
 Revises: 0002_tracked_run_records
