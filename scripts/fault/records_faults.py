@@ -403,10 +403,12 @@ async def scenario_db_outage(args: argparse.Namespace, workdir: Path) -> dict[st
             "max_pending_records_during_outage": max_pending,
             "seconds_until_ready_reports_ok_after_outage": round(ready_ok, 1),
             "seconds_to_drain": round(drained, 1),
-            "seconds_from_postgres_back_to_all_records": None,
+            "seconds_from_postgres_back_to_all_terminal_and_recorded": None,
             "machine": load(),
         }
-        result["seconds_from_postgres_back_to_all_records"] = round(time.monotonic() - recovered_at, 1)
+        result["seconds_from_postgres_back_to_all_terminal_and_recorded"] = round(
+            time.monotonic() - recovered_at, 1
+        )
         return result
     finally:
         controller.stop()
