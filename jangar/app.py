@@ -36,7 +36,7 @@ from jangar.server.webhooks_api import WebhooksApi
 from jangar.services import OrchestrationService, RunsService, ToolRunService
 from jangar.services.intake import WebhookIntake
 from jangar.settings import Settings
-from jangar.storage import RunRecorder, migrate_on_start
+from jangar.storage import MigrationMode, RunRecorder, migrate_on_start, parse_migration_mode
 
 log = structlog.get_logger(__name__)
 
@@ -78,8 +78,11 @@ def cache_options(settings: Settings) -> CacheOptions:
 class RecorderRunnable:
     """Migrate (when `JANGAR_MIGRATIONS=auto`), then start the recorder's writer.
 
-    Until migrations succeed the recorder only buffers: a database that is down at start delays records,
-    it does not stop the controller and loses nothing.
+    Until migrations succeed the recorder only buffers (at most `JANGAR_RECORDS_BUFFER_MAX` records, then it
+    refuses offers and the controllers make them again later): a database that is down at start delays
+    records, it does not stop the controller and loses nothing. With `JANGAR_MIGRATIONS=skip` nobody
+    creates the tables for us, so the writer checks they exist; while one is missing, readiness fails
+    (`schema_check`) naming the variable and the tables, and nothing is buffered.
     """
 
     need_leader_election = False
@@ -90,7 +93,21 @@ class RecorderRunnable:
         self.migrations = migrations
         self._task: asyncio.Task[None] | None = None
 
+    def schema_check(self) -> bool:
+        """Readiness: the record tables exist (raises naming `JANGAR_MIGRATIONS` and the missing tables)."""
+        missing = self.recorder.missing_tables
+        if missing:
+            raise SchemaMissing(
+                f"JANGAR_MIGRATIONS={self.migrations} and the run-record table(s) {', '.join(missing)} "
+                "do not exist: apply the migrations (set JANGAR_MIGRATIONS=auto, or run them with alembic, "
+                "see docs/storage.md); records are not buffered until then"
+            )
+        return True
+
     async def _migrate_then_start(self) -> None:
+        if parse_migration_mode({"JANGAR_MIGRATIONS": self.migrations}) is MigrationMode.SKIP:
+            await self.recorder.start(check_schema=True)
+            return
         attempt = 0
         while True:
             try:
@@ -116,6 +133,13 @@ class RecorderRunnable:
             log.warning("storage.unwritten_on_shutdown", pending=unwritten)
 
 
+class SchemaMissing(RuntimeError):
+    """The run-record tables are missing and migrations are skipped (the readiness failure's reason)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 async def build_manager(
     settings: Settings, client: Client, options: Options
 ) -> tuple[Manager, RunRecorder | None]:
@@ -133,8 +157,14 @@ async def build_manager(
     recorder: RunRecorder | None = None
     details: dict[str, Any] = {"version": settings.version}
     if settings.database.url:
-        recorder = RunRecorder(settings.database.url, registry=manager.metrics.registry)
-        manager.add(RecorderRunnable(recorder, settings.database.url, settings.database.migrations), False)
+        recorder = RunRecorder(
+            settings.database.url,
+            registry=manager.metrics.registry,
+            max_pending=settings.database.records_buffer_max,
+        )
+        recording = RecorderRunnable(recorder, settings.database.url, settings.database.migrations)
+        manager.add(recording, False)
+        manager.add_readyz_check("database-schema", recording.schema_check)
         details["database"] = lambda: recorder.status().as_dict() if recorder else None
     else:
         details["database"] = {"configured": False}

@@ -804,6 +804,13 @@ class DatabaseSettings:
         _migrations,
         also=(_Var("JANGAR_SKIP_MIGRATIONS", "false", "older spelling: true means JANGAR_MIGRATIONS=skip"),),
     )
+    records_buffer_max: int = integer(
+        "JANGAR_RECORDS_BUFFER_MAX",
+        10000,
+        "run records buffered in memory at most; when full, offers are refused and made again later",
+        minimum=1,
+        maximum=1_000_000,
+    )
 
 
 @dataclass(frozen=True)

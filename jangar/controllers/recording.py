@@ -1,9 +1,19 @@
 """Hand AgentRun snapshots to the Postgres run recorder without ever waiting for it.
 
 `RunRecorder.record()` only appends to an in-memory buffer, so calling it from a reconcile is free; a
-database outage never slows reconciling. Snapshots are taken after a status write (a transition), and the
+database outage never slows reconciling. Records are level-triggered (issue 12): every reconcile of a run,
+terminal ones included, offers the run's current snapshot; the recorder skips one it already committed (no
+Postgres round trip for an unchanged run) and the store upserts idempotently and never backwards. The
 transition time comes from the status (`startedAt`, `finishedAt`, condition times), so re-recording the same
-state after a restart is idempotent in the store.
+state after a restart finds the rows already there. So a crash, a full buffer or a database outage costs a
+delay, never a record:
+
+* `Offer.REFUSED` (buffer full, schema missing): the reconciler requeues the run after
+  `RECORD_RETRY_SECONDS` and offers it again;
+* a run about to be deleted (retention, or its finalizer about to be removed) waits until its record is
+  committed (`Offer.RECORDED`), polling every `RECORD_RETRY_SECONDS`; a user's delete waits at most
+  `RECORD_HOLD_DELETE_SECONDS` after its `deletionTimestamp`, so a database that is gone for good cannot
+  keep a deleted run forever.
 """
 
 from __future__ import annotations
@@ -16,17 +26,66 @@ import structlog
 
 from jangar.api.contract import LABEL_ORCHESTRATION_RUN, LABEL_ORCHESTRATION_STEP, LABEL_PROVIDER, is_terminal
 from jangar.conditions import find_condition, parse_time
-from jangar.storage.events import JobRef, RecordEvent, RunEvent, TrackedRunEvent, VcsContext
+from jangar.storage.events import JobRef, RecordEvent, RunEvent, TrackedRunEvent, VcsContext, source_version
+from jangar.storage.recorder import Offer
 
 log = structlog.get_logger("jangar.controllers.recording")
 
-__all__ = ["RunRecorderProtocol", "record_run", "record_tracked_run", "tracked_run_event"]
+__all__ = [
+    "RECORD_HOLD_DELETE_SECONDS",
+    "RECORD_RETRY_SECONDS",
+    "Offer",
+    "RunRecorderProtocol",
+    "provider_of",
+    "record_run",
+    "record_tracked_run",
+    "retry_refused",
+    "tracked_run_event",
+]
+
+RECORD_RETRY_SECONDS = 5.0
+"""How soon a run whose record was refused (or is awaited before a delete) is offered again."""
+
+RECORD_HOLD_DELETE_SECONDS = 120.0
+"""How long a deleted run's finalizer waits for its record to be committed, after `deletionTimestamp`."""
 
 
 class RunRecorderProtocol(Protocol):
-    """What the controllers need from `jangar.storage.RunRecorder`."""
+    """What the controllers need from `jangar.storage.RunRecorder`. A recorder that answers `None` cannot be
+    waited for, so `None` counts as `Offer.RECORDED`."""
 
-    def record(self, event: RecordEvent) -> None: ...
+    def record(self, event: RecordEvent) -> Offer | None: ...
+
+
+def _offer(recorder: RunRecorderProtocol, event: RecordEvent) -> Offer:
+    return recorder.record(event) or Offer.RECORDED
+
+
+def provider_of(
+    run: Mapping[str, Any],
+    jobs: Mapping[str, Mapping[str, Any]] = {},
+    agent: Mapping[str, Any] | None = None,
+) -> str | None:
+    """The AgentProvider a run ran with: the provider label of its Job (what actually ran), else its
+    Agent's `spec.providerRef` (the run did not get a Job), else the run's own label."""
+    job_ref = str(((run.get("status") or {}).get("jobRef") or {}).get("name") or "")
+    ordered = [jobs[job_ref]] if job_ref in jobs else []
+    ordered += [job for name, job in sorted(jobs.items()) if name != job_ref]
+    for job in ordered:
+        label = ((job.get("metadata") or {}).get("labels") or {}).get(LABEL_PROVIDER)
+        if label:
+            return str(label)
+    ref = ((agent or {}).get("spec") or {}).get("providerRef")
+    name = ref.get("name") if isinstance(ref, Mapping) else ref
+    if name:
+        return str(name)
+    label = ((run.get("metadata") or {}).get("labels") or {}).get(LABEL_PROVIDER)
+    return str(label) if label else None
+
+
+def _exit_code(status: Mapping[str, Any]) -> int | None:
+    code = (status.get("runner") or {}).get("exitCode")
+    return code if isinstance(code, int) and not isinstance(code, bool) and -(2**31) <= code < 2**31 else None
 
 
 _PHASE_CONDITION = {"Succeeded": "Succeeded", "Failed": "Failed", "Cancelled": "Failed", "Queued": "Blocked"}
@@ -52,8 +111,9 @@ def _reason(status: Mapping[str, Any], phase: str) -> tuple[str | None, str | No
     return None, None
 
 
-def run_event(run: Mapping[str, Any]) -> RunEvent | None:
-    """The recorder snapshot of `run` as it is now (None when it has no uid or phase yet)."""
+def run_event(run: Mapping[str, Any], provider: str | None = None) -> RunEvent | None:
+    """The recorder snapshot of `run` as it is now (None when it has no uid or phase yet); `provider` is
+    the AgentProvider's name (`provider_of`), the run's provider label when not given."""
     meta = run.get("metadata") or {}
     status = run.get("status") or {}
     phase = status.get("phase")
@@ -73,7 +133,7 @@ def run_event(run: Mapping[str, Any]) -> RunEvent | None:
         reason=reason,
         message=message,
         agent=((spec.get("agentRef") or {}).get("name")),
-        provider=labels.get(LABEL_PROVIDER),
+        provider=provider or labels.get(LABEL_PROVIDER),
         implementation=((spec.get("implementationSpecRef") or {}).get("name")),
         runtime_type=((spec.get("runtime") or {}).get("type")),
         job=JobRef(
@@ -90,24 +150,32 @@ def run_event(run: Mapping[str, Any]) -> RunEvent | None:
         )
         if vcs
         else None,
+        exit_code=_exit_code(status),
         started_at=parse_time(status.get("startedAt")),
         finished_at=parse_time(status.get("finishedAt")),
+        source_version=source_version(meta.get("resourceVersion")),
     )
 
 
-def record_run(recorder: RunRecorderProtocol | None, run: Mapping[str, Any]) -> None:
-    """Record `run`'s current state; never raises (a record is history, not control)."""
+def record_run(
+    recorder: RunRecorderProtocol | None, run: Mapping[str, Any], *, provider: str | None = None
+) -> Offer:
+    """Offer `run`'s current state; never raises (a record is history, not control).
+
+    `Offer.RECORDED` without a recorder or for a run with nothing to record yet (no uid or phase), and when
+    the snapshot cannot be built at all (a bug: retrying cannot help; it is logged).
+    """
     if recorder is None:
-        return
+        return Offer.RECORDED
     try:
-        event = run_event(run)
-        if event is not None:
-            recorder.record(event)
+        event = run_event(run, provider)
+        return Offer.RECORDED if event is None else _offer(recorder, event)
     except Exception as exc:
         meta = run.get("metadata") or {}
         log.warning(
             "run not recorded", namespace=meta.get("namespace"), name=meta.get("name"), error=str(exc)
         )
+        return Offer.RECORDED
 
 
 # -- OrchestrationRuns and ToolRuns (issue 10) -------------------------------------------------------------
@@ -158,17 +226,18 @@ def tracked_run_event(kind: str, run: Mapping[str, Any]) -> TrackedRunEvent | No
         else None,
         started_at=parse_time(status.get("startedAt")),
         finished_at=parse_time(status.get("finishedAt")),
+        source_version=source_version(meta.get("resourceVersion")),
     )
 
 
-def record_tracked_run(recorder: RunRecorderProtocol | None, kind: str, run: Mapping[str, Any]) -> None:
-    """Record an OrchestrationRun's or ToolRun's current state; never raises (history, not control)."""
+def record_tracked_run(recorder: RunRecorderProtocol | None, kind: str, run: Mapping[str, Any]) -> Offer:
+    """Offer an OrchestrationRun's or ToolRun's current state; never raises (history, not control).
+    The same answers as `record_run`."""
     if recorder is None:
-        return
+        return Offer.RECORDED
     try:
         event = tracked_run_event(kind, run)
-        if event is not None:
-            recorder.record(event)
+        return Offer.RECORDED if event is None else _offer(recorder, event)
     except Exception as exc:
         meta = run.get("metadata") or {}
         log.warning(
@@ -178,3 +247,11 @@ def record_tracked_run(recorder: RunRecorderProtocol | None, kind: str, run: Map
             name=meta.get("name"),
             error=str(exc),
         )
+        return Offer.RECORDED
+
+
+def retry_refused(offer: Offer, requeue_after: float | None) -> float | None:
+    """`requeue_after`, shortened to `RECORD_RETRY_SECONDS` when the record was refused (offer it again)."""
+    if offer is not Offer.REFUSED:
+        return requeue_after
+    return RECORD_RETRY_SECONDS if requeue_after is None else min(requeue_after, RECORD_RETRY_SECONDS)

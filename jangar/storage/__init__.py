@@ -31,7 +31,7 @@ from jangar.storage.queries import (
     get_run,
     get_tracked_run,
 )
-from jangar.storage.recorder import RecorderStatus, RunRecorder
+from jangar.storage.recorder import Offer, RecorderStatus, RunRecorder
 from jangar.storage.store import ApplyResult, apply_events
 from jangar.storage.url import DatabaseTarget, DatabaseUrlError, normalize_database_url, redact_url
 
@@ -42,6 +42,7 @@ __all__ = [
     "DatabaseUrlError",
     "JobRef",
     "MigrationMode",
+    "Offer",
     "OrchestrationRunRecord",
     "OrchestrationRunTransition",
     "RecordEvent",

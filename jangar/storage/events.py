@@ -116,6 +116,8 @@ class RunEvent:
     exit_code: int | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    source_version: int | None = None
+    """The run's metadata.resourceVersion (as an integer) this snapshot was taken at, when known."""
 
     def __post_init__(self) -> None:
         if not self.uid or not self.uid.strip():
@@ -165,6 +167,8 @@ class TrackedRunEvent:
     job: JobRef | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    source_version: int | None = None
+    """The run's metadata.resourceVersion (as an integer) this snapshot was taken at, when known."""
 
     def __post_init__(self) -> None:
         if self.kind not in TRACKED_KINDS:
@@ -187,3 +191,12 @@ class TrackedRunEvent:
 
 RecordEvent = RunEvent | TrackedRunEvent
 """Anything the recorder accepts."""
+
+
+def source_version(resource_version: object) -> int | None:
+    """``metadata.resourceVersion`` as a record's ``source_version``: an integer (etcd's revision), or
+    ``None`` when the server's versions are not plain integers (then no tie is broken by it)."""
+    text = str(resource_version or "")
+    if not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)

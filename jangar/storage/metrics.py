@@ -23,6 +23,8 @@ class RecorderMetrics:
     rejected: Counter
     database_up: Gauge
     write_seconds: Histogram
+    capacity: Gauge
+    refused: Counter
 
 
 _lock = Lock()
@@ -65,6 +67,17 @@ def recorder_metrics(registry: CollectorRegistry | None = None) -> RecorderMetri
             write_seconds=Histogram(
                 "jangar_run_record_write_duration_seconds",
                 "Time to write one batch of run records.",
+                registry=target,
+            ),
+            capacity=Gauge(
+                "jangar_run_records_buffer_capacity",
+                "The most run records the recorder buffers in memory (JANGAR_RECORDS_BUFFER_MAX).",
+                registry=target,
+            ),
+            refused=Counter(
+                "jangar_run_records_refused_total",
+                "Run record offers refused because the buffer was full or the schema missing; "
+                "nothing is lost: the controller offers the run's state again on a later reconcile.",
                 registry=target,
             ),
         )

@@ -8,6 +8,7 @@ controller writes here and never reads back to decide anything. Two tables:
   recording the same transition again (a retry, a re-reconcile, a controller restart) adds nothing.
 
 OrchestrationRuns and ToolRuns have the same pair each (``orchestration_run_*``, ``tool_run_*``, migration 0002).
+Each record row keeps the ``source_version`` (the run's resourceVersion) it was last written from (0003).
 
 The migrations in ``jangar/storage/migrations`` create exactly this schema; a test compares them.
 """
@@ -64,6 +65,8 @@ class RunRecord(Base):
     exit_code: Mapped[int | None] = mapped_column(Integer)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    source_version: Mapped[int | None] = mapped_column(BigInteger)
+    """metadata.resourceVersion of the snapshot last written: orders snapshots (`jangar.storage.store`)."""
 
     job_name: Mapped[str | None] = mapped_column(Text)
     job_namespace: Mapped[str | None] = mapped_column(Text)
@@ -123,6 +126,8 @@ class OrchestrationRunRecord(Base):
     message: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    source_version: Mapped[int | None] = mapped_column(BigInteger)
+    """metadata.resourceVersion of the snapshot last written: orders snapshots (`jangar.storage.store`)."""
 
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -177,6 +182,8 @@ class ToolRunRecord(Base):
     message: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    source_version: Mapped[int | None] = mapped_column(BigInteger)
+    """metadata.resourceVersion of the snapshot last written: orders snapshots (`jangar.storage.store`)."""
 
     job_name: Mapped[str | None] = mapped_column(Text)
     job_namespace: Mapped[str | None] = mapped_column(Text)

@@ -6,11 +6,21 @@ exponential backoff (capped), so reconciling goes on and the records catch up on
 record leaves the queue only after the transaction holding it committed, so a failed batch is retried
 whole and nothing is written twice (the upserts are idempotent anyway).
 
-What is not durable: records still in memory when the process dies. That is acceptable because the
-controller is level-triggered: after a restart it reconciles every AgentRun from the cluster and records
-its current state again, and the store turns that into the same rows (see ``jangar.storage.store``).
-Intermediate phases a run passed through while the process was down may then be missing from the
-transition history; the final state never is.
+Records are level-triggered (issue 12): the controller offers the current snapshot of every run on every
+reconcile, terminal runs included, and ``record()`` answers with an `Offer`:
+
+* ``RECORDED``: this exact snapshot was already committed by this process (or rejected as invalid data,
+  which no retry can fix), so nothing is queued and Postgres is not touched;
+* ``PENDING``: queued (now or earlier) and not committed yet;
+* ``REFUSED``: the buffer holds ``max_pending`` records, or the schema is missing; nothing was queued
+  and the caller offers it again later (the reconcilers requeue the run for that).
+
+The buffer is therefore bounded and a refusal loses nothing: the run in Kubernetes still holds the state,
+and the next offer brings it back. What is not durable: records still in memory when the process dies.
+After a restart the controller reconciles every run from the cluster and offers its current state again,
+and the store turns that into the same rows (see ``jangar.storage.store``), so a crash costs a delay,
+never a record. Intermediate phases a run passed through while the process was down may then be missing
+from the transition history; the final state never is.
 
 The only records ever dropped are ones Postgres rejects as invalid data (a bug, not an outage); they are
 logged and counted in ``jangar_run_records_rejected_total``.
@@ -21,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import enum
 import random
 import time
 from collections import OrderedDict, deque
@@ -35,17 +46,35 @@ import asyncpg.exceptions._base as asyncpg_base  # type: ignore[import-untyped]
 import structlog
 from prometheus_client import CollectorRegistry
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jangar.storage.engine import create_engine
 from jangar.storage.events import RecordEvent, redact_text
 from jangar.storage.metrics import RecorderMetrics, recorder_metrics
+from jangar.storage.models import Base
 from jangar.storage.store import apply_events
 from jangar.storage.url import DatabaseTarget, normalize_database_url
 
 log = structlog.get_logger(__name__)
 
 _PENDING_WARN_STEP = 10_000
+DEFAULT_MAX_PENDING = 10_000
+"""`JANGAR_RECORDS_BUFFER_MAX`'s default: records held in memory at most (about 1 KiB each)."""
+
+RECORD_TABLES: tuple[str, ...] = tuple(sorted(Base.metadata.tables))
+"""The tables the recorder writes; all must exist (migrations) before it can."""
+
+
+class Offer(enum.StrEnum):
+    """What `RunRecorder.record` did with a snapshot."""
+
+    RECORDED = "recorded"
+    """Committed already (or rejected as invalid data): nothing to do."""
+    PENDING = "pending"
+    """In the buffer, not committed yet."""
+    REFUSED = "refused"
+    """Not taken (buffer full, or schema missing): offer it again later; nothing is lost."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +87,33 @@ class RecorderStatus:
     last_error_at: datetime | None
     last_success_at: datetime | None
     database: str | None
+    capacity: int = DEFAULT_MAX_PENDING
+    refused: int = 0
+    missing_tables: tuple[str, ...] = ()
+
+    @property
+    def full(self) -> bool:
+        return self.pending >= self.capacity
+
+    @property
+    def state(self) -> str:
+        """One word for dashboards: ``ok``, ``schema-missing``, ``buffer-full`` or ``database-down``."""
+        if self.missing_tables:
+            return "schema-missing"
+        if self.full:
+            return "buffer-full"
+        return "ok" if self.healthy else "database-down"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for the readiness endpoint."""
         return {
+            "state": self.state,
             "healthy": self.healthy,
             "pending": self.pending,
+            "capacity": self.capacity,
+            "full": self.full,
+            "refused": self.refused,
+            "missingTables": list(self.missing_tables),
             "lastError": self.last_error,
             "lastErrorAt": self.last_error_at.isoformat() if self.last_error_at else None,
             "lastSuccessAt": self.last_success_at.isoformat() if self.last_success_at else None,
@@ -113,14 +163,14 @@ def _causes(error: BaseException) -> list[BaseException]:
 
 
 class RunRecorder:
-    """Buffer run records in memory and write them to Postgres in the background.
+    """Buffer run records in memory (at most ``max_pending``) and write them to Postgres in the background.
 
     Usage::
 
         recorder = RunRecorder(os.environ["DATABASE_URL"])
         await recorder.start()
-        recorder.record(RunEvent(uid=..., namespace=..., name=..., at=..., phase="Running"))
-        ...
+        offer = recorder.record(RunEvent(uid=..., namespace=..., name=..., at=..., phase="Running"))
+        ...                                 # Offer.REFUSED: offer the same state again later
         await recorder.close(timeout=10)   # flush with a deadline on shutdown
     """
 
@@ -132,22 +182,30 @@ class RunRecorder:
         batch_size: int = 200,
         initial_backoff: float = 0.5,
         max_backoff: float = 30.0,
-        dedupe_size: int = 10_000,
+        dedupe_size: int = 50_000,
+        max_pending: int = DEFAULT_MAX_PENDING,
         registry: CollectorRegistry | None = None,
     ) -> None:
         if engine is None and database_url is None:
             raise ValueError("RunRecorder needs a database_url or an engine")
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be at least 1, got {max_pending}")
         self._target = normalize_database_url(database_url) if isinstance(database_url, str) else database_url
         self._engine = engine
         self._owns_engine = engine is None
         self._batch_size = max(1, batch_size)
         self._initial_backoff = initial_backoff
         self._max_backoff = max(max_backoff, initial_backoff)
-        self._dedupe_size = dedupe_size
+        self._dedupe_size = max(1, dedupe_size)
+        self._max_pending = max_pending
         self._metrics: RecorderMetrics = recorder_metrics(registry)
+        self._metrics.capacity.set(max_pending)
         self._queue: deque[RecordEvent] = deque()
-        # uid -> fingerprint of the last snapshot queued (not the event: messages may be 32 KiB each).
-        self._last_accepted: OrderedDict[str, int] = OrderedDict()
+        # uid -> (fingerprint of the newest snapshot queued, how many of its snapshots are queued).
+        self._queued: dict[str, tuple[int, int]] = {}
+        # uid -> fingerprint of the newest snapshot committed (not the event: messages may be 32 KiB each).
+        # Bounded: a run evicted from it is written once more on its next offer (a cost, never a loss).
+        self._recorded: OrderedDict[str, int] = OrderedDict()
         self._wakeup = asyncio.Event()
         self._empty = asyncio.Event()
         self._empty.set()
@@ -159,14 +217,18 @@ class RunRecorder:
         self._last_error_at: datetime | None = None
         self._last_success_at: datetime | None = None
         self._warned_at = 0
+        self._refused = 0
+        self._full_logged = False
+        self._check_schema = False
+        self._missing_tables: tuple[str, ...] = ()
 
     # -- the controller's side -------------------------------------------------------------------
 
-    def record(self, event: RecordEvent) -> None:
-        """Queue ``event`` for writing and return at once; never raises because the database is down.
+    def record(self, event: RecordEvent) -> Offer:
+        """Offer ``event``'s snapshot and return at once; never raises because the database is down.
 
-        A snapshot identical to the last one queued for the same run (ignoring ``at``) is skipped, so a
-        controller may call this on every reconcile without growing the queue during an outage.
+        Cheap for a snapshot equal (ignoring ``at``) to the last one queued or committed for the same run:
+        nothing is queued and Postgres is not touched, so a controller may call this on every reconcile.
         """
         if self._closed:
             log.warning(
@@ -176,12 +238,17 @@ class RunRecorder:
                 name=event.name,
             )
         fingerprint = _fingerprint(event)
-        if self._last_accepted.get(event.uid) == fingerprint:
-            return
-        self._last_accepted[event.uid] = fingerprint
-        self._last_accepted.move_to_end(event.uid)
-        while len(self._last_accepted) > self._dedupe_size:
-            self._last_accepted.popitem(last=False)
+        queued = self._queued.get(event.uid)
+        if queued is not None:
+            if queued[0] == fingerprint:
+                return Offer.PENDING
+        elif self._recorded.get(event.uid) == fingerprint:
+            self._recorded.move_to_end(event.uid)
+            return Offer.RECORDED
+        if self._missing_tables or len(self._queue) >= self._max_pending:
+            self._refuse(event)
+            return Offer.REFUSED
+        self._queued[event.uid] = (fingerprint, (queued[1] if queued else 0) + 1)
         self._queue.append(event)
         self._empty.clear()
         self._metrics.pending.set(len(self._queue))
@@ -189,11 +256,31 @@ class RunRecorder:
             self._warned_at = len(self._queue)
             log.warning("run_records.backlog", pending=len(self._queue), last_error=self._last_error)
         self._wakeup.set()
+        return Offer.PENDING
+
+    def _refuse(self, event: RecordEvent) -> None:
+        self._refused += 1
+        self._metrics.refused.inc()
+        if not self._full_logged:
+            self._full_logged = True
+            log.warning(
+                "run_records.refusing",
+                reason="schema missing" if self._missing_tables else "buffer full",
+                pending=len(self._queue),
+                capacity=self._max_pending,
+                last_error=self._last_error,
+                hint="refused records are offered again by the controller's next reconcile of the run",
+            )
 
     @property
     def pending(self) -> int:
         """Records accepted and not yet committed to Postgres."""
         return len(self._queue)
+
+    @property
+    def capacity(self) -> int:
+        """The most records the buffer holds (`JANGAR_RECORDS_BUFFER_MAX`)."""
+        return self._max_pending
 
     @property
     def healthy(self) -> bool:
@@ -205,6 +292,11 @@ class RunRecorder:
         """The last write error, without credentials."""
         return self._last_error
 
+    @property
+    def missing_tables(self) -> tuple[str, ...]:
+        """The record tables found missing (only checked when started with ``check_schema``)."""
+        return self._missing_tables
+
     def status(self) -> RecorderStatus:
         """Details for readiness and diagnostics."""
         return RecorderStatus(
@@ -214,12 +306,21 @@ class RunRecorder:
             last_error_at=self._last_error_at,
             last_success_at=self._last_success_at,
             database=self._target.redacted if self._target else None,
+            capacity=self._max_pending,
+            refused=self._refused,
+            missing_tables=self._missing_tables,
         )
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Start the background writer (idempotent). Does not connect yet, so a down database is fine."""
+    async def start(self, *, check_schema: bool = False) -> None:
+        """Start the background writer (idempotent). Does not connect yet, so a down database is fine.
+
+        With ``check_schema`` (migrations are skipped, so nobody creates the tables for us) the writer
+        first checks that every record table exists; while some are missing, offers are refused and
+        `missing_tables` names them (the readiness check reports it), and the check repeats with backoff
+        so that tables created later (a migration job) are picked up.
+        """
         if self._task is not None:
             return
         if self._engine is None:
@@ -227,6 +328,7 @@ class RunRecorder:
             self._engine = create_engine(self._target)
         self._closing = False
         self._closed = False
+        self._check_schema = check_schema
         self._task = asyncio.create_task(self._run(), name="jangar-run-recorder")
         if self._queue:
             self._wakeup.set()
@@ -274,6 +376,21 @@ class RunRecorder:
     async def _run(self) -> None:
         backoff = self._initial_backoff
         while True:
+            if self._check_schema:
+                if self._closing:
+                    return
+                try:
+                    await self._find_missing_tables()
+                except Exception as error:
+                    self._failed(error)
+                else:
+                    if not self._missing_tables:
+                        self._check_schema = False
+                        backoff = self._initial_backoff
+                        continue
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
             if not self._queue:
                 if self._closing:
                     return
@@ -285,17 +402,39 @@ class RunRecorder:
                 await self._drain(batch)
             except Exception as error:
                 self._failed(error)
+                if _is_undefined_table(error):
+                    self._check_schema = True  # dropped under us, or never created: find out which
                 delay = backoff * (0.5 + random.random() / 2)
                 backoff = min(backoff * 2, self._max_backoff)
                 await asyncio.sleep(delay)
             else:
                 backoff = self._initial_backoff
 
+    async def _find_missing_tables(self) -> None:
+        assert self._engine is not None
+        async with self._engine.connect() as conn:
+            found = (
+                await conn.execute(
+                    text("SELECT t FROM unnest(CAST(:tables AS text[])) AS t WHERE to_regclass(t) IS NULL"),
+                    {"tables": list(RECORD_TABLES)},
+                )
+            ).scalars()
+            missing = tuple(sorted(str(t) for t in found))
+        if missing != self._missing_tables:
+            if missing:
+                log.error("run_records.schema_missing", missing_tables=list(missing))
+            else:
+                log.info("run_records.schema_found")
+        self._missing_tables = missing
+        self._full_logged = False
+        if not missing:
+            self._healthy = True
+
     async def _drain(self, batch: Sequence[RecordEvent]) -> None:
         """Write ``batch``; on a data error, write one by one and reject only the bad records."""
         try:
             await self._write(batch)
-            self._consume(len(batch))
+            self._consume(batch)
         except Exception as error:
             if not is_permanent_error(error):
                 raise
@@ -306,7 +445,7 @@ class RunRecorder:
                     if not is_permanent_error(single_error):
                         raise
                     self._reject(event, single_error)
-                self._consume(1)
+                self._consume([event])
 
     async def _write(self, batch: Sequence[RecordEvent]) -> None:
         assert self._engine is not None
@@ -321,10 +460,20 @@ class RunRecorder:
         self._last_success_at = datetime.now(UTC)
         self._metrics.database_up.set(1)
 
-    def _consume(self, count: int) -> None:
-        for _ in range(count):
+    def _consume(self, events: Sequence[RecordEvent]) -> None:
+        """``events`` (the head of the queue) are committed, or rejected for good: forget them."""
+        for event in events:
             self._queue.popleft()
+            fingerprint, count = self._queued.pop(event.uid, (0, 1))
+            if count > 1:
+                self._queued[event.uid] = (fingerprint, count - 1)
+            self._recorded[event.uid] = _fingerprint(event)
+            self._recorded.move_to_end(event.uid)
+        while len(self._recorded) > self._dedupe_size:
+            self._recorded.popitem(last=False)
         self._metrics.pending.set(len(self._queue))
+        if len(self._queue) < self._max_pending:
+            self._full_logged = False
         if not self._queue:
             self._empty.set()
             self._warned_at = 0
@@ -349,8 +498,10 @@ class RunRecorder:
             error=_describe(error),
         )
         self._metrics.rejected.inc()
-        if self._last_accepted.get(event.uid) == _fingerprint(event):
-            del self._last_accepted[event.uid]
+
+
+def _is_undefined_table(error: BaseException) -> bool:
+    return any(isinstance(cause, asyncpg_exc.UndefinedTableError) for cause in _causes(error))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -361,8 +512,9 @@ def _kind(event: RecordEvent) -> str:
 
 
 def _fingerprint(event: RecordEvent) -> int:
-    """Identity of a snapshot apart from its time: equal fingerprints write the same row."""
-    return hash(dataclasses.replace(event, at=_EPOCH))
+    """Identity of a snapshot apart from its time and resourceVersion: equal fingerprints write the same
+    row (a resourceVersion bump alone, say a label change, is not worth a write)."""
+    return hash(dataclasses.replace(event, at=_EPOCH, source_version=None))
 
 
 def _describe(error: BaseException) -> str:

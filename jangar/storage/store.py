@@ -7,8 +7,9 @@ read from the database itself rather than trusted from the caller. Rules:
 * The run row is upserted by uid. Fields the event leaves ``None`` keep their stored value.
 * A phase that differs from the stored phase adds one transition row; the same phase again adds nothing,
   and the unique key ``(run_uid, to_phase, at)`` absorbs a concurrent duplicate.
-* An event older than the stored phase (``at`` before ``phase_at``, or at the same instant but not
-  moving the run forward in its lifecycle) is stale: it may fill empty fields but
+* An event older than the stored state is stale: taken at an older resourceVersion than the row's
+  ``source_version`` when both are known; otherwise ``at`` before ``phase_at``, or at the same instant
+  but not moving the run forward in its lifecycle. A stale event may fill empty fields but
   never moves the phase back or overwrites newer values. An event whose transition row already exists is
   a replay and does not move the phase either (this covers replays with the same timestamp).
 """
@@ -52,6 +53,7 @@ def _fields(event: RunEvent) -> dict[str, Any]:
         "exit_code": event.exit_code,
         "started_at": event.started_at,
         "finished_at": event.finished_at,
+        "source_version": event.source_version,
     }
     if event.job is not None:
         values |= {"job_name": event.job.name, "job_namespace": event.job.namespace, "job_uid": event.job.uid}
@@ -79,6 +81,7 @@ def _tracked_fields(event: TrackedRunEvent) -> dict[str, Any]:
         "message": event.message,
         "started_at": event.started_at,
         "finished_at": event.finished_at,
+        "source_version": event.source_version,
     }
     if event.job is not None and event.kind == "ToolRun":
         values |= {"job_name": event.job.name, "job_namespace": event.job.namespace, "job_uid": event.job.uid}
@@ -89,13 +92,23 @@ def _tracked_fields(event: TrackedRunEvent) -> dict[str, Any]:
 _PHASE_RANK = {"Pending": 0, "Queued": 1, "Running": 2, "Succeeded": 3, "Failed": 3, "Cancelled": 3}
 
 
-def _is_stale(event: RecordEvent, phase: str | None, phase_at: datetime | None) -> bool:
-    """Whether ``event`` describes a state older than the stored phase.
+def _is_stale(
+    event: RecordEvent, phase: str | None, phase_at: datetime | None, version: int | None = None
+) -> bool:
+    """Whether ``event`` describes a state older than the stored one.
 
-    Older time: stale. Same time (status times have one-second precision, so Running and Failed can
-    share one): stale unless it moves the run forward in its lifecycle, which keeps a replayed
-    ``Pending`` from undoing a ``Queued`` recorded in the same second.
+    When both the event and the row carry a resourceVersion (``source_version``, ``version``), it
+    decides: the resourceVersion of one object only grows, so an older one is stale and a newer one is
+    not, whatever the status times say (after a crash a run's ``startedAt`` can be rewritten later than
+    its Job's ``finishedAt``, so times alone would call its terminal snapshot stale). Equal versions are
+    the same snapshot: not stale (a replay, absorbed by the transition key).
+
+    Without versions, times decide. Older time: stale. Same time (status times have one-second
+    precision, so Running and Failed can share one): stale unless it moves the run forward in its
+    lifecycle, which keeps a replayed ``Pending`` from undoing a ``Queued`` recorded in the same second.
     """
+    if version is not None and event.source_version is not None:
+        return event.source_version < version
     if phase_at is None:
         return False
     if event.at != phase_at:
@@ -130,12 +143,17 @@ async def _apply(
     )
     current = (
         await conn.execute(
-            select(records.c.phase, records.c.phase_at, *(records.c[k] for k in fields))
+            select(
+                records.c.phase,
+                records.c.phase_at,
+                records.c.source_version.label("stored_version"),
+                *(records.c[k] for k in fields),
+            )
             .where(records.c.run_uid == event.uid)
             .with_for_update()
         )
     ).one()
-    stale = _is_stale(event, current.phase, current.phase_at)
+    stale = _is_stale(event, current.phase, current.phase_at, current.stored_version)
     if stale:
         fields = {key: value for key, value in fields.items() if getattr(current, key) is None}
     changes_phase = event.phase is not None and event.phase != current.phase and not stale

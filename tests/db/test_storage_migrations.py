@@ -15,7 +15,7 @@ from jangar.storage import (
     migrate_on_start,
 )
 
-HEAD = "0002_tracked_run_records"
+HEAD = "0003_record_source_versions"
 
 
 async def _tables(url: str) -> set[str]:

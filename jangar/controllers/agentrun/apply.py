@@ -7,6 +7,9 @@
 4. follow-ups that must come after the outcome is recorded: deleting Jobs (a Job must not vanish before its
    outcome is read), Job TTL patches, deleting the run at the end of its retention, the finalizer's removal;
    then the Event for a phase change, the metric and the run record (the recorder skips repeats).
+
+The record is offered on every pass (level-triggered, `jangar.controllers.recording`): a refused offer
+requeues the run, and a run is deleted (retention, finalizer) only once its record is committed.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import structlog
 
 from jangar.api.contract import CONDITION_ARTIFACTS_TRUNCATED, FINALIZER_RUNTIME_CLEANUP, is_terminal
-from jangar.conditions import find_condition
+from jangar.conditions import find_condition, parse_time
 from jangar.controllers.admission_gate import AdmissionGate
 from jangar.controllers.agentrun.plan import RunPlan
 from jangar.controllers.app_tokens import AppTokens
@@ -28,7 +31,14 @@ from jangar.controllers.artifact import create_run_artifacts
 from jangar.controllers.jobs import ForeignObject, create_plan
 from jangar.controllers.kinds import AGENTRUNS, JOBS
 from jangar.controllers.metrics import RunMetrics
-from jangar.controllers.recording import RunRecorderProtocol, record_run
+from jangar.controllers.recording import (
+    RECORD_HOLD_DELETE_SECONDS,
+    RECORD_RETRY_SECONDS,
+    Offer,
+    RunRecorderProtocol,
+    record_run,
+    retry_refused,
+)
 from jangar.controllers.runner_sa import ensure_service_account
 from jangar.controllers.status import write_status
 from jangar.runtime import (
@@ -77,7 +87,10 @@ class PlanApplier:
     #: for the runner ServiceAccount jangar creates (issue 12); None: the plan never asks for one
     settings: Settings | None = None
 
-    async def apply(self, run: JsonObject, plan: RunPlan, now: datetime) -> Result | None:
+    async def apply(
+        self, run: JsonObject, plan: RunPlan, now: datetime, *, provider: str | None = None
+    ) -> Result | None:
+        """Carry out `plan`; `provider` (the AgentProvider's name) goes into the run record."""
         meta = run["metadata"]
         ns, name = str(meta["namespace"]), str(meta["name"])
         for note in plan.notes:
@@ -118,17 +131,42 @@ class PlanApplier:
         for job, ttl in plan.job_ttls:
             await self._patch_ttl(ns, job, ttl)
         if plan.remove_finalizer:
-            record_run(self.recorder, run)
+            if not self._recorded_before_delete(record_run(self.recorder, run, provider=provider), run, now):
+                return Result(requeue_after=RECORD_RETRY_SECONDS)
             if plan.delete_jobs:
                 log.info("deleted the jobs of a deleted run", kind="AgentRun", namespace=ns, name=name)
             await remove_finalizer_and_patch(self.client, AGENTRUNS, run, FINALIZER_RUNTIME_CLEANUP)
             return None
-        record_run(self.recorder, updated)
+        offer = record_run(self.recorder, updated, provider=provider)
         if plan.delete_run:
+            if offer is not Offer.RECORDED:
+                log.debug(  # every 5 s per run during an outage: /ready's `database` detail tells why
+                    "retention elapsed, waiting for the run's record", namespace=ns, name=name, offer=offer
+                )
+                return Result(requeue_after=RECORD_RETRY_SECONDS)
             log.info("retention elapsed, deleting run", kind="AgentRun", namespace=ns, name=name)
             await self.client.delete(AGENTRUNS, name, ns, ignore_not_found=True)
             return None
-        return Result(requeue_after=plan.requeue_after) if plan.requeue_after is not None else None
+        requeue_after = retry_refused(offer, plan.requeue_after)
+        return Result(requeue_after=requeue_after) if requeue_after is not None else None
+
+    def _recorded_before_delete(self, offer: Offer, run: Mapping[str, Any], now: datetime) -> bool:
+        """Whether a deleted run may go: its record is committed, or it waited `RECORD_HOLD_DELETE_SECONDS`."""
+        if offer is Offer.RECORDED:
+            return True
+        deleted = parse_time((run.get("metadata") or {}).get("deletionTimestamp"))
+        if deleted is not None and (now - deleted).total_seconds() >= RECORD_HOLD_DELETE_SECONDS:
+            meta = run.get("metadata") or {}
+            log.warning(
+                "deleted run released before its record was written",
+                kind="AgentRun",
+                namespace=meta.get("namespace"),
+                name=meta.get("name"),
+                offer=offer,
+                waited_seconds=RECORD_HOLD_DELETE_SECONDS,
+            )
+            return True
+        return False
 
     # -- steps -------------------------------------------------------------------------------------
 

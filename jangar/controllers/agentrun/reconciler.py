@@ -10,7 +10,7 @@ runtime retries from fresh state.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 import structlog
@@ -18,9 +18,10 @@ import structlog
 from jangar.controllers.admission_gate import AdmissionGate
 from jangar.controllers.agentrun.apply import ChildNameTaken, PlanApplier
 from jangar.controllers.agentrun.decide import decide, on_foreign_child
-from jangar.controllers.agentrun.snapshot import read_snapshot
+from jangar.controllers.agentrun.snapshot import RunSnapshot, read_snapshot
 from jangar.controllers.kinds import AGENTRUNS
 from jangar.controllers.metrics import RunMetrics
+from jangar.controllers.recording import provider_of
 from jangar.runtime import CacheReader, Client, NotFoundError, Request, Result
 from jangar.settings import Settings
 
@@ -77,10 +78,19 @@ class AgentRunReconciler:
         if plan.needs_admission:
             await self.gate.ensure_loaded()  # the rate window's durable record, before the first admission
             plan = decide(snap, self.gate.admit(run))
+        provider = run_provider(snap)
         try:
-            return await self.applier.apply(run, plan, now)
+            return await self.applier.apply(run, plan, now, provider=provider)
         except ChildNameTaken as exc:
             log.warning(
                 "child name taken", kind="AgentRun", namespace=req.namespace, name=req.name, error=str(exc)
             )
-            return await self.applier.apply(exc.run, on_foreign_child(snap, str(exc)), now)
+            return await self.applier.apply(exc.run, on_foreign_child(snap, str(exc)), now, provider=provider)
+
+
+def run_provider(snap: RunSnapshot) -> str | None:
+    """The AgentProvider's name for the run record (`provider_of` over the snapshot)."""
+    ref = (snap.run.get("spec") or {}).get("agentRef")
+    agent_name = ref.get("name") if isinstance(ref, Mapping) else ref
+    agent = snap.lookup.get("Agent", str(agent_name)) if agent_name else None
+    return provider_of(snap.run, snap.jobs, agent)

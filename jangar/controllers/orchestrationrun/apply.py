@@ -19,7 +19,7 @@ import structlog
 from jangar.api.contract import ANNOTATION_CANCEL
 from jangar.api.refs import AGENTRUNS, ORCHESTRATIONRUNS, TOOLRUNS
 from jangar.controllers.orchestrationrun.plan import ChildCreate, OrchestrationRunPlan
-from jangar.controllers.recording import RunRecorderProtocol, record_tracked_run
+from jangar.controllers.recording import RunRecorderProtocol, record_tracked_run, retry_refused
 from jangar.controllers.status import write_status
 from jangar.runtime import (
     AlreadyExistsError,
@@ -93,8 +93,9 @@ class PlanApplier:
                     )
                 for event in plan.events:
                     self.events.event(written, event.type, event.reason, event.message)
-        record_tracked_run(self.recorder, "OrchestrationRun", updated)
-        return Result(requeue_after=plan.requeue_after) if plan.requeue_after is not None else None
+        offer = record_tracked_run(self.recorder, "OrchestrationRun", updated)
+        requeue_after = retry_refused(offer, plan.requeue_after)  # a refused record is offered again
+        return Result(requeue_after=requeue_after) if requeue_after is not None else None
 
     async def _create_or_adopt(self, child: ChildCreate, owner_uid: str) -> None:
         ref = _REFS[child.kind]

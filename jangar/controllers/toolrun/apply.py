@@ -14,7 +14,7 @@ import structlog
 from jangar.api.refs import TOOLRUNS
 from jangar.controllers.jobs import create_plan
 from jangar.controllers.kinds import JOBS
-from jangar.controllers.recording import RunRecorderProtocol, record_tracked_run
+from jangar.controllers.recording import RunRecorderProtocol, record_tracked_run, retry_refused
 from jangar.controllers.status import write_status
 from jangar.controllers.toolrun.plan import ToolRunPlan
 from jangar.runtime import CacheReader, Client, JsonObject, NotFoundError, PropagationPolicy, Recorder, Result
@@ -56,5 +56,6 @@ class ToolRunApplier:
         for job, ttl in plan.job_ttls:
             with contextlib.suppress(NotFoundError):  # gone already: nothing to expire
                 await self.client.patch(JOBS, job, {"spec": {"ttlSecondsAfterFinished": ttl}}, namespace=ns)
-        record_tracked_run(self.recorder, "ToolRun", updated)
-        return Result(requeue_after=plan.requeue_after) if plan.requeue_after is not None else None
+        offer = record_tracked_run(self.recorder, "ToolRun", updated)
+        requeue_after = retry_refused(offer, plan.requeue_after)  # a refused record is offered again
+        return Result(requeue_after=requeue_after) if requeue_after is not None else None

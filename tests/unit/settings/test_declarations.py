@@ -139,6 +139,7 @@ AUTH_VARS = {
     "JANGAR_AUTH_CACHE_TTL_SECONDS",
     "JANGAR_AUTH_DENIED_CACHE_TTL_SECONDS",
 }
+RECORDS_VARS = {"JANGAR_RECORDS_BUFFER_MAX"}  # issue 12: the bounded run-record buffer
 
 
 # --- the declarations ---------------------------------------------------------------------------
@@ -176,9 +177,8 @@ def test_listing_covers_the_contract_and_is_unique() -> None:
     names = [row.env for row in rows]
     assert len(names) == len(set(names)), "a variable is declared twice"
     assert set(names) >= CONTRACT_VARS
-    assert set(names) - CONTRACT_VARS - WORKSPACE_ARTIFACT_VARS - RUNNER_SA_VARS - AUTH_VARS == set(
-        TUNING_VARS
-    )
+    extra = RUNNER_SA_VARS | AUTH_VARS | RECORDS_VARS
+    assert set(names) - CONTRACT_VARS - WORKSPACE_ARTIFACT_VARS - extra == set(TUNING_VARS)
     assert all(row.doc for row in rows)
     by_env = {row.env: row for row in rows}
     assert by_env["JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE"].path == "queue.per_namespace"
@@ -357,3 +357,12 @@ def test_tuning_seconds_must_be_positive(var: str) -> None:
     assert info.value.name == var
     field = TUNING_VARS[var]
     assert getattr(Settings.from_env({var: "7"}).tuning, field) == 7.0
+
+
+def test_records_buffer_max_has_a_default_and_bounds() -> None:
+    assert Settings.from_env({}).database.records_buffer_max == 10000
+    assert Settings.from_env({"JANGAR_RECORDS_BUFFER_MAX": "50"}).database.records_buffer_max == 50
+    for bad in ("0", "-1", "1000001", "many"):
+        with pytest.raises(SettingsError) as info:
+            Settings.from_env({"JANGAR_RECORDS_BUFFER_MAX": bad})
+        assert info.value.name == "JANGAR_RECORDS_BUFFER_MAX"
