@@ -40,6 +40,7 @@ from jangar.controllers.kinds import (
     SECRETBINDINGS,
     VCSPROVIDERS,
 )
+from jangar.controllers.lean_cache import lean_job, lean_pod
 from jangar.controllers.memory import check_memory
 from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.recording import RunRecorderProtocol
@@ -133,6 +134,9 @@ def _scope_cache(manager: Manager, settings: Settings) -> None:
         by_resource.setdefault(ref, ResourceCacheOptions(namespaces=namespaces))
     for ref in (JOBS, PODS):
         by_resource.setdefault(ref, ResourceCacheOptions(namespaces=namespaces, label_selector=LABEL_RUN))
+    # Lean caches (issue 14 §4): Jobs and Pods keep only what reconcilers read (`lean_cache`).
+    for ref, lean in ((JOBS, lean_job), (PODS, lean_pod)):
+        by_resource[ref] = dataclasses.replace(by_resource[ref], transform=lean)
     manager.cache.options = dataclasses.replace(options, by_resource=by_resource)
 
 
