@@ -40,7 +40,7 @@ from jangar.controllers.kinds import (
     SECRETBINDINGS,
     VCSPROVIDERS,
 )
-from jangar.controllers.lean_cache import lean_job, lean_pod
+from jangar.controllers.lean_cache import install_pod_index, lean_job, lean_pod
 from jangar.controllers.memory import check_memory
 from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.recording import RunRecorderProtocol
@@ -176,6 +176,7 @@ def install(
     for ref in (*_OWN_KINDS, JOBS, PODS):
         cache.informer(ref)
     ix.install_indexes(cache)
+    install_pod_index(cache)  # issue 14 §2: a run's Pods by index, not a namespace scan
     events = manager.event_recorder("jangar-controller")
     gate = AdmissionGate(
         cache,

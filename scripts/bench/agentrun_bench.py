@@ -138,7 +138,7 @@ def start_jangar(
     port = free_port()
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
         "JANGAR_AGENTS_CONTROLLER_NAMESPACES": namespace,
         "JANGAR_POD_NAMESPACE": namespace,
         "JANGAR_POD_NAME": "jangar-bench-0",
@@ -150,7 +150,7 @@ def start_jangar(
     env.pop("DATABASE_URL", None)
     cmd = [sys.executable, "-m", "jangar.cli", "serve", "--kubeconfig", str(kubeconfig)]
     if profile is not None:
-        cmd = [sys.executable, "-m", "pyinstrument", "-r", "html", "-o", str(profile), "-m", *cmd[2:]]
+        cmd = [sys.executable, "-m", "pyinstrument", "-r", "pyisession", "-o", str(profile), "-m", *cmd[2:]]
     log = workdir / "jangar.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=str(ROOT))
@@ -291,6 +291,22 @@ async def measure(
             out[labels.get("controller", "")] += value
         return out
 
+    def mean_seconds(text0: str, text1: str, metric: str, **match: str) -> dict[str, float]:
+        """Mean of a histogram over the measurement, per `group` label value."""
+        out: dict[str, float] = {}
+        sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        for sign, text in ((-1, text0), (1, text1)):
+            for labels, value in samples(text, metric + "_sum"):
+                if all(labels.get(k) == v for k, v in match.items()):
+                    sums[labels.get("verb") or labels.get("controller") or ""][0] += sign * value
+            for labels, value in samples(text, metric + "_count"):
+                if all(labels.get(k) == v for k, v in match.items()):
+                    sums[labels.get("verb") or labels.get("controller") or ""][1] += sign * value
+        for key, (total, count) in sums.items():
+            if count > 0:
+                out[key] = round(total / count * 1000, 1)
+        return out
+
     r0, r1 = reconciles(j0), reconciles(j1)
     rec = {k: round((r1[k] - r0.get(k, 0)) / n, 2) for k in r1 if r1[k] - r0.get(k, 0) > 0}
     api = {k: round((api1[k] - api0.get(k, 0)) / n, 2) for k in api1 if api1[k] - api0.get(k, 0) >= 0.5}
@@ -320,6 +336,13 @@ async def measure(
         "jangar_rss_idle_mib": round(rss_idle, 1),
         "jangar_rss_peak_mib": round(rss_peak, 1),
         "reconciles_per_run": rec,
+        "agentrun_reconcile_mean_ms": mean_seconds(
+            j0, j1, "controller_runtime_reconcile_time_seconds", controller="agentrun"
+        ),
+        "agentrun_queue_wait_mean_ms": mean_seconds(
+            j0, j1, "workqueue_queue_duration_seconds", name="agentrun"
+        ),
+        "jangar_request_mean_ms_by_verb": mean_seconds(j0, j1, "rest_client_request_duration_seconds"),
         "api_requests_per_run_total": round(sum(api.values()), 2),
         "api_writes_per_run": writes,
         "api_requests_per_run": api,
@@ -334,7 +357,11 @@ def main() -> None:
     parser.add_argument("--create-concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=4, help="JANGAR_AGENTRUN_WORKERS")
     parser.add_argument("--nodes", type=int, default=2, help="kwok fake nodes")
-    parser.add_argument("--profile", type=Path, help="run jangar under pyinstrument, write HTML here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run jangar under pyinstrument, write a .pyisession here (render: python -m pyinstrument --load FILE)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the cluster work directory")
     args = parser.parse_args()
     configure_logging(json=True, level="warning")

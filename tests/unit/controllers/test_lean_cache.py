@@ -17,9 +17,10 @@ import pytest
 
 from jangar.api.contract import LABEL_RUN
 from jangar.controllers.kinds import JOBS, PODS
-from jangar.controllers.lean_cache import lean_job, lean_pod
+from jangar.controllers.lean_cache import POD_JOB_INDEX, install_pod_index, lean_job, lean_pod, pods_of_job
 from jangar.controllers.setup import _scope_cache
 from jangar.runtime import CacheOptions
+from jangar.runtime.testing import FakeCache
 from jangar.scheduler.budget import pod_usage, workload_usage
 from jangar.scheduler.outcome import classify_job, container_report
 from jangar.settings import Settings
@@ -214,3 +215,23 @@ def test_setup_installs_the_transforms_on_the_job_and_pod_caches() -> None:
     by = mgr.cache.options.by_resource
     assert by[JOBS].transform is lean_job and by[PODS].transform is lean_pod
     assert by[JOBS].label_selector == LABEL_RUN and by[JOBS].namespaces == ["agents"]
+
+
+def _pod(name: str, job: str, ns: str = "agents") -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": ns, "labels": {"job-name": job}}}
+
+
+def test_pods_of_a_job_come_from_the_index_and_match_the_label_scan() -> None:
+    pods = [_pod("a-1", "a"), _pod("a-2", "a"), _pod("b-1", "b"), _pod("a-x", "a", ns="other")]
+    indexed = FakeCache(PODS)
+    install_pod_index(indexed)
+    scanned = FakeCache(PODS)  # no index: the label scan
+    for cache in (indexed, scanned):
+        for p in pods:
+            cache.add(PODS, p)
+    names = {
+        c: sorted(p["metadata"]["name"] for p in pods_of_job(c, "agents", "a")) for c in (indexed, scanned)
+    }
+    assert names[indexed] == names[scanned] == ["a-1", "a-2"]
+    assert indexed.store(PODS).by_index(POD_JOB_INDEX, "b")[0]["metadata"]["name"] == "b-1"
+    assert pods_of_job(indexed, "agents", "none") == []
