@@ -114,9 +114,11 @@ def apiserver_metrics(cluster: LocalCluster) -> str:
         return str(resp.read().decode())
 
 
-def requests_by_verb_resource(text: str) -> dict[str, float]:
+def requests_by_verb_resource(text: str, code: str | None = None) -> dict[str, float]:
     out: dict[str, float] = defaultdict(float)
     for labels, value in samples(text, "apiserver_request_total"):
+        if code is not None and labels.get("code") != code:
+            continue
         resource = labels.get("resource", "")
         if labels.get("subresource"):
             resource += "/" + labels["subresource"]
@@ -229,7 +231,8 @@ async def measure(
         await runs_inf.wait_for_sync(60)
         await jobs_inf.wait_for_sync(60)
 
-        api0 = requests_by_verb_resource(await asyncio.to_thread(apiserver_metrics, cluster))
+        text0 = await asyncio.to_thread(apiserver_metrics, cluster)
+        api0, c0 = requests_by_verb_resource(text0), requests_by_verb_resource(text0, "409")
         j0 = await asyncio.to_thread(jangar_metrics, port)
         cpu0 = proc_cpu_seconds(proc.pid)
         rss_peak = proc_rss_mib(proc.pid)
@@ -272,7 +275,8 @@ async def measure(
         t_done = time.monotonic()
         cpu = proc_cpu_seconds(proc.pid) - cpu0
         rss_peak = max(rss_peak, proc_rss_mib(proc.pid))
-        api1 = requests_by_verb_resource(await asyncio.to_thread(apiserver_metrics, cluster))
+        text1 = await asyncio.to_thread(apiserver_metrics, cluster)
+        api1, c1 = requests_by_verb_resource(text1), requests_by_verb_resource(text1, "409")
         j1 = await asyncio.to_thread(jangar_metrics, port)
         await runs_inf.stop()
         await jobs_inf.stop()
@@ -345,6 +349,9 @@ async def measure(
         "jangar_request_mean_ms_by_verb": mean_seconds(j0, j1, "rest_client_request_duration_seconds"),
         "api_requests_per_run_total": round(sum(api.values()), 2),
         "api_writes_per_run": writes,
+        "api_conflicts_409_per_run": {
+            k: round((c1[k] - c0.get(k, 0)) / n, 2) for k in c1 if c1[k] > c0.get(k, 0)
+        },
         "api_requests_per_run": api,
         "jangar_log": str(log),
     }

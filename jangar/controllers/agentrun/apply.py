@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from jangar.controllers.artifact import create_run_artifacts
 from jangar.controllers.jobs import ForeignObject, create_plan
 from jangar.controllers.kinds import AGENTRUNS, JOBS
 from jangar.controllers.metrics import RunMetrics
+from jangar.controllers.own_writes import OwnWrites
 from jangar.controllers.recording import RunRecorderProtocol, record_run
 from jangar.controllers.status import write_status
 from jangar.runtime import (
@@ -72,6 +73,8 @@ class PlanApplier:
     recorder: RunRecorderProtocol | None
     app_tokens: AppTokens
     metrics: RunMetrics
+    own_writes: OwnWrites = field(default_factory=OwnWrites)
+    """Versions our writes replaced (runs and Jobs): the reconciler defers a pass that reads one."""
 
     async def apply(self, run: JsonObject, plan: RunPlan, now: datetime) -> Result | None:
         meta = run["metadata"]
@@ -81,7 +84,10 @@ class PlanApplier:
         if plan.release_admission:
             self.gate.release(ns, name)
         if plan.add_finalizer:
+            before = run
             run = await ensure_finalizer(self.client, AGENTRUNS, run, FINALIZER_RUNTIME_CLEANUP)
+            if run is not before:
+                self.own_writes.wrote(AGENTRUNS.kind, before)
         try:
             if plan.app_token is not None:
                 await self.app_tokens.ensure(run, plan.app_token)
@@ -101,6 +107,7 @@ class PlanApplier:
         if plan.status is not None:
             written = await write_status(self.client, AGENTRUNS, run, plan.status.status, now=now)
             if written is not None:
+                self.own_writes.wrote(AGENTRUNS.kind, run)
                 updated = written
                 self._transition(run, written, plan)
                 if _truncated(written) and not _truncated(run):
@@ -110,7 +117,12 @@ class PlanApplier:
                 JOBS, job, ns, propagation_policy=PropagationPolicy.BACKGROUND, ignore_not_found=True
             )
         for job, ttl in plan.job_ttls:
+            cached = self.cache.get(JOBS, job, ns, copy=False)
+            if cached is not None and self.own_writes.is_stale(JOBS.kind, cached):
+                continue  # our patch of this version is done; the cache has not seen it yet
             await self._patch_ttl(ns, job, ttl)
+            if cached is not None:
+                self.own_writes.wrote(JOBS.kind, cached)
         if plan.remove_finalizer:
             record_run(self.recorder, run)
             if plan.delete_jobs:
