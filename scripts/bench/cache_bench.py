@@ -20,6 +20,7 @@ import asyncio
 import gc
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -184,7 +185,8 @@ def main() -> None:
         json.dumps({"python": sys.version.split()[0], "cpus": os.cpu_count(), "loadavg": os.getloadavg()}),
         flush=True,
     )
-    cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="cache-bench-")), kwok=False).up()
+    workdir = Path(tempfile.mkdtemp(prefix="cache-bench-"))
+    cluster = LocalCluster(workdir, kwok=False).up()
     try:
         install_crds(cluster.kubeconfig)
         ns = asyncio.run(populate(str(cluster.kubeconfig), args.objects, args.create_concurrency))
@@ -201,6 +203,7 @@ def main() -> None:
                 print(out.strip().splitlines()[-1], flush=True)
     finally:
         cluster.down()
+        shutil.rmtree(workdir, ignore_errors=True)
     print(json.dumps({"loadavg_after": [round(x, 2) for x in os.getloadavg()]}), flush=True)
 
 
