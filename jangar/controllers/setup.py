@@ -42,6 +42,7 @@ from jangar.controllers.kinds import (
     SERVICEACCOUNTS,
     VCSPROVIDERS,
 )
+from jangar.controllers.lean_cache import install_pod_index, lean_job, lean_pod
 from jangar.controllers.memory import check_memory
 from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.recording import RunRecorderProtocol
@@ -136,6 +137,9 @@ def _scope_cache(manager: Manager, settings: Settings) -> None:
         by_resource.setdefault(ref, ResourceCacheOptions(namespaces=namespaces))
     for ref in (JOBS, PODS):
         by_resource.setdefault(ref, ResourceCacheOptions(namespaces=namespaces, label_selector=LABEL_RUN))
+    # Lean caches (issue 14 §4): Jobs and Pods keep only what reconcilers read (`lean_cache`).
+    for ref, lean in ((JOBS, lean_job), (PODS, lean_pod)):
+        by_resource[ref] = dataclasses.replace(by_resource[ref], transform=lean)
     manager.cache.options = dataclasses.replace(options, by_resource=by_resource)
 
 
@@ -176,6 +180,7 @@ def install(
     for ref in (*_OWN_KINDS, JOBS, PODS):
         cache.informer(ref)
     ix.install_indexes(cache)
+    install_pod_index(cache)  # issue 14 §2: a run's Pods by index, not a namespace scan
     events = manager.event_recorder("jangar-controller")
     gate = AdmissionGate(
         cache,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from jangar.controllers.artifact import create_run_artifacts
 from jangar.controllers.jobs import ForeignObject, create_plan
 from jangar.controllers.kinds import AGENTRUNS, JOBS
 from jangar.controllers.metrics import RunMetrics
+from jangar.controllers.own_writes import OwnWrites
 from jangar.controllers.recording import (
     RECORD_HOLD_DELETE_SECONDS,
     RECORD_RETRY_SECONDS,
@@ -86,6 +87,8 @@ class PlanApplier:
     metrics: RunMetrics
     #: for the runner ServiceAccount jangar creates (issue 12); None: the plan never asks for one
     settings: Settings | None = None
+    own_writes: OwnWrites = field(default_factory=OwnWrites)
+    """Versions our writes replaced (runs and Jobs): the reconciler defers a pass that reads one."""
 
     async def apply(
         self, run: JsonObject, plan: RunPlan, now: datetime, *, provider: str | None = None
@@ -98,7 +101,10 @@ class PlanApplier:
         if plan.release_admission:
             self.gate.release(ns, name)
         if plan.add_finalizer:
+            before = run
             run = await ensure_finalizer(self.client, AGENTRUNS, run, FINALIZER_RUNTIME_CLEANUP)
+            if run is not before:
+                self.own_writes.wrote(AGENTRUNS.kind, before)
         try:
             if plan.app_token is not None:
                 await self.app_tokens.ensure(run, plan.app_token)
@@ -120,6 +126,7 @@ class PlanApplier:
         if plan.status is not None:
             written = await write_status(self.client, AGENTRUNS, run, plan.status.status, now=now)
             if written is not None:
+                self.own_writes.wrote(AGENTRUNS.kind, run, written)
                 updated = written
                 self._transition(run, written, plan)
                 if _truncated(written) and not _truncated(run):
@@ -129,7 +136,12 @@ class PlanApplier:
                 JOBS, job, ns, propagation_policy=PropagationPolicy.BACKGROUND, ignore_not_found=True
             )
         for job, ttl in plan.job_ttls:
-            await self._patch_ttl(ns, job, ttl)
+            cached = self.cache.get(JOBS, job, ns, copy=False)
+            if cached is not None and self.own_writes.is_stale(JOBS.kind, cached):
+                continue  # our patch of this version is done; the cache has not seen it yet
+            patched = await self._patch_ttl(ns, job, ttl)
+            if cached is not None and patched is not None:
+                self.own_writes.wrote(JOBS.kind, cached, patched)
         if plan.remove_finalizer:
             if not self._recorded_before_delete(record_run(self.recorder, run, provider=provider), run, now):
                 return Result(requeue_after=RECORD_RETRY_SECONDS)
@@ -170,11 +182,13 @@ class PlanApplier:
 
     # -- steps -------------------------------------------------------------------------------------
 
-    async def _patch_ttl(self, namespace: str, job: str, ttl: int) -> None:
-        with contextlib.suppress(NotFoundError):  # gone already (its own TTL, a user): nothing to expire
-            await self.client.patch(
+    async def _patch_ttl(self, namespace: str, job: str, ttl: int) -> JsonObject | None:
+        """The patched Job, or None when it is gone already (its own TTL, a user): nothing to expire."""
+        with contextlib.suppress(NotFoundError):
+            return await self.client.patch(
                 JOBS, job, {"spec": {"ttlSecondsAfterFinished": ttl}}, namespace=namespace
             )
+        return None
 
     def _transition(self, old: Mapping[str, Any], new: JsonObject, plan: RunPlan) -> None:
         """Log, count and announce a status change (an Event only when the phase changed)."""

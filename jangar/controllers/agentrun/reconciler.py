@@ -21,6 +21,7 @@ from jangar.controllers.agentrun.decide import decide, on_foreign_child
 from jangar.controllers.agentrun.snapshot import RunSnapshot, read_snapshot
 from jangar.controllers.kinds import AGENTRUNS
 from jangar.controllers.metrics import RunMetrics
+from jangar.controllers.own_writes import STALE_RETRY_SECONDS
 from jangar.controllers.recording import provider_of
 from jangar.runtime import CacheReader, Client, NotFoundError, Request, Result
 from jangar.settings import Settings
@@ -71,7 +72,10 @@ class AgentRunReconciler:
     async def _reconcile(self, req: Request) -> Result | None:
         run = self.cache.get(AGENTRUNS, req.name, req.namespace)
         if run is None:
+            self.applier.own_writes.forget(AGENTRUNS.kind, req.namespace, req.name)
             return None
+        if self.applier.own_writes.is_stale(AGENTRUNS.kind, run):
+            return Result(requeue_after=STALE_RETRY_SECONDS)  # the cache has not seen our last write yet
         now = self.clock()
         snap = await read_snapshot(self.cache, self.client, run, self.settings, now)
         plan = decide(snap)

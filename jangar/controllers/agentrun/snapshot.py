@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from jangar.api.contract import LABEL_JOB_NAME, Phase, is_cancel_requested, is_terminal
+from jangar.api.contract import Phase, is_cancel_requested, is_terminal
 from jangar.controllers.budget_hold import BudgetCheck, read_budget_check
 from jangar.controllers.credentials import read_provider_keys
-from jangar.controllers.kinds import AGENTRUNS, JOBS, PODS, VCSPROVIDERS
+from jangar.controllers.kinds import AGENTRUNS, JOBS, VCSPROVIDERS
+from jangar.controllers.lean_cache import pods_of_job
 from jangar.controllers.lookup import NamespaceLookup
 from jangar.controllers.runner_sa import ServiceAccountCheck, read_service_account_check
 from jangar.runtime import CacheReader, Client, JsonObject
@@ -184,7 +185,7 @@ async def read_snapshot(
         if uid
         else {}
     )
-    pods = {name: cache.list(PODS, ns, labels={LABEL_JOB_NAME: name}, copy=False) for name in jobs}
+    pods = {name: pods_of_job(cache, ns, name) for name in jobs}
     lookup = NamespaceLookup(cache, ns)
     secret_keys: dict[str, frozenset[str] | None] = {}
     configmap_keys: dict[str, frozenset[str] | None] = {}

@@ -21,6 +21,7 @@ from jangar.controllers.agentrun import AgentRunReconciler
 from jangar.controllers.agentrun.apply import PlanApplier
 from jangar.controllers.app_tokens import AppTokens
 from jangar.controllers.metrics import RunMetrics
+from jangar.controllers.own_writes import STALE_RETRY_SECONDS, OwnWrites
 from jangar.runtime import Client, Request, RetryPolicy
 from jangar.runtime.resources import JOBS, PODS
 from jangar.runtime.testing import FakeCache, FakeEventRecorder
@@ -263,3 +264,65 @@ async def test_a_run_past_its_retention_is_deleted(world: World) -> None:
 async def test_a_run_gone_from_the_cache_is_nothing_to_do(world: World) -> None:
     assert await world.reconcile("ghost") is None
     assert writes(world.fake) == []
+
+
+async def test_a_pass_over_a_cache_that_has_not_seen_our_write_defers_instead_of_writing_again(
+    world: World,
+) -> None:
+    """Issue 14 §2: a Job event can start the next pass before the informer delivers the status write; the
+    stale run would be written again with its old resourceVersion (a 409 and a backoff retry)."""
+    world.create_run()
+    stale = world.cache.get(AGENTRUNS, "r1", NS)
+    await world.reconcile()  # writes, then (in `World.reconcile`) the cache catches up
+    assert stale is not None
+    world.cache.add(AGENTRUNS, stale)  # the informer has not delivered our writes yet
+    world.fake.requests.clear()
+    result = await world.reconciler.reconcile(Request(NS, "r1"))
+    assert result is not None and result.requeue_after == STALE_RETRY_SECONDS
+    assert writes(world.fake) == []
+    world.sync()  # delivered: the next pass decides normally, and the memory of the write is gone
+    world.cache.add(JOBS, {**world.cache.get(JOBS, "r1-job", NS), "status": {"active": 1}})  # type: ignore[dict-item]
+    world.fake.requests.clear()
+    result = await world.reconciler.reconcile(Request(NS, "r1"))
+    assert result is None or result.requeue_after != STALE_RETRY_SECONDS
+    assert not world.reconciler.applier.own_writes.is_stale(AGENTRUNS.kind, stale)  # forgotten
+
+
+async def test_a_ttl_patch_is_not_repeated_while_the_cached_job_is_the_version_it_patched(
+    world: World,
+) -> None:
+    world.create_run()
+    await world.reconcile()
+    job = world.stored(JOBS_COLLECTION, "r1-job")
+    assert job is not None
+    job["status"] = {
+        "succeeded": 1,
+        "startTime": format_time(NOW),
+        "completionTime": format_time(NOW + timedelta(seconds=3)),
+        "conditions": [{"type": "Complete", "status": "True"}],
+    }
+    world.fake.put(JOBS_COLLECTION, job)
+    world.sync()
+    world.now = NOW + timedelta(seconds=5)
+    cached_job = world.cache.get(JOBS, "r1-job", NS)
+    await world.reconcile()  # Succeeded + the TTL patch
+    assert cached_job is not None
+    world.cache.add(JOBS, cached_job)  # the Job informer lags behind our patch
+    world.fake.requests.clear()
+    await world.reconciler.reconcile(Request(NS, "r1"))
+    assert [p for _, p in writes(world.fake) if "/jobs/" in p] == []
+
+
+def test_a_write_that_changed_nothing_is_not_remembered_as_replacing_a_version() -> None:
+    """The API server keeps the resourceVersion of a no-op write: no event will show another version, so
+    remembering it would defer every later pass of the object forever."""
+    writes = OwnWrites()
+    before = {"metadata": {"namespace": "ns", "name": "r", "resourceVersion": "7"}}
+    writes.wrote(
+        AGENTRUNS.kind, before, {"metadata": {"namespace": "ns", "name": "r", "resourceVersion": "7"}}
+    )
+    assert not writes.is_stale(AGENTRUNS.kind, before)
+    writes.wrote(
+        AGENTRUNS.kind, before, {"metadata": {"namespace": "ns", "name": "r", "resourceVersion": "8"}}
+    )
+    assert writes.is_stale(AGENTRUNS.kind, before)

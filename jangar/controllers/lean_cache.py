@@ -1,0 +1,132 @@
+"""Informer transforms that keep only what the reconcilers read from cached Jobs and Pods (issue 14 §4).
+
+A cached Job or Pod is read by: the AgentRun and ToolRun decisions and `jangar.scheduler.outcome` /
+`termination` (metadata, the whole `status`, `spec.ttlSecondsAfterFinished`, `spec.activeDeadlineSeconds`),
+the Budget controller (`jangar.scheduler.budget`: containers' and init containers' `resources`, the pod
+`overhead`, from a Pod's `spec` or a Job's `spec.template.spec`), the admission snapshot and the mappers
+(metadata: labels, owner references, uid). Nothing reads a container's env, command, args, mounts or
+probes, nor the pod's volumes, tolerations, affinity or security context: those are the bulk of a runner
+Job, and each is stored once for the Job and once again per Pod. Reads that need the full object (the log
+service, the schedule service) go to the API server. `tests/unit/controllers/test_lean_cache.py` lists every
+field a reader uses and checks that it survives.
+
+Kept: all of `metadata` except `managedFields` and kubectl's last-applied annotation; all of `status`; every
+top-level `spec` field except the pod template / pod spec lists named below; per container `name`, `image`,
+`resources`; per template `metadata.labels` / `metadata.annotations`. The transforms mutate the decoded
+object in place (the informer owns it) and are idempotent.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from jangar.api.contract import LABEL_JOB_NAME
+from jangar.controllers.kinds import PODS
+from jangar.runtime import CacheReader, JsonObject, ResourceRef, strip_managed_fields
+from jangar.runtime.store import IndexFunc, index_by_label
+
+__all__ = [
+    "CONTAINER_KEYS",
+    "POD_JOB_INDEX",
+    "POD_SPEC_KEYS",
+    "install_pod_index",
+    "lean_job",
+    "lean_pod",
+    "lean_pod_spec",
+    "pods_of_job",
+]
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+CONTAINER_KEYS = ("name", "image", "resources")
+"""What survives of each container: its name (status matching), image, and requests/limits (budget)."""
+
+POD_SPEC_KEYS = (
+    "nodeName",
+    "restartPolicy",
+    "overhead",
+    "priority",
+    "priorityClassName",
+    "schedulerName",
+    "serviceAccountName",
+    "activeDeadlineSeconds",
+    "terminationGracePeriodSeconds",
+)
+"""Scalar pod-spec fields kept beside the (trimmed) container lists."""
+
+_CONTAINER_LISTS = ("containers", "initContainers")
+
+
+def _lean_containers(containers: Any) -> Any:
+    if not isinstance(containers, list):
+        return containers
+    return [{k: c[k] for k in CONTAINER_KEYS if k in c} if isinstance(c, dict) else c for c in containers]
+
+
+def lean_pod_spec(spec: Any) -> Any:
+    """A pod spec reduced to `POD_SPEC_KEYS` and the containers' `CONTAINER_KEYS`."""
+    if not isinstance(spec, dict):
+        return spec
+    out: dict[str, Any] = {k: spec[k] for k in POD_SPEC_KEYS if k in spec}
+    for key in _CONTAINER_LISTS:
+        if key in spec:
+            out[key] = _lean_containers(spec[key])
+    return out
+
+
+def _lean_metadata(obj: JsonObject) -> None:
+    strip_managed_fields(obj)
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+            annotations.pop(LAST_APPLIED)
+
+
+def lean_pod(obj: JsonObject) -> JsonObject:
+    """The Pod transform."""
+    _lean_metadata(obj)
+    if "spec" in obj:
+        obj["spec"] = lean_pod_spec(obj["spec"])
+    return obj
+
+
+def lean_job(obj: JsonObject) -> JsonObject:
+    """The Job transform: the pod template's spec trimmed like a Pod's, its labels/annotations kept."""
+    _lean_metadata(obj)
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        template = spec.get("template")
+        if isinstance(template, dict):
+            tmeta = template.get("metadata")
+            lean: dict[str, Any] = {}
+            if isinstance(tmeta, dict):
+                lean["metadata"] = {k: tmeta[k] for k in ("labels", "annotations") if k in tmeta}
+            if "spec" in template:
+                lean["spec"] = lean_pod_spec(template["spec"])
+            spec["template"] = lean
+    return obj
+
+
+# -- the Pods of a Job, by index (issue 14 §2) -----------------------------------------------------------
+
+POD_JOB_INDEX = "pod-job-name"
+"""Pods by their `job-name` label: the reconcilers' per-Job Pod lookup without scanning the namespace."""
+
+
+class _Indexable(Protocol):
+    def add_index(self, ref: ResourceRef, name: str, func: IndexFunc) -> None: ...
+
+
+def install_pod_index(cache: _Indexable) -> None:
+    cache.add_index(PODS, POD_JOB_INDEX, index_by_label(LABEL_JOB_NAME))
+
+
+def pods_of_job(cache: CacheReader, namespace: str, job: str) -> list[JsonObject]:
+    """The cached Pods of Job `job` (shared objects: read only). A label scan of the namespace's Pods made
+    every reconcile O(Pods in the namespace) (quadratic over a burst); a cache without the index (a unit
+    test's fake) still gets the scan."""
+    try:
+        return cache.list(PODS, namespace, index=(POD_JOB_INDEX, job), copy=False)
+    except KeyError:
+        return cache.list(PODS, namespace, labels={LABEL_JOB_NAME: job}, copy=False)

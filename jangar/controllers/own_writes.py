@@ -1,0 +1,61 @@
+"""Resource versions this process has already replaced with its own writes (issue 14 §2: no repeated writes).
+
+After a reconcile writes an object, another event for it (its Job changed, a Pod moved) can start the next
+reconcile before the informer has delivered the write: the cache still shows the version the write replaced.
+Deciding from it repeats the write: an update with the old `resourceVersion` comes back 409 (and the run is
+retried with backoff), a patch is sent twice. `OwnWrites` remembers, per object, the versions our writes
+replaced; a read that returns one of them is stale and the caller requeues for a moment instead of deciding.
+The first read showing any other version forgets the object, so the memory is bounded by the objects with a
+write in flight, and a stale read can only be deferred until the informer catches up (or relists).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["STALE_RETRY_SECONDS", "OwnWrites"]
+
+STALE_RETRY_SECONDS = 0.25
+"""How soon a pass that read a superseded version runs again (the watch usually delivers within ms)."""
+
+
+def _key(kind: str, obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = obj.get("metadata") or {}
+    return kind, str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def _rv(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+class OwnWrites:
+    def __init__(self) -> None:
+        self._replaced: dict[tuple[str, str, str], set[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._replaced)
+
+    def wrote(self, kind: str, before: Mapping[str, Any], after: Mapping[str, Any] | None = None) -> None:
+        """A write replaced `before` (the object as read, with its resourceVersion) with `after` (the API
+        server's answer, when there is one). A write that changed nothing keeps the resourceVersion, so no
+        event will ever show another version: remembering it would defer every later pass forever."""
+        rv = _rv(before)
+        if after is not None and _rv(after) == rv:
+            return
+        if rv:
+            self._replaced.setdefault(_key(kind, before), set()).add(rv)
+
+    def is_stale(self, kind: str, obj: Mapping[str, Any]) -> bool:
+        """`obj` (as read from the cache) is a version one of our writes already replaced."""
+        key = _key(kind, obj)
+        replaced = self._replaced.get(key)
+        if replaced is None:
+            return False
+        if _rv(obj) in replaced:
+            return True
+        del self._replaced[key]  # the cache caught up
+        return False
+
+    def forget(self, kind: str, namespace: str | None, name: str) -> None:
+        self._replaced.pop((kind, namespace or "", name), None)

@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""Resident memory per 10,000 cached AgentRuns, Jobs and Pods, with jangar's cache transforms (issue 14 §4).
+
+Starts a fresh local API server (no controllers, so the objects stay exactly as created), installs the
+CRDs, creates N AgentRuns (job runtime), N runner-shaped Jobs (the pod template of a real runner Job:
+env, mounts, volumes, resources; suspended so nothing runs) and N Pods of the same shape, then, in a
+fresh process per (kind, transform), syncs one informer and reports the growth of VmRSS after a GC.
+Transforms: `none` (everything kept), `managedFields` (the runtime default), `lean` (the Job/Pod
+transforms of `jangar.controllers.lean_cache`, what `jangar serve` uses).
+
+Usage::
+
+    .venv/bin/python scripts/bench/cache_bench.py --objects 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from jangar.api.contract import LABEL_RUN  # noqa: E402
+from jangar.controllers.kinds import AGENTRUNS, JOBS, PODS  # noqa: E402
+from jangar.controllers.lean_cache import lean_job, lean_pod  # noqa: E402
+from jangar.runtime import Client, SharedInformer, configure_logging, strip_managed_fields  # noqa: E402
+from jangar.runtime.resources import NAMESPACES, SERVICE_ACCOUNTS  # noqa: E402
+
+KINDS = {"agentruns": AGENTRUNS, "jobs": JOBS, "pods": PODS}
+TRANSFORMS: dict[str, dict[str, Any]] = {
+    "none": {"agentruns": None, "jobs": None, "pods": None},
+    "managedFields": {
+        "agentruns": strip_managed_fields,
+        "jobs": strip_managed_fields,
+        "pods": strip_managed_fields,
+    },
+    "lean": {"agentruns": strip_managed_fields, "jobs": lean_job, "pods": lean_pod},
+}
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def pod_spec(name: str) -> dict[str, Any]:
+    """The shape of a runner pod (see `jangar.scheduler.job`): one container, env, mounts, volumes."""
+    env = [{"name": f"JANGAR_VAR_{i}", "value": f"value-{i}-{name}"} for i in range(12)]
+    env.append({"name": "JANGAR_RUN_SPEC", "value": "/workspace/spec/run.json"})
+    return {
+        "restartPolicy": "Never",
+        "serviceAccountName": "default",
+        "containers": [
+            {
+                "name": "runner",
+                "image": "ghcr.io/proompteng/jangar-runner:bench",
+                "command": ["/usr/local/bin/jangar-runner"],
+                "args": ["--spec", "/workspace/spec/run.json"],
+                "env": env,
+                "volumeMounts": [
+                    {"name": "run-spec", "mountPath": "/workspace/spec", "readOnly": True},
+                    {"name": "workspace", "mountPath": "/workspace/repo"},
+                ],
+                "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 1000,
+                    "allowPrivilegeEscalation": False,
+                },
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+            }
+        ],
+        "volumes": [
+            {"name": "run-spec", "configMap": {"name": f"{name}-spec"}},
+            {"name": "workspace", "emptyDir": {}},
+        ],
+    }
+
+
+def agentrun(ns: str, name: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "agentRef": {"name": "coder"},
+            "implementationSpecRef": {"name": "task"},
+            "runtime": {"type": "job"},
+            "parameters": {"prompt": "hello " * 20},
+        },
+    }
+
+
+def job(ns: str, name: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": ns, "labels": {LABEL_RUN: name}},
+        "spec": {
+            "suspend": True,
+            "backoffLimit": 0,
+            "ttlSecondsAfterFinished": 3600,
+            "template": {"metadata": {"labels": {LABEL_RUN: name}}, "spec": pod_spec(name)},
+        },
+    }
+
+
+def pod(ns: str, name: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": ns, "labels": {LABEL_RUN: name}}, "spec": pod_spec(name)}
+
+
+async def populate(kubeconfig: str, n: int, concurrency: int) -> str:
+    ns = "cache-bench"
+    client = await Client.from_kubeconfig(kubeconfig, timeout=120, field_manager="bench")
+    await client.create(NAMESPACES, {"metadata": {"name": ns}})
+    await client.create(SERVICE_ACCOUNTS, {"metadata": {"name": "default", "namespace": ns}})
+    sem = asyncio.Semaphore(concurrency)
+    builders = {"agentruns": agentrun, "jobs": job, "pods": pod}
+
+    async def create(kind: str, i: int) -> None:
+        async with sem:
+            await client.create(KINDS[kind], builders[kind](ns, f"r-{i:06d}"))
+
+    for kind in KINDS:
+        t0 = time.monotonic()
+        await asyncio.gather(*(create(kind, i) for i in range(n)))
+        print(
+            json.dumps({"created": kind, "objects": n, "seconds": round(time.monotonic() - t0, 1)}),
+            flush=True,
+        )
+    await client.close()
+    return ns
+
+
+async def measure(kubeconfig: str, ns: str, kind: str, transform: str) -> dict[str, Any]:
+    client = await Client.from_kubeconfig(kubeconfig, timeout=120)
+    await client.list_page(KINDS[kind], ns, limit=1)  # warm the connection and lazy imports
+    gc.collect()
+    before = rss_bytes()
+    inf = SharedInformer(
+        client, KINDS[kind], namespace=ns, resync_period=None, transform=TRANSFORMS[transform][kind]
+    )
+    inf.start()
+    await inf.wait_for_sync(600)
+    gc.collect()
+    after = rss_bytes()
+    cached = len(inf.store)
+    await inf.stop()
+    await client.close()
+    delta = after - before
+    return {
+        "kind": kind,
+        "transform": transform,
+        "objects": cached,
+        "rss_delta_mib": round(delta / 2**20, 1),
+        "rss_mib_per_10k": round(delta / 2**20 / cached * 10_000, 1) if cached else None,
+    }
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "measure":
+        _, _, kubeconfig, ns, kind, transform = sys.argv
+        configure_logging(json=True, level="warning")
+        print(json.dumps(asyncio.run(measure(kubeconfig, ns, kind, transform))), flush=True)
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--objects", type=int, default=10_000)
+    parser.add_argument("--create-concurrency", type=int, default=32)
+    parser.add_argument("--transforms", nargs="+", default=list(TRANSFORMS))
+    args = parser.parse_args()
+    configure_logging(json=True, level="warning")
+    from jangar.dev.cluster import LocalCluster
+    from tests.support.crds import install_crds
+
+    print(
+        json.dumps({"python": sys.version.split()[0], "cpus": os.cpu_count(), "loadavg": os.getloadavg()}),
+        flush=True,
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="cache-bench-"))
+    cluster = LocalCluster(workdir, kwok=False).up()
+    try:
+        install_crds(cluster.kubeconfig)
+        ns = asyncio.run(populate(str(cluster.kubeconfig), args.objects, args.create_concurrency))
+        for kind in KINDS:
+            for transform in args.transforms:
+                if kind == "agentruns" and transform == "lean":
+                    continue  # AgentRuns are cached whole (minus managedFields): reconcilers read all of them
+                out = subprocess.run(
+                    [sys.executable, __file__, "measure", str(cluster.kubeconfig), ns, kind, transform],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                print(out.strip().splitlines()[-1], flush=True)
+    finally:
+        cluster.down()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps({"loadavg_after": [round(x, 2) for x in os.getloadavg()]}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
