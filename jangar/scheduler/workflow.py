@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from jangar.api.shape import as_map, maps
 from jangar.conditions import format_time, parse_time
 from jangar.scheduler.context import StepRef
 from jangar.scheduler.naming import job_name
@@ -32,8 +33,8 @@ WAITING_FOR_JOB = "Waiting for job to be created"
 
 def workflow_steps(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """`spec.workflow.steps` entries that have a name (validation rejects the others)."""
-    steps = (((run.get("spec") or {}).get("workflow")) or {}).get("steps") or []
-    return [s for s in steps if isinstance(s, Mapping) and isinstance(s.get("name"), str) and s["name"]]
+    steps = maps(as_map(as_map(run.get("spec")).get("workflow")).get("steps"))
+    return [s for s in steps if isinstance(s.get("name"), str) and s["name"]]
 
 
 def _int(value: Any, default: int = 0) -> int:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jangar.api.contract import LABEL_WORKSPACE, WORKSPACE_EXPIRED, WORKSPACE_MOUNT_ROOT
+from jangar.api.shape import as_list
 from jangar.conditions import parse_time
 from jangar.scheduler.naming import dns_label, label_value
 from jangar.scheduler.quantity import QuantityError, parse_quantity
@@ -63,7 +64,10 @@ def expires_at(workspace: Mapping[str, Any]) -> datetime | None:
     created = parse_time((workspace.get("metadata") or {}).get("creationTimestamp"))
     if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0 or created is None:
         return None
-    return created + timedelta(seconds=ttl)
+    try:
+        return created + timedelta(seconds=ttl)
+    except OverflowError:  # past year 9999: never expires
+        return None
 
 
 def is_expired(workspace: Mapping[str, Any], now: datetime | None) -> bool:
@@ -85,8 +89,10 @@ def spec_problem(workspace: Mapping[str, Any]) -> tuple[str, str] | None:
             return "InvalidSize", f"spec.size {size!r} must be positive"
     except QuantityError as exc:
         return "InvalidSize", f"spec.size: {exc}"
-    modes = spec.get("accessModes") or list(DEFAULT_ACCESS_MODES)
-    unknown = [m for m in modes if m not in _ACCESS_MODES]
+    if not isinstance(spec.get("accessModes"), list | None):
+        return "InvalidAccessMode", "spec.accessModes must be a list (ReadWriteOnce, ReadOnlyMany, ...)"
+    modes = as_list(spec.get("accessModes")) or list(DEFAULT_ACCESS_MODES)
+    unknown = [m for m in modes if not isinstance(m, str) or m not in _ACCESS_MODES]
     if unknown:
         return "InvalidAccessMode", f"spec.accessModes: unknown {', '.join(map(str, unknown))}"
     if _name(workspace) in _RESERVED_NAMES:
@@ -106,7 +112,7 @@ def claim_manifest(workspace: Mapping[str, Any], owner: Mapping[str, Any] | None
     if owner is not None:
         metadata["ownerReferences"] = [dict(owner)]
     claim_spec: dict[str, Any] = {
-        "accessModes": list(spec.get("accessModes") or DEFAULT_ACCESS_MODES),
+        "accessModes": list(as_list(spec.get("accessModes")) or DEFAULT_ACCESS_MODES),
         "resources": {"requests": {"storage": str(spec["size"]).strip()}},
     }
     if spec.get("storageClassName"):

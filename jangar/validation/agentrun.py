@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from jangar.api.shape import as_list, as_map, maps
 from jangar.scheduler.contract import check_contract
 from jangar.scheduler.naming import (
     auth_volume_names,
@@ -137,7 +138,7 @@ def check_volumes(
     problems: list[Problem] = []
     seen_names: set[str] = set()
     seen_paths: set[str] = set()
-    for index, volume in enumerate(volumes or ()):
+    for index, volume in enumerate(as_list(volumes)):
         at = f"{where}.volumes[{index}]"
         if not isinstance(volume, Mapping):
             problems.append(Problem("InvalidWorkloadVolume", f"{at} must be an object", at))
@@ -272,8 +273,7 @@ def _check_runtime(run: Mapping[str, Any]) -> list[Problem]:
 
 
 def _steps(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    steps = (((run.get("spec") or {}).get("workflow")) or {}).get("steps") or []
-    return [s for s in steps if isinstance(s, Mapping)] if isinstance(steps, list) else []
+    return maps(as_map(as_map(run.get("spec")).get("workflow")).get("steps"))
 
 
 def _check_workflow(run: Mapping[str, Any], resolution: Resolution, settings: Settings) -> list[Problem]:
@@ -306,7 +306,7 @@ def _check_workflow(run: Mapping[str, Any], resolution: Resolution, settings: Se
                 problems.append(
                     Problem("InvalidWorkflowStep", f"{where}.{key} must be an integer >= 0", where)
                 )
-        workload = step.get("workload") or {}
+        workload = as_map(step.get("workload"))
         problems += check_volumes(workload, f"{where}.workload")
         image = resolve_image(workload if workload.get("image") else run_workload, settings)
         problems += check_image(image, settings, f"{where}.workload.image")
@@ -333,13 +333,13 @@ def _secret_uses(run: Mapping[str, Any], resolution: Resolution) -> Iterable[tup
     for secret in spec.get("secrets") or ():
         if isinstance(secret, str) and secret:
             yield secret, "spec.secrets"
-    workloads = [spec.get("workload") or {}] + [s.get("workload") or {} for s in _steps(run)]
+    workloads = [as_map(spec.get("workload"))] + [as_map(s.get("workload")) for s in _steps(run)]
     for workload in workloads:
-        for volume in workload.get("volumes") or ():
+        for volume in maps(workload.get("volumes")):
             if volume.get("type") == "secret":
                 yield str(volume.get("secretName") or volume.get("name")), "a workload secret volume"
-    memory_spec = (resolution.memory or {}).get("spec") or {}
-    memory_secret = ((memory_spec.get("connection") or {}).get("secretRef") or {}).get("name")
+    memory_spec = as_map((resolution.memory or {}).get("spec"))
+    memory_secret = as_map(as_map(memory_spec.get("connection")).get("secretRef")).get("name")
     if memory_secret:
         yield str(memory_secret), "the memory connection"
 
@@ -357,7 +357,7 @@ def validate_agent_run(
     spec = run.get("spec") or {}
     problems = _check_runtime(run)
     problems += check_parameters(spec.get("parameters"))
-    problems += check_runtime_config((spec.get("runtime") or {}).get("config"))
+    problems += check_runtime_config(as_map(spec.get("runtime")).get("config"))
     problems += check_labels((run.get("metadata") or {}).get("labels"), settings)
     kind = runtime_type(run)
     run_name = str((run.get("metadata") or {}).get("name") or "")
@@ -472,7 +472,7 @@ def _check_workspace(run: Mapping[str, Any], resolution: Resolution, now: dateti
         return [Problem(found.reason, found.message, "spec.workspaceRef")]
     path = workspace_mount_path(resolution.workspace_ref)
     spec = run.get("spec") or {}
-    workloads = [spec.get("workload") or {}] + [s.get("workload") or {} for s in _steps(run)]
+    workloads = [as_map(spec.get("workload"))] + [as_map(s.get("workload")) for s in _steps(run)]
     for workload in workloads:
         for volume in (workload.get("volumes") or ()) if isinstance(workload, Mapping) else ():
             if isinstance(volume, Mapping) and str(volume.get("mountPath") or "").rstrip("/") == path:

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from jangar.api.shape import as_map, maps
+
 __all__ = ["Lookup", "ObjectLookup", "Resolution", "resolve_run", "step_implementation"]
 
 
@@ -124,7 +126,7 @@ def resolve_run(run: Mapping[str, Any], lookup: Lookup) -> Resolution:
         or _ref_name((implementation or {}).get("vcsRef"))
         or _ref_name(agent_spec.get("vcsRef"))
     )
-    steps = ((spec.get("workflow") or {}).get("steps")) or []
+    steps = maps(as_map(spec.get("workflow")).get("steps"))
     step_impls = {
         str(step["name"]): step_implementation(step, implementation, lookup)
         for step in steps

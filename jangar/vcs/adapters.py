@@ -76,7 +76,8 @@ _ALIASES = {
 
 def adapter_for(provider: str | None) -> Adapter:
     """The adapter for a provider type; unknown providers get `generic`'s rules."""
-    return ADAPTERS.get((provider or "").strip().lower(), ADAPTERS["generic"])
+    name = provider if isinstance(provider, str) else ""
+    return ADAPTERS.get(name.strip().lower(), ADAPTERS["generic"])
 
 
 def normalize_token_type(value: str | None) -> str | None:

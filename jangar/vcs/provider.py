@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jangar.api.shape import as_map
 from jangar.settings import Settings
 from jangar.vcs.adapters import ADAPTERS, check_auth
 
@@ -77,14 +78,14 @@ def check_provider(
     if auth_check.problems:
         msg = "; ".join(p.message for p in auth_check.problems)
         return _result((False, "UnsupportedAuth", msg), (True, "UnsupportedAuth", msg), ok, warning)
-    auth = spec.get("auth") or {}
+    auth = as_map(spec.get("auth"))
     method = auth_check.method
     checks: list[tuple[str, str | None, str, str]] = []  # (kind, name, key, what)
     if method == "token":
-        name, key = _ref((auth.get("token") or {}).get("secretRef"))
+        name, key = _ref(as_map(auth.get("token")).get("secretRef"))
         checks.append(("Secret", name, key or "token", "auth.token.secretRef"))
     elif method == "app":
-        app = auth.get("app") or {}
+        app = as_map(auth.get("app"))
         name, key = _ref(app.get("privateKeySecretRef"))
         if not app.get("appId") or not app.get("installationId") or not name:
             msg = "auth.app needs appId, installationId and privateKeySecretRef.name"

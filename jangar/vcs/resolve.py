@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jangar.api.shape import as_map
 from jangar.scheduler.context import VcsRuntime
 from jangar.scheduler.contract import BASE_KEYS, HEAD_KEYS
 from jangar.scheduler.naming import dns_label
@@ -150,7 +151,7 @@ def resolve_run_vcs(
     if desired == "none":
         return VcsResolution("skip", "VcsDisabled", "vcsPolicy.mode is none", parameters=params)
 
-    capabilities = provider_spec.get("capabilities") or {}
+    capabilities = as_map(provider_spec.get("capabilities"))
     can_read = _bool(capabilities.get("read"))
     can_write = _bool(capabilities.get("write"))
     mode = desired
@@ -163,7 +164,7 @@ def resolve_run_vcs(
             "VcsCapabilityDenied", f"provider {vcs_ref} allows {mode} access, but {desired} is required"
         )
 
-    defaults = provider_spec.get("defaults") or {}
+    defaults = as_map(provider_spec.get("defaults"))
     base = _text(metadata.get("base")) or _text(defaults.get("baseBranch"))
     head = (
         resolve_head_branch(
@@ -181,7 +182,7 @@ def resolve_run_vcs(
     if auth_check.problems:
         return problem("UnsupportedVcsAuth", "; ".join(p.message for p in auth_check.problems))
     adapter = adapter_for(provider_spec.get("provider"))
-    auth = provider_spec.get("auth") or {}
+    auth = as_map(provider_spec.get("auth"))
     method = auth_check.method
     username = _text(auth.get("username")) or (adapter.username if method in ("token", "app") else "")
 
@@ -207,19 +208,19 @@ def resolve_run_vcs(
 
     token_names = ["VCS_TOKEN", *(["GITHUB_TOKEN", "GH_TOKEN"] if adapter.name == "github" else [])]
     if method == "token":
-        token = auth.get("token") or {}
+        token = as_map(auth.get("token"))
         name, key = (
             _ref_name(token.get("secretRef")),
-            _text((token.get("secretRef") or {}).get("key")) or "token",
+            _text(as_map(token.get("secretRef")).get("key")) or "token",
         )
         if (failed := check_secret(name, key, "token")) is not None:
             return failed
         assert name is not None
         env.extend(_secret_env(n, name, key) for n in token_names)
     elif method == "app":
-        app = auth.get("app") or {}
+        app = as_map(auth.get("app"))
         name = _ref_name(app.get("privateKeySecretRef"))
-        key = _text((app.get("privateKeySecretRef") or {}).get("key")) or "privateKey"
+        key = _text(as_map(app.get("privateKeySecretRef")).get("key")) or "privateKey"
         app_id, installation_id = (
             str(app.get("appId") or "").strip(),
             str(app.get("installationId") or "").strip(),
@@ -257,9 +258,9 @@ def resolve_run_vcs(
         mounts.append({"name": volume, "mountPath": TOKEN_DIR, "readOnly": True})
         env.append(_env("VCS_TOKEN_FILE", f"{TOKEN_DIR}/{TOKEN_SECRET_KEY}"))
     elif method == "ssh":
-        ssh = auth.get("ssh") or {}
+        ssh = as_map(auth.get("ssh"))
         name = _ref_name(ssh.get("privateKeySecretRef"))
-        key = _text((ssh.get("privateKeySecretRef") or {}).get("key")) or "privateKey"
+        key = _text(as_map(ssh.get("privateKeySecretRef")).get("key")) or "privateKey"
         if (failed := check_secret(name, key, "ssh private key")) is not None:
             return failed
         volume = dns_label(run_name, "vcs-ssh", name_suffix)
