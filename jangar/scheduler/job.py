@@ -63,7 +63,7 @@ class JobPlan:
 
 def runtime_ref(job: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
     """`status.runtimeRef` for a created or adopted Job."""
-    metadata = job.get("metadata") or {}
+    metadata = as_map(job.get("metadata"))
     ref = {"type": "job", "name": metadata.get("name"), "namespace": metadata.get("namespace")}
     if metadata.get("uid"):
         ref["uid"] = metadata["uid"]

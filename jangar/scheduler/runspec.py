@@ -55,14 +55,14 @@ def _memory_block(memory: Mapping[str, Any] | None) -> dict[str, Any] | None:
     connection = spec.get("connection") if isinstance(spec.get("connection"), Mapping) else {}
     secret_ref = connection.get("secretRef") if isinstance(connection, Mapping) else None
     return {
-        "name": (memory.get("metadata") or {}).get("name"),
+        "name": as_map(memory.get("metadata")).get("name"),
         "type": spec.get("type") or "custom",
         "connectionRef": secret_ref.get("name") if isinstance(secret_ref, Mapping) else None,
     }
 
 
 def _workspace_block(workspace: Mapping[str, Any]) -> dict[str, Any]:
-    name = str((workspace.get("metadata") or {}).get("name") or "")
+    name = str(as_map(workspace.get("metadata")).get("name") or "")
     return {"name": name, "claimName": name, "mountPath": f"{WORKSPACE}/{name}"}
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from jangar.api.contract import LABEL_MANAGED_BY, LABEL_TOOL_RUN, MANAGED_BY
 from jangar.api.refs import TOOLRUNS
-from jangar.api.shape import as_list
+from jangar.api.shape import as_list, as_map
 from jangar.runtime import controllerutil
 from jangar.scheduler.job import JobPlan
 from jangar.scheduler.naming import configmap_volume_name, dns_label, label_value, spec_configmap_name
@@ -144,7 +144,7 @@ def tool_problems(tool: Mapping[str, Any]) -> list[ToolProblem]:
 
 
 def _slim(obj: Mapping[str, Any]) -> dict[str, Any]:
-    meta = obj.get("metadata") or {}
+    meta = as_map(obj.get("metadata"))
     return {
         "metadata": {k: meta[k] for k in ("name", "namespace", "uid") if meta.get(k)},
         "spec": dict(_spec(obj)),
@@ -178,7 +178,7 @@ class ToolRunBuild:
 
 
 def _metadata(name: str, toolrun: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, Any]:
-    meta = toolrun.get("metadata") or {}
+    meta = as_map(toolrun.get("metadata"))
     out: dict[str, Any] = {"name": name, "namespace": meta.get("namespace"), "labels": dict(labels)}
     if meta.get("uid"):
         out["ownerReferences"] = [controllerutil.owner_reference(dict(toolrun), TOOLRUNS)]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from jangar.api.shape import as_list, as_map, maps
+from jangar.api.shape import allow_list, as_list, as_map, maps
 from jangar.scheduler.contract import check_contract
 from jangar.scheduler.naming import (
     auth_volume_names,
@@ -286,8 +286,8 @@ def _check_workflow(run: Mapping[str, Any], resolution: Resolution, settings: Se
         ]
     problems: list[Problem] = []
     seen: set[str] = set()
-    run_params = (run.get("spec") or {}).get("parameters") or {}
-    run_workload = (run.get("spec") or {}).get("workload") or {}
+    run_params = as_map(run.get("spec")).get("parameters") or {}
+    run_workload = as_map(run.get("spec")).get("workload") or {}
     for index, step in enumerate(steps):
         where = f"spec.workflow.steps[{index}]"
         name = step.get("name")
@@ -329,7 +329,7 @@ def _check_workflow(run: Mapping[str, Any], resolution: Resolution, settings: Se
 
 
 def _secret_uses(run: Mapping[str, Any], resolution: Resolution) -> Iterable[tuple[str, str]]:
-    spec = run.get("spec") or {}
+    spec = as_map(run.get("spec"))
     for secret in spec.get("secrets") or ():
         if isinstance(secret, str) and secret:
             yield secret, "spec.secrets"
@@ -354,13 +354,13 @@ def validate_agent_run(
 ) -> list[Problem]:
     """Every problem that stops `run` from being submitted, in the reference's check order (then the
     Workspace's, whose expiry is judged at `now`; without it only an Expired status counts)."""
-    spec = run.get("spec") or {}
+    spec = as_map(run.get("spec"))
     problems = _check_runtime(run)
     problems += check_parameters(spec.get("parameters"))
     problems += check_runtime_config(as_map(spec.get("runtime")).get("config"))
-    problems += check_labels((run.get("metadata") or {}).get("labels"), settings)
+    problems += check_labels(as_map(run.get("metadata")).get("labels"), settings)
     kind = runtime_type(run)
-    run_name = str((run.get("metadata") or {}).get("name") or "")
+    run_name = str(as_map(run.get("metadata")).get("name") or "")
     problems += check_volumes(spec.get("workload"), reserved=reserved_volume_names(run_name))
     if kind == "job":
         problems += check_image(resolve_image(spec.get("workload") or {}, settings), settings)
@@ -385,11 +385,11 @@ def validate_agent_run(
         )
 
     agent_spec = (resolution.agent or {}).get("spec") or {}
-    security = agent_spec.get("security") or {}
-    allowed_accounts = security.get("allowedServiceAccounts") or []
-    if allowed_accounts and kind in SUPPORTED_RUNTIMES:
+    security = as_map(agent_spec.get("security"))
+    allowed_accounts = allow_list(security.get("allowedServiceAccounts"))
+    if allowed_accounts is not None and kind in SUPPORTED_RUNTIMES:
         account = (
-            effective_service_account((spec.get("runtime") or {}).get("config") or {}, settings) or "default"
+            effective_service_account(as_map(spec.get("runtime")).get("config") or {}, settings) or "default"
         )
         if account not in allowed_accounts:
             problems.append(
@@ -471,7 +471,7 @@ def _check_workspace(run: Mapping[str, Any], resolution: Resolution, now: dateti
     if found is not None:
         return [Problem(found.reason, found.message, "spec.workspaceRef")]
     path = workspace_mount_path(resolution.workspace_ref)
-    spec = run.get("spec") or {}
+    spec = as_map(run.get("spec"))
     workloads = [as_map(spec.get("workload"))] + [as_map(s.get("workload")) for s in _steps(run)]
     for workload in workloads:
         for volume in (workload.get("volumes") or ()) if isinstance(workload, Mapping) else ():

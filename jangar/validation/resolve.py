@@ -36,7 +36,7 @@ class ObjectLookup:
 
     def add(self, obj: Mapping[str, Any]) -> None:
         """Add or replace (a later object of the same kind and name wins)."""
-        kind, name = obj.get("kind"), (obj.get("metadata") or {}).get("name")
+        kind, name = obj.get("kind"), as_map(obj.get("metadata")).get("name")
         if isinstance(kind, str) and isinstance(name, str):
             self._objects[(kind, name)] = obj
 
@@ -99,7 +99,7 @@ def step_implementation(
 
 
 def resolve_run(run: Mapping[str, Any], lookup: Lookup) -> Resolution:
-    spec = run.get("spec") or {}
+    spec = as_map(run.get("spec"))
     agent_ref = _ref_name(spec.get("agentRef"))
     agent = lookup.get("Agent", agent_ref) if agent_ref else None
     agent_spec = (agent or {}).get("spec") or {}
@@ -118,7 +118,7 @@ def resolve_run(run: Mapping[str, Any], lookup: Lookup) -> Resolution:
         memory = lookup.get("Memory", memory_ref)
     else:
         memory = next(
-            (m for m in lookup.list("Memory") if (m.get("spec") or {}).get("default") is True), None
+            (m for m in lookup.list("Memory") if as_map(m.get("spec")).get("default") is True), None
         )
 
     vcs_ref = (

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from jangar.api.shape import as_list, as_map
+from jangar.api.shape import allow_list, as_list, as_map
 from jangar.settings import Settings
 from jangar.validation.problems import Problem
 
@@ -64,9 +64,9 @@ def secret_problem(
             f"secret {secret!r} ({purpose}) is blocked by the controller (controller.admissionPolicy.secrets.blocked)",
         )
     agent_spec = (agent or {}).get("spec") or {}
-    allowed = as_list(as_map(agent_spec.get("security")).get("allowedSecrets"))
+    allowed = allow_list(as_map(agent_spec.get("security")).get("allowedSecrets"))
     agent_name = str(((agent or {}).get("metadata") or {}).get("name") or "")
-    if allowed and secret not in allowed:
+    if allowed is not None and secret not in allowed:
         return Problem(
             "SecretNotAllowed",
             f"secret {secret!r} ({purpose}) is not in agent {agent_name!r} spec.security.allowedSecrets",

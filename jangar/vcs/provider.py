@@ -56,7 +56,7 @@ def check_provider(
     secret_key: KeyLookup,
     configmap_key: KeyLookup,
 ) -> ProviderCheck:
-    spec = provider.get("spec") or {}
+    spec = as_map(provider.get("spec"))
     ok = (False, "Reconciled", "")
     kind = spec.get("provider")
     if not isinstance(kind, str) or not kind.strip():
@@ -92,7 +92,7 @@ def check_provider(
             return _result((False, "MissingAppAuth", msg), (True, "MissingAppAuth", msg), ok, warning)
         checks.append(("Secret", name, key or "privateKey", "auth.app.privateKeySecretRef"))
     elif method == "ssh":
-        ssh = auth.get("ssh") or {}
+        ssh = as_map(auth.get("ssh"))
         name, key = _ref(ssh.get("privateKeySecretRef"))
         checks.append(("Secret", name, key or "privateKey", "auth.ssh.privateKeySecretRef"))
         kh_name, kh_key = _ref(ssh.get("knownHostsConfigMapRef"))

@@ -108,13 +108,13 @@ def resolve_run_vcs(
     configmap_has_key: KeyCheck = lambda name, key: True,
     name_suffix: str = "",
 ) -> VcsResolution:
-    spec = run.get("spec") or {}
+    spec = as_map(run.get("spec"))
     params = dict(parameters)
     if not settings.vcs.providers_enabled:
         return VcsResolution(
             "skip", "VcsProvidersDisabled", "version control providers are disabled", parameters=params
         )
-    policy = spec.get("vcsPolicy") or {}
+    policy = as_map(spec.get("vcsPolicy"))
     required = policy.get("required") is True
     desired = _text(policy.get("mode")) or "read-write"
     agent_spec = (agent or {}).get("spec") or {}
@@ -139,7 +139,7 @@ def resolve_run_vcs(
         return VcsResolution("skip", None, "", parameters=params)
     if provider is None:
         return problem("MissingVcsProvider", f"version control provider {vcs_ref!r} not found")
-    provider_spec = provider.get("spec") or {}
+    provider_spec = as_map(provider.get("spec"))
     repository = _text(metadata.get("repository"))
     if not repository:
         return problem(
@@ -191,7 +191,7 @@ def resolve_run_vcs(
     mounts: list[dict[str, Any]] = []
     secrets: list[str] = []
     app_token: AppTokenRequest | None = None
-    run_name = str((run.get("metadata") or {}).get("name"))
+    run_name = str(as_map(run.get("metadata")).get("name"))
 
     def check_secret(name: str | None, key: str, what: str) -> VcsResolution | None:
         if not name:
@@ -272,7 +272,7 @@ def resolve_run_vcs(
         )
         mounts.append({"name": volume, "mountPath": SSH_DIR, "readOnly": True})
         env.append(_env("VCS_SSH_KEY_PATH", f"{SSH_DIR}/{key}"))
-        known = ssh.get("knownHostsConfigMapRef") or {}
+        known = as_map(ssh.get("knownHostsConfigMapRef"))
         known_name, known_key = _ref_name(known), _text(known.get("key")) or "known_hosts"
         if known_name:
             if not configmap_has_key(known_name, known_key):
@@ -298,7 +298,7 @@ def resolve_run_vcs(
         mode = "read-only" if can_read else "none"
     if mode == "none":
         return VcsResolution("skip", "VcsDisabled", f"provider {vcs_ref} allows no access", parameters=params)
-    pull_request = defaults.get("pullRequest") or {}
+    pull_request = as_map(defaults.get("pullRequest"))
     prs_enabled = (
         write_enabled and _bool(capabilities.get("pullRequests")) and pull_request.get("enabled") is not False
     )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -199,8 +200,22 @@ def _cache(*objs: Mapping[str, Any]) -> FakeCache:
 
 def _reconcile_supporting(out: Outcome, obj: dict[str, Any]) -> None:
     kind = obj["kind"]
-    others = [k for k in registry_kinds() if k != kind]
-    cache = _cache(*_samples(*others), obj)
+    cache = _base_cache(kind)
+    cache.add(ref_for(kind), obj)
+    try:
+        _reconcile_in(out, obj, cache)
+    finally:
+        cache.delete(ref_for(kind), obj["metadata"]["name"], NS)
+
+
+@functools.cache
+def _base_cache(kind: str) -> FakeCache:
+    """The samples of every other kind, built once per kind (the fuzzed object is added and removed)."""
+    return _cache(*_samples(*(k for k in registry_kinds() if k != kind)))
+
+
+def _reconcile_in(out: Outcome, obj: dict[str, Any], cache: FakeCache) -> None:
+    kind = obj["kind"]
     client = FakeClient()
     events = FakeEventRecorder()
     env = CheckEnv(settings=SETTINGS, client=client, cache=cache)  # type: ignore[arg-type]
@@ -254,8 +269,9 @@ def _running(run: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, A
     return running, {job_name: _job(run, job_name)}
 
 
-def _agentrun(out: Outcome, run: dict[str, Any], lookup: FakeLookup) -> None:
-    for obj, jobs in ((run, {}), _running(run)):
+def _agentrun(out: Outcome, run: dict[str, Any], lookup: FakeLookup, *, running: bool = True) -> None:
+    states = ((run, {}), _running(run)) if running else ((run, {}),)
+    for obj, jobs in states:
         snap = RunSnapshot(run=obj, now=NOW, settings=SETTINGS, lookup=lookup, jobs=jobs)
         plan = decide_agentrun(snap)
         if plan.needs_admission:
@@ -356,7 +372,7 @@ def exercise(kind: str, spec: Any) -> Outcome:
         _reconcile_supporting(out, obj)
     dependent = DEPENDENCY_OF.get(kind)
     if dependent == "AgentRun":
-        _agentrun(out, build("AgentRun", base_spec("AgentRun")), _agentrun_lookup(obj))
+        _agentrun(out, build("AgentRun", base_spec("AgentRun")), _agentrun_lookup(obj), running=False)
     elif dependent == "ToolRun":
         _toolrun(out, build("ToolRun", base_spec("ToolRun")), obj)
     elif dependent == "OrchestrationRun":
