@@ -44,7 +44,6 @@ from jangar.dev.postgres import LocalPostgres
 from jangar.runtime import Client
 from jangar.storage import RunRecorder, apply_migrations
 from tests.envtest.controllers_fixtures import (
-    agent,
     apply_basics,
     cond,
     eventually,
