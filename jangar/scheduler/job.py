@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jangar.api.shape import as_map
+from jangar.api.shape import as_list, as_map
 from jangar.scheduler.context import RunContext, spec_of
 from jangar.scheduler.naming import (
     auth_volume_names,
@@ -226,7 +226,7 @@ def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
         "env": _env(ctx, settings),
         "volumeMounts": mounts,
     }
-    secrets = [s for s in ctx.spec.get("secrets") or () if isinstance(s, str) and s]
+    secrets = [s for s in as_list(ctx.spec.get("secrets")) if isinstance(s, str) and s]
     if secrets:
         container["envFrom"] = [{"secretRef": {"name": s}} for s in dict.fromkeys(secrets)]
     resources = workload.get("resources")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jangar.api.shape import as_map
+from jangar.api.shape import as_list, as_map
 from jangar.settings import DefaultWorkloadSettings, Settings
 
 __all__ = [
@@ -91,7 +91,7 @@ def workload_volumes(workload: Mapping[str, Any]) -> tuple[list[dict[str, Any]],
     """(volumes, volumeMounts) for `workload.volumes[]` of type emptyDir, pvc or secret."""
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
-    for entry in workload.get("volumes") or ():
+    for entry in as_list(as_map(workload).get("volumes")):
         name, mount_path, kind = entry.get("name"), entry.get("mountPath"), entry.get("type")
         if not name or not mount_path:
             continue

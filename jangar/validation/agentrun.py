@@ -330,7 +330,7 @@ def _check_workflow(run: Mapping[str, Any], resolution: Resolution, settings: Se
 
 def _secret_uses(run: Mapping[str, Any], resolution: Resolution) -> Iterable[tuple[str, str]]:
     spec = as_map(run.get("spec"))
-    for secret in spec.get("secrets") or ():
+    for secret in as_list(spec.get("secrets")):
         if isinstance(secret, str) and secret:
             yield secret, "spec.secrets"
     workloads = [as_map(spec.get("workload"))] + [as_map(s.get("workload")) for s in _steps(run)]
@@ -450,7 +450,7 @@ def validate_agent_run(
         if problem is not None:
             problems.append(problem)
     memory_secret = next((s for s, p in _secret_uses(run, resolution) if p == "the memory connection"), None)
-    secrets = [s for s in spec.get("secrets") or () if isinstance(s, str)]
+    secrets = [s for s in as_list(spec.get("secrets")) if isinstance(s, str)]
     if memory_secret and secrets and memory_secret not in secrets:
         problems.append(
             Problem(
