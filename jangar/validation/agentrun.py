@@ -321,7 +321,7 @@ def _check_workflow(run: Mapping[str, Any], resolution: Resolution, settings: Se
                 )
             )
         else:
-            params = dict(run_params) | dict(step.get("parameters") or {})
+            params = dict(as_map(run_params)) | dict(as_map(step.get("parameters")))
             contract = check_contract(params, impl)
             if contract.reason:
                 problems.append(Problem(contract.reason, f"step {name!r}: {contract.message}", where))
