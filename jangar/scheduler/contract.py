@@ -79,7 +79,7 @@ def build_metadata(parameters: Mapping[str, Any], implementation: Mapping[str, A
     for sources, target in _ALIASES:
         for source in sources:
             _copy_if_empty(metadata, source, target)
-    for mapping in _contract(implementation).get("mappings") or ():
+    for mapping in as_list(_contract(implementation).get("mappings")):
         if isinstance(mapping, Mapping):
             src, dst = mapping.get("from"), mapping.get("to")
             if isinstance(src, str) and isinstance(dst, str) and src.strip() and dst.strip():
