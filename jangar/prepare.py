@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from jangar.api.shape import as_map
 from jangar.scheduler.context import RunContext, StepRef
 from jangar.scheduler.contract import ContractResult, build_metadata, check_contract
 from jangar.scheduler.runtimes import runtime_type
@@ -62,7 +63,7 @@ def _always(name: str, key: str) -> bool:
 
 def run_parameters(run: Mapping[str, Any]) -> dict[str, str]:
     """`spec.parameters` with string values only (validation reports the others)."""
-    raw = (run.get("spec") or {}).get("parameters") or {}
+    raw = as_map(run.get("spec")).get("parameters") or {}
     return {str(k): v for k, v in raw.items() if isinstance(v, str)} if isinstance(raw, Mapping) else {}
 
 
@@ -102,11 +103,11 @@ def prepare_run(
     implementation_name = resolution.implementation_ref
     if step is not None:
         implementation = resolution.step_implementations.get(step.name)
-        step_params = step.spec.get("parameters") or {}
+        step_params = as_map(step.spec.get("parameters"))
         parameters |= {k: v for k, v in step_params.items() if isinstance(v, str)}
-        implementation_name = (step.spec.get("implementationSpecRef") or {}).get(
-            "name"
-        ) or implementation_name
+        implementation_name = (
+            as_map(step.spec.get("implementationSpecRef")).get("name") or implementation_name
+        )
     if implementation is None or resolution.agent is None or resolution.provider is None:
         where = f"step {step.name}" if step is not None else "the run"
         return Prepared(resolution, [Problem("MissingImplementation", f"{where} has no implementation")])
@@ -147,7 +148,7 @@ def prepare_run(
         problem = Problem(vcs.reason or "VcsUnavailable", vcs.message)
         return Prepared(resolution, [problem], contract=contract if step is None else None, vcs=vcs)
     final_parameters = dict(vcs.parameters) if vcs.parameters else parameters
-    inline = isinstance(((run.get("spec") or {}).get("implementation") or {}).get("inline"), Mapping)
+    inline = isinstance((as_map(run.get("spec")).get("implementation") or {}).get("inline"), Mapping)
     context = RunContext(
         run=run,
         agent=agent,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jangar.api.shape import as_list
 from jangar.controllers.supporting import CheckEnv, Verdict, invalid, ready
 from jangar.runtime import JsonObject
 
@@ -13,7 +14,7 @@ async def check_agent_provider(obj: JsonObject, env: CheckEnv) -> Verdict:
     binary = spec.get("binary")
     if not isinstance(binary, str) or not binary.strip():
         return invalid("MissingBinary", "spec.binary is required (the executable the runner starts)")
-    for i, entry in enumerate(spec.get("inputFiles") or ()):
+    for i, entry in enumerate(as_list(spec.get("inputFiles"))):
         if not isinstance(entry, dict) or not entry.get("path"):
             return invalid("InvalidInputFile", f"spec.inputFiles[{i}] needs a path")
     return ready("ValidSpec", f"binary {binary}")

@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from jangar.api.shape import as_map
 from jangar.conditions import format_time, parse_time
 from jangar.controllers.kinds import ARTIFACTS
 from jangar.controllers.status import Cond, compose_status, write_status
@@ -60,19 +61,22 @@ class ArtifactPlan:
 
 
 def artifact_expires_at(artifact: Mapping[str, Any]) -> datetime | None:
-    days = ((artifact.get("spec") or {}).get("lifecycle") or {}).get("ttlDays")
+    days = as_map(as_map(artifact.get("spec")).get("lifecycle")).get("ttlDays")
     created = parse_time((artifact.get("metadata") or {}).get("creationTimestamp"))
     if not isinstance(days, int) or isinstance(days, bool) or days <= 0 or created is None:
         return None
-    return created + timedelta(days=days)
+    try:
+        return created + timedelta(days=days)
+    except OverflowError:  # past year 9999: never expires
+        return None
 
 
 def _uri(artifact: Mapping[str, Any]) -> str:
-    spec = artifact.get("spec") or {}
+    spec = as_map(artifact.get("spec"))
     meta = artifact.get("metadata") or {}
     if isinstance(spec.get("uri"), str) and spec["uri"]:
         return str(spec["uri"])
-    storage = (spec.get("storageRef") or {}).get("name")
+    storage = as_map(spec.get("storageRef")).get("name")
     if storage:
         key = spec.get("key")
         return f"storage://{storage}/{key}" if key else f"storage://{storage}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from jangar.api.shape import as_map
 from jangar.runtime import Client, NotFoundError, ResourceRef
 from jangar.runtime.resources import CONFIGMAPS, SECRETS
 
@@ -26,13 +27,13 @@ def _name(ref: Any) -> str | None:
 
 def referenced_objects(provider: Mapping[str, Any] | None) -> tuple[set[str], set[str]]:
     """(Secret names, ConfigMap names) a VersionControlProvider's auth refers to."""
-    auth = ((provider or {}).get("spec") or {}).get("auth") or {}
+    auth = as_map(as_map((provider or {}).get("spec")).get("auth"))
     secrets = {
         n
         for n in (
-            _name((auth.get("token") or {}).get("secretRef")),
-            _name((auth.get("app") or {}).get("privateKeySecretRef")),
-            _name((auth.get("ssh") or {}).get("privateKeySecretRef")),
+            _name(as_map(auth.get("token")).get("secretRef")),
+            _name(as_map(auth.get("app")).get("privateKeySecretRef")),
+            _name(as_map(auth.get("ssh")).get("privateKeySecretRef")),
         )
         if n
     }

@@ -7,6 +7,7 @@ memory), so a missing one is re-checked on a timer rather than on a Secret event
 
 from __future__ import annotations
 
+from jangar.api.shape import as_map
 from jangar.controllers.supporting import CheckEnv, CheckFunc, Verdict, invalid, read_secret_key, ready
 from jangar.runtime import JsonObject
 
@@ -41,10 +42,10 @@ async def check_implementation_source(obj: JsonObject, env: CheckEnv) -> Verdict
         return invalid("MissingProvider", "spec.provider is required (github or linear)")
     if provider not in SUPPORTED:
         return invalid("UnsupportedProvider", f"provider {provider!r} is not supported; use github or linear")
-    secret_ref = (spec.get("auth") or {}).get("secretRef") or {}
+    secret_ref = as_map(as_map(spec.get("auth")).get("secretRef"))
     if not secret_ref.get("name"):
         return invalid("MissingSecretRef", "spec.auth.secretRef.name is required")
-    if not (spec.get("webhook") or {}).get("enabled"):
+    if not as_map(spec.get("webhook")).get("enabled"):
         return Verdict(False, "WebhookDisabled", "spec.webhook.enabled is not true", phase="Disabled")
     problem = await read_secret_key(
         env.client, ns, str(secret_ref["name"]), str(secret_ref.get("key") or "token")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jangar.api.shape import as_list
 from jangar.controllers.supporting import CheckEnv, Verdict, invalid, ready
 from jangar.runtime import JsonObject
 from jangar.scheduler import check_contract
@@ -30,7 +31,7 @@ async def check_implementation_spec(obj: JsonObject, env: CheckEnv) -> Verdict:
     description = spec.get("description")
     if isinstance(description, str) and len(description.encode()) > MAX_DESCRIPTION_BYTES:
         return invalid("DescriptionTooLarge", f"spec.description exceeds {MAX_DESCRIPTION_BYTES} bytes")
-    criteria = spec.get("acceptanceCriteria") or []
+    criteria = as_list(spec.get("acceptanceCriteria"))
     if len(criteria) > MAX_ACCEPTANCE_CRITERIA:
         return invalid(
             "AcceptanceCriteriaTooLong",

@@ -17,6 +17,7 @@ resolved one every 5 minutes (a GET, and a status write only if the verdict chan
 
 from __future__ import annotations
 
+from jangar.api.shape import as_map
 from jangar.controllers.status import Cond
 from jangar.controllers.supporting import CheckEnv, Verdict, invalid, ready, unreachable
 from jangar.runtime import JsonObject, NotFoundError
@@ -51,7 +52,7 @@ async def check_memory(obj: JsonObject, env: CheckEnv) -> Verdict:
     memory_type = str(spec.get("type") or "")
     if not memory_type:
         return invalid("MissingType", "spec.type is required (postgres, redis, weaviate, pinecone or custom)")
-    secret_ref = (spec.get("connection") or {}).get("secretRef") or {}
+    secret_ref = as_map(as_map(spec.get("connection")).get("secretRef"))
     name = str(secret_ref.get("name") or "")
     if not name:
         return invalid(

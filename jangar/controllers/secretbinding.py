@@ -6,6 +6,7 @@ only reports whether a binding is usable.
 
 from __future__ import annotations
 
+from jangar.api.shape import as_list
 from jangar.controllers.supporting import CheckEnv, Verdict, invalid, ready
 from jangar.runtime import JsonObject
 
@@ -14,8 +15,8 @@ __all__ = ["check_secret_binding"]
 
 async def check_secret_binding(obj: JsonObject, env: CheckEnv) -> Verdict:
     spec = obj.get("spec") or {}
-    subjects = spec.get("subjects") or []
-    secrets = spec.get("allowedSecrets") or []
+    subjects = as_list(spec.get("subjects"))
+    secrets = as_list(spec.get("allowedSecrets"))
     if not subjects:
         return invalid("InvalidSpec", "spec.subjects needs at least one subject (kind and name)")
     if not secrets:

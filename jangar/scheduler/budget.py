@@ -414,7 +414,10 @@ def account(
     max_entries: int = MAX_LEDGER_ENTRIES,
 ) -> Accounting:
     """Usage now: the ledger plus the runs seen now (finished ones enter the ledger), inside the window."""
-    window_start = now - timedelta(seconds=window_seconds) if window_seconds is not None else None
+    try:
+        window_start = now - timedelta(seconds=window_seconds) if window_seconds is not None else None
+    except OverflowError:  # a window longer than the calendar: everything is inside it
+        window_start = None
     by_uid = {e.uid: e for e in ledger.entries}
     live = Usage()
     for run in runs:

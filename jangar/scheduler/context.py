@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jangar.api.shape import as_map
+
 __all__ = ["RunContext", "StepRef", "VcsRuntime", "spec_of"]
 
 
@@ -94,11 +96,11 @@ class RunContext:
 
     @property
     def provider_name(self) -> str:
-        return str((self.provider.get("metadata") or {}).get("name") or "")
+        return str(as_map(self.provider.get("metadata")).get("name") or "")
 
     @property
     def agent_name(self) -> str:
-        return str((self.agent.get("metadata") or {}).get("name") or "")
+        return str(as_map(self.agent.get("metadata")).get("name") or "")
 
     @property
     def workload(self) -> Mapping[str, Any]:

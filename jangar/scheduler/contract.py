@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jangar.api.shape import as_list
+
 __all__ = [
     "BASE_KEYS",
     "HEAD_KEYS",
@@ -77,7 +79,7 @@ def build_metadata(parameters: Mapping[str, Any], implementation: Mapping[str, A
     for sources, target in _ALIASES:
         for source in sources:
             _copy_if_empty(metadata, source, target)
-    for mapping in _contract(implementation).get("mappings") or ():
+    for mapping in as_list(_contract(implementation).get("mappings")):
         if isinstance(mapping, Mapping):
             src, dst = mapping.get("from"), mapping.get("to")
             if isinstance(src, str) and isinstance(dst, str) and src.strip() and dst.strip():
@@ -105,8 +107,8 @@ def check_contract(parameters: Mapping[str, Any], implementation: Mapping[str, A
     """Build the metadata and verify the implementation's `contract` against it."""
     metadata = build_metadata(parameters, implementation)
     contract = _contract(implementation)
-    raw_required = contract.get("requiredKeys") or []
-    raw_mappings = contract.get("mappings") or []
+    raw_required = as_list(contract.get("requiredKeys"))
+    raw_mappings = as_list(contract.get("mappings"))
     problems: list[str] = []
     if not isinstance(raw_required, list):
         problems.append("contract.requiredKeys must be a list of strings")

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jangar.api.shape import as_list, as_map
 from jangar.scheduler.context import RunContext, spec_of
 from jangar.scheduler.naming import (
     auth_volume_names,
@@ -62,7 +63,7 @@ class JobPlan:
 
 def runtime_ref(job: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
     """`status.runtimeRef` for a created or adopted Job."""
-    metadata = job.get("metadata") or {}
+    metadata = as_map(job.get("metadata"))
     ref = {"type": "job", "name": metadata.get("name"), "namespace": metadata.get("namespace")}
     if metadata.get("uid"):
         ref["uid"] = metadata["uid"]
@@ -102,7 +103,7 @@ def _env(ctx: RunContext, settings: Settings) -> list[dict[str, Any]]:
         env.append({"name": "CODEX_HOME", "value": auth.mount_path})
         env.append({"name": "CODEX_AUTH", "value": f"{auth.mount_path}/{auth.key}"})
     context = render_context(ctx)
-    for name, template in (spec_of(ctx.provider).get("envTemplate") or {}).items():
+    for name, template in as_map(spec_of(ctx.provider).get("envTemplate")).items():
         if str(name) not in _RESERVED_ENV:
             env.append({"name": str(name), "value": render_template(str(template), context)})
     env.append({"name": "AGENT_PROVIDER", "value": ctx.provider_name})
@@ -225,12 +226,16 @@ def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
         "env": _env(ctx, settings),
         "volumeMounts": mounts,
     }
-    secrets = [s for s in ctx.spec.get("secrets") or () if isinstance(s, str) and s]
+    secrets = [s for s in as_list(ctx.spec.get("secrets")) if isinstance(s, str) and s]
     if secrets:
         container["envFrom"] = [{"secretRef": {"name": s}} for s in dict.fromkeys(secrets)]
     resources = workload.get("resources")
     if isinstance(resources, Mapping):
-        cleaned = {k: dict(v) for k, v in resources.items() if k in ("requests", "limits") and v}
+        cleaned = {
+            k: dict(v)
+            for k, v in resources.items()
+            if k in ("requests", "limits") and isinstance(v, Mapping) and v
+        }
         if cleaned:
             container["resources"] = cleaned
 
@@ -241,7 +246,7 @@ def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
         pod_spec["serviceAccountName"] = service_account
     pod_spec.update(scheduling_fields(config, settings))
 
-    defaults = spec_of(ctx.agent).get("defaults") or {}
+    defaults = as_map(spec_of(ctx.agent).get("defaults"))
     job_spec: dict[str, Any] = {
         "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
     }

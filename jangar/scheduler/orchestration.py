@@ -231,7 +231,7 @@ def validate_definition(spec: Mapping[str, Any] | None, name: str | None = None)
             return DefinitionProblem("DuplicateStep", f"step name {step['name']!r} is used more than once")
         seen.add(step["name"])
     entrypoint = (spec or {}).get("entrypoint")
-    if entrypoint not in (None, "") and entrypoint not in seen:
+    if entrypoint not in (None, "") and (not isinstance(entrypoint, str) or entrypoint not in seen):
         return DefinitionProblem("EntrypointMissing", f"entrypoint {entrypoint!r} is not a step")
     for step in steps:
         for dep in dependencies(step):

@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from jangar.api.shape import as_list, as_map, maps
 from jangar.scheduler.context import RunContext, spec_of
 from jangar.scheduler.templating import render_template
 from jangar.settings import Settings
@@ -54,14 +55,14 @@ def _memory_block(memory: Mapping[str, Any] | None) -> dict[str, Any] | None:
     connection = spec.get("connection") if isinstance(spec.get("connection"), Mapping) else {}
     secret_ref = connection.get("secretRef") if isinstance(connection, Mapping) else None
     return {
-        "name": (memory.get("metadata") or {}).get("name"),
+        "name": as_map(memory.get("metadata")).get("name"),
         "type": spec.get("type") or "custom",
         "connectionRef": secret_ref.get("name") if isinstance(secret_ref, Mapping) else None,
     }
 
 
 def _workspace_block(workspace: Mapping[str, Any]) -> dict[str, Any]:
-    name = str((workspace.get("metadata") or {}).get("name") or "")
+    name = str(as_map(workspace.get("metadata")).get("name") or "")
     return {"name": name, "claimName": name, "mountPath": f"{WORKSPACE}/{name}"}
 
 
@@ -75,8 +76,12 @@ def render_context(ctx: RunContext) -> dict[str, Any]:
         "agentRun": {"name": ctx.name, "uid": ctx.uid, "namespace": ctx.namespace},
         "agent": {
             "name": ctx.agent_name,
-            "config": agent_spec.get("config") or {},
-            "env": {e["name"]: e.get("value", "") for e in agent_spec.get("env") or () if "name" in e},
+            "config": as_map(agent_spec.get("config")),
+            "env": {
+                e["name"]: e.get("value", "")
+                for e in maps(agent_spec.get("env"))
+                if isinstance(e.get("name"), str)
+            },
         },
         "provider": {"name": ctx.provider_name},
         "implementation": dict(ctx.implementation),
@@ -101,7 +106,7 @@ def run_spec(ctx: RunContext) -> dict[str, Any]:
         "implementation": dict(ctx.implementation),
         "parameters": dict(ctx.parameters),
         "memory": _memory_block(ctx.memory),
-        "artifacts": list(provider_spec.get("outputArtifacts") or []),
+        "artifacts": list(as_list(provider_spec.get("outputArtifacts"))),
     }
     if ctx.vcs is not None:
         document["vcs"] = dict(ctx.vcs.context)
@@ -133,7 +138,7 @@ def render_input_files(ctx: RunContext) -> list[dict[str, str]]:
     """The provider's `inputFiles`, with content rendered (the reference forgot to, §12.17)."""
     context = render_context(ctx)
     files: list[dict[str, str]] = []
-    for entry in spec_of(ctx.provider).get("inputFiles") or ():
+    for entry in maps(spec_of(ctx.provider).get("inputFiles")):
         path, content = entry.get("path"), entry.get("content")
         if isinstance(path, str) and path.strip() and isinstance(content, str) and content:
             files.append({"path": path.strip(), "content": render_template(content, context)})
@@ -144,11 +149,11 @@ def runner_spec(ctx: RunContext, settings: Settings) -> dict[str, Any]:
     """`agent-runner.json`: how to run the agent (binary, rendered args and env, inputs, artifact paths)."""
     provider_spec = spec_of(ctx.provider)
     context = render_context(ctx)
-    env_template = provider_spec.get("envTemplate") or {}
+    env_template = as_map(provider_spec.get("envTemplate"))
     return {
         "provider": ctx.provider_name,
         "binary": provider_spec.get("binary") or DEFAULT_BINARY,
-        "args": [render_template(str(arg), context) for arg in provider_spec.get("argsTemplate") or ()],
+        "args": [render_template(str(arg), context) for arg in as_list(provider_spec.get("argsTemplate"))],
         "env": {str(k): render_template(str(v), context) for k, v in env_template.items()},
         "workingDir": WORKSPACE,
         "inputs": dict(ctx.parameters),

@@ -127,6 +127,8 @@ def tick_from_job_name(job: str, cron_job: str) -> datetime | None:
 
 def cron_problem(expr: str | None) -> str | None:
     """Why `expr` is not a schedule the Kubernetes CronJob controller accepts (five fields or a macro)."""
+    if expr is not None and not isinstance(expr, str):
+        return "spec.cron must be a string (five fields or a macro such as @daily)"
     if not expr or not expr.strip():
         return "spec.cron is required"
     text = expr.strip()
@@ -144,6 +146,8 @@ def cron_problem(expr: str | None) -> str | None:
 def timezone_problem(tz: str | None) -> str | None:
     if tz is None or tz == "":
         return None
+    if not isinstance(tz, str):
+        return "spec.timezone must be a string (an IANA time zone such as Europe/Berlin)"
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):

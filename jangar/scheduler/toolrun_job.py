@@ -27,6 +27,7 @@ from typing import Any
 
 from jangar.api.contract import LABEL_MANAGED_BY, LABEL_TOOL_RUN, MANAGED_BY
 from jangar.api.refs import TOOLRUNS
+from jangar.api.shape import as_list, as_map
 from jangar.runtime import controllerutil
 from jangar.scheduler.job import JobPlan
 from jangar.scheduler.naming import configmap_volume_name, dns_label, label_value, spec_configmap_name
@@ -96,7 +97,7 @@ def _templates(spec: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(field path, template) for every rendered string of a Tool spec."""
     out = [(f"spec.command[{i}]", v) for i, v in enumerate(_strings(spec.get("command")))]
     out += [(f"spec.args[{i}]", v) for i, v in enumerate(_strings(spec.get("args")))]
-    for i, entry in enumerate(spec.get("env") or ()):
+    for i, entry in enumerate(as_list(spec.get("env"))):
         if isinstance(entry, Mapping) and isinstance(entry.get("value"), str):
             out.append((f"spec.env[{i}].value", str(entry["value"])))
     return out
@@ -112,7 +113,7 @@ def tool_problems(tool: Mapping[str, Any]) -> list[ToolProblem]:
     if not _strings(spec.get("command")) and not _strings(spec.get("args")):
         problems.append(ToolProblem("MissingCommand", "spec.command or spec.args is required"))
     seen: set[str] = set()
-    for i, entry in enumerate(spec.get("env") or ()):
+    for i, entry in enumerate(as_list(spec.get("env"))):
         name = entry.get("name") if isinstance(entry, Mapping) else None
         if not isinstance(name, str) or not _ENV_NAME.match(name):
             problems.append(
@@ -143,7 +144,7 @@ def tool_problems(tool: Mapping[str, Any]) -> list[ToolProblem]:
 
 
 def _slim(obj: Mapping[str, Any]) -> dict[str, Any]:
-    meta = obj.get("metadata") or {}
+    meta = as_map(obj.get("metadata"))
     return {
         "metadata": {k: meta[k] for k in ("name", "namespace", "uid") if meta.get(k)},
         "spec": dict(_spec(obj)),
@@ -177,7 +178,7 @@ class ToolRunBuild:
 
 
 def _metadata(name: str, toolrun: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, Any]:
-    meta = toolrun.get("metadata") or {}
+    meta = as_map(toolrun.get("metadata"))
     out: dict[str, Any] = {"name": name, "namespace": meta.get("namespace"), "labels": dict(labels)}
     if meta.get("uid"):
         out["ownerReferences"] = [controllerutil.owner_reference(dict(toolrun), TOOLRUNS)]
@@ -215,7 +216,7 @@ def build_toolrun_job(
     }
     volume = configmap_volume_name(cm_name)
     env: list[dict[str, Any]] = [{"name": SPEC_ENV, "value": SPEC_PATH}]
-    for entry in spec.get("env") or ():
+    for entry in as_list(spec.get("env")):
         if isinstance(entry, Mapping) and entry.get("name") != SPEC_ENV:
             env.append(
                 {"name": str(entry["name"]), "value": render_template(str(entry.get("value") or ""), context)}

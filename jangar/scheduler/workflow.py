@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from jangar.api.shape import as_map, maps
 from jangar.conditions import format_time, parse_time
 from jangar.scheduler.context import StepRef
 from jangar.scheduler.naming import job_name
@@ -32,8 +33,8 @@ WAITING_FOR_JOB = "Waiting for job to be created"
 
 def workflow_steps(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """`spec.workflow.steps` entries that have a name (validation rejects the others)."""
-    steps = (((run.get("spec") or {}).get("workflow")) or {}).get("steps") or []
-    return [s for s in steps if isinstance(s, Mapping) and isinstance(s.get("name"), str) and s["name"]]
+    steps = maps(as_map(as_map(run.get("spec")).get("workflow")).get("steps"))
+    return [s for s in steps if isinstance(s.get("name"), str) and s["name"]]
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -95,11 +96,11 @@ def plan_workflow(
     scheduling_grace_seconds: float = _DEFAULTS.scheduling_grace_seconds,
 ) -> WorkflowPlan:
     """Walk the steps in order and decide this pass. `jobs`/`pods` are keyed by Job name."""
-    metadata = run.get("metadata") or {}
+    metadata = as_map(run.get("metadata"))
     run_name, namespace = str(metadata.get("name")), metadata.get("namespace")
     previous = {
         str(s.get("name")): dict(s)
-        for s in (((run.get("status") or {}).get("workflow")) or {}).get("steps") or ()
+        for s in ((as_map(run.get("status")).get("workflow")) or {}).get("steps") or ()
         if isinstance(s, Mapping)
     }
     specs = workflow_steps(run)
@@ -157,7 +158,7 @@ def plan_workflow(
             )
 
         # Running: look at the step's Job.
-        ref = entry.get("jobRef") or {}
+        ref = as_map(entry.get("jobRef"))
         job_key = str(ref.get("name") or job_name(run_name, (index, max(attempt, 1))))
         job_obj = jobs.get(job_key)
         if job_obj is None:
@@ -185,7 +186,7 @@ def plan_workflow(
                 )
             return result("Running", requeue_after=missing_job_grace_seconds - waited)
 
-        job_meta = job_obj.get("metadata") or {}
+        job_meta = as_map(job_obj.get("metadata"))
         if job_meta.get("uid"):
             entry["jobRef"] = {"name": job_key, "namespace": namespace, "uid": job_meta["uid"]}
         if not entry.get("jobObservedAt"):

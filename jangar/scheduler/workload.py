@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from jangar.api.shape import as_list, as_map
 from jangar.settings import DefaultWorkloadSettings, Settings
 
 __all__ = [
@@ -22,7 +23,7 @@ __all__ = [
 
 def resolve_image(workload: Mapping[str, Any], settings: Settings) -> str | None:
     """`workload.image`, else JANGAR_AGENT_RUNNER_IMAGE, else JANGAR_AGENT_IMAGE."""
-    image = workload.get("image")
+    image = as_map(workload).get("image")
     if isinstance(image, str) and image.strip():
         return image.strip()
     return settings.runner.default_image
@@ -31,7 +32,7 @@ def resolve_image(workload: Mapping[str, Any], settings: Settings) -> str | None
 def effective_service_account(runtime_config: Mapping[str, Any], settings: Settings) -> str | None:
     """`runtime.config.serviceAccount` (or `serviceAccountName`), else the controller default."""
     for key in ("serviceAccount", "serviceAccountName"):
-        value = runtime_config.get(key)
+        value = as_map(runtime_config).get(key)
         if isinstance(value, str) and value.strip():
             return value.strip()
     return settings.runner.default_workload.service_account_name
@@ -90,7 +91,7 @@ def workload_volumes(workload: Mapping[str, Any]) -> tuple[list[dict[str, Any]],
     """(volumes, volumeMounts) for `workload.volumes[]` of type emptyDir, pvc or secret."""
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
-    for entry in workload.get("volumes") or ():
+    for entry in as_list(as_map(workload).get("volumes")):
         name, mount_path, kind = entry.get("name"), entry.get("mountPath"), entry.get("type")
         if not name or not mount_path:
             continue

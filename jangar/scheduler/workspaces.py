@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jangar.api.contract import LABEL_WORKSPACE, WORKSPACE_EXPIRED, WORKSPACE_MOUNT_ROOT
+from jangar.api.shape import as_list, as_map
 from jangar.conditions import parse_time
 from jangar.scheduler.naming import dns_label, label_value
 from jangar.scheduler.quantity import QuantityError, parse_quantity
@@ -45,7 +46,7 @@ def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _name(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("name") or "")
+    return str(as_map(obj.get("metadata")).get("name") or "")
 
 
 def workspace_mount_path(name: str) -> str:
@@ -60,15 +61,18 @@ def workspace_volume_name(run_name: str, step: tuple[int, int] | None = None) ->
 def expires_at(workspace: Mapping[str, Any]) -> datetime | None:
     """creationTimestamp + ttlSeconds, when a positive TTL is set."""
     ttl = _spec(workspace).get("ttlSeconds")
-    created = parse_time((workspace.get("metadata") or {}).get("creationTimestamp"))
+    created = parse_time(as_map(workspace.get("metadata")).get("creationTimestamp"))
     if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl <= 0 or created is None:
         return None
-    return created + timedelta(seconds=ttl)
+    try:
+        return created + timedelta(seconds=ttl)
+    except OverflowError:  # past year 9999: never expires
+        return None
 
 
 def is_expired(workspace: Mapping[str, Any], now: datetime | None) -> bool:
     """Expired once (status says so, whatever the spec says now), or past its expiry time."""
-    if (workspace.get("status") or {}).get("phase") == WORKSPACE_EXPIRED:
+    if as_map(workspace.get("status")).get("phase") == WORKSPACE_EXPIRED:
         return True
     end = expires_at(workspace)
     return end is not None and now is not None and now >= end
@@ -85,8 +89,10 @@ def spec_problem(workspace: Mapping[str, Any]) -> tuple[str, str] | None:
             return "InvalidSize", f"spec.size {size!r} must be positive"
     except QuantityError as exc:
         return "InvalidSize", f"spec.size: {exc}"
-    modes = spec.get("accessModes") or list(DEFAULT_ACCESS_MODES)
-    unknown = [m for m in modes if m not in _ACCESS_MODES]
+    if not isinstance(spec.get("accessModes"), list | None):
+        return "InvalidAccessMode", "spec.accessModes must be a list (ReadWriteOnce, ReadOnlyMany, ...)"
+    modes = as_list(spec.get("accessModes")) or list(DEFAULT_ACCESS_MODES)
+    unknown = [m for m in modes if not isinstance(m, str) or m not in _ACCESS_MODES]
     if unknown:
         return "InvalidAccessMode", f"spec.accessModes: unknown {', '.join(map(str, unknown))}"
     if _name(workspace) in _RESERVED_NAMES:
@@ -106,7 +112,7 @@ def claim_manifest(workspace: Mapping[str, Any], owner: Mapping[str, Any] | None
     if owner is not None:
         metadata["ownerReferences"] = [dict(owner)]
     claim_spec: dict[str, Any] = {
-        "accessModes": list(spec.get("accessModes") or DEFAULT_ACCESS_MODES),
+        "accessModes": list(as_list(spec.get("accessModes")) or DEFAULT_ACCESS_MODES),
         "resources": {"requests": {"storage": str(spec["size"]).strip()}},
     }
     if spec.get("storageClassName"):
@@ -119,12 +125,12 @@ def claim_phase(claim: Mapping[str, Any]) -> tuple[str, str, str]:
     status = claim.get("status") or {}
     phase = status.get("phase") or "Pending"
     name = _name(claim)
-    volume = (claim.get("spec") or {}).get("volumeName")
+    volume = as_map(claim.get("spec")).get("volumeName")
     if phase == "Bound":
         return "Ready", "Bound", f"PersistentVolumeClaim {name} is bound to {volume}"
     if phase == "Lost":
         return "Failed", "Lost", f"PersistentVolumeClaim {name} lost its volume {volume or ''}".rstrip()
-    storage_class = (claim.get("spec") or {}).get("storageClassName")
+    storage_class = as_map(claim.get("spec")).get("storageClassName")
     where = f" (storage class {storage_class})" if storage_class else " (the default storage class)"
     return "Pending", "Pending", f"PersistentVolumeClaim {name} is waiting for a volume{where}"
 
@@ -143,7 +149,7 @@ def workspace_problem(
     """Why a run cannot use Workspace `ref` (None: it can; a Pending claim is fine, the pod waits)."""
     if workspace is None:
         return WorkspaceProblem("MissingWorkspace", f"workspace {ref!r} not found", missing=True)
-    if (workspace.get("metadata") or {}).get("deletionTimestamp"):
+    if as_map(workspace.get("metadata")).get("deletionTimestamp"):
         return WorkspaceProblem("WorkspaceUnavailable", f"workspace {ref!r} is being deleted")
     if is_expired(workspace, now):
         end = expires_at(workspace)
@@ -152,7 +158,7 @@ def workspace_problem(
     problem = spec_problem(workspace)
     if problem is not None:
         return WorkspaceProblem("WorkspaceUnavailable", f"workspace {ref!r} is invalid: {problem[1]}")
-    if (workspace.get("status") or {}).get("phase") == "Failed":
+    if as_map(workspace.get("status")).get("phase") == "Failed":
         return WorkspaceProblem("WorkspaceUnavailable", f"workspace {ref!r} failed (its volume was lost)")
     return None
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from jangar.api.shape import allow_list, as_list, as_map, maps
 from jangar.scheduler.contract import check_contract
 from jangar.scheduler.naming import (
     auth_volume_names,
@@ -137,7 +138,7 @@ def check_volumes(
     problems: list[Problem] = []
     seen_names: set[str] = set()
     seen_paths: set[str] = set()
-    for index, volume in enumerate(volumes or ()):
+    for index, volume in enumerate(as_list(volumes)):
         at = f"{where}.volumes[{index}]"
         if not isinstance(volume, Mapping):
             problems.append(Problem("InvalidWorkloadVolume", f"{at} must be an object", at))
@@ -272,8 +273,7 @@ def _check_runtime(run: Mapping[str, Any]) -> list[Problem]:
 
 
 def _steps(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    steps = (((run.get("spec") or {}).get("workflow")) or {}).get("steps") or []
-    return [s for s in steps if isinstance(s, Mapping)] if isinstance(steps, list) else []
+    return maps(as_map(as_map(run.get("spec")).get("workflow")).get("steps"))
 
 
 def _check_workflow(run: Mapping[str, Any], resolution: Resolution, settings: Settings) -> list[Problem]:
@@ -286,8 +286,8 @@ def _check_workflow(run: Mapping[str, Any], resolution: Resolution, settings: Se
         ]
     problems: list[Problem] = []
     seen: set[str] = set()
-    run_params = (run.get("spec") or {}).get("parameters") or {}
-    run_workload = (run.get("spec") or {}).get("workload") or {}
+    run_params = as_map(run.get("spec")).get("parameters") or {}
+    run_workload = as_map(run.get("spec")).get("workload") or {}
     for index, step in enumerate(steps):
         where = f"spec.workflow.steps[{index}]"
         name = step.get("name")
@@ -306,7 +306,7 @@ def _check_workflow(run: Mapping[str, Any], resolution: Resolution, settings: Se
                 problems.append(
                     Problem("InvalidWorkflowStep", f"{where}.{key} must be an integer >= 0", where)
                 )
-        workload = step.get("workload") or {}
+        workload = as_map(step.get("workload"))
         problems += check_volumes(workload, f"{where}.workload")
         image = resolve_image(workload if workload.get("image") else run_workload, settings)
         problems += check_image(image, settings, f"{where}.workload.image")
@@ -321,7 +321,7 @@ def _check_workflow(run: Mapping[str, Any], resolution: Resolution, settings: Se
                 )
             )
         else:
-            params = dict(run_params) | dict(step.get("parameters") or {})
+            params = dict(as_map(run_params)) | dict(as_map(step.get("parameters")))
             contract = check_contract(params, impl)
             if contract.reason:
                 problems.append(Problem(contract.reason, f"step {name!r}: {contract.message}", where))
@@ -329,17 +329,17 @@ def _check_workflow(run: Mapping[str, Any], resolution: Resolution, settings: Se
 
 
 def _secret_uses(run: Mapping[str, Any], resolution: Resolution) -> Iterable[tuple[str, str]]:
-    spec = run.get("spec") or {}
-    for secret in spec.get("secrets") or ():
+    spec = as_map(run.get("spec"))
+    for secret in as_list(spec.get("secrets")):
         if isinstance(secret, str) and secret:
             yield secret, "spec.secrets"
-    workloads = [spec.get("workload") or {}] + [s.get("workload") or {} for s in _steps(run)]
+    workloads = [as_map(spec.get("workload"))] + [as_map(s.get("workload")) for s in _steps(run)]
     for workload in workloads:
-        for volume in workload.get("volumes") or ():
+        for volume in maps(workload.get("volumes")):
             if volume.get("type") == "secret":
                 yield str(volume.get("secretName") or volume.get("name")), "a workload secret volume"
-    memory_spec = (resolution.memory or {}).get("spec") or {}
-    memory_secret = ((memory_spec.get("connection") or {}).get("secretRef") or {}).get("name")
+    memory_spec = as_map((resolution.memory or {}).get("spec"))
+    memory_secret = as_map(as_map(memory_spec.get("connection")).get("secretRef")).get("name")
     if memory_secret:
         yield str(memory_secret), "the memory connection"
 
@@ -354,13 +354,13 @@ def validate_agent_run(
 ) -> list[Problem]:
     """Every problem that stops `run` from being submitted, in the reference's check order (then the
     Workspace's, whose expiry is judged at `now`; without it only an Expired status counts)."""
-    spec = run.get("spec") or {}
+    spec = as_map(run.get("spec"))
     problems = _check_runtime(run)
     problems += check_parameters(spec.get("parameters"))
-    problems += check_runtime_config((spec.get("runtime") or {}).get("config"))
-    problems += check_labels((run.get("metadata") or {}).get("labels"), settings)
+    problems += check_runtime_config(as_map(spec.get("runtime")).get("config"))
+    problems += check_labels(as_map(run.get("metadata")).get("labels"), settings)
     kind = runtime_type(run)
-    run_name = str((run.get("metadata") or {}).get("name") or "")
+    run_name = str(as_map(run.get("metadata")).get("name") or "")
     problems += check_volumes(spec.get("workload"), reserved=reserved_volume_names(run_name))
     if kind == "job":
         problems += check_image(resolve_image(spec.get("workload") or {}, settings), settings)
@@ -385,11 +385,11 @@ def validate_agent_run(
         )
 
     agent_spec = (resolution.agent or {}).get("spec") or {}
-    security = agent_spec.get("security") or {}
-    allowed_accounts = security.get("allowedServiceAccounts") or []
-    if allowed_accounts and kind in SUPPORTED_RUNTIMES:
+    security = as_map(agent_spec.get("security"))
+    allowed_accounts = allow_list(security.get("allowedServiceAccounts"))
+    if allowed_accounts is not None and kind in SUPPORTED_RUNTIMES:
         account = (
-            effective_service_account((spec.get("runtime") or {}).get("config") or {}, settings) or "default"
+            effective_service_account(as_map(spec.get("runtime")).get("config") or {}, settings) or "default"
         )
         if account not in allowed_accounts:
             problems.append(
@@ -450,7 +450,7 @@ def validate_agent_run(
         if problem is not None:
             problems.append(problem)
     memory_secret = next((s for s, p in _secret_uses(run, resolution) if p == "the memory connection"), None)
-    secrets = [s for s in spec.get("secrets") or () if isinstance(s, str)]
+    secrets = [s for s in as_list(spec.get("secrets")) if isinstance(s, str)]
     if memory_secret and secrets and memory_secret not in secrets:
         problems.append(
             Problem(
@@ -471,8 +471,8 @@ def _check_workspace(run: Mapping[str, Any], resolution: Resolution, now: dateti
     if found is not None:
         return [Problem(found.reason, found.message, "spec.workspaceRef")]
     path = workspace_mount_path(resolution.workspace_ref)
-    spec = run.get("spec") or {}
-    workloads = [spec.get("workload") or {}] + [s.get("workload") or {} for s in _steps(run)]
+    spec = as_map(run.get("spec"))
+    workloads = [as_map(spec.get("workload"))] + [as_map(s.get("workload")) for s in _steps(run)]
     for workload in workloads:
         for volume in (workload.get("volumes") or ()) if isinstance(workload, Mapping) else ():
             if isinstance(volume, Mapping) and str(volume.get("mountPath") or "").rstrip("/") == path:

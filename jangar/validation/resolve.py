@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from jangar.api.shape import as_map, maps
+
 __all__ = ["Lookup", "ObjectLookup", "Resolution", "resolve_run", "step_implementation"]
 
 
@@ -34,7 +36,7 @@ class ObjectLookup:
 
     def add(self, obj: Mapping[str, Any]) -> None:
         """Add or replace (a later object of the same kind and name wins)."""
-        kind, name = obj.get("kind"), (obj.get("metadata") or {}).get("name")
+        kind, name = obj.get("kind"), as_map(obj.get("metadata")).get("name")
         if isinstance(kind, str) and isinstance(name, str):
             self._objects[(kind, name)] = obj
 
@@ -97,7 +99,7 @@ def step_implementation(
 
 
 def resolve_run(run: Mapping[str, Any], lookup: Lookup) -> Resolution:
-    spec = run.get("spec") or {}
+    spec = as_map(run.get("spec"))
     agent_ref = _ref_name(spec.get("agentRef"))
     agent = lookup.get("Agent", agent_ref) if agent_ref else None
     agent_spec = (agent or {}).get("spec") or {}
@@ -116,7 +118,7 @@ def resolve_run(run: Mapping[str, Any], lookup: Lookup) -> Resolution:
         memory = lookup.get("Memory", memory_ref)
     else:
         memory = next(
-            (m for m in lookup.list("Memory") if (m.get("spec") or {}).get("default") is True), None
+            (m for m in lookup.list("Memory") if as_map(m.get("spec")).get("default") is True), None
         )
 
     vcs_ref = (
@@ -124,7 +126,7 @@ def resolve_run(run: Mapping[str, Any], lookup: Lookup) -> Resolution:
         or _ref_name((implementation or {}).get("vcsRef"))
         or _ref_name(agent_spec.get("vcsRef"))
     )
-    steps = ((spec.get("workflow") or {}).get("steps")) or []
+    steps = maps(as_map(spec.get("workflow")).get("steps"))
     step_impls = {
         str(step["name"]): step_implementation(step, implementation, lookup)
         for step in steps

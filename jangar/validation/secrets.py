@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from jangar.api.shape import allow_list, as_list, as_map
 from jangar.settings import Settings
 from jangar.validation.problems import Problem
 
@@ -20,6 +21,8 @@ __all__ = ["binding_allows", "secret_problem"]
 
 
 def _subject_matches(subject: Mapping[str, Any], kind: str, name: str, namespace: str | None) -> bool:
+    if not isinstance(subject, Mapping):
+        return False
     if subject.get("kind") != kind or subject.get("name") != name:
         return False
     subject_ns = subject.get("namespace")
@@ -35,8 +38,8 @@ def binding_allows(
     """True when some binding lists `secret` and one of `subjects` ((kind, name) pairs)."""
     wanted = list(subjects)
     for binding in bindings:
-        spec = binding.get("spec") or {}
-        if secret not in (spec.get("allowedSecrets") or ()):
+        spec = as_map(binding.get("spec"))
+        if secret not in as_list(spec.get("allowedSecrets")):
             continue
         for subject in spec.get("subjects") or ():
             if any(_subject_matches(subject, kind, name, namespace) for kind, name in wanted):
@@ -61,9 +64,9 @@ def secret_problem(
             f"secret {secret!r} ({purpose}) is blocked by the controller (controller.admissionPolicy.secrets.blocked)",
         )
     agent_spec = (agent or {}).get("spec") or {}
-    allowed = (agent_spec.get("security") or {}).get("allowedSecrets") or []
+    allowed = allow_list(as_map(agent_spec.get("security")).get("allowedSecrets"))
     agent_name = str(((agent or {}).get("metadata") or {}).get("name") or "")
-    if allowed and secret not in allowed:
+    if allowed is not None and secret not in allowed:
         return Problem(
             "SecretNotAllowed",
             f"secret {secret!r} ({purpose}) is not in agent {agent_name!r} spec.security.allowedSecrets",

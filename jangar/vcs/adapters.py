@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jangar.api.shape import as_map
 from jangar.settings import Settings
 from jangar.validation.problems import Problem
 
@@ -76,7 +77,8 @@ _ALIASES = {
 
 def adapter_for(provider: str | None) -> Adapter:
     """The adapter for a provider type; unknown providers get `generic`'s rules."""
-    return ADAPTERS.get((provider or "").strip().lower(), ADAPTERS["generic"])
+    name = provider if isinstance(provider, str) else ""
+    return ADAPTERS.get(name.strip().lower(), ADAPTERS["generic"])
 
 
 def normalize_token_type(value: str | None) -> str | None:
@@ -99,11 +101,11 @@ def infer_auth_method(auth: Mapping[str, Any]) -> str:
     method = auth.get("method")
     if isinstance(method, str) and method.strip():
         return method.strip().lower()
-    if _name((auth.get("token") or {}).get("secretRef")):
+    if _name(as_map(auth.get("token")).get("secretRef")):
         return "token"
-    if _name((auth.get("app") or {}).get("privateKeySecretRef")):
+    if _name(as_map(auth.get("app")).get("privateKeySecretRef")):
         return "app"
-    if _name((auth.get("ssh") or {}).get("privateKeySecretRef")):
+    if _name(as_map(auth.get("ssh")).get("privateKeySecretRef")):
         return "ssh"
     return "none"
 
@@ -120,7 +122,7 @@ def check_auth(spec: Mapping[str, Any], settings: Settings) -> AuthCheck:
     """Validate a provider's auth method and token type against its adapter."""
     provider = str(spec.get("provider") or "")
     adapter = adapter_for(provider)
-    auth = spec.get("auth") or {}
+    auth = as_map(spec.get("auth"))
     method = infer_auth_method(auth)
     problems: list[Problem] = []
     warnings: list[Problem] = []
@@ -135,7 +137,7 @@ def check_auth(spec: Mapping[str, Any], settings: Settings) -> AuthCheck:
         )
     token_type: str | None = None
     if method == "token":
-        token_type = normalize_token_type((auth.get("token") or {}).get("type")) or adapter.default_token_type
+        token_type = normalize_token_type(as_map(auth.get("token")).get("type")) or adapter.default_token_type
         if token_type is not None and token_type not in adapter.token_types:
             problems.append(
                 Problem(

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jangar.api.contract import is_terminal
+from jangar.api.shape import as_map
 from jangar.scheduler.contract import HEAD_KEYS
 from jangar.scheduler.templating import render_template
 
@@ -23,7 +24,7 @@ def branch_context(
     run: Mapping[str, Any], parameters: Mapping[str, str], metadata: Mapping[str, str]
 ) -> dict[str, Any]:
     """Metadata and parameters at the top level, plus `agentRun`, `parameters`, `metadata` and `event`."""
-    meta = run.get("metadata") or {}
+    meta = as_map(run.get("metadata"))
     return {
         **dict(parameters),
         **dict(metadata),
@@ -35,11 +36,11 @@ def branch_context(
 
 
 def _branch_of(run: Mapping[str, Any]) -> str | None:
-    vcs = (run.get("status") or {}).get("vcs") or {}
+    vcs = as_map(run.get("status")).get("vcs") or {}
     for value in (vcs.get("headBranch"), vcs.get("branch")):
         if isinstance(value, str) and value.strip():
             return value.strip()
-    params = (run.get("spec") or {}).get("parameters") or {}
+    params = as_map(run.get("spec")).get("parameters") or {}
     for key in HEAD_KEYS:
         value = params.get(key)
         if isinstance(value, str) and value.strip():
@@ -48,8 +49,8 @@ def _branch_of(run: Mapping[str, Any]) -> str | None:
 
 
 def _repo_of(run: Mapping[str, Any]) -> str | None:
-    vcs = (run.get("status") or {}).get("vcs") or {}
-    params = (run.get("spec") or {}).get("parameters") or {}
+    vcs = as_map(run.get("status")).get("vcs") or {}
+    params = as_map(run.get("spec")).get("parameters") or {}
     for value in (
         vcs.get("repository"),
         params.get("repository"),
@@ -66,10 +67,10 @@ def branch_in_use(
 ) -> bool:
     """Another active run (not finished) of the same repository uses `branch`."""
     for other in others:
-        meta = other.get("metadata") or {}
+        meta = as_map(other.get("metadata"))
         if (self_uid and meta.get("uid") == self_uid) or meta.get("name") == self_name:
             continue
-        if is_terminal((other.get("status") or {}).get("phase")):
+        if is_terminal(as_map(other.get("status")).get("phase")):
             continue
         if _repo_of(other) == repository.lower() and _branch_of(other) == branch:
             return True
@@ -97,7 +98,7 @@ def resolve_head_branch(
     if not isinstance(suffix_template, str) or not suffix_template.strip():
         return head
     others = list(active_runs)
-    meta = run.get("metadata") or {}
+    meta = as_map(run.get("metadata"))
     for _ in range(_MAX_SUFFIX_ROUNDS):
         if not branch_in_use(
             head, repository, others, self_uid=meta.get("uid"), self_name=str(meta.get("name"))

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from jangar.api.shape import as_map
 from jangar.settings import Settings
 from jangar.vcs.adapters import ADAPTERS, check_auth
 
@@ -55,7 +56,7 @@ def check_provider(
     secret_key: KeyLookup,
     configmap_key: KeyLookup,
 ) -> ProviderCheck:
-    spec = provider.get("spec") or {}
+    spec = as_map(provider.get("spec"))
     ok = (False, "Reconciled", "")
     kind = spec.get("provider")
     if not isinstance(kind, str) or not kind.strip():
@@ -77,21 +78,21 @@ def check_provider(
     if auth_check.problems:
         msg = "; ".join(p.message for p in auth_check.problems)
         return _result((False, "UnsupportedAuth", msg), (True, "UnsupportedAuth", msg), ok, warning)
-    auth = spec.get("auth") or {}
+    auth = as_map(spec.get("auth"))
     method = auth_check.method
     checks: list[tuple[str, str | None, str, str]] = []  # (kind, name, key, what)
     if method == "token":
-        name, key = _ref((auth.get("token") or {}).get("secretRef"))
+        name, key = _ref(as_map(auth.get("token")).get("secretRef"))
         checks.append(("Secret", name, key or "token", "auth.token.secretRef"))
     elif method == "app":
-        app = auth.get("app") or {}
+        app = as_map(auth.get("app"))
         name, key = _ref(app.get("privateKeySecretRef"))
         if not app.get("appId") or not app.get("installationId") or not name:
             msg = "auth.app needs appId, installationId and privateKeySecretRef.name"
             return _result((False, "MissingAppAuth", msg), (True, "MissingAppAuth", msg), ok, warning)
         checks.append(("Secret", name, key or "privateKey", "auth.app.privateKeySecretRef"))
     elif method == "ssh":
-        ssh = auth.get("ssh") or {}
+        ssh = as_map(auth.get("ssh"))
         name, key = _ref(ssh.get("privateKeySecretRef"))
         checks.append(("Secret", name, key or "privateKey", "auth.ssh.privateKeySecretRef"))
         kh_name, kh_key = _ref(ssh.get("knownHostsConfigMapRef"))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jangar.api.shape import as_map
 from jangar.scheduler.context import VcsRuntime
 from jangar.scheduler.contract import BASE_KEYS, HEAD_KEYS
 from jangar.scheduler.naming import dns_label
@@ -115,13 +116,13 @@ def resolve_run_vcs(
     configmap_has_key: KeyCheck = lambda name, key: True,
     name_suffix: str = "",
 ) -> VcsResolution:
-    spec = run.get("spec") or {}
+    spec = as_map(run.get("spec"))
     params = dict(parameters)
     if not settings.vcs.providers_enabled:
         return VcsResolution(
             "skip", "VcsProvidersDisabled", "version control providers are disabled", parameters=params
         )
-    policy = spec.get("vcsPolicy") or {}
+    policy = as_map(spec.get("vcsPolicy"))
     required = policy.get("required") is True
     desired = _text(policy.get("mode")) or "read-write"
     agent_spec = (agent or {}).get("spec") or {}
@@ -146,7 +147,7 @@ def resolve_run_vcs(
         return VcsResolution("skip", None, "", parameters=params)
     if provider is None:
         return problem("MissingVcsProvider", f"version control provider {vcs_ref!r} not found")
-    provider_spec = provider.get("spec") or {}
+    provider_spec = as_map(provider.get("spec"))
     repository = _text(metadata.get("repository"))
     if not repository:
         return problem(
@@ -158,7 +159,7 @@ def resolve_run_vcs(
     if desired == "none":
         return VcsResolution("skip", "VcsDisabled", "vcsPolicy.mode is none", parameters=params)
 
-    capabilities = provider_spec.get("capabilities") or {}
+    capabilities = as_map(provider_spec.get("capabilities"))
     can_read = _bool(capabilities.get("read"))
     can_write = _bool(capabilities.get("write"))
     mode = desired
@@ -171,7 +172,7 @@ def resolve_run_vcs(
             "VcsCapabilityDenied", f"provider {vcs_ref} allows {mode} access, but {desired} is required"
         )
 
-    defaults = provider_spec.get("defaults") or {}
+    defaults = as_map(provider_spec.get("defaults"))
     base = _text(metadata.get("base")) or _text(defaults.get("baseBranch"))
     head = (
         resolve_head_branch(
@@ -189,7 +190,7 @@ def resolve_run_vcs(
     if auth_check.problems:
         return problem("UnsupportedVcsAuth", "; ".join(p.message for p in auth_check.problems))
     adapter = adapter_for(provider_spec.get("provider"))
-    auth = provider_spec.get("auth") or {}
+    auth = as_map(provider_spec.get("auth"))
     method = auth_check.method
     username = _text(auth.get("username")) or (adapter.username if method in ("token", "app") else "")
 
@@ -198,7 +199,7 @@ def resolve_run_vcs(
     mounts: list[dict[str, Any]] = []
     secrets: list[str] = []
     app_token: AppTokenRequest | None = None
-    run_name = str((run.get("metadata") or {}).get("name"))
+    run_name = str(as_map(run.get("metadata")).get("name"))
 
     def check_secret(name: str | None, key: str, what: str) -> VcsResolution | None:
         if not name:
@@ -215,19 +216,19 @@ def resolve_run_vcs(
 
     token_names = ["VCS_TOKEN", *(["GITHUB_TOKEN", "GH_TOKEN"] if adapter.name == "github" else [])]
     if method == "token":
-        token = auth.get("token") or {}
+        token = as_map(auth.get("token"))
         name, key = (
             _ref_name(token.get("secretRef")),
-            _text((token.get("secretRef") or {}).get("key")) or "token",
+            _text(as_map(token.get("secretRef")).get("key")) or "token",
         )
         if (failed := check_secret(name, key, "token")) is not None:
             return failed
         assert name is not None
         env.extend(_secret_env(n, name, key) for n in token_names)
     elif method == "app":
-        app = auth.get("app") or {}
+        app = as_map(auth.get("app"))
         name = _ref_name(app.get("privateKeySecretRef"))
-        key = _text((app.get("privateKeySecretRef") or {}).get("key")) or "privateKey"
+        key = _text(as_map(app.get("privateKeySecretRef")).get("key")) or "privateKey"
         app_id, installation_id = (
             str(app.get("appId") or "").strip(),
             str(app.get("installationId") or "").strip(),
@@ -275,9 +276,9 @@ def resolve_run_vcs(
             )
         )
     elif method == "ssh":
-        ssh = auth.get("ssh") or {}
+        ssh = as_map(auth.get("ssh"))
         name = _ref_name(ssh.get("privateKeySecretRef"))
-        key = _text((ssh.get("privateKeySecretRef") or {}).get("key")) or "privateKey"
+        key = _text(as_map(ssh.get("privateKeySecretRef")).get("key")) or "privateKey"
         if (failed := check_secret(name, key, "ssh private key")) is not None:
             return failed
         volume = dns_label(run_name, "vcs-ssh", name_suffix)
@@ -289,7 +290,7 @@ def resolve_run_vcs(
         )
         mounts.append({"name": volume, "mountPath": SSH_DIR, "readOnly": True})
         env.append(_env("VCS_SSH_KEY_PATH", f"{SSH_DIR}/{key}"))
-        known = ssh.get("knownHostsConfigMapRef") or {}
+        known = as_map(ssh.get("knownHostsConfigMapRef"))
         known_name, known_key = _ref_name(known), _text(known.get("key")) or "known_hosts"
         if known_name:
             if not configmap_has_key(known_name, known_key):
@@ -315,7 +316,7 @@ def resolve_run_vcs(
         mode = "read-only" if can_read else "none"
     if mode == "none":
         return VcsResolution("skip", "VcsDisabled", f"provider {vcs_ref} allows no access", parameters=params)
-    pull_request = defaults.get("pullRequest") or {}
+    pull_request = as_map(defaults.get("pullRequest"))
     prs_enabled = (
         write_enabled and _bool(capabilities.get("pullRequests")) and pull_request.get("enabled") is not False
     )
