@@ -53,8 +53,8 @@ class AdmissionLedger:
         self.window = window or RateWindow(limits.rate_window_seconds)
         self._ttl = timedelta(seconds=reservation_ttl_seconds)
         self._reserved: dict[RunKey, tuple[datetime, str]] = {}  # admitted: (at, window id)
-        self._queued: dict[RunKey, datetime] = {}  # told to wait, phase Queued not yet in the cache
-        self._rejected: dict[RunKey, tuple[datetime, Rejection]] = {}
+        self._queued: dict[RunKey, tuple[datetime, str]] = {}  # told to wait (at, window id), not yet Queued
+        self._rejected: dict[RunKey, tuple[datetime, Rejection, str]] = {}  # (at, verdict, window id)
         self._lock = threading.Lock()
 
     @property
@@ -65,31 +65,41 @@ class AdmissionLedger:
     @property
     def queue_reservations(self) -> dict[RunKey, datetime]:
         with self._lock:
-            return dict(self._queued)
+            return {k: at for k, (at, _) in self._queued.items()}
 
     def _apply(self, runs: Iterable[RunRecord], now: datetime) -> list[RunRecord]:
-        """The snapshot with live reservations applied; reservations the cache has caught up with (or that
-        outlived their TTL) are dropped. Cost: O(len(runs) + reservations)."""
+        """The snapshot with live reservations applied. Reservations are reconciled against the snapshot on
+        every pass (level-triggered): one is dropped as soon as the cache has caught up with it (the run shows
+        as admitted, Queued or finished), when its run is no longer in the snapshot (deleted — also a delete
+        seen only through a relist —, or held out of the queue), or when the run under its name is another
+        one (a different uid: deleted and created again). The TTL is only a backstop for a status write that
+        the cache never shows. Cost: O(len(runs) + reservations)."""
         merged: list[RunRecord] = []
         seen: set[RunKey] = set()
         for original in runs:
             run, key = original, original.key
             seen.add(key)
+            wid = run.window_id
             rejected = self._rejected.get(key)
             if rejected is not None:
-                if run.terminal or now - rejected[0] > self._ttl:
+                if run.terminal or rejected[2] != wid or now - rejected[0] > self._ttl:
                     del self._rejected[key]
                 else:
                     continue  # being failed: not waiting, holds nothing
             reserved = self._reserved.get(key)
             if reserved is not None:
-                if run.terminal or run.admitted_at is not None or now - reserved[0] > self._ttl:
+                if (
+                    run.terminal
+                    or run.admitted_at is not None
+                    or reserved[1] != wid
+                    or now - reserved[0] > self._ttl
+                ):
                     del self._reserved[key]
                 else:
                     run = replace(run, admitted_at=reserved[0])
             queued = self._queued.get(key)
             if queued is not None:
-                if run.queued or not run.waiting or now - queued > self._ttl:
+                if run.queued or not run.waiting or queued[1] != wid or now - queued[0] > self._ttl:
                     del self._queued[key]
                 else:
                     run = replace(run, queued=True)
@@ -140,10 +150,10 @@ class AdmissionLedger:
                 self.window.record(current.window_id, Stamp(current.namespace, current.repository, now))
                 return Admit(now)
             if outcome == "reject":
-                self._rejected[key] = (now, decision.rejected[key])
+                self._rejected[key] = (now, decision.rejected[key], current.window_id)
                 return decision.rejected[key]
             if not current.queued:
-                self._queued[key] = now
+                self._queued[key] = (now, current.window_id)
             return decision.waiting[key]
 
     def release(self, key: RunKey, *, unstarted: bool = False) -> None:

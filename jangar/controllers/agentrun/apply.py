@@ -100,31 +100,38 @@ class PlanApplier:
             log.warning(note, kind="AgentRun", namespace=ns, name=name)
         if plan.release_admission:
             self.gate.release(ns, name)
-        if plan.add_finalizer:
-            before = run
-            run = await ensure_finalizer(self.client, AGENTRUNS, run, FINALIZER_RUNTIME_CLEANUP)
-            if run is not before:
-                self.own_writes.wrote(AGENTRUNS.kind, before)
+        started = False  # the Job (or first step) exists: from then on the run really holds its slot
         try:
+            if plan.add_finalizer:  # a run admitted on its first pass gets its finalizer here
+                before = run
+                run = await ensure_finalizer(self.client, AGENTRUNS, run, FINALIZER_RUNTIME_CLEANUP)
+                if run is not before:
+                    self.own_writes.wrote(AGENTRUNS.kind, before)
             if plan.app_token is not None:
                 await self.app_tokens.ensure(run, plan.app_token)
             if plan.ensure_service_account is not None:
                 await ensure_service_account(self.client, plan.ensure_service_account, ns, self.settings)
             if plan.create is not None:
                 await create_plan(self.client, self.cache, plan.create, meta.get("uid"))
+                started = True
             if plan.artifacts:
                 await create_run_artifacts(
                     self.client, plan.artifacts, meta.get("uid"), on_created=self.metrics.storage.recorded
                 )
         except BaseException as exc:
-            if plan.admitted:  # the run could not start: its place goes back to admission
+            if plan.admitted and not started:  # the run could not start: its place goes back to admission
                 self.gate.release(ns, name, unstarted=True)
             if isinstance(exc, ForeignObject):
                 raise ChildNameTaken(str(exc), run) from exc
             raise
         updated = run
         if plan.status is not None:
-            written = await write_status(self.client, AGENTRUNS, run, plan.status.status, now=now)
+            try:
+                written = await write_status(self.client, AGENTRUNS, run, plan.status.status, now=now)
+            except BaseException:
+                if plan.admitted and not started:  # a workflow's admission is this write: it did not happen
+                    self.gate.release(ns, name, unstarted=True)
+                raise
             if written is not None:
                 self.own_writes.wrote(AGENTRUNS.kind, run, written)
                 updated = written

@@ -120,6 +120,47 @@ QUEUE_CASES = {
             Step("b", (B, C, D), "admit"),  # retried: admitted already
         ],
     ),
+    # Reconciled against the cache on every pass (the API-server gap of docs/reliability.md): no TTL needed.
+    "an admitted run deleted in a gap (seen only through a relist) frees its slot": (
+        replace(OFF, per_namespace=1),
+        [
+            Step("b", (B, C), "admit"),
+            Step("c", (B, C), "wait:namespace"),
+            Step("c", (C,), "admit"),  # b left the cache by a relist's synthesized delete
+        ],
+    ),
+    "an admitted run that finished frees its slot before its admittedAt is seen": (
+        replace(OFF, per_namespace=1),
+        [
+            Step("b", (B, C), "admit"),
+            Step("c", (replace(B, phase="Failed"), C), "admit"),
+        ],
+    ),
+    "a run created again under the same name does not inherit the old reservation": (
+        replace(OFF, per_namespace=1),
+        [
+            Step("b", (B, C), "admit"),
+            Step("c", (replace(B, uid="uid-b2", created_at=NOW), C), "admit"),  # the old b held the slot
+            Step(
+                "b", (replace(B, uid="uid-b2", created_at=NOW), replace(C, admitted_at=NOW)), "wait:namespace"
+            ),
+        ],
+    ),
+    "a run created again under the same name does not inherit the old rejection": (
+        QUEUE_CAP_1,
+        [
+            Step("b", (RUNNING, B, C), "wait:namespace"),
+            Step("c", (RUNNING, B, C), "reject:QueueLimitExceeded"),
+            Step("c", (RUNNING, replace(C, uid="uid-c2")), "wait:namespace"),  # b gone, a new c
+        ],
+    ),
+    "a run created again under the same name does not inherit the old queue place": (
+        QUEUE_CAP_1,
+        [
+            Step("c", (RUNNING, C), "wait:namespace"),
+            Step("b", (RUNNING, B, replace(C, uid="uid-c2", created_at=NOW)), "wait:namespace"),
+        ],
+    ),
     "an admitted run leaves the queue": (
         replace(OFF, per_namespace=1, queue_per_namespace=1),
         [

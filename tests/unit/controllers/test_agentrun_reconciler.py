@@ -22,7 +22,7 @@ from jangar.controllers.agentrun.apply import PlanApplier
 from jangar.controllers.app_tokens import AppTokens
 from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.own_writes import STALE_RETRY_SECONDS, OwnWrites
-from jangar.runtime import Client, Request, RetryPolicy
+from jangar.runtime import ApiError, Client, Request, RetryPolicy
 from jangar.runtime.resources import JOBS, PODS
 from jangar.runtime.testing import FakeCache, FakeEventRecorder
 from jangar.settings import Settings
@@ -326,3 +326,63 @@ def test_a_write_that_changed_nothing_is_not_remembered_as_replacing_a_version()
         AGENTRUNS.kind, before, {"metadata": {"namespace": "ns", "name": "r", "resourceVersion": "8"}}
     )
     assert writes.is_stale(AGENTRUNS.kind, before)
+
+
+# -- admission reservations after failed writes (the API-server gap of docs/reliability.md) ------------------
+
+
+def admissible(world: World) -> list[str]:
+    """The runs admission would start now (what a wake-up enqueues): a run holding a slot is not in it."""
+    return [r.name for r in world.gate.runs_to_wake()]
+
+
+async def test_an_admitted_run_whose_finalizer_write_fails_gives_its_slot_back(world: World) -> None:
+    """A run admitted on its first pass writes its finalizer first; when that write fails (the API server is
+    unreachable) the run did not start, so its reservation is released at once — not when its retry comes
+    (its backoff grows during an outage) nor after a TTL."""
+    world.create_run("r1")
+    world.create_run("r2", creationTimestamp=format_time(NOW + timedelta(seconds=1)))
+    world.fake.fail_next(2, 503, method="PATCH")  # both attempts of the client's retry policy
+    with pytest.raises(ApiError):  # a 503 after the retries
+        await world.reconcile("r1")
+    assert world.stored(JOBS_COLLECTION, "r1-job") is None
+    assert world.gate.ledger.reservations == {}
+    assert admissible(world) == ["r1"]  # the slot is free again; r1 is still the FIFO head
+    await world.reconcile("r1")
+    await world.reconcile("r2")
+    r1, r2 = world.stored(RUNS, "r1"), world.stored(RUNS, "r2")
+    assert r1 is not None and r1["status"]["phase"] == "Running"
+    assert r2 is not None and r2["status"]["phase"] == "Queued"
+
+
+async def test_an_admitted_run_whose_job_creation_fails_gives_its_slot_back(world: World) -> None:
+    world.create_run("r1", finalizers=[FINALIZER_RUNTIME_CLEANUP])
+    world.fake.fail_next(4, 503, method="POST")
+    with pytest.raises(ApiError):
+        await world.reconcile("r1")
+    assert world.stored(JOBS_COLLECTION, "r1-job") is None
+    assert world.gate.ledger.reservations == {}
+    assert admissible(world) == ["r1"]
+
+
+async def test_a_run_whose_status_write_fails_after_its_job_keeps_its_slot(world: World) -> None:
+    """The Job exists, so the run really holds capacity: the reservation is kept until the cache shows the
+    Job (then the Job counts for it), and a second run is not admitted past the cap of 1 meanwhile."""
+    world.create_run("r1", finalizers=[FINALIZER_RUNTIME_CLEANUP])
+    world.create_run(
+        "r2",
+        finalizers=[FINALIZER_RUNTIME_CLEANUP],
+        creationTimestamp=format_time(NOW + timedelta(seconds=1)),
+    )
+    world.fake.fail_next(2, 503, method="PUT")
+    with pytest.raises(ApiError):
+        await world.reconciler.reconcile(Request(NS, "r1"))  # no sync: the cache has not seen the Job
+    assert world.stored(JOBS_COLLECTION, "r1-job") is not None
+    assert list(world.gate.ledger.reservations) == [(NS, "r1")]
+    assert admissible(world) == []
+    world.sync()  # the Job reaches the cache: it holds the slot now, the reservation is dropped
+    assert admissible(world) == []
+    assert world.gate.ledger.reservations == {}
+    await world.reconcile("r2")
+    r2 = world.stored(RUNS, "r2")
+    assert r2 is not None and r2["status"]["phase"] == "Queued"
