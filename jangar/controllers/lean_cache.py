@@ -5,14 +5,16 @@ A cached Job or Pod is read by: the AgentRun and ToolRun decisions and `jangar.s
 the Budget controller (`jangar.scheduler.budget`: containers' and init containers' `resources`, the pod
 `overhead`, from a Pod's `spec` or a Job's `spec.template.spec`), the admission snapshot and the mappers
 (metadata: labels, owner references, uid). Nothing reads a container's env, command, args, mounts or
-probes, nor the pod's volumes, tolerations, affinity or security context: those are the bulk of a runner
+probes, nor the pod's tolerations, affinity or security context, nor any volume but a Secret's name (the
+token refresher asks whether a Job mounts a run's token Secret): those are the bulk of a runner
 Job, and each is stored once for the Job and once again per Pod. Reads that need the full object (the log
 service, the schedule service) go to the API server. `tests/unit/controllers/test_lean_cache.py` lists every
 field a reader uses and checks that it survives.
 
 Kept: all of `metadata` except `managedFields` and kubectl's last-applied annotation; all of `status`; every
 top-level `spec` field except the pod template / pod spec lists named below; per container `name`, `image`,
-`resources`; per template `metadata.labels` / `metadata.annotations`. The transforms mutate the decoded
+`resources`; Secret volumes as `{name, secret: {secretName}}`; per template `metadata.labels` /
+`metadata.annotations`. The transforms mutate the decoded
 object in place (the informer owns it) and are idempotent.
 """
 
@@ -63,14 +65,29 @@ def _lean_containers(containers: Any) -> Any:
     return [{k: c[k] for k in CONTAINER_KEYS if k in c} if isinstance(c, dict) else c for c in containers]
 
 
+def _lean_volumes(volumes: Any) -> Any:
+    """Only the Secret volumes, as `{name, secret: {secretName}}`: the GitHub App token refresher
+    (`app_token_refresh.token_secret_in_use`) asks whether a Job still mounts a run's token Secret."""
+    if not isinstance(volumes, list):
+        return volumes
+    kept = []
+    for v in volumes:
+        secret = v.get("secret") if isinstance(v, dict) else None
+        if isinstance(secret, dict):
+            kept.append({"name": v.get("name"), "secret": {"secretName": secret.get("secretName")}})
+    return kept
+
+
 def lean_pod_spec(spec: Any) -> Any:
-    """A pod spec reduced to `POD_SPEC_KEYS` and the containers' `CONTAINER_KEYS`."""
+    """A pod spec reduced to `POD_SPEC_KEYS`, the containers' `CONTAINER_KEYS` and its Secret volumes."""
     if not isinstance(spec, dict):
         return spec
     out: dict[str, Any] = {k: spec[k] for k in POD_SPEC_KEYS if k in spec}
     for key in _CONTAINER_LISTS:
         if key in spec:
             out[key] = _lean_containers(spec[key])
+    if "volumes" in spec:
+        out["volumes"] = _lean_volumes(spec["volumes"])
     return out
 
 

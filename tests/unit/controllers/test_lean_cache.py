@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from jangar.api.contract import LABEL_RUN
+from jangar.controllers.app_token_refresh import token_secret_in_use
 from jangar.controllers.kinds import JOBS, PODS
 from jangar.controllers.lean_cache import POD_JOB_INDEX, install_pod_index, lean_job, lean_pod, pods_of_job
 from jangar.controllers.setup import _scope_cache
@@ -90,7 +91,8 @@ POD_SPEC = {
     "overhead": {"cpu": "100m"},
     "containers": [CONTAINER],
     "initContainers": [INIT],
-    "volumes": [{"name": "spec", "configMap": {"name": "r-spec"}}] * 5,
+    "volumes": [{"name": "spec", "configMap": {"name": "r-spec"}}] * 5
+    + [{"name": "vcs-token", "secret": {"secretName": "r-1-vcs-token", "items": [{"key": "token"}]}}],
     "tolerations": [{"key": "a", "operator": "Exists"}],
     "affinity": {"nodeAffinity": {"x": "y" * 100}},
 }
@@ -191,7 +193,8 @@ def test_the_bulk_nobody_reads_is_gone(transform: Any, sample: dict[str, Any]) -
     assert "managedFields" not in meta
     assert "kubectl.kubernetes.io/last-applied-configuration" not in meta["annotations"]
     spec = lean["spec"]["template"]["spec"] if transform is lean_job else lean["spec"]
-    assert set(spec) <= {"nodeName", "restartPolicy", "overhead", "containers", "initContainers"}
+    assert set(spec) <= {"nodeName", "restartPolicy", "overhead", "containers", "initContainers", "volumes"}
+    assert spec["volumes"] == [{"name": "vcs-token", "secret": {"secretName": "r-1-vcs-token"}}]
     assert set(spec["containers"][0]) == {"name", "image", "resources"}
     assert len(repr(lean)) < len(repr(sample)) / 2
 
@@ -235,3 +238,13 @@ def test_pods_of_a_job_come_from_the_index_and_match_the_label_scan() -> None:
     assert names[indexed] == names[scanned] == ["a-1", "a-2"]
     assert indexed.store(PODS).by_index(POD_JOB_INDEX, "b")[0]["metadata"]["name"] == "b-1"
     assert pods_of_job(indexed, "agents", "none") == []
+
+
+def test_the_token_refresher_still_sees_a_lean_job_mount_the_token_secret() -> None:
+    """`app_token_refresh.token_secret_in_use` reads the Job's Secret volumes from the cache: without them
+    the refresher would never re-mint a long run's GitHub App token."""
+    run = {"metadata": {"name": "r-1", "namespace": "ns"}, "status": {"phase": "Running"}}
+    job = lean_job(copy.deepcopy(JOB))
+    job["status"] = {"active": 1}
+    del job["metadata"]["deletionTimestamp"]
+    assert token_secret_in_use(run, [job]) == "r-1-vcs-token"
