@@ -9,6 +9,7 @@ the file in running pods.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -42,6 +43,9 @@ __all__ = [
 TOKEN_SECRET_KEY = "token"
 DEFAULT_TTL_SECONDS = 3600
 
+
+_TokenKey = tuple[str, str, str, str, int | None]
+"""(API base, installation id, app id, sha256 of the private key, TTL): one cached token per proof."""
 
 class GitHubAppError(RuntimeError):
     """Minting failed; the message is safe to show (it never contains the key or a token)."""
@@ -96,10 +100,10 @@ class GitHubAppTokenMinter:
         self._session = session
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self._cache: dict[tuple[str, str], tuple[InstallationToken, datetime]] = {}
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._cache: dict[_TokenKey, tuple[InstallationToken, datetime]] = {}
+        self._locks: dict[_TokenKey, asyncio.Lock] = {}
 
-    def _cached(self, key: tuple[str, str]) -> InstallationToken | None:
+    def _cached(self, key: _TokenKey) -> InstallationToken | None:
         entry = self._cache.get(key)
         if entry is None:
             return None
@@ -117,7 +121,17 @@ class GitHubAppTokenMinter:
     ) -> InstallationToken:
         """A valid installation token, minted only when the cached one is near expiry."""
         base = api_base_url.rstrip("/")
-        key = (base, str(installation_id))
+        # Keyed by what proves the right to the token, not only by the installation (an id anyone can
+        # name): a provider naming another tenant's installation with its own key must mint (and fail),
+        # never receive the token cached for the real owner.
+        pem = private_key_pem.encode() if isinstance(private_key_pem, str) else private_key_pem
+        key: _TokenKey = (
+            base,
+            str(installation_id),
+            str(app_id),
+            hashlib.sha256(pem).hexdigest(),
+            token_ttl_seconds,
+        )
         cached = self._cached(key)
         if cached is not None:
             return cached

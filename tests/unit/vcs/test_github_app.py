@@ -106,6 +106,11 @@ async def test_mint_cache_and_refresh(github: tuple[FakeGitHub, str], keypair: t
         assert (await minter.token(**args)).token == "ghs_2"  # inside the refresh window: re-minted
         assert len(fake.calls) == 2
         assert "ghs_" not in repr(first)
+        # another tenant naming the same installation with another app id or key never gets the cached
+        # token: it must mint itself (GitHub decides)
+        await minter.token(**{**args, "app_id": 43})
+        await minter.token(**{**args, "private_key_pem": keypair[0] + b"\n"})
+        assert len(fake.calls) == 4
 
 
 async def test_expiry_falls_back_to_token_ttl(
