@@ -133,9 +133,15 @@ class AdmissionGate:
                         loaded += self.window.record(uid, stamp, durable=True)
             self._loaded = True
             log.info("admission rate window loaded", admissions=loaded)
+        self._schedule_flush()  # what was stamped before the load (a standby's priming) is written now
 
     def _schedule_flush(self, delay: float = WINDOW_FLUSH_SECONDS) -> None:
-        if self._client is None or self._flush_handle is not None or not self.window.has_dirty:
+        # Only a process that loaded the durable record (`ensure_loaded`, called by reconciles: the
+        # leader) writes it: a standby's window is built from its cache alone and lacks the stamps of
+        # deleted runs, so writing it would erase them.
+        if not self._loaded or self._client is None:
+            return
+        if self._flush_handle is not None or not self.window.has_dirty:
             return
         loop = asyncio.get_running_loop()
         self._flush_handle = loop.call_later(delay, self._start_flush)

@@ -248,6 +248,7 @@ async def test_deleting_finished_runs_does_not_free_rate_budget_even_across_a_re
     for name in ("r0", "r1", "r2"):
         cache.add(AGENTRUNS, run(name, created=int(name[1])))
     g = make(cache)
+    await g.ensure_loaded()  # what the leader's reconciler does before its first admission
     assert isinstance(g.admit(cache.get(AGENTRUNS, "r0", "a")), Admit)
     assert isinstance(g.admit(cache.get(AGENTRUNS, "r1", "a")), Admit)
     for name in ("r0", "r1"):  # they finish and are deleted (the status writes reach the cache first)
@@ -271,3 +272,27 @@ async def test_deleting_finished_runs_does_not_free_rate_budget_even_across_a_re
     waiting = restarted.admit(cache.get(AGENTRUNS, "r2", "a"))
     assert isinstance(waiting, Waiting) and waiting.reason == "RateLimited"
     assert waiting.requeue_after == 60  # both admitted at t=100 (now): free at t=160
+
+
+async def test_a_standby_that_never_loaded_the_record_never_writes_it() -> None:
+    """A standby primes its window from its cache (no stamps of deleted runs); writing that would erase
+    the leader's record. Only `ensure_loaded` (a reconcile: the leader) turns writing on, and then what
+    was stamped before is written."""
+    import asyncio
+
+    client = _ConfigMapClient()
+    cache = FakeCache()
+    cache.add(AGENTRUNS, run("r0", created=0, phase="Succeeded", admitted=100))
+    g = gate(cache, per_namespace=0, rate_per_namespace=2, rate_window_seconds=60)
+    g._client = client  # type: ignore[assignment]
+    g._loaded = False
+    g.wake_mapper(cache.get(AGENTRUNS, "r0", "a"))
+    await asyncio.sleep(0.5)  # longer than the flush delay
+    assert client.objects == {}
+    await g.ensure_loaded()
+
+    async def written() -> None:
+        while not client.objects:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(written(), timeout=10)
