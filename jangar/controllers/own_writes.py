@@ -11,10 +11,16 @@ write in flight, and a stale read can only be deferred until the informer catche
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["STALE_RETRY_SECONDS", "OwnWrites"]
+__all__ = ["MAX_REMEMBERED", "STALE_RETRY_SECONDS", "OwnWrites"]
+
+MAX_REMEMBERED = 10_000
+"""Objects remembered at most, oldest dropped first: a Job patched once is never read through `is_stale`
+again once the cache shows the patch, so without a bound every finished Job would stay. Forgetting one only
+risks a repeated (idempotent) write."""
 
 STALE_RETRY_SECONDS = 0.25
 """How soon a pass that read a superseded version runs again (the watch usually delivers within ms)."""
@@ -30,8 +36,9 @@ def _rv(obj: Mapping[str, Any]) -> str:
 
 
 class OwnWrites:
-    def __init__(self) -> None:
-        self._replaced: dict[tuple[str, str, str], set[str]] = {}
+    def __init__(self, max_remembered: int = MAX_REMEMBERED) -> None:
+        self._replaced: OrderedDict[tuple[str, str, str], set[str]] = OrderedDict()
+        self._max = max_remembered
 
     def __len__(self) -> int:
         return len(self._replaced)
@@ -44,7 +51,11 @@ class OwnWrites:
         if after is not None and _rv(after) == rv:
             return
         if rv:
-            self._replaced.setdefault(_key(kind, before), set()).add(rv)
+            key = _key(kind, before)
+            self._replaced.setdefault(key, set()).add(rv)
+            self._replaced.move_to_end(key)
+            while len(self._replaced) > self._max:
+                self._replaced.popitem(last=False)
 
     def is_stale(self, kind: str, obj: Mapping[str, Any]) -> bool:
         """`obj` (as read from the cache) is a version one of our writes already replaced."""

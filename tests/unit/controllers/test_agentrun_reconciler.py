@@ -386,3 +386,15 @@ async def test_a_run_whose_status_write_fails_after_its_job_keeps_its_slot(world
     await world.reconcile("r2")
     r2 = world.stored(RUNS, "r2")
     assert r2 is not None and r2["status"]["phase"] == "Queued"
+
+
+def test_the_memory_of_own_writes_is_bounded() -> None:
+    """A TTL-patched Job is never checked again once the cache shows the patch: the memory must not keep
+    every finished Job for the life of the process."""
+    writes = OwnWrites(max_remembered=3)
+    for i in range(10):
+        meta = {"namespace": "ns", "name": f"j{i}", "resourceVersion": "1"}
+        writes.wrote("Job", {"metadata": meta}, {"metadata": {**meta, "resourceVersion": "2"}})
+    assert len(writes) == 3
+    assert writes.is_stale("Job", {"metadata": {"namespace": "ns", "name": "j9", "resourceVersion": "1"}})
+    assert not writes.is_stale("Job", {"metadata": {"namespace": "ns", "name": "j0", "resourceVersion": "1"}})
