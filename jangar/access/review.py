@@ -214,7 +214,7 @@ class SharedTokenAccess(Access):
 
 # -- Secrets an object names ----------------------------------------------------------------------
 
-_SECRET_LISTS = frozenset({"secrets", "allowedSecrets"})
+_SECRET_LISTS = frozenset({"secrets", "allowedSecrets", "imagePullSecrets"})
 
 
 def _names(value: object) -> Iterator[str]:
@@ -232,6 +232,9 @@ def _names(value: object) -> Iterator[str]:
 
 def _walk(node: object) -> Iterator[str]:
     if isinstance(node, Mapping):
+        # a workload volume `{type: secret, name: X}` mounts Secret X when it names no `secretName`
+        if node.get("type") == "secret" and not node.get("secretName"):
+            yield from _names(node.get("name"))
         for key, value in node.items():
             k = str(key)
             if k in _SECRET_LISTS or k.endswith(("secretRef", "SecretRef", "secretName", "SecretName")):
@@ -244,8 +247,9 @@ def _walk(node: object) -> Iterator[str]:
 
 
 def referenced_secrets(obj: Mapping[str, Any]) -> list[str]:
-    """The Secret names an object's spec refers to (`secrets`, `allowedSecrets`, `secretRef`,
-    `*SecretRef`, `secretName`, `*SecretName`), sorted and unique. Over-inclusive on purpose: a false
+    """The Secret names an object's spec refers to (`secrets`, `allowedSecrets`, `imagePullSecrets`,
+    `secretRef`, `*SecretRef`, `secretName`, `*SecretName`, and a workload volume of `type: secret` by its
+    `name`), sorted and unique. Over-inclusive on purpose: a false
     match only asks the caller for one more `get`."""
     return sorted(set(_walk(obj.get("spec") or {})))
 

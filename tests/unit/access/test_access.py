@@ -237,6 +237,20 @@ def test_referenced_secrets_and_the_reads_they_need() -> None:
     }
     assert referenced_secrets(obj) == ["a", "b", "c", "d", "e", "f", "g", "h"]
     assert referenced_secrets({"spec": {}}) == [] == referenced_secrets({})
+    # a workload volume mounting a Secret by its name, and image pull Secrets
+    workload = {
+        "spec": {
+            "workload": {
+                "volumes": [
+                    {"type": "secret", "name": "mounted", "mountPath": "/s"},
+                    {"type": "secret", "name": "vol", "secretName": "named"},
+                    {"type": "emptyDir", "name": "scratch"},
+                ],
+                "imagePullSecrets": [{"name": "pull"}],
+            }
+        }
+    }
+    assert referenced_secrets(workload) == ["mounted", "named", "pull"]
     assert secret_reads("ns", ["b", "a", "a"]) == [
         Attributes("get", "", "secrets", "ns", "a"),
         Attributes("get", "", "secrets", "ns", "b"),
