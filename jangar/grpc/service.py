@@ -616,10 +616,22 @@ class AgentctlService:
         try:
             # Each presented token in order (`authorization`, then `x-jangar-token`): a proxy's own
             # `authorization` header does not hide the caller's `x-jangar-token`.
+            # An earlier token that TokenReview could not judge (UNAVAILABLE) does not stop a later one
+            # (the shared token needs no TokenReview); it is reported only when no later token is accepted.
+            unavailable: AccessUnavailable | None = None
             for token in tokens[:-1]:
-                with contextlib.suppress(Unauthenticated):
+                try:
                     return await self.access.authenticate(token)
-            return await self.access.authenticate(tokens[-1] if tokens else None)
+                except Unauthenticated:
+                    continue
+                except AccessUnavailable as exc:
+                    unavailable = unavailable or exc
+            try:
+                return await self.access.authenticate(tokens[-1] if tokens else None)
+            except Unauthenticated:
+                if unavailable is not None:
+                    raise unavailable from None
+                raise
         except AccessError as exc:
             code, message = _status_for(exc)
             if code == grpc.StatusCode.UNAUTHENTICATED:

@@ -47,6 +47,7 @@ DEFAULT_TTL_SECONDS = 3600
 _TokenKey = tuple[str, str, str, str, int | None]
 """(API base, installation id, app id, sha256 of the private key, TTL): one cached token per proof."""
 
+
 class GitHubAppError(RuntimeError):
     """Minting failed; the message is safe to show (it never contains the key or a token)."""
 

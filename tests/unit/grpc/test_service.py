@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 
@@ -220,3 +222,49 @@ async def test_agentrun_methods_translate_the_runs_service() -> None:
         await svc.get_agent_run(pb.GetRequest(name="missing"), ADMIN)
     with pytest.raises(InvalidRequest):
         await svc.cancel_agent_run(pb.CancelAgentRunRequest(namespace="agents"), ADMIN)
+
+
+class _Context:
+    """The slice of a gRPC servicer context `_authenticate` uses."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._metadata = metadata
+        self.aborted: tuple[grpc.StatusCode, str] | None = None
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:1"
+
+    async def abort(self, code: grpc.StatusCode, message: str) -> None:
+        self.aborted = (code, message)
+        raise RuntimeError("aborted")
+
+
+class _ProxyThenShared(StaticAccess):
+    """TokenReview is down for the proxy's `authorization` token; the shared token needs no TokenReview."""
+
+    async def authenticate(self, token: str | None) -> Any:
+        from jangar.access import AccessUnavailable, Unauthenticated
+
+        if token == "shared":
+            return ADMIN
+        if token == "proxy":
+            raise AccessUnavailable("TokenReview failed: 503")
+        raise Unauthenticated("no")
+
+
+async def test_a_token_tokenreview_cannot_judge_does_not_hide_the_callers_shared_token() -> None:
+    service = AgentctlService(
+        Settings.from_env({}),
+        client=None,  # type: ignore[arg-type]
+        cache=None,  # type: ignore[arg-type]
+        access=_ProxyThenShared(),
+    )
+    both = _Context((("authorization", "Bearer proxy"), ("x-jangar-token", "shared")))
+    assert await service._authenticate("GetServerInfo", both) == ADMIN  # type: ignore[arg-type]
+    alone = _Context((("authorization", "Bearer proxy"), ("x-jangar-token", "wrong")))
+    with pytest.raises(RuntimeError):
+        await service._authenticate("GetServerInfo", alone)  # type: ignore[arg-type]
+    assert alone.aborted is not None and alone.aborted[0] == grpc.StatusCode.UNAVAILABLE
