@@ -8,8 +8,8 @@ transition time comes from the status (`startedAt`, `finishedAt`, condition time
 state after a restart finds the rows already there. So a crash, a full buffer or a database outage costs a
 delay, never a record:
 
-* `Offer.REFUSED` (buffer full, schema missing): the reconciler requeues the run after
-  `RECORD_RETRY_SECONDS` and offers it again;
+* `Offer.REFUSED` (buffer full, schema missing): the reconciler requeues the run after a random moment
+  between `RECORD_RETRY_SECONDS` and `RECORD_REFUSED_SPREAD_SECONDS` and offers it again;
 * a run about to be deleted (retention, or its finalizer about to be removed) waits until its record is
   committed (`Offer.RECORDED`), polling every `RECORD_RETRY_SECONDS`; a user's delete waits at most
   `RECORD_HOLD_DELETE_SECONDS` after its `deletionTimestamp`, so a database that is gone for good cannot
@@ -18,6 +18,7 @@ delay, never a record:
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ log = structlog.get_logger("jangar.controllers.recording")
 
 __all__ = [
     "RECORD_HOLD_DELETE_SECONDS",
+    "RECORD_REFUSED_SPREAD_SECONDS",
     "RECORD_RETRY_SECONDS",
     "Offer",
     "RunRecorderProtocol",
@@ -45,6 +47,9 @@ __all__ = [
 
 RECORD_RETRY_SECONDS = 5.0
 """How soon a run whose record was refused (or is awaited before a delete) is offered again."""
+
+RECORD_REFUSED_SPREAD_SECONDS = 30.0
+"""The latest a refused record is offered again (`retry_refused` picks a moment up to this)."""
 
 RECORD_HOLD_DELETE_SECONDS = 120.0
 """How long a deleted run's finalizer waits for its record to be committed, after `deletionTimestamp`."""
@@ -251,7 +256,10 @@ def record_tracked_run(recorder: RunRecorderProtocol | None, kind: str, run: Map
 
 
 def retry_refused(offer: Offer, requeue_after: float | None) -> float | None:
-    """`requeue_after`, shortened to `RECORD_RETRY_SECONDS` when the record was refused (offer it again)."""
+    """`requeue_after`, shortened to a moment between `RECORD_RETRY_SECONDS` and
+    `RECORD_REFUSED_SPREAD_SECONDS` when the record was refused (offer it again). The spread is random so
+    that thousands of refused runs during a long outage come back spread out, not in one wave every 5 s."""
     if offer is not Offer.REFUSED:
         return requeue_after
-    return RECORD_RETRY_SECONDS if requeue_after is None else min(requeue_after, RECORD_RETRY_SECONDS)
+    delay = random.uniform(RECORD_RETRY_SECONDS, RECORD_REFUSED_SPREAD_SECONDS)
+    return delay if requeue_after is None else min(requeue_after, delay)

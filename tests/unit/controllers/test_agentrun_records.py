@@ -13,6 +13,7 @@ from jangar.api.contract import FINALIZER_RUNTIME_CLEANUP
 from jangar.conditions import format_time
 from jangar.controllers.recording import (
     RECORD_HOLD_DELETE_SECONDS,
+    RECORD_REFUSED_SPREAD_SECONDS,
     RECORD_RETRY_SECONDS,
     provider_of,
     retry_refused,
@@ -85,7 +86,8 @@ async def test_a_refused_record_requeues_the_run_to_offer_it_again(world: World)
     _finish_job(world)
     world.now = NOW + timedelta(seconds=5)
     result = await world.reconcile()
-    assert result is not None and result.requeue_after == RECORD_RETRY_SECONDS
+    assert result is not None and result.requeue_after is not None
+    assert RECORD_RETRY_SECONDS <= result.requeue_after <= RECORD_REFUSED_SPREAD_SECONDS
     recorder.answer = Offer.PENDING  # taken on the next pass: back to the plan's own wake-up
     result = await world.reconcile()
     assert result is not None and result.requeue_after == pytest.approx(
@@ -172,8 +174,11 @@ def test_the_provider_comes_from_the_job_then_the_agent_then_the_run_label() -> 
 
 
 def test_retry_refused_only_shortens_the_wake_up_of_a_refused_offer() -> None:
-    assert retry_refused(Offer.REFUSED, None) == RECORD_RETRY_SECONDS
+    delays = {retry_refused(Offer.REFUSED, None) for _ in range(50)}
+    assert all(d is not None and RECORD_RETRY_SECONDS <= d <= RECORD_REFUSED_SPREAD_SECONDS for d in delays)
+    assert len(delays) > 1  # spread out, not one wave
     assert retry_refused(Offer.REFUSED, 1.0) == 1.0
-    assert retry_refused(Offer.REFUSED, 600.0) == RECORD_RETRY_SECONDS
+    later = retry_refused(Offer.REFUSED, 600.0)
+    assert later is not None and RECORD_RETRY_SECONDS <= later <= RECORD_REFUSED_SPREAD_SECONDS
     assert retry_refused(Offer.PENDING, None) is None
     assert retry_refused(Offer.RECORDED, 600.0) == 600.0
