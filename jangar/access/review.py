@@ -9,6 +9,7 @@ five. Tokens are cached under their SHA-256, never in clear. An API-server error
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
@@ -40,6 +41,8 @@ AUTHN_TTL_SECONDS = 120.0
 AUTHZ_TTL_SECONDS = 300.0
 DENIED_TTL_SECONDS = 30.0
 CACHE_SIZE = 4096
+REVIEWS_IN_FLIGHT = 16
+"""TokenReviews sent at once (the rest wait): a flood of unknown tokens cannot fan out API requests."""
 
 
 class Access:
@@ -105,7 +108,14 @@ class KubeAccess(Access):
         self.audiences = list(audiences)
         self.authn_ttl, self.authz_ttl, self.denied_ttl = authn_ttl, authz_ttl, denied_ttl
         # (user,) or (None,) for a token TokenReview refused: a 1-tuple tells "refused" from "not cached".
+        # Accepted and refused tokens live in separate caches, so a flood of random tokens (each one a
+        # refusal) cannot evict the identities of real callers.
         self._tokens: TTLCache[str, tuple[UserInfo | None]] = TTLCache(max_size, clock=clock)
+        self._refused: TTLCache[str, tuple[UserInfo | None]] = TTLCache(max_size, clock=clock)
+        # One TokenReview per token at a time (concurrent requests with one token wait for its answer),
+        # and at most REVIEWS_IN_FLIGHT at once: unauthenticated callers cannot fan out API requests.
+        self._in_flight: dict[str, asyncio.Future[UserInfo | None]] = {}
+        self._reviews = asyncio.Semaphore(REVIEWS_IN_FLIGHT)
         self._decisions: TTLCache[tuple[UserInfo, Attributes], tuple[bool, str]] = TTLCache(
             max_size, clock=clock
         )
@@ -127,8 +137,24 @@ class KubeAccess(Access):
         if not self.token_review:
             raise Unauthenticated()
         key = _digest(token)
-        cached = self._tokens.get(key)
-        user = cached[0] if cached is not None else await self._review_token(token, key)
+        cached = self._tokens.get(key) or self._refused.get(key)
+        if cached is not None:
+            user = cached[0]
+        elif (pending := self._in_flight.get(key)) is not None:
+            user = await asyncio.shield(pending)
+        else:
+            future: asyncio.Future[UserInfo | None] = asyncio.get_running_loop().create_future()
+            self._in_flight[key] = future
+            try:
+                async with self._reviews:
+                    user = await self._review_token(token, key)
+                future.set_result(user)
+            except BaseException as exc:
+                future.set_exception(exc)
+                future.exception()  # retrieved: no "never retrieved" warning when nobody else waits
+                raise
+            finally:
+                self._in_flight.pop(key, None)
         if user is None:
             raise Unauthenticated()
         return user
@@ -147,7 +173,10 @@ class KubeAccess(Access):
         user = _user_from(status) if status.get("authenticated") else None
         if user is not None and not user.username:
             user = None
-        self._tokens.put(key, (user,), self.authn_ttl if user else self.denied_ttl)
+        if user is not None:
+            self._tokens.put(key, (user,), self.authn_ttl)
+        else:
+            self._refused.put(key, (None,), self.denied_ttl)
         return user
 
     async def allowed(self, user: UserInfo, attributes: Attributes) -> tuple[bool, str]:

@@ -22,6 +22,7 @@ from jangar.access import (
     referenced_secrets,
     secret_reads,
 )
+from jangar.access.review import REVIEWS_IN_FLIGHT
 from jangar.runtime import ApiError
 from jangar.settings import Settings, SettingsError
 
@@ -287,3 +288,43 @@ def test_jangar_serve_exits_2_naming_the_grpc_token_when_nobody_could_authentica
     )
     assert result.returncode == 2
     assert "JANGAR_GRPC_TOKEN" in result.stderr
+
+
+async def test_a_flood_of_unknown_tokens_neither_evicts_real_callers_nor_fans_out_reviews() -> None:
+    """Refused tokens have their own cache (random tokens cannot push a real caller's identity out), the
+    same token asked concurrently is reviewed once, and reviews in flight are capped."""
+    import asyncio
+
+    client, clock = ReviewClient(), Clock()
+    access = _access(client, clock, max_size=8)
+    user = await access.authenticate("good")
+    for i in range(100):
+        with pytest.raises(Unauthenticated):
+            await access.authenticate(f"random-{i}")
+    before = client.count("/tokenreviews")
+    assert await access.authenticate("good") == user
+    assert client.count("/tokenreviews") == before  # still cached
+
+    in_flight, peak = 0, 0
+    release = asyncio.Event()
+    original = client.request
+
+    async def slow(method: str, path: str, **kw: Any) -> Any:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await release.wait()
+        in_flight -= 1
+        return await original(method, path, **kw)
+
+    client.request = slow  # type: ignore[method-assign]
+    same = [asyncio.create_task(access.authenticate("good-2")) for _ in range(20)]
+    others = [asyncio.create_task(access.authenticate(f"x-{i}")) for i in range(40)]
+    await asyncio.sleep(0.05)
+    assert peak <= REVIEWS_IN_FLIGHT
+    release.set()
+    await asyncio.gather(*same, *others, return_exceptions=True)
+    reviews_of_same = [
+        b for p, b in client.calls if p.endswith("/tokenreviews") and b["spec"]["token"] == "good-2"
+    ]
+    assert len(reviews_of_same) == 1
