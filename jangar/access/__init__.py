@@ -23,7 +23,14 @@ from jangar.access.identity import (
     UserInfo,
     bearer_token,
 )
-from jangar.access.review import Access, KubeAccess, SharedTokenAccess, referenced_secrets, secret_reads
+from jangar.access.review import (
+    Access,
+    KubeAccess,
+    SharedTokenAccess,
+    referenced_secrets,
+    secret_reads,
+    service_account_rights,
+)
 from jangar.access.rules import listing, on
 
 __all__ = [
@@ -44,4 +51,5 @@ __all__ = [
     "on",
     "referenced_secrets",
     "secret_reads",
+    "service_account_rights",
 ]

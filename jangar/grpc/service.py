@@ -51,6 +51,7 @@ from jangar.access import (
     on,
     referenced_secrets,
     secret_reads,
+    service_account_rights,
 )
 from jangar.api import registry
 from jangar.api.contract import Phase, is_terminal
@@ -273,7 +274,13 @@ class AgentctlService:
             await self.client.get(ref, name, namespace)
         except NotFoundError:
             needed.append(on(ref, "create", namespace, name))
-        return [*needed, *secret_reads(namespace, referenced_secrets(obj))]
+        runtime = ((obj.get("spec") or {}).get("runtime") or {}) if ref == AGENTRUNS else {}
+        config = runtime.get("config") if isinstance(runtime, Mapping) else None
+        return [
+            *needed,
+            *secret_reads(namespace, referenced_secrets(obj)),
+            *service_account_rights(namespace, config),
+        ]
 
     async def _apply(
         self, user: UserInfo, manifest: str, namespace: str, only_kind: str | None
@@ -399,7 +406,13 @@ class AgentctlService:
             if not value:
                 raise InvalidRequest(f"{field} is required")
         ns = self._namespace(request.namespace)
-        await self.access.require(user, on(AGENTRUNS, "create", ns), *secret_reads(ns, request.secrets))
+        runtime_config = {kv.key: kv.value for kv in request.runtime_config}
+        await self.access.require(
+            user,
+            on(AGENTRUNS, "create", ns),
+            *secret_reads(ns, request.secrets),
+            *service_account_rights(ns, runtime_config),
+        )
         workload = request.workload
         result = await self.runs.submit(
             Submission(
@@ -407,7 +420,7 @@ class AgentctlService:
                 namespace=request.namespace,
                 implementation_spec=request.implementation_name,
                 runtime=request.runtime_type,
-                runtime_config={kv.key: kv.value for kv in request.runtime_config},
+                runtime_config=runtime_config,
                 parameters={kv.key: kv.value for kv in request.parameters},
                 workload_image=workload.image or None,
                 resource_requests={

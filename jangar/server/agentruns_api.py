@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from jangar.access import AccessError, listing, on, secret_reads
+from jangar.access import AccessError, listing, on, secret_reads, service_account_rights
 from jangar.api.refs import AGENTRUNS
 from jangar.runtime import ApiError
 from jangar.server.auth import access_error_response, require
@@ -153,7 +153,12 @@ class AgentRunsApi:
             return _error(400, f"request body is not JSON: {err}")
         submission = parse_submission(body, request.headers.get("Idempotency-Key"))
         ns = self.runs.namespace(submission.namespace)
-        await require(request, on(AGENTRUNS, "create", ns), *secret_reads(ns, submission.secrets))
+        await require(
+            request,
+            on(AGENTRUNS, "create", ns),
+            *secret_reads(ns, submission.secrets),
+            *service_account_rights(ns, submission.runtime_config),
+        )
         result = await self.runs.submit(submission)
         return web.json_response(result.run, status=200 if result.replayed else 201)
 

@@ -328,3 +328,16 @@ async def test_a_flood_of_unknown_tokens_neither_evicts_real_callers_nor_fans_ou
         b for p, b in client.calls if p.endswith("/tokenreviews") and b["spec"]["token"] == "good-2"
     ]
     assert len(reviews_of_same) == 1
+
+
+def test_naming_the_pods_service_account_needs_create_pods() -> None:
+    """kubectl lets a pod creator run as any ServiceAccount of the namespace, so that is what picking one
+    through a run costs: a caller who may only create AgentRuns cannot borrow a stronger token."""
+    from jangar.access import service_account_rights
+
+    assert service_account_rights("team-a", {}) == [] == service_account_rights("team-a", None)
+    assert service_account_rights("team-a", {"serviceAccount": "  "}) == []
+    for key in ("serviceAccount", "serviceAccountName"):
+        assert service_account_rights("team-a", {key: "jangar"}) == [
+            Attributes("create", "", "pods", "team-a")
+        ]
