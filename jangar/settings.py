@@ -1035,8 +1035,9 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> Settings:
-        """Parse `env` (default ``os.environ``). Raises `SettingsError` naming the first bad variable."""
-        return cast(Settings, _read(cls, os.environ if env is None else env))
+        """Parse `env` (default ``os.environ``). Raises `SettingsError` naming the first bad variable.
+        The 0.9.29 ``AGENTS_*`` names are read as aliases (`ENV_ALIASES`; a set ``JANGAR_*`` wins)."""
+        return _from_env_with_aliases(cls, os.environ if env is None else env)
 
 
 #: Checks across the fields of a group, run after the group is read from the environment.
@@ -1115,6 +1116,73 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{path}: the settings table is stale; run python -m jangar.settings --write {path}")
         return 1
     return 0
+
+
+# ----------------------------------------------------------------------------------------------------
+# issue 13 item 1: the 0.9.29 names. The reference renamed every variable from `JANGAR_*` to `AGENTS_*`
+# (drift-0.9.29.md row 1: a prefix swap, the rest of the name unchanged, e.g. `AGENTS_GRPC_TOKEN`), so each
+# declared `JANGAR_<X>` has exactly one 0.9.29 name `AGENTS_<X>`. `ENV_ALIASES` is the one table (derived from
+# the declarations, so a new setting gets its alias for free). Precedence: a `JANGAR_*` variable that is set
+# (not blank) wins; the `AGENTS_*` one is read only when it is unset or blank. Both set to different values
+# is a warning at start-up naming both variables (never their values). `AGENTS_*` names without a
+# `JANGAR_*` twin are ignored, as unknown `JANGAR_*` names are. A bad value read from an alias is an error
+# naming the alias (the variable the user wrote).
+
+_JANGAR_PREFIX = "JANGAR_"
+_AGENTS_PREFIX = "AGENTS_"
+
+
+def _alias_table() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for row in describe():
+        if row.env.startswith(_JANGAR_PREFIX):
+            table[_AGENTS_PREFIX + row.env[len(_JANGAR_PREFIX) :]] = row.env
+    return table
+
+
+#: 0.9.29 name (`AGENTS_*`) -> jangar name (`JANGAR_*`), one entry per declared variable.
+ENV_ALIASES: Mapping[str, str] = _alias_table()
+__all__ += ["ENV_ALIASES", "alias_conflicts", "resolve_aliases"]
+
+
+def resolve_aliases(env: Env) -> tuple[dict[str, str], dict[str, str]]:
+    """`env` with each alias copied to its `JANGAR_*` name where that is unset or blank, and the map
+    jangar name -> alias for the variables whose value came from an alias."""
+    merged = dict(env)
+    used: dict[str, str] = {}
+    for alias, name in ENV_ALIASES.items():
+        if _raw(env, alias) is not None and _raw(env, name) is None:
+            merged[name] = env[alias]
+            used[name] = alias
+    return merged, used
+
+
+def alias_conflicts(env: Env) -> list[tuple[str, str]]:
+    """(jangar name, alias) pairs set to different values (the `JANGAR_*` one is used)."""
+    return [
+        (name, alias)
+        for alias, name in ENV_ALIASES.items()
+        if (value := _raw(env, alias)) is not None and (own := _raw(env, name)) is not None and own != value
+    ]
+
+
+def _from_env_with_aliases(cls: type[Settings], env: Env) -> Settings:
+    import structlog  # only the start-up path logs
+
+    merged, used = resolve_aliases(env)
+    for name, alias in alias_conflicts(env):
+        structlog.get_logger("jangar.settings").warning(
+            "both the jangar and the 0.9.29 name of a setting are set, to different values; the jangar one is used",
+            used=name,
+            ignored=alias,
+        )
+    try:
+        return cast(Settings, _read(cls, merged))
+    except SettingsError as err:
+        given = used.get(err.name)
+        if given is None:
+            raise
+        raise SettingsError(given, f"{err.problem} (the 0.9.29 name of {err.name})") from None
 
 
 if __name__ == "__main__":
