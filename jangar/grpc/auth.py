@@ -15,13 +15,17 @@ from collections.abc import Iterable
 
 AUTH_HEADER = "authorization"
 TOKEN_HEADER = "x-jangar-token"
+TOKEN_HEADER_AGENTS = "x-agents-token"
+"""The 0.9.29 reference's name for `TOKEN_HEADER` (issue 13 item 1): accepted beside it."""
+TOKEN_HEADERS = frozenset({TOKEN_HEADER, TOKEN_HEADER_AGENTS})
 UNAUTHENTICATED_MESSAGE = "invalid or missing agentctl token"
 _BEARER = "bearer "
 
 
 def presented_tokens(metadata: Iterable[tuple[str, str | bytes]] | None) -> list[str]:
     """Every token the caller presented: `authorization` (an optional `Bearer ` prefix, any case, is
-    dropped) and `x-jangar-token`, in that order. Binary (`-bin`) metadata never carries a token."""
+    dropped), `x-jangar-token` and the 0.9.29 `x-agents-token`, in the order sent. Binary (`-bin`)
+    metadata never carries a token."""
     tokens: list[str] = []
     for key, value in metadata or ():
         if not isinstance(value, str):
@@ -34,7 +38,7 @@ def presented_tokens(metadata: Iterable[tuple[str, str | bytes]] | None) -> list
             elif text[: len(_BEARER)].lower() == _BEARER:
                 text = text[len(_BEARER) :].strip()
             tokens.append(text)
-        elif name == TOKEN_HEADER:
+        elif name in TOKEN_HEADERS:
             tokens.append(value.strip())
     return [t for t in tokens if t]
 

@@ -627,7 +627,7 @@ class AgentctlService:
         shared token accepts) or UNAVAILABLE (TokenReview could not be asked). Tokens are never logged."""
         tokens = auth.presented_tokens(context.invocation_metadata())
         try:
-            # Each presented token in order (`authorization`, then `x-jangar-token`): a proxy's own
+            # Each presented token in order (`authorization`, `x-jangar-token`, `x-agents-token`): a proxy's own
             # `authorization` header does not hide the caller's `x-jangar-token`.
             # An earlier token that TokenReview could not judge (UNAVAILABLE) does not stop a later one
             # (the shared token needs no TokenReview); it is reported only when no later token is accepted.

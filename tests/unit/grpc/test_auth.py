@@ -18,6 +18,8 @@ from jangar.grpc import auth
         ([("Authorization", "tok")], ["tok"]),  # no prefix: the raw value
         ([("x-jangar-token", " tok ")], ["tok"]),
         ([("authorization", "Bearer a"), ("x-jangar-token", "b")], ["a", "b"]),
+        ([("x-agents-token", " tok ")], ["tok"]),  # the 0.9.29 header (issue 13)
+        ([("X-Agents-Token", "a"), ("x-jangar-token", "b")], ["a", "b"]),
         ([("authorization", "Bearer ")], []),  # an empty token is no token
         ([("authorization-bin", b"tok")], []),
         ([("x-other", "tok")], []),

@@ -268,3 +268,15 @@ async def test_a_token_tokenreview_cannot_judge_does_not_hide_the_callers_shared
     with pytest.raises(RuntimeError):
         await service._authenticate("GetServerInfo", alone)  # type: ignore[arg-type]
     assert alone.aborted is not None and alone.aborted[0] == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_the_0_9_29_token_header_authenticates_like_x_jangar_token() -> None:
+    """issue 13 item 1: `x-agents-token` (the 0.9.29 header) is read beside `x-jangar-token`."""
+    service = AgentctlService(
+        Settings.from_env({}),
+        client=None,  # type: ignore[arg-type]
+        cache=None,  # type: ignore[arg-type]
+        access=_ProxyThenShared(),
+    )
+    agents = _Context((("authorization", "Bearer proxy"), ("x-agents-token", "shared")))
+    assert await service._authenticate("GetServerInfo", agents) == ADMIN  # type: ignore[arg-type]
