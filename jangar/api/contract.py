@@ -145,6 +145,21 @@ when it is not one)."""
 
 __all__ += ["LABEL_DELIVERY_ID"]
 
+# -- issue 13 item 1: the 0.9.29 name of the delivery-id label ---------------------------------------------
+LABEL_DELIVERY_ID_AGENTS: Final = "agents.proompteng.ai/delivery-id"
+"""The 0.9.29 reference's delivery-id label (drift-0.9.29.md row 1). jangar writes both labels, with the
+same value, wherever it writes `LABEL_DELIVERY_ID` (`delivery_id_labels`), so selectors of either
+generation find the run."""
+LABELS_DELIVERY_ID: Final = (LABEL_DELIVERY_ID, LABEL_DELIVERY_ID_AGENTS)
+
+
+def delivery_id_labels(value: str) -> dict[str, str]:
+    """Both delivery-id labels set to `value` (already a label value)."""
+    return dict.fromkeys(LABELS_DELIVERY_ID, value)
+
+
+__all__ += ["LABELS_DELIVERY_ID", "LABEL_DELIVERY_ID_AGENTS", "delivery_id_labels"]
+
 
 # -- SubOrchestration ancestry (issue 10, integration) -------------------------------------------------------
 ANNOTATION_ORCHESTRATION_ANCESTRY: Final = "jangar.proompteng.ai/orchestration-ancestry"

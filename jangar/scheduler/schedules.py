@@ -26,11 +26,11 @@ from croniter import croniter
 
 from jangar.api.contract import (
     ANNOTATION_SCHEDULED_TIME,
-    LABEL_DELIVERY_ID,
     LABEL_MANAGED_BY,
     LABEL_SCHEDULE,
     MANAGED_BY,
     SCHEDULE_DELIVERY_PLACEHOLDER,
+    delivery_id_labels,
 )
 from jangar.runtime import ResourceRef
 from jangar.scheduler.naming import dns_label, label_value
@@ -194,7 +194,7 @@ def build_template(schedule: Mapping[str, Any], target: Mapping[str, Any]) -> di
         and not k.startswith("schedules.proompteng.ai/")
     }
     labels.update(schedule_labels(name))
-    labels[LABEL_DELIVERY_ID] = SCHEDULE_DELIVERY_PLACEHOLDER
+    labels.update(delivery_id_labels(SCHEDULE_DELIVERY_PLACEHOLDER))
     annotations = {
         k: v
         for k, v in (tmeta.get("annotations") or {}).items()
@@ -242,7 +242,7 @@ def run_for_tick(
         meta.pop(key, None)
     labels = dict(_substitute(meta.get("labels") or {}, label_value(did)))
     labels.update(schedule_labels(schedule))
-    labels[LABEL_DELIVERY_ID] = label_value(did)
+    labels.update(delivery_id_labels(label_value(did)))
     annotations = dict(meta.get("annotations") or {})
     annotations[ANNOTATION_SCHEDULED_TIME] = truncate_to_minute(tick).strftime("%Y-%m-%dT%H:%M:%SZ")
     spec = _substitute(copy.deepcopy(dict(template.get("spec") or {})), did)

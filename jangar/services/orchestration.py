@@ -32,11 +32,11 @@ import structlog
 from jangar.api.contract import (
     APPROVAL_DECISIONS,
     LABEL_APPROVAL_DECISION,
-    LABEL_DELIVERY_ID,
     LABEL_ORCHESTRATION_RUN,
     LABEL_ORCHESTRATION_STEP,
     Phase,
     approval_delivery_id,
+    delivery_id_labels,
 )
 from jangar.api.refs import (
     APPROVALPOLICIES,
@@ -119,7 +119,7 @@ def _metadata(
     metadata: dict[str, Any] = {"namespace": namespace}
     all_labels = dict(labels)
     if delivery_id:
-        all_labels[LABEL_DELIVERY_ID] = label_value(delivery_id)
+        all_labels.update(delivery_id_labels(label_value(delivery_id)))
     if all_labels:
         metadata["labels"] = all_labels
     if name:

@@ -26,10 +26,10 @@ from typing import Any
 from jangar.api.contract import (
     ANNOTATION_RERUN,
     ANNOTATION_SYSTEM_IMPROVEMENT,
-    LABEL_DELIVERY_ID,
     LABEL_RERUN_KIND,
     LABEL_RERUN_OF,
     Phase,
+    delivery_id_labels,
     is_terminal,
 )
 from jangar.conditions import parse_time
@@ -196,7 +196,7 @@ def decide(run: Mapping[str, Any], config: RerunConfig, *, prompt: str, now: dat
                         delivery_id=delivery,
                         parameters=_parameters(run, prompt, attempt, root, {}),
                         labels={
-                            LABEL_DELIVERY_ID: label_value(delivery),
+                            **delivery_id_labels(label_value(delivery)),
                             LABEL_RERUN_OF: label_value(str(meta.get("name"))),
                             LABEL_RERUN_KIND: "rerun",
                         },
@@ -216,7 +216,7 @@ def decide(run: Mapping[str, Any], config: RerunConfig, *, prompt: str, now: dat
                 delivery_id=delivery,
                 parameters=_parameters(run, prompt, 1, uid, {"head": head}),
                 labels={
-                    LABEL_DELIVERY_ID: label_value(delivery),
+                    **delivery_id_labels(label_value(delivery)),
                     LABEL_RERUN_OF: label_value(str(meta.get("name"))),
                     LABEL_RERUN_KIND: "system-improvement",
                 },

@@ -83,6 +83,7 @@ def test_first_rerun_parameters_and_delivery_id() -> None:
         "deliveryId": sub.delivery_id,
     }
     assert manifest["metadata"]["labels"]["jangar.proompteng.ai/delivery-id"] == sub.delivery_id
+    assert manifest["metadata"]["labels"]["agents.proompteng.ai/delivery-id"] == sub.delivery_id
     # deterministic: the same run gives the same name (AlreadyExists makes it idempotent)
     assert decide(run(), CONFIG, prompt="the task", now=NOW + timedelta(hours=1)).submit[0].name == sub.name
 

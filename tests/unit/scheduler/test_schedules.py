@@ -124,7 +124,9 @@ def test_next_run_is_strictly_after_and_read_in_the_schedules_zone() -> None:
 
 
 def test_template_copies_the_whole_spec_with_the_placeholder() -> None:
-    target = agentrun(labels={"team": "a", "agents.proompteng.ai/agent-run": "x"})
+    target = agentrun(
+        labels={"team": "a", "agents.proompteng.ai/agent-run": "x", "agents.proompteng.ai/delivery-id": "old"}
+    )
     tpl = build_template(schedule(), target)
     assert tpl["kind"] == "AgentRun" and tpl["apiVersion"] == "agents.proompteng.ai/v1alpha1"
     assert tpl["spec"]["idempotencyKey"] == SCHEDULE_DELIVERY_PLACEHOLDER
@@ -132,6 +134,8 @@ def test_template_copies_the_whole_spec_with_the_placeholder() -> None:
     labels = tpl["metadata"]["labels"]
     assert labels[LABEL_SCHEDULE] == "nightly" and labels["team"] == "a"
     assert labels[LABEL_DELIVERY_ID] == SCHEDULE_DELIVERY_PLACEHOLDER
+    # the 0.9.29 label: the target's own value is not copied, the template carries the placeholder in it too
+    assert labels["agents.proompteng.ai/delivery-id"] == SCHEDULE_DELIVERY_PLACEHOLDER
     assert "agents.proompteng.ai/agent-run" not in labels
     assert tpl["metadata"]["generateName"] == "nightly-"
     assert target["spec"]["idempotencyKey"] == "the-original"  # the target is not changed
@@ -160,6 +164,7 @@ def test_run_for_tick_is_valid_and_deterministic() -> None:
     assert run["spec"]["idempotencyKey"] == did
     assert run["spec"]["parameters"]["tag"] == f"run-{did}"  # placeholders in the spec are substituted
     assert meta["labels"][LABEL_DELIVERY_ID] == label_value(did)
+    assert meta["labels"]["agents.proompteng.ai/delivery-id"] == label_value(did)
     assert meta["labels"][LABEL_SCHEDULE] == "nightly"
     assert meta["annotations"][ANNOTATION_SCHEDULED_TIME] == "2026-01-02T02:00:00Z"
     assert SCHEDULE_DELIVERY_PLACEHOLDER not in json.dumps(run)  # the reference's bug: never left behind

@@ -133,6 +133,7 @@ async def test_the_same_delivery_id_returns_the_same_run() -> None:
     assert first.run["metadata"]["name"] == second.run["metadata"]["name"]
     assert first.run["metadata"]["name"].startswith("ship-")
     assert first.run["metadata"]["labels"][LABEL_DELIVERY_ID] == "gh-42"
+    assert first.run["metadata"]["labels"]["agents.proompteng.ai/delivery-id"] == "gh-42"  # 0.9.29's label
     assert first.run["spec"] == {
         "orchestrationRef": {"name": "ship"},
         "parameters": {"repository": "proompteng/lab"},
