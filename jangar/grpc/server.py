@@ -34,7 +34,8 @@ STOP_GRACE_SECONDS = 5.0
 
 
 class GrpcRunnable:
-    """Serves `proompteng.jangar.v1.AgentctlService` on `settings.grpc.bind_address` while the manager runs."""
+    """Serves `proompteng.jangar.v1.AgentctlService`, also under its 0.9.29 name
+    `proompteng.agents.v1.AgentctlService`, on `settings.grpc.bind_address` while the manager runs."""
 
     need_leader_election = False
 
@@ -57,7 +58,7 @@ class GrpcRunnable:
 
     async def start(self) -> None:
         server = grpc.aio.server(options=SERVER_OPTIONS)
-        server.add_generic_rpc_handlers((self.service.handler(),))
+        server.add_generic_rpc_handlers(self.service.handlers())
         port = server.add_insecure_port(self.address)
         if port == 0:
             raise RuntimeError(f"gRPC: cannot listen on {self.address}")

@@ -95,6 +95,10 @@ from jangar.settings import Settings
 log = structlog.get_logger("jangar.grpc")
 
 SERVICE_NAME = "proompteng.jangar.v1.AgentctlService"
+SERVICE_NAME_AGENTS = "proompteng.agents.v1.AgentctlService"
+"""issue 13 item 1: the 0.9.29 package's name of the same service (its proto differs only in the package, so
+the messages are the same bytes on the wire): the same handlers are registered under both names."""
+SERVICE_NAMES = (SERVICE_NAME, SERVICE_NAME_AGENTS)
 FIELD_MANAGER = "agentctl"
 WATCH_TIMEOUT_SECONDS = 240
 """Each status watch is re-opened this often, so a dead connection cannot hold a stream for ever."""
@@ -800,5 +804,18 @@ class AgentctlService:
     def handler(self) -> grpc.GenericRpcHandler:
         return grpc.method_handlers_generic_handler(SERVICE_NAME, self.method_handlers())
 
+    def handlers(self) -> tuple[grpc.GenericRpcHandler, ...]:
+        """The service under each of `SERVICE_NAMES` (0.9.1's and 0.9.29's package), one set of handlers."""
+        methods = self.method_handlers()
+        return tuple(grpc.method_handlers_generic_handler(name, methods) for name in SERVICE_NAMES)
 
-__all__ = ["SERVICE_NAME", "AgentctlService", "RpcFailure", "list_method", "phase_of"]
+
+__all__ = [
+    "SERVICE_NAME",
+    "SERVICE_NAMES",
+    "SERVICE_NAME_AGENTS",
+    "AgentctlService",
+    "RpcFailure",
+    "list_method",
+    "phase_of",
+]

@@ -280,3 +280,42 @@ async def test_the_0_9_29_token_header_authenticates_like_x_jangar_token() -> No
     )
     agents = _Context((("authorization", "Bearer proxy"), ("x-agents-token", "shared")))
     assert await service._authenticate("GetServerInfo", agents) == ADMIN  # type: ignore[arg-type]
+
+
+async def test_the_service_answers_under_both_package_names() -> None:
+    """issue 13 item 1: a 0.9.29 client calls `/proompteng.agents.v1.AgentctlService/<Method>`; the same
+    handlers answer there and under the 0.9.1 name (a real in-process server on a loopback port)."""
+    from jangar.grpc.service import SERVICE_NAMES
+
+    settings = Settings.from_env({"JANGAR_VERSION": "9.9.9"})
+    service = AgentctlService(
+        settings,
+        client=None,  # type: ignore[arg-type]
+        cache=None,  # type: ignore[arg-type]
+        access=StaticAccess(),
+    )
+    assert SERVICE_NAMES == ("proompteng.jangar.v1.AgentctlService", "proompteng.agents.v1.AgentctlService")
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(service.handlers())
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            for name in (*SERVICE_NAMES, "proompteng.other.v1.AgentctlService"):
+                call = channel.unary_unary(
+                    f"/{name}/GetServerInfo",
+                    request_serializer=pb.GetServerInfoRequest.SerializeToString,
+                    response_deserializer=pb.GetServerInfoResponse.FromString,
+                )
+                if name.startswith("proompteng.other"):
+                    with pytest.raises(grpc.aio.AioRpcError) as err:
+                        await call(pb.GetServerInfoRequest(), metadata=(("x-agents-token", "admin-token"),))
+                    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+                    continue
+                reply = await call(pb.GetServerInfoRequest(), metadata=(("x-agents-token", "admin-token"),))
+                assert reply.version == "9.9.9", name
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await call(pb.GetServerInfoRequest(), metadata=(("x-agents-token", "wrong"),))
+                assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED, name
+    finally:
+        await server.stop(grace=None)
