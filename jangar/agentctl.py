@@ -14,9 +14,10 @@
 Two modes: kube mode talks to the Kubernetes API with the kubeconfig, with the manifest builder, the
 idempotency rule (the same key again returns the existing run) and the cancel annotation of
 `jangar.services`, as jangar's own surfaces; gRPC mode (`--server HOST:PORT`, or
-`AGENTCTL_SERVER` / `AGENTCTL_ADDRESS` / `JANGAR_GRPC_ADDRESS`) talks to jangar's agentctl gRPC API with a
-bearer token, the first of: `--token` (visible in `ps`: prefer the environment), `AGENTCTL_TOKEN`,
-`JANGAR_GRPC_TOKEN`, the kubeconfig's current user token (`token`/`tokenFile`, or an exec plugin's).
+`AGENTCTL_SERVER` / `AGENTCTL_ADDRESS` / `JANGAR_GRPC_ADDRESS` / 0.9.29's `AGENTS_GRPC_ADDRESS`) talks to
+jangar's agentctl gRPC API with a bearer token, the first of: `--token` (visible in `ps`: prefer the
+environment), `AGENTCTL_TOKEN`, `JANGAR_GRPC_TOKEN`, 0.9.29's `AGENTS_GRPC_TOKEN`, the kubeconfig's current
+user token (`token`/`tokenFile`, or an exec plugin's).
 jangar verifies it with TokenReview (or matches the shared token) and authorizes each call with a
 SubjectAccessReview (docs/security.md). Bad input exits
 2 with a message (argparse's convention), also when the server rejects it as INVALID_ARGUMENT; API errors
@@ -47,8 +48,8 @@ from jangar.services.idempotency import create_or_replay
 from jangar.services.logs import stream_run_logs
 from jangar.services.submission import RUNTIME_TYPES, Submission, SubmissionError, build_agent_run
 
-SERVER_ENV = ("AGENTCTL_SERVER", "AGENTCTL_ADDRESS", "JANGAR_GRPC_ADDRESS")
-TOKEN_ENV = ("AGENTCTL_TOKEN", "JANGAR_GRPC_TOKEN")
+SERVER_ENV = ("AGENTCTL_SERVER", "AGENTCTL_ADDRESS", "JANGAR_GRPC_ADDRESS", "AGENTS_GRPC_ADDRESS")
+TOKEN_ENV = ("AGENTCTL_TOKEN", "JANGAR_GRPC_TOKEN", "AGENTS_GRPC_TOKEN")
 
 
 def _key_value(text: str) -> tuple[str, str]:
