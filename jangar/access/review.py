@@ -31,13 +31,13 @@ from jangar.access.identity import (
 from jangar.api.refs import SUBJECTACCESSREVIEWS, TOKENREVIEWS
 from jangar.runtime import ApiError, Client
 from jangar.runtime.resources import SECRETS
+from jangar.scheduler.workload import requested_service_account
 from jangar.settings import Settings
 
 __all__ = [
     "Access",
     "KubeAccess",
     "SharedTokenAccess",
-    "named_service_account",
     "referenced_secrets",
     "secret_reads",
     "service_account_rights",
@@ -296,24 +296,10 @@ def secret_reads(namespace: str, names: Iterable[str]) -> list[Attributes]:
     return [Attributes("get", SECRETS.group, SECRETS.plural, namespace, name) for name in sorted(set(names))]
 
 
-_SERVICE_ACCOUNT_KEYS = ("serviceAccount", "serviceAccountName")
-
-
-def named_service_account(runtime_config: object) -> str | None:
-    """The ServiceAccount a run's `runtime.config` asks its pods to run as, if any."""
-    if not isinstance(runtime_config, Mapping):
-        return None
-    for key in _SERVICE_ACCOUNT_KEYS:
-        value = runtime_config.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
-
-
 def service_account_rights(namespace: str, runtime_config: object) -> list[Attributes]:
     """`create pods` in `namespace` when the run names its pods' ServiceAccount: what kubectl needs to
     run a pod as that ServiceAccount (any pod creator may pick any ServiceAccount of its namespace), so a
     caller who may only create AgentRuns cannot borrow a more powerful ServiceAccount's token."""
-    if named_service_account(runtime_config) is None:
+    if requested_service_account(runtime_config) is None:
         return []
     return [Attributes("create", "", "pods", namespace)]

@@ -15,6 +15,7 @@ from jangar.settings import DefaultWorkloadSettings, Settings
 
 __all__ = [
     "effective_service_account",
+    "requested_service_account",
     "resolve_image",
     "scheduling_fields",
     "workload_volumes",
@@ -29,13 +30,18 @@ def resolve_image(workload: Mapping[str, Any], settings: Settings) -> str | None
     return settings.runner.default_image
 
 
-def effective_service_account(runtime_config: Mapping[str, Any], settings: Settings) -> str | None:
-    """`runtime.config.serviceAccount` (or `serviceAccountName`), else the controller default."""
+def requested_service_account(runtime_config: object) -> str | None:
+    """`runtime.config.serviceAccount` (or `serviceAccountName`) when the run names one."""
     for key in ("serviceAccount", "serviceAccountName"):
         value = as_map(runtime_config).get(key)
         if isinstance(value, str) and value.strip():
             return value.strip()
-    return settings.runner.default_workload.service_account_name
+    return None
+
+
+def effective_service_account(runtime_config: Mapping[str, Any], settings: Settings) -> str | None:
+    """The run's requested ServiceAccount, else the controller default."""
+    return requested_service_account(runtime_config) or settings.runner.default_workload.service_account_name
 
 
 def _pull_secrets(value: Any) -> list[dict[str, str]]:

@@ -41,7 +41,7 @@ KNOWN_HOSTS_DIR = "/var/run/secrets/agents/vcs/known-hosts"
 TOKEN_DIR = "/var/run/secrets/agents/vcs/token"
 #: The GitHub App installation token of a run, kept fresh by the controller (docs/security.md): read it at
 #: each use; an env copy would go stale when the token is refreshed.
-TOKEN_FILE = f"{TOKEN_DIR}/token"
+TOKEN_FILE = f"{TOKEN_DIR}/{TOKEN_SECRET_KEY}"
 #: git's credential helper for App tokens: reads TOKEN_FILE at every fetch and push (git >= 2.31 reads
 #: GIT_CONFIG_COUNT/KEY/VALUE from the environment).
 GIT_CREDENTIAL_HELPER = '!f() { test "$1" = get || exit 0; echo username=x-access-token; echo "password=$(cat "$VCS_TOKEN_FILE")"; }; f'
@@ -266,7 +266,7 @@ def resolve_run_vcs(
             }
         )
         mounts.append({"name": volume, "mountPath": TOKEN_DIR, "readOnly": True})
-        env.append(_env("VCS_TOKEN_FILE", f"{TOKEN_DIR}/{TOKEN_SECRET_KEY}"))
+        env.append(_env("VCS_TOKEN_FILE", TOKEN_FILE))
         env.extend(_secret_env(n, app_token.secret_name, TOKEN_SECRET_KEY) for n in token_names)
         env.extend(
             (
