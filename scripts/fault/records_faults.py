@@ -250,9 +250,13 @@ async def verdict(
 async def setup(workdir: Path) -> tuple[LocalCluster, LocalPostgres, str, Client]:
     t0 = time.monotonic()
     cluster = LocalCluster(workdir / "kwok", kwok=True, nodes=2).up()
-    install_crds(cluster.kubeconfig)
-    # its own temp dir: initdb runs as an unprivileged user, who cannot enter a mkdtemp (0700) workdir
-    pg = LocalPostgres().start()
+    try:
+        install_crds(cluster.kubeconfig)
+        # its own temp dir: initdb runs as an unprivileged user, who cannot enter a mkdtemp (0700) workdir
+        pg = LocalPostgres().start()
+    except BaseException:
+        cluster.down()  # a failed set-up leaves no cluster behind
+        raise
     database_url = pg.create_database("jangar")
     client = await Client.from_kubeconfig(str(cluster.kubeconfig), field_manager="fault-script")
     await client.create(NAMESPACES, {"metadata": {"name": NS}})
