@@ -3,7 +3,8 @@
 Each pass decides from scratch what the run needs, from its snapshot only (reference §12.3):
 
 1. being deleted → delete its Jobs, record it, drop the finalizer `agents.proompteng.ai/runtime-cleanup`;
-2. no finalizer → add it, and go on deciding in the same pass;
+2. a template (`agents.proompteng.ai/template: "true"`, 0.9.29) that has not started → nothing at all;
+   no finalizer → add it, and go on deciding in the same pass;
 3. finished → a finished run owns no unfinished Job; its finished Jobs get their TTL; it is deleted when
    its retention has elapsed (else requeued for that moment);
 4. the annotation `agents.proompteng.ai/cancel: "true"` → delete the Jobs, phase Cancelled;
@@ -33,6 +34,7 @@ from jangar.api.contract import (
     FINALIZER_RUNTIME_CLEANUP,
     Phase,
     is_cancel_requested,
+    is_resting_template,
     is_terminal,
 )
 from jangar.conditions import format_time, parse_time
@@ -146,6 +148,8 @@ def decide(snap: RunSnapshot, verdict: Verdict | _NotAsked = NOT_ASKED) -> RunPl
         if FINALIZER_RUNTIME_CLEANUP not in finalizers:
             return RunPlan(release_admission=True)
         return RunPlan(release_admission=True, delete_jobs=tuple(sorted(snap.jobs)), remove_finalizer=True)
+    if is_resting_template(snap.run):
+        return RunPlan()  # a copy source (Schedule target): never run, nothing to hold or clean up
     plan = _decide(snap, verdict)
     if FINALIZER_RUNTIME_CLEANUP not in finalizers and not plan.needs_admission:
         plan = replace(plan, add_finalizer=True)
