@@ -9,8 +9,10 @@ The sweep is the only place a run is deleted for its retention: the AgentRun rec
 TTLs. Like the reconciler before it, the sweep deletes a run only once its record is committed
 (`record_run` answers `RECORDED`); a run whose record is still pending stays for the next pass, which then
 comes after `RECORD_RETRY_SECONDS`. Passes are at most `JANGAR_RETENTION_SWEEP_INTERVAL_SECONDS` apart and
-sooner when a run falls due (`RetentionPlan.next_due`), so a short `ttlSecondsAfterFinished` is still kept to
-about a second; while the cap holds runs back the next pass waits the full interval.
+sooner when a run falls due: a pass sleeps until the earliest known run is due (`RetentionPlan.next_due`),
+and the AgentRun informer wakes it (`notice`) when a run that just finished falls due before that, so a
+short `ttlSecondsAfterFinished` is kept to about a second, as with the per-run requeue it replaces. While
+the cap holds runs back, the next pass waits the full interval and nothing wakes it earlier.
 
 Counted: `jangar_agentrun_retention_deletes_total` / `_errors_total` and
 `jangar_runtime_debris_found_total` / `_deleted_total` / `_errors_total`, all by namespace (the 0.9.29
@@ -21,7 +23,7 @@ Counted: `jangar_agentrun_retention_deletes_total` / `_errors_total` and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,10 +38,21 @@ from jangar.controllers.recording import (
     provider_of,
     record_run,
 )
-from jangar.runtime import ApiError, CacheReader, Client, ConflictError, Manager, Recorder, ResourceRef
+from jangar.runtime import (
+    ApiError,
+    CacheReader,
+    Client,
+    ConflictError,
+    FuncHandler,
+    JsonObject,
+    Manager,
+    Recorder,
+    ResourceRef,
+)
 from jangar.runtime.store import CONTROLLER_UID_INDEX
 from jangar.scheduler.debris import plan_debris
 from jangar.scheduler.retention import ObjectKey, plan_retention
+from jangar.scheduler.ttl import retention_remaining
 from jangar.settings import Settings
 
 log = structlog.get_logger("jangar.controllers.sweep")
@@ -101,7 +114,6 @@ class Sweeper:
         events: Recorder,
         metrics: SweepMetrics,
         clock: Callable[[], datetime] = _utcnow,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -110,7 +122,10 @@ class Sweeper:
         self.events = events
         self.metrics = metrics
         self.clock = clock
-        self.sleep = sleep
+        self._wake = asyncio.Event()
+        self._sleep_left: Callable[[], float] | None = None
+        """While a pass is awaited: the seconds left until it; None while a pass runs or the cap holds runs."""
+        self._held = False
         self._reported: set[str] = set()
         """uids of the debris Pods already counted and announced (pruned to those still found)."""
 
@@ -123,7 +138,32 @@ class Sweeper:
             except Exception as exc:  # a pass is retried whole; the manager must not stop for it
                 log.warning("sweep pass failed", error=repr(exc))
                 delay = self.settings.retention.sweep_interval_seconds
-            await self.sleep(delay)
+            await self._pause(delay)
+
+    async def _pause(self, delay: float) -> None:
+        """Wait `delay` seconds, or less if `notice` sees a run fall due sooner."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + delay
+        self._wake.clear()
+        if not self._held:
+            self._sleep_left = lambda: deadline - loop.time()
+        try:
+            async with asyncio.timeout(delay):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+        finally:
+            self._sleep_left = None
+
+    def notice(self, run: JsonObject) -> None:
+        """An AgentRun was added or changed (informer handler): wake the sweep if it falls due before the
+        next pass (a run that just finished with a short retention)."""
+        left = self._sleep_left
+        if left is None:
+            return
+        remaining = retention_remaining(run, self.settings, self.clock())
+        if remaining is not None and remaining < left():
+            self._wake.set()
 
     async def sweep_once(self) -> float:
         """One pass; returns the seconds until the next one."""
@@ -133,6 +173,7 @@ class Sweeper:
         awaiting_record = False
         for key in plan.deletes:
             awaiting_record |= not await self._delete_run(key)
+        self._held = bool(plan.held)
         if plan.held:
             log.info("retention cap reached, more runs next pass", held=dict(plan.held))
         await self._debris(now)
@@ -249,6 +290,10 @@ def install_sweep(
         events=events,
         metrics=SweepMetrics(manager.metrics.registry),
         clock=clock or _utcnow,
+    )
+    manager.cache.add_event_handler(
+        AGENTRUNS,
+        FuncHandler(add=lambda run, _: sweeper.notice(run), update=lambda _, run: sweeper.notice(run)),
     )
     manager.add_func(sweeper.run, name="retention-sweep", need_leader_election=True)
     return sweeper

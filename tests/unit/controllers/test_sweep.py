@@ -4,8 +4,10 @@ the next pass is timed from the plan."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -196,3 +198,40 @@ async def test_a_refused_debris_delete_is_counted(sweep: Sweep) -> None:
     await sweep.sweeper.sweep_once()
     assert sweep.metric("jangar_runtime_debris_errors_total") == 1
     assert sweep.metric("jangar_runtime_debris_deleted_total") == 0
+
+
+async def _until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_run_that_falls_due_before_the_next_pass_wakes_the_sweep(sweep: Sweep) -> None:
+    task = asyncio.create_task(sweep.sweeper.run())
+    try:
+        await _until(lambda: sweep.sweeper._sleep_left is not None, "the first pass to end")  # 30 s to go
+        far = sweep.run("far", finished_ago=0, ttl=3600)
+        sweep.sweeper.notice(far)
+        assert not sweep.sweeper._wake.is_set()  # due after the next pass anyway
+        due = sweep.run("due", finished_ago=61)
+        sweep.sweeper.notice(due)
+        await _until(lambda: [n for n, _ in sweep.deletes()] == ["due"], "the woken pass to delete the run")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_while_the_cap_holds_runs_back_nothing_wakes_the_sweep(sweep: Sweep) -> None:
+    for i in range(3):
+        sweep.run(f"r{i}", finished_ago=100)
+    task = asyncio.create_task(sweep.sweeper.run())
+    try:
+        await _until(lambda: len(sweep.deletes()) == 2, "the first pass")
+        sweep.sweeper.notice(sweep.run("due", finished_ago=61))
+        assert not sweep.sweeper._wake.is_set()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
