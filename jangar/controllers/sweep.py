@@ -178,10 +178,11 @@ class Sweeper:
             log.info("retention cap reached, more runs next pass", held=dict(plan.held))
         await self._debris(now)
         delay = interval
-        if not plan.held and plan.next_due is not None:
-            delay = min(delay, plan.next_due)
-        if awaiting_record:
-            delay = min(delay, RECORD_RETRY_SECONDS)
+        if not plan.held:  # while the cap holds runs back, the next pass waits the whole interval
+            if plan.next_due is not None:
+                delay = min(delay, plan.next_due)
+            if awaiting_record:
+                delay = min(delay, RECORD_RETRY_SECONDS)
         return max(MIN_PASS_SECONDS, delay)
 
     # -- retention -----------------------------------------------------------------------------------
