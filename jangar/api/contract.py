@@ -290,3 +290,40 @@ LABEL_RETRY_OF: Final = "jangar.proompteng.ai/retry-of"
 ANNOTATION_RETRY_VERB: Final = "jangar.proompteng.ai/retry-verb"
 """On such an AgentRun: `retry` (of a run that did not succeed) or `resubmit` (of any run)."""
 __all__ += ["ANNOTATION_RETRY_VERB", "LABEL_RETRY_OF"]
+
+
+# -- issue 13 item 3: retention annotations (drift-0.9.29.md rows 12 and 18; docs/retention.md) -------------
+ANNOTATION_RETAIN: Final = f"{AGENTS}/retain"
+"""`agents.proompteng.ai/retain: "true"` on a finished AgentRun: the retention sweep never deletes it."""
+ANNOTATION_RETAIN_JANGAR: Final = "jangar.proompteng.ai/retain"
+"""The same under jangar's own prefix (read, never written), like the two delivery-id labels."""
+ANNOTATIONS_RETAIN: Final = (ANNOTATION_RETAIN, ANNOTATION_RETAIN_JANGAR)
+ANNOTATION_TEMPLATE: Final = f"{AGENTS}/template"
+"""0.9.29: an AgentRun kept as a copy source (`agents.proompteng.ai/template: "true"`); retention skips it."""
+
+
+def _annotation_true(obj: object, names: tuple[str, ...]) -> bool:
+    if not isinstance(obj, dict):
+        return False
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return any(str(annotations.get(name, "")).strip().lower() == "true" for name in names)
+
+
+def is_retained(obj: object) -> bool:
+    """Either retain annotation is `true` (case-insensitive) on this object dict."""
+    return _annotation_true(obj, ANNOTATIONS_RETAIN)
+
+
+def is_template_run(obj: object) -> bool:
+    """The template annotation is `true` (case-insensitive) on this object dict."""
+    return _annotation_true(obj, (ANNOTATION_TEMPLATE,))
+
+
+__all__ += [
+    "ANNOTATIONS_RETAIN",
+    "ANNOTATION_RETAIN",
+    "ANNOTATION_RETAIN_JANGAR",
+    "ANNOTATION_TEMPLATE",
+    "is_retained",
+    "is_template_run",
+]

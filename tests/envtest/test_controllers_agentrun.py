@@ -425,7 +425,8 @@ async def test_finished_run_is_deleted_after_its_retention_and_events_tell_the_s
             return True
         return False
 
-    # A timed requeue at finishedAt + 2 s deletes it; nothing else touches the run meanwhile.
+    # The retention sweep, woken by the run's finish, passes at finishedAt + 2 s and deletes it (its default
+    # interval is 30 s: only the wake-up makes this in time); nothing else touches the run meanwhile.
     assert await eventually(deleted, timeout=15, what="retention delete")
 
 
