@@ -92,7 +92,7 @@ def is_template(obj: object) -> bool:
     if not isinstance(obj, dict):
         return False
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return str(annotations.get(ANNOTATION_TEMPLATE, "")).lower() == "true"
+    return str(annotations.get(ANNOTATION_TEMPLATE, "")).strip().lower() == "true"
 
 
 def is_resting_template(obj: object) -> bool:
@@ -298,8 +298,6 @@ ANNOTATION_RETAIN: Final = f"{AGENTS}/retain"
 ANNOTATION_RETAIN_JANGAR: Final = "jangar.proompteng.ai/retain"
 """The same under jangar's own prefix (read, never written), like the two delivery-id labels."""
 ANNOTATIONS_RETAIN: Final = (ANNOTATION_RETAIN, ANNOTATION_RETAIN_JANGAR)
-ANNOTATION_TEMPLATE: Final = f"{AGENTS}/template"
-"""0.9.29: an AgentRun kept as a copy source (`agents.proompteng.ai/template: "true"`); retention skips it."""
 
 
 def _annotation_true(obj: object, names: tuple[str, ...]) -> bool:
@@ -314,16 +312,9 @@ def is_retained(obj: object) -> bool:
     return _annotation_true(obj, ANNOTATIONS_RETAIN)
 
 
-def is_template_run(obj: object) -> bool:
-    """The template annotation is `true` (case-insensitive) on this object dict."""
-    return _annotation_true(obj, (ANNOTATION_TEMPLATE,))
-
-
 __all__ += [
     "ANNOTATIONS_RETAIN",
     "ANNOTATION_RETAIN",
     "ANNOTATION_RETAIN_JANGAR",
-    "ANNOTATION_TEMPLATE",
     "is_retained",
-    "is_template_run",
 ]

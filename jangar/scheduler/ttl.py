@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from jangar.api.contract import is_retained, is_template_run, is_terminal
+from jangar.api.contract import is_retained, is_template, is_terminal
 from jangar.conditions import parse_time
 from jangar.settings import Settings
 
@@ -78,7 +78,7 @@ def retention_remaining(run: Mapping[str, Any], settings: Settings, now: datetim
     0.9.29 template run (`agents.proompteng.ai/template: "true"`), which exists to be copied.
     """
     status = run.get("status") or {}
-    if not is_terminal(status.get("phase")) or is_retained(run) or is_template_run(run):
+    if not is_terminal(status.get("phase")) or is_retained(run) or is_template(run):
         return None
     finished = parse_time(status.get("finishedAt"))
     retention = retention_seconds(run, settings)

@@ -1,4 +1,4 @@
-"""Every field the 0.9.29 reference added to the CRDs (drift-0.9.29.md, "CRDs" and rows 3–12) round-trips
+"""Every field the 0.9.29 reference added to the CRDs (drift-0.9.29.md, "CRDs" and rows 3-12) round-trips
 through jangar's CRDs on a real API server: a 0.9.29 manifest keeps what it says (before these fields
 existed, the API server pruned them without a word: a `suspend` or a `goal` was simply lost).
 
@@ -33,7 +33,11 @@ LOOP = {
 SPEC_FIELDS: list[tuple[str, Path, Any]] = [
     # Agent (+6): system prompts and the intake policy
     ("Agent", ("spec", "defaults", "systemPrompt"), "You are a careful engineer."),
-    ("Agent", ("spec", "defaults", "systemPromptRef"), {"kind": "ConfigMap", "name": "prompts", "key": "sys"}),
+    (
+        "Agent",
+        ("spec", "defaults", "systemPromptRef"),
+        {"kind": "ConfigMap", "name": "prompts", "key": "sys"},
+    ),
     ("Agent", ("spec", "defaults", "systemPromptRef"), {"kind": "Secret", "name": "prompt-secret"}),
     ("Agent", ("spec", "security", "allowedImplementationSourceProviders"), ["github", "linear"]),
     # AgentRun (+47): goal, per-step timeouts, loops
@@ -57,7 +61,11 @@ SPEC_FIELDS: list[tuple[str, Path, Any]] = [
             "image": "registry.example/codex-runner:1.2.3",
             "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
             "serviceAccountName": "codex-runner",
-            "serviceAccountToken": {"audience": "vault", "expirationSeconds": 3600, "path": "/var/run/vault/token"},
+            "serviceAccountToken": {
+                "audience": "vault",
+                "expirationSeconds": 3600,
+                "path": "/var/run/vault/token",
+            },
         },
     ),
     # Orchestration: step timeouts and an AgentRun step's goal
@@ -131,7 +139,9 @@ async def test_a_0929_spec_field_is_kept(
     created = await custom.create_namespaced_custom_object(
         info.group, info.version, namespace, info.plural, manifest
     )
-    assert _get(created, path) == value, f"{kind}: the API server pruned or changed {'.'.join(map(str, path))}"
+    assert _get(created, path) == value, (
+        f"{kind}: the API server pruned or changed {'.'.join(map(str, path))}"
+    )
     # jangar's own model reads it back unchanged too (the controllers see what the user wrote)
     assert _get(registry.parse(created).to_k8s(), path) == value
 
@@ -170,6 +180,8 @@ async def test_a_run_level_system_prompt_is_refused_with_the_reason(
     manifest["spec"][field] = value
     custom, info = _custom(kube_client, "AgentRun")
     with pytest.raises(k8s.ApiException) as caught:
-        await custom.create_namespaced_custom_object(info.group, info.version, namespace, info.plural, manifest)
+        await custom.create_namespaced_custom_object(
+            info.group, info.version, namespace, info.plural, manifest
+        )
     assert caught.value.status == 422
     assert "system prompt" in json.loads(caught.value.body or b"{}")["message"]
