@@ -48,6 +48,12 @@ def spec_problem(spec: Any) -> tuple[str, str] | None:
                 f"spec.workload.serviceAccountToken.path {path!r} must be an absolute file path in a "
                 f"directory of its own (not / or {WORKSPACE}), e.g. /var/run/secrets/agents/token"
             )
+    expiry = token.get("expirationSeconds")
+    if expiry is not None and (not isinstance(expiry, int) or isinstance(expiry, bool) or expiry < 600):
+        return "InvalidServiceAccountToken", (
+            f"spec.workload.serviceAccountToken.expirationSeconds {expiry!r} is below Kubernetes' minimum of "
+            "600; set 600 or more, or leave it out for the default (1 hour)"
+        )
     names = [as_map(e).get("name") for e in as_list(spec.get("secretEnv"))]
     duplicates = sorted({str(n) for n in names if names.count(n) > 1})
     if duplicates:

@@ -80,8 +80,9 @@ class ServiceAccountToken(KubeModel):
 
     audience: str | None = None
     """Who the token is for (`aud`); the API server's default audience when unset."""
-    expiration_seconds: Int64 | None = Field(default=None, ge=600)
-    """Requested lifetime; the kubelet refreshes the file before it expires (Kubernetes minimum 600)."""
+    expiration_seconds: Int64 | None = None
+    """Requested lifetime, at least 600 (Kubernetes' minimum; the provider is InvalidSpec below it); the
+    kubelet refreshes the file before it expires."""
     path: str = Field(min_length=1)
     """Absolute file path of the token inside the runner container."""
 

@@ -29,6 +29,13 @@ NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
         ({}, "MissingBinary"),
         ({"binary": "codex", "workload": {"serviceAccountToken": {"path": "/var/run/agents/token"}}}, None),
         (
+            {
+                "binary": "codex",
+                "workload": {"serviceAccountToken": {"path": "/a/t", "expirationSeconds": 60}},
+            },
+            "InvalidServiceAccountToken",
+        ),
+        (
             {"binary": "codex", "workload": {"serviceAccountToken": {"path": "token"}}},
             "InvalidServiceAccountToken",
         ),
