@@ -16,6 +16,7 @@ from jangar.dev.cluster import LocalCluster
 from jangar.dev.kwok_stages import FAIL_MESSAGE_IMAGE, TERMINATION_MESSAGE_ENV
 from jangar.runtime import Client
 from jangar.runtime.resources import SERVICE_ACCOUNTS
+from jangar.settings import ControllerTuning
 from tests.envtest.controllers_fixtures import (
     agent,
     cond,
@@ -167,8 +168,11 @@ async def test_under_degrade_the_provider_stays_ready_and_the_cooldown_releases_
     kwok_cluster: LocalCluster, client: Client, kwok_namespace: str
 ) -> None:
     ns = kwok_namespace
-    settings = settings_for(ns, JANGAR_PROVIDER_HEALTH_COOLDOWN_SECONDS="15")
-    async with running_controller(kwok_cluster.kubeconfig, settings):
+    # the fixture's tuning replaces the settings' (so the cool-down is given there, not as an env)
+    tuning = ControllerTuning(
+        agentrun_workers=4, reference_grace_seconds=5.0, provider_health_cooldown_seconds=15
+    )
+    async with running_controller(kwok_cluster.kubeconfig, settings_for(ns), tuning):
         await _basics(
             client,
             ns,
