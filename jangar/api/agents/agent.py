@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from jangar.api import groups
 from jangar.api.common import EnvVar, NameRef
 from jangar.api.meta import KubeModel, Resource, ResourceStatus
-from jangar.api.schema import FreeForm, Int32
+from jangar.api.schema import FreeForm, Int32, Rule
+
+#: The inline system prompt limit of the 0.9.29 reference (16 KiB); a longer prompt goes in a ConfigMap.
+MAX_SYSTEM_PROMPT = 16384
+
+
+class SystemPromptRef(KubeModel):
+    """Where a system prompt longer than the inline limit (or a secret one) lives, in the Agent's namespace."""
+
+    kind: Literal["Secret", "ConfigMap"]
+    name: str = Field(min_length=1)
+    key: str | None = None
+    """Key inside the object; `systemPrompt` when unset."""
 
 
 class AgentDefaults(KubeModel):
+    cel_rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            rule="!(has(self.systemPrompt) && has(self.systemPromptRef))",
+            message="set spec.defaults.systemPrompt or spec.defaults.systemPromptRef, not both",
+        ),
+    )
+
     timeout_seconds: Int32 | None = Field(default=None, ge=0)
     """Default wall-clock limit for runs of this agent."""
     retry_limit: Int32 | None = Field(default=None, ge=0)
+    system_prompt: str | None = Field(default=None, max_length=MAX_SYSTEM_PROMPT)
+    """The system prompt of every run of this agent (0.9.29); its sha256 is checked by the runner."""
+    system_prompt_ref: SystemPromptRef | None = None
+    """The system prompt from a Secret or ConfigMap key instead of inline."""
 
 
 class AgentSecurity(KubeModel):
@@ -23,6 +46,9 @@ class AgentSecurity(KubeModel):
 
     allowed_secrets: list[str] | None = None
     allowed_service_accounts: list[str] | None = None
+    allowed_implementation_source_providers: list[str] | None = None
+    """ImplementationSource providers (github, linear, ...) whose webhooks may create work for this agent
+    (0.9.29); unset or empty allows every provider."""
 
 
 class AgentSpec(KubeModel):
