@@ -7,6 +7,8 @@ Each pass decides from scratch what the run needs, from its snapshot only (refer
 3. finished → a finished run owns no unfinished Job; its finished Jobs get their TTL; it is deleted when
    its retention has elapsed (else requeued for that moment);
 4. the annotation `agents.proompteng.ai/cancel: "true"` → delete the Jobs, phase Cancelled;
+   then an accepted run whose immutable spec no longer matches `status.specHash` (`spec_hash.py`) has its
+   Jobs deleted and fails SpecImmutableViolation, or only gets a Warning when enforcement is off;
 5. a Running `workflow` run → `plan_workflow` walks the steps; a step to start is prepared with
    `prepare_run` and built with `build_job_plan`;
 6. a `job` run with a Job → `classify_job` turns the Job and its Pods into the outcome; a vanished Job is
@@ -17,7 +19,9 @@ Each pass decides from scratch what the run needs, from its snapshot only (refer
    for one (`NEEDS_ADMISSION`) and the reconciler decides again with `AdmissionGate.admit`'s answer —
    Queued with the limit and position, QueueLimitExceeded, or admitted: the Job (or the first workflow step).
 
-Every status states the full condition set (`run_conditions`).
+Every status states the full condition set (`run_conditions`) and the phase's `reason`/`message`; the
+accepted one also records `specHash` and `systemPromptHash` (`immutability.acceptance_fields`). `_prepare`
+applies the Agent's system-prompt policy (`prompting.with_system_prompt`).
 """
 
 from __future__ import annotations
