@@ -20,7 +20,7 @@ from jangar.runtime.resources import CONFIGMAPS, SECRETS
 from jangar.scheduler.system_prompt import PromptSource, SystemPrompt, agent_prompt_source, sha256_text
 from jangar.validation import Lookup, Problem
 
-__all__ = ["PROMPT_NOT_FOUND", "PromptRead", "read_system_prompt"]
+__all__ = ["PROMPT_NOT_FOUND", "PromptRead", "prompt_from_objects", "read_system_prompt", "resolve_prompt"]
 
 #: a referenced prompt object or key is missing: held for the reference grace, like a missing Agent
 PROMPT_NOT_FOUND = "SystemPromptNotFound"
@@ -72,6 +72,25 @@ def _resolved(source: PromptSource, text: str | None) -> PromptRead:
     return PromptRead(source, SystemPrompt(source, sha256_text(text), kept))
 
 
+def resolve_prompt(source: PromptSource, obj: Mapping[str, Any] | None) -> PromptRead:
+    """The prompt of `source` given the Secret/ConfigMap it names (`obj`, None when missing); inline
+    sources ignore `obj`."""
+    if source.kind == "inline":
+        return _resolved(source, source.inline)
+    if obj is None:
+        return _resolved(source, None)
+    return _resolved(source, _decoded(obj.get("data") or {}, source.key, source.kind == "Secret"))
+
+
+def prompt_from_objects(lookup: Lookup, agent_name: str | None) -> PromptRead:
+    """`render --offline`: the prompt from the given objects only (a ref's Secret/ConfigMap must be among
+    them, else the run is shown as the controller would hold it: SystemPromptNotFound)."""
+    source = agent_prompt_source(lookup.get("Agent", agent_name) if agent_name else None)
+    if source is None:
+        return PromptRead(None)
+    return resolve_prompt(source, lookup.get(source.kind, source.name) if source.kind != "inline" else None)
+
+
 async def read_system_prompt(
     client: Client | None, lookup: Lookup, agent_name: str | None, namespace: str
 ) -> PromptRead:
@@ -81,13 +100,12 @@ async def read_system_prompt(
     if source is None:
         return PromptRead(None)
     if source.kind == "inline":
-        return _resolved(source, source.inline)
+        return resolve_prompt(source, None)
     if client is None:
         return PromptRead(source, problem=Problem(PROMPT_NOT_FOUND, f"{source.where} was not read"))
     ref = SECRETS if source.kind == "Secret" else CONFIGMAPS
     try:
         obj = await client.get(ref, source.name, namespace)
     except NotFoundError:
-        return _resolved(source, None)
-    secret = source.kind == "Secret"
-    return _resolved(source, _decoded(obj.get("data") or {}, source.key, secret))
+        obj = None
+    return resolve_prompt(source, obj)
