@@ -310,3 +310,23 @@ def test_status_runner_summarises_the_runners_report() -> None:
         "artifacts": ["patch"],
         "systemPromptVerified": True,
     }
+
+
+def test_a_workflows_steps_share_the_prompt_configmap_and_the_accepted_hash() -> None:
+    from tests.unit.controllers.agentrun_objects import workflow_run
+
+    first = decide(snapshot(workflow_run(), lookup=prompt_world(), system_prompt=RESOLVED), ADMIT)
+    assert first.create is not None and first.status is not None
+    assert first.status.status["systemPromptHash"] == sha256_text(PROMPT)
+    assert "run-1-system-prompt" in {c["metadata"]["name"] for c in first.create.configmaps}
+    assert first.status.status["specHash"]
+    # the prompt changed since: the next step is still sent the accepted hash, and a step's `prompt`
+    # parameter is refused at its start
+    changed = PromptSource("inline", inline="another prompt")
+    later = PromptRead(changed, SystemPrompt(changed, sha256_text("another prompt"), "another prompt"))
+    obj = {**workflow_run(), "status": first.status.status}
+    done_job = job(first.create.job_name, complete=True)
+    pods = {first.create.job_name: [ended_pod(first.create.job_name, exit_code=0)]}
+    second = decide(snapshot(obj, jobs=(done_job,), pods=pods, lookup=prompt_world(), system_prompt=later))
+    assert second.create is not None, second.status
+    assert env_of(second)["JANGAR_SYSTEM_PROMPT_SHA256"] == sha256_text(PROMPT)
