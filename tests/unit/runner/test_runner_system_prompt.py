@@ -84,3 +84,13 @@ def test_a_verified_run_reports_its_hash_goal_model_and_thread(
     assert message["systemPromptSha256"] == DIGEST
     assert (message["model"], message["threadId"]) == ("gpt-5", "th-9")
     assert workspace.status["goal"] == {"objective": "ship the fix", "tokenBudget": 9000}
+
+
+def test_the_runner_reads_what_the_scheduler_sends() -> None:
+    """The runner may not import the scheduler (it is the pod's own program): the names must agree."""
+    from jangar.runner import prompt
+    from jangar.scheduler import system_prompt
+
+    assert prompt.HASH_ENVS == (system_prompt.PROMPT_HASH_ENV, system_prompt.PROMPT_HASH_ENV_ALIAS)
+    assert prompt.PATH_ENV == system_prompt.PROMPT_PATH_ENV
+    assert f"{system_prompt.PROMPT_DIR}/{system_prompt.PROMPT_FILE}" == prompt.DEFAULT_PROMPT_PATH
