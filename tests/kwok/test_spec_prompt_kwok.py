@@ -10,6 +10,7 @@ import hashlib
 import json
 from typing import Any
 
+from jangar.api.refs import ORCHESTRATIONRUNS, ORCHESTRATIONS
 from jangar.controllers.kinds import AGENTPROVIDERS, AGENTRUNS, AGENTS, CONFIGMAPS, EVENTS, JOBS, SECRETS
 from jangar.dev.cluster import LocalCluster
 from jangar.dev.kwok_stages import OUTPUTS_IMAGE, PULL_BACKOFF_IMAGE, TERMINATION_MESSAGE_ENV
@@ -225,3 +226,40 @@ async def test_the_runners_report_becomes_status_runner(
         assert runner["outputs"] == {"branch": "codex/42"} and runner["artifacts"] == ["patch"]
         assert runner["exitCode"] == 0
         assert done["status"]["reason"] == cond(done, "Succeeded")["reason"]
+
+
+async def test_an_orchestration_step_passes_its_goal_to_the_agentrun_and_its_job(
+    kwok_cluster: LocalCluster, client: Client, kwok_namespace: str
+) -> None:
+    ns = kwok_namespace
+    goal = {"objective": "implement the step", "tokenBudget": 1234}
+    async with running_controller(kwok_cluster.kubeconfig, settings_for(ns)):
+        await apply_basics(client, ns)
+        step = {
+            "name": "impl",
+            "kind": "AgentRun",
+            "agentRef": {"name": "coder"},
+            "implementationSpecRef": {"name": "task"},
+            "with": {"prompt": "go"},
+            "goal": goal,
+        }
+        await client.create(
+            ORCHESTRATIONS, {"metadata": {"name": "goals", "namespace": ns}, "spec": {"steps": [step]}}
+        )
+        await client.create(
+            ORCHESTRATIONRUNS,
+            {
+                "metadata": {"name": "goal-run", "namespace": ns},
+                "spec": {"orchestrationRef": {"name": "goals"}},
+            },
+        )
+
+        async def child() -> dict[str, Any] | None:
+            runs = (await client.list(AGENTRUNS, ns)).items
+            done = [r for r in runs if (r.get("status") or {}).get("phase") == "Succeeded"]
+            return done[0] if done else None
+
+        run_obj = await eventually(child, timeout=60, what="the step's AgentRun succeeded")
+        assert run_obj["spec"]["goal"] == goal
+        job = await client.get(JOBS, run_obj["status"]["jobRef"]["name"], ns)
+        assert _env(job)["JANGAR_GOAL_OBJECTIVE"] == "implement the step"
