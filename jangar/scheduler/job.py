@@ -34,6 +34,7 @@ from jangar.scheduler.runspec import (
 )
 from jangar.scheduler.templating import render_template
 from jangar.scheduler.termination import TERMINATION_MESSAGE_POLICY
+from jangar.scheduler.workflow_loop import CONTROL_PATH_ENV, control_path
 from jangar.scheduler.workload import (
     effective_service_account,
     resolve_image,
@@ -46,7 +47,7 @@ from jangar.settings import Settings
 __all__ = ["CONTAINER_NAME", "JobPlan", "build_job_plan", "runtime_ref"]
 
 CONTAINER_NAME = "agent-runner"
-_RESERVED_ENV = frozenset({"AGENT_RUN_SPEC", "AGENT_RUNNER_SPEC_PATH", "AGENT_PROVIDER"})
+_RESERVED_ENV = frozenset({"AGENT_RUN_SPEC", "AGENT_RUNNER_SPEC_PATH", "AGENT_PROVIDER", CONTROL_PATH_ENV})
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,9 @@ def _env(ctx: RunContext, settings: Settings) -> list[dict[str, Any]]:
         if str(name) not in _RESERVED_ENV:
             env.append({"name": str(name), "value": render_template(str(template), context)})
     env.append({"name": "AGENT_PROVIDER", "value": ctx.provider_name})
+    loop_control = control_path(ctx.step.spec) if ctx.step is not None else None
+    if loop_control is not None:  # jangar-runner reports this file in its termination message
+        env.append({"name": CONTROL_PATH_ENV, "value": loop_control})
     if ctx.vcs is not None:
         env.extend(dict(e) for e in ctx.vcs.env if e.get("name") not in _RESERVED_ENV)
     return _dedupe_env(env)
