@@ -498,6 +498,9 @@ def _step_message(wp: WorkflowPlan) -> str:
         if phase == "Succeeded":
             continue
         name, attempt = step.get("name"), step.get("attempt")
+        loop = step.get("loop") or {}
+        if loop.get("iteration"):  # a looping step: which iteration is in flight
+            name = f"{name} iteration {loop['iteration']}"
         job = (step.get("jobRef") or {}).get("name")
         if phase == "Retrying":
             return f"step {name} failed ({step.get('message') or 'attempt failed'}); retrying at {step.get('nextRetryAt')}"

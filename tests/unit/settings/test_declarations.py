@@ -140,6 +140,8 @@ AUTH_VARS = {
     "JANGAR_AUTH_DENIED_CACHE_TTL_SECONDS",
 }
 RECORDS_VARS = {"JANGAR_RECORDS_BUFFER_MAX"}  # issue 12: the bounded run-record buffer
+#: issue 13: 0.9.29 workflow step loops, off by default as in the reference
+WORKFLOW_LOOP_VARS = {"JANGAR_AGENTRUN_WORKFLOW_LOOPS_ENABLED"}
 
 
 # --- the declarations ---------------------------------------------------------------------------
@@ -177,13 +179,14 @@ def test_listing_covers_the_contract_and_is_unique() -> None:
     names = [row.env for row in rows]
     assert len(names) == len(set(names)), "a variable is declared twice"
     assert set(names) >= CONTRACT_VARS
-    extra = RUNNER_SA_VARS | AUTH_VARS | RECORDS_VARS
+    extra = RUNNER_SA_VARS | AUTH_VARS | RECORDS_VARS | WORKFLOW_LOOP_VARS
     assert set(names) - CONTRACT_VARS - WORKSPACE_ARTIFACT_VARS - extra == set(TUNING_VARS)
     assert all(row.doc for row in rows)
     by_env = {row.env: row for row in rows}
     assert by_env["JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE"].path == "queue.per_namespace"
     assert by_env["JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE"].default == "200"
     assert by_env["JANGAR_AGENTRUN_WORKERS"].path == "tuning.agentrun_workers"
+    assert by_env["JANGAR_AGENTRUN_WORKFLOW_LOOPS_ENABLED"].default == "false"
     assert by_env["JANGAR_AGENT_COMMS_SUBSCRIBER_DISABLED"].default == "true"  # inverted flag
     assert by_env["JANGAR_LEADER_ELECTION_NAMESPACE"].default == "$JANGAR_POD_NAMESPACE"
 
