@@ -168,7 +168,9 @@ def _run(*steps: dict[str, Any]) -> dict[str, Any]:
     return agent_run(runtime="workflow", workflow={"steps": list(steps)})
 
 
-def _job(*, ok: bool = True, reason: str = "BackoffLimitExceeded", deadline: int | None = None) -> dict[str, Any]:
+def _job(
+    *, ok: bool = True, reason: str = "BackoffLimitExceeded", deadline: int | None = None
+) -> dict[str, Any]:
     condition = {"type": "Complete" if ok else "Failed", "status": "True"}
     if not ok:
         condition["reason"] = reason
@@ -309,6 +311,7 @@ def test_an_iteration_that_fails_for_good_fails_the_step_with_iteration_failed()
 
     plan, created = _drive(_run(_step("work", {"maxIterations": 3})), script)
     assert (plan.phase, plan.reason) == ("Failed", "WorkflowStepFailed")
+    assert len(created) == 2  # the third iteration never starts
     loop = plan.steps[0]["loop"]
     assert loop["stopReason"] == "IterationFailed"
     assert [i["phase"] for i in loop["iterations"]] == ["Succeeded", "Failed"]
@@ -322,7 +325,11 @@ def test_a_timed_out_attempt_is_retried_with_backoff_then_fails_the_run_as_timed
     late = _job(ok=False, reason="DeadlineExceeded", deadline=5)
     retrying = plan_workflow(run, {"run-1-step-1-attempt-1": late}, now=T0 + timedelta(seconds=10))
     entry = retrying.steps[0]
-    assert (retrying.phase, entry["phase"], entry["reason"]) == ("Running", "Retrying", "WorkflowStepTimedOut")
+    assert (retrying.phase, entry["phase"], entry["reason"]) == (
+        "Running",
+        "Retrying",
+        "WorkflowStepTimedOut",
+    )
     assert entry["message"] == "attempt 1 ran longer than timeoutSeconds=5"
     assert retrying.requeue_after == 30 and retrying.submit is None
     run["status"] = {"workflow": {"steps": retrying.steps}}
@@ -342,7 +349,9 @@ def test_a_loop_iteration_in_flight_is_adopted_not_resubmitted() -> None:
     run = _run(_step("work", {"maxIterations": 2}))
     first = plan_workflow(run, {}, now=T0)
     run["status"] = {"workflow": {"steps": first.steps}}
-    jobs = {"run-1-step-1-iter-1-attempt-1": {"metadata": {"uid": "u"}, "status": {"active": 1, "startTime": "x"}}}
+    jobs = {
+        "run-1-step-1-iter-1-attempt-1": {"metadata": {"uid": "u"}, "status": {"active": 1, "startTime": "x"}}
+    }
     again = plan_workflow(run, jobs, now=T0 + timedelta(seconds=5))
     assert again.submit is None and again.phase == "Running"
     assert again.steps[0]["loop"]["iterations"][0]["phase"] == "Running"

@@ -23,7 +23,9 @@ def _problems(loop: Any, env: dict[str, str] | None = None, **spec: Any) -> tupl
 def test_loops_are_off_unless_the_controller_enables_them() -> None:
     reasons, message = _problems({"maxIterations": 2})
     assert reasons == ["WorkflowLoopsDisabled"]
-    assert "JANGAR_AGENTRUN_WORKFLOW_LOOPS_ENABLED=true" in message and "spec.workflow.steps[0].loop" in message
+    assert (
+        "JANGAR_AGENTRUN_WORKFLOW_LOOPS_ENABLED=true" in message and "spec.workflow.steps[0].loop" in message
+    )
     assert _problems({"maxIterations": 2}, {"AGENTS_AGENTRUN_WORKFLOW_LOOPS_ENABLED": "true"})[0] == []
     assert _problems({"maxIterations": 2}, ON)[0] == []
 
@@ -31,7 +33,11 @@ def test_loops_are_off_unless_the_controller_enables_them() -> None:
 @pytest.mark.parametrize(
     ("loop", "reason", "says"),
     [
-        ({"maxIterations": 3, "condition": {"cel": "control.more =="}}, "InvalidLoopCondition", "syntax error"),
+        (
+            {"maxIterations": 3, "condition": {"cel": "control.more =="}},
+            "InvalidLoopCondition",
+            "syntax error",
+        ),
         ({"maxIterations": 3, "condition": {"cel": " "}}, "InvalidLoopCondition", "must be a CEL expression"),
         ({"maxIterations": 0}, "InvalidWorkflowLoop", "maxIterations must be an integer from 1 to 1000"),
         ({}, "InvalidWorkflowLoop", "maxIterations"),
