@@ -30,6 +30,7 @@ from jangar.scheduler.naming import StepKey, job_name
 from jangar.scheduler.outcome import classify_job
 from jangar.scheduler.workflow_loop import (
     LoopSpec,
+    LoopVerdict,
     after_iteration,
     current_iteration,
     loop_spec,
@@ -90,6 +91,8 @@ class WorkflowPlan:
     * `finished_jobs`: Jobs that ended in this pass; patch their TTL *after* writing the status.
     * `stop_jobs`: Jobs that cannot finish on their own (stuck image pulls); delete them.
     * `warnings`: (reason, message) for `Warning=True`, e.g. `WorkflowJobMissing`, `ImagePullBackOff`.
+    * `events`: (type, reason, message) of step transitions users care about: a timed-out attempt
+      (`WorkflowStepTimedOut`), a loop that stopped (`WorkflowLoopStopped`) or failed the step.
     """
 
     phase: Literal["Running", "Succeeded", "Failed"]
@@ -101,6 +104,7 @@ class WorkflowPlan:
     finished_jobs: list[str] = field(default_factory=list)
     stop_jobs: list[str] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    events: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _set_phase(entry: dict[str, Any], phase: str, now: datetime, message: str | None = None) -> None:
@@ -157,6 +161,17 @@ def _start(
     return StepRef(step.name, step.index, attempt, step.spec, iteration)
 
 
+def _loop_event(step: str, iteration: int, verdict: LoopVerdict) -> tuple[str, str, str]:
+    """The Event of a loop that ended after `iteration`: Normal when it stopped, Warning when it failed."""
+    if verdict.action == "fail":
+        return ("Warning", verdict.reason, f"step {step} iteration {iteration}: {verdict.message}")
+    return (
+        "Normal",
+        "WorkflowLoopStopped",
+        f"step {step} loop stopped after iteration {iteration} ({verdict.stop_reason}): {verdict.message}",
+    )
+
+
 def plan_workflow(
     run: Mapping[str, Any],
     jobs: Mapping[str, Mapping[str, Any]],
@@ -184,9 +199,12 @@ def plan_workflow(
     finished: list[str] = []
     stop: list[str] = []
     warnings: list[tuple[str, str]] = []
+    events: list[tuple[str, str, str]] = []
 
     def result(phase: Literal["Running", "Succeeded", "Failed"], **kw: Any) -> WorkflowPlan:
-        return WorkflowPlan(phase, entries, finished_jobs=finished, stop_jobs=stop, warnings=warnings, **kw)
+        return WorkflowPlan(
+            phase, entries, finished_jobs=finished, stop_jobs=stop, warnings=warnings, events=events, **kw
+        )
 
     for index, (spec, entry) in enumerate(zip(specs, entries, strict=True), start=1):
         name = spec["name"]
@@ -296,6 +314,7 @@ def plan_workflow(
                     requeue_after=missing_job_grace_seconds,
                 )
             entry["loop"]["stopReason"] = verdict.stop_reason
+            events.append(_loop_event(name, iteration, verdict))
             if verdict.action == "stop":
                 _set_phase(entry, "Succeeded", now, verdict.message)
                 continue
@@ -313,6 +332,9 @@ def plan_workflow(
             reason, message = _attempt_failure(outcome.reason, outcome.message, attempt, job_obj)
             entry["reason"] = reason
             retrying = attempt < max_attempts
+            if reason == STEP_TIMED_OUT:
+                then = "retrying" if retrying else "no attempt left"
+                events.append(("Warning", STEP_TIMED_OUT, f"step {name}: {message}; {then}"))
             if loop is not None:
                 note_iteration(
                     entry,

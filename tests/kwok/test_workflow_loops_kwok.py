@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from jangar.api.refs import ORCHESTRATIONRUNS, ORCHESTRATIONS, TOOLS
-from jangar.controllers.kinds import AGENTPROVIDERS, AGENTRUNS, AGENTS, JOBS
+from jangar.controllers.kinds import AGENTPROVIDERS, AGENTRUNS, AGENTS, EVENTS, JOBS
 from jangar.dev.cluster import LocalCluster
 from jangar.dev.kwok_stages import OUTPUTS_IMAGE, PULL_BACKOFF_IMAGE, TERMINATION_MESSAGE_ENV
 from jangar.runtime import Client
@@ -183,6 +183,14 @@ async def test_a_step_timeout_is_retried_then_fails_the_run_as_workflow_step_tim
             assert jobs[name]["spec"]["activeDeadlineSeconds"] == 1
             failed = [c for c in jobs[name]["status"].get("conditions") or () if c["type"] == "Failed"]
             assert failed and failed[0]["reason"] == "DeadlineExceeded"
+
+        async def timed_out_events() -> list[str] | None:
+            items = (await client.list(EVENTS, ns)).items
+            said = [e["message"] for e in items if e.get("reason") == "WorkflowStepTimedOut"]
+            return said if len(said) >= 2 else None
+
+        said = await eventually(timed_out_events, timeout=30, what="two WorkflowStepTimedOut events")
+        assert any(m.endswith("retrying") for m in said) and any(m.endswith("no attempt left") for m in said)
 
 
 async def test_an_orchestration_step_timeout_is_retried_then_fails_as_step_timed_out(

@@ -627,6 +627,7 @@ def _workflow(snap: RunSnapshot, run: Mapping[str, Any]) -> RunPlan:
         delete_jobs=tuple(wp.stop_jobs),
         requeue_after=wp.requeue_after,
         artifacts=tuple(recorded.objects) if recorded is not None else (),
+        events=tuple(wp.events),
     )
     ttl = job_ttl_seconds(run, snap.settings)
     if ttl is not None:

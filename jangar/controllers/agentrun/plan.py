@@ -51,6 +51,9 @@ class RunPlan:
     delete_run: bool = False
     remove_finalizer: bool = False
     requeue_after: float | None = None
+    #: (type, reason, message) Events of workflow step transitions (a timed-out attempt, a loop that
+    #: stopped), emitted once, with the status write that records them
+    events: tuple[tuple[str, str, str], ...] = ()
     notes: tuple[str, ...] = field(default=())
     """Log lines worth keeping (e.g. a lost Job recreated), emitted by apply at info/warning level."""
 

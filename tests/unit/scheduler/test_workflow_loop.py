@@ -254,6 +254,26 @@ def test_a_conditional_loop_stops_when_the_condition_turns_false() -> None:
     assert (loop["iteration"], loop["stopReason"]) == (3, "ConditionFalse")
 
 
+def test_a_loop_that_ends_says_so_in_an_event() -> None:
+    run = _run(_step("work", {"maxIterations": 2, "condition": {"cel": "control.more"}}))
+    first = plan_workflow(run, {}, now=T0)
+    run["status"] = {"workflow": {"steps": first.steps}}
+    name = first.steps[0]["jobRef"]["name"]
+    stop = json.dumps({"loopControl": {"more": False}})
+    ended = plan_workflow(run, {name: _job()}, now=T0 + timedelta(minutes=1), pods={name: _terminated(stop)})
+    assert ended.phase == "Succeeded"
+    assert ended.events == [
+        (
+            "Normal",
+            "WorkflowLoopStopped",
+            "step work loop stopped after iteration 1 (ConditionFalse): loop condition false after iteration 1",
+        )
+    ]
+    bad = json.dumps({"loopControl": 7})
+    failed = plan_workflow(run, {name: _job()}, now=T0 + timedelta(minutes=1), pods={name: _terminated(bad)})
+    assert [(t, r) for t, r, _ in failed.events] == [("Warning", "WorkflowLoopControlInvalid")]
+
+
 def test_a_conditional_loop_is_bounded_by_max_iterations() -> None:
     step = _step("work", {"maxIterations": 2, "condition": {"cel": "control.more"}})
     plan, created = _drive(_run(step), _control({"more": True}, {"more": True}, {"more": True}))
@@ -332,6 +352,9 @@ def test_a_timed_out_attempt_is_retried_with_backoff_then_fails_the_run_as_timed
     )
     assert entry["message"] == "attempt 1 ran longer than timeoutSeconds=5"
     assert retrying.requeue_after == 30 and retrying.submit is None
+    assert retrying.events == [
+        ("Warning", "WorkflowStepTimedOut", "step work: attempt 1 ran longer than timeoutSeconds=5; retrying")
+    ]
     run["status"] = {"workflow": {"steps": retrying.steps}}
     again = plan_workflow(run, {}, now=T0 + timedelta(seconds=41))
     assert again.submit is not None and again.submit.attempt == 2
@@ -339,6 +362,7 @@ def test_a_timed_out_attempt_is_retried_with_backoff_then_fails_the_run_as_timed
     jobs = {"run-1-step-1-attempt-1": late, "run-1-step-1-attempt-2": late}
     failed = plan_workflow(run, jobs, now=T0 + timedelta(seconds=60))
     assert (failed.phase, failed.reason) == ("Failed", "WorkflowStepTimedOut")
+    assert [e[2].endswith("no attempt left") for e in failed.events] == [True]
     assert failed.steps[0]["reason"] == "WorkflowStepTimedOut"
     # a later pass over the failed step keeps the reason
     run["status"] = {"workflow": {"steps": failed.steps}}
