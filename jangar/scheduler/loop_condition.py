@@ -15,28 +15,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import celpy
-from celpy import celtypes
-from celpy.adapter import json_to_cel
-from celpy.celparser import CELParseError
-from celpy.evaluation import CELEvalError
+if TYPE_CHECKING:
+    import celpy
 
 __all__ = ["ConditionResult", "condition_error", "evaluate_condition"]
 
-_ENV = celpy.Environment()
+
+@lru_cache(maxsize=1)
+def _environment() -> celpy.Environment:
+    """The CEL environment, built on first use: importing cel-python and building its parser takes about
+    0.6 s, which every jangar process (agentctl, render, the runner's image) would otherwise pay at import
+    even when no run has a loop."""
+    import celpy
+
+    return celpy.Environment()
 
 
 @lru_cache(maxsize=256)
 def _program(expression: str) -> celpy.Runner:
     """The compiled program of `expression`; `CELParseError` when it does not parse. Cached: the planner
     runs many times per iteration, the expression rarely changes."""
-    return _ENV.program(_ENV.compile(expression))
+    env = _environment()
+    return env.program(env.compile(expression))
 
 
 def condition_error(expression: str) -> str | None:
     """Why `expression` is not a valid CEL expression, or `None` when it compiles."""
+    from celpy.celparser import CELParseError
+
     try:
         _program(expression)
     except CELParseError as exc:
@@ -67,6 +75,10 @@ def evaluate_condition(
     expression: str, control: Mapping[str, Any], *, iteration: int, max_iterations: int
 ) -> ConditionResult:
     """Evaluate the loop condition over one iteration's control data."""
+    from celpy import celtypes
+    from celpy.adapter import json_to_cel
+    from celpy.evaluation import CELEvalError
+
     error = condition_error(expression)
     if error is not None:
         return ConditionResult(None, f"invalid CEL: {error}")
