@@ -16,7 +16,7 @@ from typing import Any
 from jangar.api.refs import ORCHESTRATIONRUNS, ORCHESTRATIONS, TOOLS
 from jangar.controllers.kinds import AGENTPROVIDERS, AGENTRUNS, AGENTS, EVENTS, JOBS
 from jangar.dev.cluster import LocalCluster
-from jangar.dev.kwok_stages import OUTPUTS_IMAGE, PULL_BACKOFF_IMAGE, TERMINATION_MESSAGE_ENV
+from jangar.dev.kwok_stages import OUTPUTS_IMAGE, PULL_BACKOFF_IMAGE, SLOW_IMAGE, TERMINATION_MESSAGE_ENV
 from jangar.runtime import Client
 from tests.envtest.controllers_fixtures import (
     apply_basics,
@@ -231,3 +231,31 @@ async def test_an_orchestration_step_timeout_is_retried_then_fails_as_step_timed
         (entry,) = done["status"]["stepStatuses"]
         assert (entry["reason"], entry["attempt"]) == ("StepTimedOut", 2)
         assert entry["message"].startswith("failed after 2 attempts; last: StepTimedOut")
+
+
+async def test_a_controller_restart_mid_loop_duplicates_no_iteration(
+    kwok_cluster: LocalCluster, client: Client, kwok_namespace: str
+) -> None:
+    ns = kwok_namespace
+    settings = settings_for(ns, **LOOPS_ON)
+    async with running_controller(kwok_cluster.kubeconfig, settings):
+        await apply_basics(client, ns)
+        await _reporter(client, ns, "looper", None)
+        steps = [{"name": "work", "loop": {"maxIterations": 3}}]
+        await client.create(AGENTRUNS, _workflow(ns, "again", "looper", steps, image=SLOW_IMAGE))
+
+        async def second_iteration() -> bool:
+            obj = await client.get(AGENTRUNS, "again", ns)
+            entries = ((obj.get("status") or {}).get("workflow") or {}).get("steps") or [{}]
+            return ((entries[0].get("loop") or {}).get("iteration") or 0) >= 2
+
+        await eventually(second_iteration, timeout=60, what="iteration 2 started")
+    # the controller is gone while iteration 2 runs; a new one adopts it and finishes the loop
+    async with running_controller(kwok_cluster.kubeconfig, settings):
+        done = await wait_phase(client, ns, "again", "Succeeded", "Failed", timeout=120)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert await _step_jobs(client, ns, "again") == [f"again-step-1-iter-{k}-attempt-1" for k in (1, 2, 3)]
+    loop = done["status"]["workflow"]["steps"][0]["loop"]
+    assert [i["index"] for i in loop["iterations"]] == [1, 2, 3] and loop[
+        "stopReason"
+    ] == "MaxIterationsReached"
