@@ -980,6 +980,17 @@ class RuntimeDebrisSettings:
 
 
 @dataclass(frozen=True)
+class WorkflowLoopSettings:
+    """0.9.29 workflow step loops (issue 13, docs/workflows.md): off by default, as in the reference."""
+
+    enabled: bool = flag(
+        "JANGAR_AGENTRUN_WORKFLOW_LOOPS_ENABLED",
+        False,
+        "run workflow steps with `loop` (off: such runs fail with WorkflowLoopsDisabled)",
+    )
+
+
+@dataclass(frozen=True)
 class RunnerServiceAccountSettings:
     """`runnerServiceAccount.*` (issue 12): the controller creates the runner ServiceAccount in a run's
     namespace when it is missing (so `controller.namespaces=["*"]` works), see docs/settings.md."""
@@ -1096,6 +1107,7 @@ class Settings:
     grpc: GrpcSettings = group(GrpcSettings)
     native_workflows: NativeWorkflowSettings = group(NativeWorkflowSettings)
     agent_comms: AgentCommsSettings = group(AgentCommsSettings)
+    workflow_loops: WorkflowLoopSettings = group(WorkflowLoopSettings)
     metrics_enabled: bool = flag(
         "JANGAR_PROMETHEUS_METRICS_ENABLED",
         True,

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from jangar.runner.errors import EXIT_CANTCREAT, EXIT_DATAERR, SIGNAL_EXIT_BASE, RunnerError
+from jangar.runner.loopcontrol import read_loop_control
 from jangar.runner.process import LogSink, run_child
 from jangar.runner.prompt import verify_system_prompt
 from jangar.runner.report import (
@@ -48,6 +49,7 @@ Configuration comes from the environment:
   AGENT_WORKSPACE         workspace directory (default: the directory of agent-runner.json)
   AGENT_OUTPUTS_PATH      set for the agent: where it may write a JSON object of outputs
   JANGAR_TERMINATION_MESSAGE_PATH  where to write the outcome (default /dev/termination-log in a pod)
+  AGENT_LOOP_CONTROL_PATH a looping step's loop-control JSON file, reported as loopControl
 Writes <workspace>/.agent/runner.log and <workspace>/.agent/status.json, reports the outcome in the
 termination message, and exits with the agent's code.
 """
@@ -84,7 +86,7 @@ def _finish(status: RunStatus, status_path: Path, environ: Mapping[str, str], ou
     found, problem = read_outputs(outputs) if outputs is not None else (None, None)
     if problem:
         _say(f"outputs ignored: {problem}")
-    problem = write_termination_message(target, report(status, found))
+    problem = write_termination_message(target, report(status, found, read_loop_control(environ)))
     if problem:
         _say(problem)
 

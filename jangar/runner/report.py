@@ -65,12 +65,16 @@ def describe_artifact(name: str, path: Path) -> dict[str, Any]:
     return entry
 
 
-def report(status: RunStatus, outputs: Mapping[str, Any] | None) -> str:
-    """The termination message: as much of the outcome as fits in MAX_BYTES, the essentials always."""
+def report(
+    status: RunStatus, outputs: Mapping[str, Any] | None, loop_control: Mapping[str, Any] | None = None
+) -> str:
+    """The termination message: as much of the outcome as fits in MAX_BYTES, the essentials always (and a
+    looping step's loop-control entries, which decide its next iteration, are essential)."""
     essentials: dict[str, Any] = {
         "phase": status.phase,
         "reason": status.reason,
         "exitCode": status.exit_code,
+        **dict(loop_control or {}),
     }
     if status.message:
         essentials["message"] = status.message[:512]

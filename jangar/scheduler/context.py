@@ -27,15 +27,20 @@ def spec_of(obj: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class StepRef:
-    """One attempt of one workflow step. `index` is 1-based, `attempt` starts at 1."""
+    """One attempt of one workflow step. `index` is 1-based, `attempt` starts at 1; `iteration` is the
+    1-based iteration of a looping step (0: the step has no loop)."""
 
     name: str
     index: int
     attempt: int
     spec: Mapping[str, Any] = field(default_factory=dict)  # the `spec.workflow.steps[i]` entry
+    iteration: int = 0
 
     @property
-    def key(self) -> tuple[int, int]:
+    def key(self) -> tuple[int, ...]:
+        """What the step's children are named by (`jangar.scheduler.naming.step_suffix`)."""
+        if self.iteration > 0:
+            return (self.index, self.attempt, self.iteration)
         return (self.index, self.attempt)
 
 

@@ -43,6 +43,7 @@ from jangar.scheduler.runspec import (
 from jangar.scheduler.system_prompt import prompt_delivery
 from jangar.scheduler.templating import render_template
 from jangar.scheduler.termination import TERMINATION_MESSAGE_POLICY
+from jangar.scheduler.workflow_loop import CONTROL_PATH_ENV, control_path
 from jangar.scheduler.workload import (
     effective_service_account,
     resolve_image,
@@ -55,7 +56,9 @@ from jangar.settings import Settings
 __all__ = ["CONTAINER_NAME", "JobPlan", "build_job_plan", "runtime_ref"]
 
 CONTAINER_NAME = "agent-runner"
-_RESERVED_ENV = frozenset({"AGENT_RUN_SPEC", "AGENT_RUNNER_SPEC_PATH", "AGENT_PROVIDER", ADAPTER_ENV})
+_RESERVED_ENV = frozenset(
+    {"AGENT_RUN_SPEC", "AGENT_RUNNER_SPEC_PATH", "AGENT_PROVIDER", ADAPTER_ENV, CONTROL_PATH_ENV}
+)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,9 @@ def _env(ctx: RunContext, settings: Settings) -> list[dict[str, Any]]:
         env.append({"name": ADAPTER_ENV, "value": adapter})
     # The provider's Secret-backed env: references only (never a literal); a template may not shadow it.
     env.extend(e for e in provider_secret_env(ctx.provider) if e["name"] not in _RESERVED_ENV)
+    loop_control = control_path(ctx.step.spec) if ctx.step is not None else None
+    if loop_control is not None:  # jangar-runner reports this file in its termination message
+        env.append({"name": CONTROL_PATH_ENV, "value": loop_control})
     if ctx.vcs is not None:
         env.extend(dict(e) for e in ctx.vcs.env if e.get("name") not in _RESERVED_ENV)
     env.extend(goal_env(ctx.spec))  # issue 13 item 3: after the templates, so they cannot shadow it

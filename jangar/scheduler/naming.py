@@ -14,6 +14,7 @@ import re
 
 __all__ = [
     "MAX_NAME_LENGTH",
+    "StepKey",
     "auth_volume_names",
     "configmap_volume_name",
     "dns_label",
@@ -60,23 +61,31 @@ def label_value(value: str | None) -> str:
     return re.sub(r"[^a-z0-9]+$", "", short) or "unknown"
 
 
-def step_suffix(step_index: int, attempt: int) -> str:
-    """`step-<i>-attempt-<n>`, i 1-based, as in the reference's workflow runtime (§3.3)."""
+StepKey = tuple[int, ...]
+"""(step index, attempt) or, for an iteration of a looping step, (step index, attempt, iteration)."""
+
+
+def step_suffix(step_index: int, attempt: int, iteration: int = 0) -> str:
+    """`step-<i>-attempt-<n>`, i 1-based, as in the reference's workflow runtime (§3.3); an iteration
+    `k` >= 1 of a looping step is `step-<i>-iter-<k>-attempt-<n>`, so every iteration's Job has its own
+    deterministic name and a restart adopts instead of duplicating."""
+    if iteration > 0:
+        return f"step-{step_index}-iter-{iteration}-attempt-{attempt}"
     return f"step-{step_index}-attempt-{attempt}"
 
 
-def job_name(run_name: str, step: tuple[int, int] | None = None) -> str:
+def job_name(run_name: str, step: StepKey | None = None) -> str:
     """`<run>-job`, or `<run>-step-<i>-attempt-<n>` for a workflow step (index 1-based, attempt ≥ 1)."""
     if step is None:
         return dns_label(run_name, "job")
     return dns_label(run_name, step_suffix(*step))
 
 
-def spec_configmap_name(run_name: str, step: tuple[int, int] | None = None) -> str:
+def spec_configmap_name(run_name: str, step: StepKey | None = None) -> str:
     return dns_label(run_name, "spec", step_suffix(*step) if step else "")
 
 
-def inputs_configmap_name(run_name: str, step: tuple[int, int] | None = None) -> str:
+def inputs_configmap_name(run_name: str, step: StepKey | None = None) -> str:
     return dns_label(run_name, "inputs", step_suffix(*step) if step else "")
 
 
@@ -84,7 +93,7 @@ def configmap_volume_name(configmap_name: str) -> str:
     return dns_label(configmap_name, "vol")
 
 
-def auth_volume_names(run_name: str, step: tuple[int, int] | None = None) -> tuple[str, str]:
+def auth_volume_names(run_name: str, step: StepKey | None = None) -> tuple[str, str]:
     """(`<run>-auth-home`, `<run>-auth-secret`), with the step suffix for workflow steps."""
     suffix = step_suffix(*step) if step else ""
     return dns_label(run_name, "auth-home", suffix), dns_label(run_name, "auth-secret", suffix)

@@ -101,7 +101,7 @@ def secret_env_secrets(provider: Mapping[str, Any] | None) -> list[str]:
 
 
 def token_volume(
-    provider: Mapping[str, Any] | None, run_name: str, step: tuple[int, int] | None
+    provider: Mapping[str, Any] | None, run_name: str, step: tuple[int, ...] | None
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(volume, volumeMount) of the projected ServiceAccount token, or None when the provider asks none.
 

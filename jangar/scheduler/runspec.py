@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jangar.api.shape import as_list, as_map, maps
-from jangar.scheduler.context import RunContext, spec_of
+from jangar.scheduler.context import RunContext, StepRef, spec_of
 from jangar.scheduler.goal import run_goal
 from jangar.scheduler.templating import render_template
 from jangar.settings import Settings
@@ -67,6 +67,14 @@ def _workspace_block(workspace: Mapping[str, Any]) -> dict[str, Any]:
     return {"name": name, "claimName": name, "mountPath": f"{WORKSPACE}/{name}"}
 
 
+def _step_block(step: StepRef) -> dict[str, Any]:
+    """`step` in run.json and templates; `iteration` only for a looping step (`{{ step.iteration }}`)."""
+    block: dict[str, Any] = {"name": step.name, "index": step.index, "attempt": step.attempt}
+    if step.iteration > 0:
+        block["iteration"] = step.iteration
+    return block
+
+
 def render_context(ctx: RunContext) -> dict[str, Any]:
     """What `{{ … }}` placeholders in argsTemplate, envTemplate and inputFiles can reference.
 
@@ -92,9 +100,7 @@ def render_context(ctx: RunContext) -> dict[str, Any]:
         "memory": dict(ctx.memory) if ctx.memory else {},
         "vcs": dict(ctx.vcs.context) if ctx.vcs else {},
         "workspace": _workspace_block(ctx.workspace) if ctx.workspace is not None else {},
-        "step": {"name": ctx.step.name, "index": ctx.step.index, "attempt": ctx.step.attempt}
-        if ctx.step
-        else {},
+        "step": _step_block(ctx.step) if ctx.step else {},
         "goal": run_goal(ctx.spec) or {},
     }
 
@@ -113,7 +119,7 @@ def run_spec(ctx: RunContext) -> dict[str, Any]:
     if ctx.vcs is not None:
         document["vcs"] = dict(ctx.vcs.context)
     if ctx.step is not None:
-        document["step"] = {"name": ctx.step.name, "index": ctx.step.index, "attempt": ctx.step.attempt}
+        document["step"] = _step_block(ctx.step)
     if ctx.workspace is not None:
         document["workspace"] = _workspace_block(ctx.workspace)
     goal = run_goal(ctx.spec)

@@ -8,6 +8,11 @@ so a retry wakes up at its time rather than on an unrelated event (reference §3
 Fixes over the reference: `jobObservedAt` is part of the step status (the reference's was pruned by its CRD
 schema, so a vanished Job was never noticed, §12.11); a step whose Job never appears is resubmitted
 (idempotently, same name) after a grace period; backoff grows exponentially from `retryBackoffSeconds`.
+
+0.9.29 (issue 13): an attempt past the step's `timeoutSeconds` (its Job's activeDeadlineSeconds) is
+`WorkflowStepTimedOut`, retried while attempts remain and then the step's and the run's reason; a step with
+`loop` repeats as `jangar.scheduler.workflow_loop` decides after each successful iteration, each iteration
+its own Job with its own attempts (docs/workflows.md).
 """
 
 from __future__ import annotations
@@ -20,15 +25,37 @@ from typing import Any, Literal
 from jangar.api.shape import as_map, maps
 from jangar.conditions import format_time, parse_time
 from jangar.scheduler.context import StepRef
-from jangar.scheduler.naming import job_name
+from jangar.scheduler.job import CONTAINER_NAME
+from jangar.scheduler.naming import StepKey, job_name
 from jangar.scheduler.outcome import classify_job
+from jangar.scheduler.workflow_loop import (
+    LoopSpec,
+    LoopVerdict,
+    after_iteration,
+    current_iteration,
+    loop_spec,
+    note_iteration,
+    read_control,
+)
 from jangar.settings import ControllerTuning
 
-__all__ = ["MAX_BACKOFF_SECONDS", "WorkflowPlan", "plan_workflow", "retry_backoff", "workflow_steps"]
+__all__ = [
+    "MAX_BACKOFF_SECONDS",
+    "STEP_TIMED_OUT",
+    "WorkflowPlan",
+    "plan_workflow",
+    "retry_backoff",
+    "workflow_steps",
+]
 
 MAX_BACKOFF_SECONDS = 3600
 _DEFAULTS = ControllerTuning()
 WAITING_FOR_JOB = "Waiting for job to be created"
+STEP_TIMED_OUT = "WorkflowStepTimedOut"
+"""The reference's reason (0.9.29) for a step attempt past its `timeoutSeconds`: on the step while it is
+retried, and on the step and the run when no attempt is left."""
+_STEP_RUN_REASONS = frozenset({STEP_TIMED_OUT, "WorkflowLoopControlMissing", "WorkflowLoopControlInvalid"})
+"""Step reasons the failed run takes over (any other failed step fails the run with WorkflowStepFailed)."""
 
 
 def workflow_steps(run: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -64,6 +91,8 @@ class WorkflowPlan:
     * `finished_jobs`: Jobs that ended in this pass; patch their TTL *after* writing the status.
     * `stop_jobs`: Jobs that cannot finish on their own (stuck image pulls); delete them.
     * `warnings`: (reason, message) for `Warning=True`, e.g. `WorkflowJobMissing`, `ImagePullBackOff`.
+    * `events`: (type, reason, message) of step transitions users care about: a timed-out attempt
+      (`WorkflowStepTimedOut`), a loop that stopped (`WorkflowLoopStopped`) or failed the step.
     """
 
     phase: Literal["Running", "Succeeded", "Failed"]
@@ -75,6 +104,7 @@ class WorkflowPlan:
     finished_jobs: list[str] = field(default_factory=list)
     stop_jobs: list[str] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)
+    events: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _set_phase(entry: dict[str, Any], phase: str, now: datetime, message: str | None = None) -> None:
@@ -83,6 +113,63 @@ def _set_phase(entry: dict[str, Any], phase: str, now: datetime, message: str | 
         entry["lastTransitionTime"] = format_time(now)
     if message is not None:
         entry["message"] = message
+
+
+def _key(index: int, attempt: int, iteration: int) -> StepKey:
+    """The name key of a step attempt (and of its iteration, for a looping step)."""
+    return (index, attempt, iteration) if iteration > 0 else (index, attempt)
+
+
+def _attempt_failure(reason: str, message: str, attempt: int, job: Mapping[str, Any]) -> tuple[str, str]:
+    """A failed attempt's reason and message; a Job past its deadline is the step's timeout."""
+    if reason != "DeadlineExceeded":
+        return reason, message
+    deadline = as_map(job.get("spec")).get("activeDeadlineSeconds")
+    return STEP_TIMED_OUT, f"attempt {attempt} ran longer than timeoutSeconds={deadline}"
+
+
+@dataclass(frozen=True)
+class _Step:
+    """The step being planned: its spec entry, its (mutable) status entry and its loop."""
+
+    name: str
+    index: int
+    spec: Mapping[str, Any]
+    entry: dict[str, Any]
+    loop: LoopSpec | None
+
+
+def _start(
+    step: _Step, run_name: str, namespace: Any, now: datetime, attempt: int, iteration: int
+) -> StepRef:
+    """Record attempt `attempt` (of iteration `iteration`) as started on the step's entry; the attempt to
+    submit. Its `jobRef` is recorded first, so a crash after the create adopts the Job."""
+    entry = step.entry
+    job = job_name(run_name, _key(step.index, attempt, iteration))
+    entry.update(attempt=attempt, startedAt=format_time(now), jobRef={"name": job, "namespace": namespace})
+    for stale in ("nextRetryAt", "finishedAt", "jobObservedAt", "reason"):
+        entry.pop(stale, None)
+    _set_phase(entry, "Running", now, WAITING_FOR_JOB)
+    if step.loop is not None:
+        started = {
+            "phase": "Running",
+            "attempt": attempt,
+            "startedAt": entry["startedAt"],
+            "jobRef": entry["jobRef"],
+        }
+        note_iteration(entry, step.loop, iteration, started, drop=("finishedAt", "reason", "message"))
+    return StepRef(step.name, step.index, attempt, step.spec, iteration)
+
+
+def _loop_event(step: str, iteration: int, verdict: LoopVerdict) -> tuple[str, str, str]:
+    """The Event of a loop that ended after `iteration`: Normal when it stopped, Warning when it failed."""
+    if verdict.action == "fail":
+        return ("Warning", verdict.reason, f"step {step} iteration {iteration}: {verdict.message}")
+    return (
+        "Normal",
+        "WorkflowLoopStopped",
+        f"step {step} loop stopped after iteration {iteration} ({verdict.stop_reason}): {verdict.message}",
+    )
 
 
 def plan_workflow(
@@ -94,8 +181,10 @@ def plan_workflow(
     missing_job_grace_seconds: float = _DEFAULTS.missing_job_grace_seconds,
     image_pull_grace_seconds: float = _DEFAULTS.image_pull_grace_seconds,
     scheduling_grace_seconds: float = _DEFAULTS.scheduling_grace_seconds,
+    container: str = CONTAINER_NAME,
 ) -> WorkflowPlan:
-    """Walk the steps in order and decide this pass. `jobs`/`pods` are keyed by Job name."""
+    """Walk the steps in order and decide this pass. `jobs`/`pods` are keyed by Job name; `container` is
+    the step container whose termination message carries a looping step's control data."""
     metadata = as_map(run.get("metadata"))
     run_name, namespace = str(metadata.get("name")), metadata.get("namespace")
     previous = {
@@ -110,22 +199,30 @@ def plan_workflow(
     finished: list[str] = []
     stop: list[str] = []
     warnings: list[tuple[str, str]] = []
+    events: list[tuple[str, str, str]] = []
 
     def result(phase: Literal["Running", "Succeeded", "Failed"], **kw: Any) -> WorkflowPlan:
-        return WorkflowPlan(phase, entries, finished_jobs=finished, stop_jobs=stop, warnings=warnings, **kw)
+        return WorkflowPlan(
+            phase, entries, finished_jobs=finished, stop_jobs=stop, warnings=warnings, events=events, **kw
+        )
 
     for index, (spec, entry) in enumerate(zip(specs, entries, strict=True), start=1):
         name = spec["name"]
         max_attempts = _int(spec.get("retries")) + 1
         attempt = _int(entry.get("attempt"))
         phase = entry.get("phase") or "Pending"
+        loop = loop_spec(spec)
+        iteration = current_iteration(entry) if loop is not None else 0
+
+        step = _Step(name, index, spec, entry, loop)
 
         if phase == "Succeeded":
             continue
         if phase == "Failed":
+            reason = entry.get("reason") if entry.get("reason") in _STEP_RUN_REASONS else "WorkflowStepFailed"
             return result(
                 "Failed",
-                reason="WorkflowStepFailed",
+                reason=str(reason),
                 message=f"step {name} failed: {entry.get('message', '')}",
             )
         if phase == "Retrying":
@@ -144,22 +241,15 @@ def plan_workflow(
                     reason="WorkflowStepRetriesExhausted",
                     message=f"step {name} failed after {max_attempts} attempt(s)",
                 )
-            job = job_name(run_name, (index, attempt))
-            entry.update(
-                attempt=attempt, startedAt=format_time(now), jobRef={"name": job, "namespace": namespace}
-            )
-            for stale in ("nextRetryAt", "finishedAt", "jobObservedAt", "reason"):
-                entry.pop(stale, None)
-            _set_phase(entry, "Running", now, WAITING_FOR_JOB)
             return result(
                 "Running",
-                submit=StepRef(name, index, attempt, spec),
+                submit=_start(step, run_name, namespace, now, attempt, iteration),
                 requeue_after=missing_job_grace_seconds,
             )
 
         # Running: look at the step's Job.
         ref = as_map(entry.get("jobRef"))
-        job_key = str(ref.get("name") or job_name(run_name, (index, max(attempt, 1))))
+        job_key = str(ref.get("name") or job_name(run_name, _key(index, max(attempt, 1), iteration)))
         job_obj = jobs.get(job_key)
         if job_obj is None:
             if entry.get("jobObservedAt"):
@@ -181,7 +271,7 @@ def plan_workflow(
                 entry["startedAt"] = format_time(now)  # once per grace, not on every pass
                 return result(
                     "Running",
-                    submit=StepRef(name, index, max(attempt, 1), spec),
+                    submit=StepRef(name, index, max(attempt, 1), spec, iteration),
                     requeue_after=missing_job_grace_seconds,
                 )
             return result("Running", requeue_after=missing_job_grace_seconds - waited)
@@ -193,9 +283,10 @@ def plan_workflow(
             entry["jobObservedAt"] = format_time(now)
             if entry.get("message") == WAITING_FOR_JOB:
                 entry["message"] = ""
+        job_pods = (pods or {}).get(job_key, ())
         outcome = classify_job(
             job_obj,
-            (pods or {}).get(job_key, ()),
+            job_pods,
             now=now,
             image_pull_grace_seconds=image_pull_grace_seconds,
             scheduling_grace_seconds=scheduling_grace_seconds,
@@ -206,36 +297,68 @@ def plan_workflow(
                 entry["startedAt"] = format_time(outcome.started_at)
             entry["finishedAt"] = format_time(outcome.finished_at or now)
             entry.pop("reason", None)
-            _set_phase(entry, "Succeeded", now, "")
-            continue
+            if loop is None:
+                _set_phase(entry, "Succeeded", now, "")
+                continue
+            note_iteration(
+                entry,
+                loop,
+                iteration,
+                {"phase": "Succeeded", "jobRef": entry["jobRef"], "finishedAt": entry["finishedAt"]},
+            )
+            verdict = after_iteration(loop, iteration, read_control(job_pods, container))
+            if verdict.action == "next":
+                return result(
+                    "Running",
+                    submit=_start(step, run_name, namespace, now, 1, iteration + 1),
+                    requeue_after=missing_job_grace_seconds,
+                )
+            entry["loop"]["stopReason"] = verdict.stop_reason
+            events.append(_loop_event(name, iteration, verdict))
+            if verdict.action == "stop":
+                _set_phase(entry, "Succeeded", now, verdict.message)
+                continue
+            entry["reason"] = verdict.reason
+            _set_phase(entry, "Failed", now, verdict.message)
+            return result(
+                "Failed",
+                reason=verdict.reason,
+                message=f"step {name} iteration {iteration}: {verdict.message}",
+            )
         if outcome.phase == "Failed":
             finished.append(job_key)
             if outcome.stop_job:
                 stop.append(job_key)
-            entry["reason"] = outcome.reason
-            if attempt < max_attempts:
+            reason, message = _attempt_failure(outcome.reason, outcome.message, attempt, job_obj)
+            entry["reason"] = reason
+            retrying = attempt < max_attempts
+            if reason == STEP_TIMED_OUT:
+                then = "retrying" if retrying else "no attempt left"
+                events.append(("Warning", STEP_TIMED_OUT, f"step {name}: {message}; {then}"))
+            if loop is not None:
+                note_iteration(
+                    entry,
+                    loop,
+                    iteration,
+                    {"phase": "Retrying" if retrying else "Failed", "reason": reason, "message": message},
+                )
+            if retrying:
                 delay = retry_backoff(spec, attempt)
                 entry["nextRetryAt"] = format_time(now + timedelta(seconds=delay))
-                _set_phase(entry, "Retrying", now, outcome.message)
+                _set_phase(entry, "Retrying", now, message)
                 if delay > 0:
                     return result("Running", requeue_after=delay)
-                # No backoff: start the next attempt in this same pass.
-                entry["attempt"] = attempt + 1
-                job = job_name(run_name, (index, attempt + 1))
-                entry.update(startedAt=format_time(now), jobRef={"name": job, "namespace": namespace})
-                for stale in ("nextRetryAt", "finishedAt", "jobObservedAt"):
-                    entry.pop(stale, None)
-                _set_phase(entry, "Running", now, WAITING_FOR_JOB)
-                return result(
+                return result(  # no backoff: the next attempt in this same pass
                     "Running",
-                    submit=StepRef(name, index, attempt + 1, spec),
+                    submit=_start(step, run_name, namespace, now, attempt + 1, iteration),
                     requeue_after=missing_job_grace_seconds,
                 )
+            if loop is not None:
+                entry["loop"]["stopReason"] = "IterationFailed"
             entry["finishedAt"] = format_time(outcome.finished_at or now)
-            _set_phase(entry, "Failed", now, f"Step failed: {outcome.message}")
-            return result(
-                "Failed", reason="WorkflowStepFailed", message=f"step {name} failed: {outcome.message}"
-            )
+            final = reason if reason in _STEP_RUN_REASONS else "WorkflowStepFailed"
+            _set_phase(entry, "Failed", now, f"Step failed: {message}")
+            return result("Failed", reason=final, message=f"step {name} failed: {message}")
         if outcome.reason:
             warnings.append((outcome.reason, outcome.message))
         return result("Running", requeue_after=outcome.requeue_after)

@@ -17,7 +17,7 @@ from typing import Any
 from jangar.api.contract import LABEL_WORKSPACE, WORKSPACE_EXPIRED, WORKSPACE_MOUNT_ROOT
 from jangar.api.shape import as_list, as_map
 from jangar.conditions import parse_time
-from jangar.scheduler.naming import dns_label, label_value
+from jangar.scheduler.naming import StepKey, dns_label, label_value
 from jangar.scheduler.quantity import QuantityError, parse_quantity
 
 __all__ = [
@@ -53,7 +53,7 @@ def workspace_mount_path(name: str) -> str:
     return f"{WORKSPACE_MOUNT_ROOT}/{name}"
 
 
-def workspace_volume_name(run_name: str, step: tuple[int, int] | None = None) -> str:
+def workspace_volume_name(run_name: str, step: StepKey | None = None) -> str:
     """The pod volume of a run's Workspace (DNS label, distinct from the builder's other volumes)."""
     return dns_label(run_name, "ws", *(map(str, step) if step else ()))
 
@@ -164,7 +164,7 @@ def workspace_problem(
 
 
 def workspace_mount(
-    workspace: Mapping[str, Any], run_name: str, step: tuple[int, int] | None = None
+    workspace: Mapping[str, Any], run_name: str, step: StepKey | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(volume, volumeMount) of a Workspace's claim in a run's pod."""
     name = _name(workspace)

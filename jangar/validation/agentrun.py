@@ -26,6 +26,7 @@ from jangar.scheduler.runtimes import KNOWN_RUNTIMES, SUPPORTED_RUNTIMES, runtim
 from jangar.scheduler.workload import effective_service_account, resolve_image
 from jangar.scheduler.workspaces import workspace_mount_path, workspace_problem, workspace_volume_name
 from jangar.settings import Settings
+from jangar.validation.loops import check_loop
 from jangar.validation.patterns import matches_any
 from jangar.validation.problems import Problem
 from jangar.validation.resolve import Resolution
@@ -301,6 +302,7 @@ def _check_workflow(run: Mapping[str, Any], resolution: Resolution, settings: Se
             )
         seen.add(name)
         problems += check_parameters(step.get("parameters"), f"{where}.parameters")
+        problems += check_loop(run, step, where, settings)
         for key in ("retries", "retryBackoffSeconds"):
             value = step.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):

@@ -17,7 +17,7 @@ from jangar.api.agents.implementation import ImplementationSpecSpec
 from jangar.api.agents.prompts import MAX_SYSTEM_PROMPT, SystemPromptRef
 from jangar.api.agents.vcs import VcsMode
 from jangar.api.common import JobRef, NameRef
-from jangar.api.meta import KubeModel, Resource, ResourceStatus
+from jangar.api.meta import KubeModel, OpenModel, Resource, ResourceStatus
 from jangar.api.schema import FreeForm, Int32, IntOrStr, ListMap, Rule, Timestamp
 
 RuntimeType = Literal["workflow", "job", "temporal", "custom"]
@@ -85,6 +85,47 @@ class Workload(KubeModel):
     volumes: list[Volume] | None = None
 
 
+LoopControlPolicy = Literal["stop", "fail"]
+LOOP_MAX_ITERATIONS = 1000
+LOOP_DEFAULT_HISTORY_LIMIT = 20
+
+
+class LoopControlSource(OpenModel):
+    path: str = Field(min_length=1)
+    """The loop-control JSON file the step writes, relative to the step's working directory
+    (`/workspace`) or absolute (e.g. `/workspace/<workspace>/loop.json` on the Workspace PVC). The runner
+    reports its content in the container's termination message, where the controller reads it."""
+
+
+class LoopCondition(OpenModel):
+    cel: str = Field(min_length=1)
+    """A CEL expression evaluated after each iteration; the step repeats while it is true. Variables:
+    `control` (the loop-control object), `iteration` (1-based, the one that just ended), `maxIterations`."""
+    source: LoopControlSource | None = None
+    """Where the loop-control data comes from; `.agent/loop-control.json` when unset."""
+
+
+class WorkflowStepLoop(OpenModel):
+    """Repeat the step: `maxIterations` times (a fixed loop), or while `condition` holds (at most
+    `maxIterations` times). Each iteration is its own Job (with its own retries). Needs the controller's
+    `JANGAR_AGENTRUN_WORKFLOW_LOOPS_ENABLED`; unknown keys are kept for 0.9.29 manifests."""
+
+    max_iterations: Int32 = Field(ge=1, le=LOOP_MAX_ITERATIONS)
+    """The number of iterations of a fixed loop; the upper bound of a conditional one."""
+    condition: LoopCondition | None = None
+    on_missing_control: LoopControlPolicy | None = None
+    """The step wrote no loop-control data: `stop` the loop (the step succeeds, the default) or `fail`."""
+    on_invalid_control: LoopControlPolicy | None = None
+    """The data is not a JSON object, or the condition does not evaluate to a bool over it: `stop` or
+    `fail` (the default)."""
+    history_limit: Int32 | None = Field(default=None, ge=1, le=LOOP_MAX_ITERATIONS)
+    """Iterations kept in `status.workflow.steps[].loop.iterations` (newest), 20 when unset; older ones are
+    pruned and counted in `pruned`."""
+    state_volumes: list[str] | None = None
+    """Names of volumes that carry state from one iteration to the next: each must be a `pvc` volume of
+    the step's (or run's) workload, or the run's Workspace. Other volumes start empty each iteration."""
+
+
 class WorkflowStep(KubeModel):
     name: str = Field(min_length=1)
     implementation_spec_ref: NameRef | None = None
@@ -97,7 +138,9 @@ class WorkflowStep(KubeModel):
     retry_backoff_seconds: Int32 | None = Field(default=None, ge=0)
     """Wait before the first retry; doubled for each further one, capped at an hour."""
     timeout_seconds: Int32 | None = Field(default=None, ge=1)
-    """The deadline of each attempt's Job (activeDeadlineSeconds); a timed-out attempt is retried."""
+    """The deadline of each attempt's Job (activeDeadlineSeconds); a timed-out attempt is retried, and
+    the step and run fail with `WorkflowStepTimedOut` when no attempt is left."""
+    loop: WorkflowStepLoop | None = None
 
 
 class Workflow(KubeModel):
@@ -160,6 +203,36 @@ class AgentRunSpec(KubeModel):
     an expired or failed one fails it (`WorkspaceExpired`, `WorkspaceUnavailable`)."""
 
 
+class LoopIteration(KubeModel):
+    """One iteration of a looping step."""
+
+    index: Int32 = Field(ge=1)
+    phase: str | None = None
+    """Running, Retrying, Succeeded or Failed."""
+    attempt: Int32 | None = Field(default=None, ge=0)
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
+    job_ref: JobRef | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
+class LoopStatus(KubeModel):
+    """Progress of a looping step."""
+
+    iteration: Int32 | None = Field(default=None, ge=0)
+    """The current (or last) iteration, 1-based."""
+    iterations: list[LoopIteration] | None = None
+    """The newest `historyLimit` iterations."""
+    stop_reason: str | None = None
+    """Why the loop ended: MaxIterationsReached, ConditionFalse, ControlMissing, ControlInvalid or
+    IterationFailed."""
+    pruned: Int32 | None = Field(default=None, ge=0)
+    """Iterations dropped from `iterations` by `historyLimit`."""
+    retained: Int32 | None = Field(default=None, ge=0)
+    """Iterations kept in `iterations`."""
+
+
 class StepStatus(KubeModel):
     """Progress of one workflow step."""
 
@@ -177,6 +250,7 @@ class StepStatus(KubeModel):
     job_ref: JobRef | None = None
     job_observed_at: Timestamp | None = None
     """When the step's Job was first seen, so a Job that disappears later is detected."""
+    loop: LoopStatus | None = None
 
 
 class WorkflowStatus(KubeModel):

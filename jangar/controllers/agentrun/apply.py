@@ -137,6 +137,8 @@ class PlanApplier:
                 self.own_writes.wrote(AGENTRUNS.kind, run, written)
                 updated = written
                 self._transition(run, written, plan)
+                for type_, reason, message in plan.events:
+                    self.events.event(written, type_, reason, message)
                 if _truncated(written) and not _truncated(run):
                     self.metrics.storage.artifacts_truncated.labels(ns).inc()
                 for type_, reason, message in plan.events:

@@ -551,6 +551,9 @@ def _step_message(wp: WorkflowPlan) -> str:
         if phase == "Succeeded":
             continue
         name, attempt = step.get("name"), step.get("attempt")
+        loop = step.get("loop") or {}
+        if loop.get("iteration"):  # a looping step: which iteration is in flight
+            name = f"{name} iteration {loop['iteration']}"
         job = (step.get("jobRef") or {}).get("name")
         if phase == "Retrying":
             return f"step {name} failed ({step.get('message') or 'attempt failed'}); retrying at {step.get('nextRetryAt')}"
@@ -677,6 +680,7 @@ def _workflow(snap: RunSnapshot, run: Mapping[str, Any]) -> RunPlan:
         delete_jobs=tuple(wp.stop_jobs),
         requeue_after=wp.requeue_after,
         artifacts=tuple(recorded.objects) if recorded is not None else (),
+        events=tuple(wp.events),
     )
     ttl = job_ttl_seconds(run, snap.settings)
     if ttl is not None:

@@ -88,6 +88,7 @@ _CHILD_REFS = {"AgentRun": AGENTRUNS, "ToolRun": TOOLRUNS, "OrchestrationRun": O
 FOREIGN_CHILD_REQUEUE_SECONDS = 5.0
 MISSING_POLICY_REQUEUE_SECONDS = 30.0
 _DONE = frozenset({"Succeeded", "Failed", "Cancelled"})
+STEP_TIMED_OUT = "StepTimedOut"
 _NOT_RETRIED = frozenset({"MissingOutput", "ApprovalRejected", REASON_RECURSIVE_SUB_ORCHESTRATION})
 _APPROVE = frozenset({"approve", "approved", "allow", "allowed"})
 _REJECT = frozenset({"reject", "rejected", "deny", "denied"})
@@ -385,9 +386,11 @@ def _attempt_failed(p: _Pass, name: str, entry: dict[str, Any], reason: str, mes
         else:
             p.wake_at(retry_at)
         return
-    final = "RetriesExhausted" if max_attempts > 1 and reason not in _NOT_RETRIED else reason
+    # 0.9.29: a step whose last attempt timed out fails as StepTimedOut, retried or not.
+    retried = max_attempts > 1 and reason not in _NOT_RETRIED
+    final = "RetriesExhausted" if retried and reason != STEP_TIMED_OUT else reason
     detail = f"{reason}: {message}" if final != reason else message
-    if final == "RetriesExhausted":
+    if retried:
         detail = f"failed after {max_attempts} attempts; last: {reason}: {message}"
     p.set_phase(entry, "Failed", final, detail)
     p.events.append(PlannedEvent("Warning", "StepFailed", f"step {name} failed: {final}: {detail}"))
@@ -416,7 +419,7 @@ def _observe(p: _Pass, name: str, entry: dict[str, Any]) -> None:
             p.cancel_child(entry)
             timeout = _int(p.steps[name].get("timeoutSeconds"))
             _attempt_failed(
-                p, name, entry, "StepTimedOut", f"attempt ran longer than timeoutSeconds={timeout}"
+                p, name, entry, STEP_TIMED_OUT, f"attempt ran longer than timeoutSeconds={timeout}"
             )
             return
         p.wake_at(deadline)

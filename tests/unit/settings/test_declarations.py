@@ -153,6 +153,8 @@ SWEEP_VARS = {
 PROVIDER_VARS = {"JANGAR_PROVIDER_HEALTH_COOLDOWN_SECONDS", "JANGAR_AGENT_RUNNER_RESOURCES"}
 # issue 13 item 3: the 0.9.29 system-prompt policy and spec immutability
 SPEC_POLICY_VARS = {"JANGAR_AGENT_SYSTEM_PROMPT_REQUIRED", "JANGAR_AGENTRUN_SPEC_IMMUTABILITY_ENFORCED"}
+#: issue 13: 0.9.29 workflow step loops, off by default as in the reference
+WORKFLOW_LOOP_VARS = {"JANGAR_AGENTRUN_WORKFLOW_LOOPS_ENABLED"}
 
 
 # --- the declarations ---------------------------------------------------------------------------
@@ -190,13 +192,22 @@ def test_listing_covers_the_contract_and_is_unique() -> None:
     names = [row.env for row in rows]
     assert len(names) == len(set(names)), "a variable is declared twice"
     assert set(names) >= CONTRACT_VARS
-    extra = RUNNER_SA_VARS | AUTH_VARS | RECORDS_VARS | SWEEP_VARS | PROVIDER_VARS | SPEC_POLICY_VARS
+    extra = set().union(
+        RUNNER_SA_VARS,
+        AUTH_VARS,
+        RECORDS_VARS,
+        SWEEP_VARS,
+        PROVIDER_VARS,
+        SPEC_POLICY_VARS,
+        WORKFLOW_LOOP_VARS,
+    )
     assert set(names) - CONTRACT_VARS - WORKSPACE_ARTIFACT_VARS - extra == set(TUNING_VARS)
     assert all(row.doc for row in rows)
     by_env = {row.env: row for row in rows}
     assert by_env["JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE"].path == "queue.per_namespace"
     assert by_env["JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE"].default == "200"
     assert by_env["JANGAR_AGENTRUN_WORKERS"].path == "tuning.agentrun_workers"
+    assert by_env["JANGAR_AGENTRUN_WORKFLOW_LOOPS_ENABLED"].default == "false"
     assert by_env["JANGAR_AGENT_COMMS_SUBSCRIBER_DISABLED"].default == "true"  # inverted flag
     assert by_env["JANGAR_LEADER_ELECTION_NAMESPACE"].default == "$JANGAR_POD_NAMESPACE"
 
