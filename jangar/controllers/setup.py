@@ -27,6 +27,7 @@ from jangar.controllers.agentrun import AgentRunReconciler
 from jangar.controllers.agentrun.apply import PlanApplier
 from jangar.controllers.app_token_refresh import install_app_token_refresh
 from jangar.controllers.app_tokens import AppTokens
+from jangar.controllers.idempotency import install_idempotency
 from jangar.controllers.implementationsource import make_check_implementation_source
 from jangar.controllers.implementationspec import check_implementation_spec
 from jangar.controllers.kinds import (
@@ -204,6 +205,7 @@ def install(
         metrics=metrics,
         settings=settings,
     )
+    claims = install_idempotency(manager, settings, now)  # issue 13: durable idempotency keys
     runs = AgentRunReconciler(
         settings=settings,
         client=manager.client,
@@ -212,6 +214,7 @@ def install(
         applier=applier,
         metrics=metrics,
         clock=now,
+        idempotency=claims,
     )
     manager.add(_CloseOnStop(tokens), need_leader_election=False)
     if settings.agents_controller.enabled:

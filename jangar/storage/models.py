@@ -224,3 +224,32 @@ TRACKED_TABLES = {
     "ToolRun": (ToolRunRecord, ToolRunTransition, "tool"),
 }
 """Per kind of `TrackedRunEvent`: its record model, its transition model, and the column `target` fills."""
+
+
+# -- durable AgentRun idempotency keys (issue 13, migration 0004) --------------------------------------------
+
+
+class IdempotencyKey(Base):
+    """One claimed `spec.idempotencyKey` of an AgentRun, scoped to (namespace, agent, key).
+
+    Unlike the run records this table is read back to decide (`jangar.idempotency`): the first run to
+    claim a key owns it, and the row outlives the run (pruned after `JANGAR_AGENTRUN_IDEMPOTENCY_RETENTION_DAYS`
+    of no change), so a later run with the key fails even when the first one was deleted. No secret is
+    stored: the key is the user's submission id, the rest is run identity and times.
+    """
+
+    __tablename__ = "agent_run_idempotency_keys"
+
+    namespace: Mapped[str] = mapped_column(Text, primary_key=True)
+    agent: Mapped[str] = mapped_column(Text, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    run_uid: Mapped[str] = mapped_column(Text)
+    run_name: Mapped[str] = mapped_column(Text)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the holder was first seen started (admitted: `status.startedAt` or a Job); NULL: never started,
+    so a holder that is gone may be reclaimed by another run."""
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index(None, "updated_at"), Index(None, "run_uid"))

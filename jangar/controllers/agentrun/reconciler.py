@@ -18,12 +18,14 @@ import structlog
 from jangar.controllers.admission_gate import AdmissionGate
 from jangar.controllers.agentrun.apply import ChildNameTaken, PlanApplier
 from jangar.controllers.agentrun.decide import decide, on_foreign_child
+from jangar.controllers.agentrun.idempotency_gate import check_key, key_plan, retry_seconds, with_retry
 from jangar.controllers.agentrun.snapshot import RunSnapshot, read_snapshot
+from jangar.controllers.idempotency import IdempotencyClaims
 from jangar.controllers.kinds import AGENTRUNS
 from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.own_writes import STALE_RETRY_SECONDS
 from jangar.controllers.recording import provider_of
-from jangar.runtime import CacheReader, Client, NotFoundError, Request, Result
+from jangar.runtime import CacheReader, Client, JsonObject, NotFoundError, Request, Result
 from jangar.settings import Settings
 
 log = structlog.get_logger("jangar.controllers.agentrun")
@@ -48,6 +50,7 @@ class AgentRunReconciler:
         applier: PlanApplier,
         metrics: RunMetrics,
         clock: Callable[[], datetime] = _now,
+        idempotency: IdempotencyClaims | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -56,6 +59,7 @@ class AgentRunReconciler:
         self.applier = applier
         self.metrics = metrics
         self.clock = clock
+        self.idempotency = idempotency
 
     async def reconcile(self, req: Request) -> Result | None:
         started = time.monotonic()
@@ -78,6 +82,15 @@ class AgentRunReconciler:
             return Result(requeue_after=STALE_RETRY_SECONDS)  # the cache has not seen our last write yet
         now = self.clock()
         snap = await read_snapshot(self.cache, self.client, run, self.settings, now)
+        key = await check_key(self.idempotency, snap)  # issue 13: durable idempotency keys
+        stopped = key_plan(snap, key, retry_seconds())
+        if stopped is not None:
+            return await self.applier.apply(run, stopped, now, provider=run_provider(snap))
+        return with_retry(await self._decide_and_apply(req, run, snap, now), key)
+
+    async def _decide_and_apply(
+        self, req: Request, run: JsonObject, snap: RunSnapshot, now: datetime
+    ) -> Result | None:
         plan = decide(snap)
         if plan.needs_admission:
             await self.gate.ensure_loaded()  # the rate window's durable record, before the first admission
