@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from jangar.admission import AdmissionLimits
+from jangar.audit import AuditSink
 from jangar.controllers import indexes as ix
 from jangar.controllers.admission_gate import AdmissionGate
 from jangar.controllers.agent import check_agent
@@ -103,6 +104,8 @@ class ControllerDeps:
     recorder: RunRecorderProtocol | None = None
     webhooks_served: bool = False
     """The webhook intake route is served by this process (ImplementationSource `WebhookReady` needs it)."""
+    audit: AuditSink | None = None
+    """issue 13: the process's audit sink (admission, idempotency, step and approval decisions)."""
 
 
 @dataclass
@@ -215,6 +218,7 @@ def install(
         metrics=metrics,
         clock=now,
         idempotency=claims,
+        audit=deps.audit,
     )
     manager.add(_CloseOnStop(tokens), need_leader_election=False)
     if settings.agents_controller.enabled:
@@ -333,7 +337,7 @@ def install_orchestration(
     runs = OrchestrationRunReconciler(
         cache=cache,
         applier=OrchestrationRunApplier(
-            client=manager.client, cache=cache, events=events, recorder=deps.recorder
+            client=manager.client, cache=cache, events=events, recorder=deps.recorder, audit=deps.audit
         ),
         tuning=tuning,
         clock=now,
