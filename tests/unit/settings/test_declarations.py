@@ -141,6 +141,16 @@ AUTH_VARS = {
 }
 RECORDS_VARS = {"JANGAR_RECORDS_BUFFER_MAX"}  # issue 12: the bounded run-record buffer
 
+#: issue 13: durable idempotency keys and the audit sink (0.9.29's `AGENTS_AGENTRUN_IDEMPOTENCY_*`, `audit.sink.*`).
+IDEMPOTENCY_AUDIT_VARS = {
+    "JANGAR_AGENTRUN_IDEMPOTENCY_ENABLED",
+    "JANGAR_AGENTRUN_IDEMPOTENCY_RETENTION_DAYS",
+    "JANGAR_AUDIT_SINK_TYPE",
+    "JANGAR_AUDIT_SINK_URL",
+    "JANGAR_AUDIT_SINK_HEADERS",
+    "JANGAR_AUDIT_SINK_TIMEOUT_MS",
+}
+
 
 # --- the declarations ---------------------------------------------------------------------------
 
@@ -177,7 +187,7 @@ def test_listing_covers_the_contract_and_is_unique() -> None:
     names = [row.env for row in rows]
     assert len(names) == len(set(names)), "a variable is declared twice"
     assert set(names) >= CONTRACT_VARS
-    extra = RUNNER_SA_VARS | AUTH_VARS | RECORDS_VARS
+    extra = RUNNER_SA_VARS | AUTH_VARS | RECORDS_VARS | IDEMPOTENCY_AUDIT_VARS
     assert set(names) - CONTRACT_VARS - WORKSPACE_ARTIFACT_VARS - extra == set(TUNING_VARS)
     assert all(row.doc for row in rows)
     by_env = {row.env: row for row in rows}

@@ -127,6 +127,8 @@ ENUMS: dict[str, tuple[str, list[str], str]] = {
         "runner.image_pull_policy",
     ),
     "JANGAR_MIGRATIONS": ("database.migrations", ["auto", "skip"], "database.migrations"),
+    # `http` also needs JANGAR_AUDIT_SINK_URL (tests/unit/audit/test_audit.py)
+    "JANGAR_AUDIT_SINK_TYPE": ("audit.sink_type", ["none", "stdout"], "audit.sink_type"),
 }
 
 
