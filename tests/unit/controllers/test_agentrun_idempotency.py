@@ -4,6 +4,7 @@ timeout handling, with the Postgres statements replaced) and the pure `key_plan`
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -192,3 +193,55 @@ def test_with_retry_brings_a_failed_progress_write_forward() -> None:
     assert retried is not None and retried.requeue_after is not None and 5.0 <= retried.requeue_after <= 30.0
     sooner = with_retry(Result(requeue_after=1.0), down)
     assert sooner == Result(requeue_after=1.0)
+
+
+# -- wiring and the pruner ---------------------------------------------------------------------------------
+
+
+class _Manager:
+    def __init__(self) -> None:
+        self.cache = _Cache()
+        self.added: list[tuple[Any, bool | None]] = []
+
+    def add(self, runnable: Any, need_leader_election: bool | None = None) -> None:
+        self.added.append((runnable, need_leader_election))
+
+
+def test_claims_exist_only_with_a_database_and_the_feature_on() -> None:
+    from jangar.settings import Settings
+
+    for env in ({}, {"DATABASE_URL": "postgres://db/j", "JANGAR_AGENTRUN_IDEMPOTENCY_ENABLED": "false"}):
+        manager = _Manager()
+        assert claims_mod.install_idempotency(manager, Settings.from_env(env), lambda: NOW) is None  # type: ignore[arg-type]
+        assert manager.added == []
+    manager = _Manager()
+    settings = Settings.from_env(
+        {"DATABASE_URL": "postgres://db/j", "AGENTS_AGENTRUN_IDEMPOTENCY_RETENTION_DAYS": "9"}
+    )
+    claims = claims_mod.install_idempotency(manager, settings, lambda: NOW)  # type: ignore[arg-type]
+    assert isinstance(claims, IdempotencyClaims)
+    kinds = {type(r).__name__: r for r, _ in manager.added}
+    assert kinds["IdempotencyPruner"].need_leader_election is True  # the leader prunes
+    assert kinds["IdempotencyPruner"].retention.days == 9
+    assert kinds["EngineCloser"].need_leader_election is False
+
+
+async def test_the_pruner_cuts_at_the_retention_and_survives_an_outage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cutoffs: list[Any] = []
+
+    async def prune(engine: Any, older_than: Any) -> int:
+        cutoffs.append(older_than)
+        return 3
+
+    monkeypatch.setattr(claims_mod, "prune_keys", prune)
+    pruner = claims_mod.IdempotencyPruner(object(), 30, clock=lambda: NOW)  # type: ignore[arg-type]
+    assert await pruner.prune_once() == 3
+    assert cutoffs == [NOW - timedelta(days=30)]
+
+    async def down(engine: Any, older_than: Any) -> int:
+        raise OSError("refused")
+
+    monkeypatch.setattr(claims_mod, "prune_keys", down)
+    assert await pruner.prune_once() == 0
