@@ -1,7 +1,8 @@
 """SQLAlchemy models for AgentRun records.
 
 The database is an audit and history index, never a source of truth for reconciling (Kubernetes is): the
-controller writes here and never reads back to decide anything. Two tables:
+controller writes the records and never reads them back to decide anything (the one table read back is
+``agent_run_idempotency_keys``, issue 13, at the end). Two tables per kind:
 
 * ``agent_run_records``: one row per AgentRun uid with the latest identity, job, VCS and outcome.
 * ``agent_run_transitions``: one row per phase change, unique on ``(run_uid, to_phase, at)`` so that
