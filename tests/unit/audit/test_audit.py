@@ -185,13 +185,15 @@ async def test_a_submission_is_audited_accepted_then_replayed() -> None:
     sink = Collect()
     service = RunsService(FakeClient(), FakeCache(), Settings.from_env({}), audit=sink)  # type: ignore[arg-type]
     sub = Submission("coder", "agents", "impl", idempotency_key="k1")
-    await service.submit(sub)
+    await service.submit(sub, actor="system:serviceaccount:agents:ci")
     await service.submit(sub)
     assert [(e.action, e.decision, e.source, e.kind) for e in sink.events] == [
         ("agentrun.submit", "accepted", "api", "AgentRun"),
         ("agentrun.submit", "replayed", "api", "AgentRun"),
     ]
     assert sink.events[0].name == sink.events[1].name and sink.events[0].uid
+    assert sink.events[0].actor == "system:serviceaccount:agents:ci" and sink.events[1].actor is None
+    assert sink.events[0].as_dict()["actor"] == "system:serviceaccount:agents:ci"
 
 
 async def test_a_refused_submission_is_audited() -> None:
