@@ -54,8 +54,10 @@ __all__ = [
     "QueueSettings",
     "RateSettings",
     "RepoConcurrencySettings",
+    "RetentionSettings",
     "RunnerServiceAccountSettings",
     "RunnerSettings",
+    "RuntimeDebrisSettings",
     "SettingDoc",
     "Settings",
     "SettingsError",
@@ -897,6 +899,54 @@ class ArtifactSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """issue 13: the retention sweep (docs/retention.md): finished AgentRuns past their retention are deleted
+    by one leader-only pass every `sweep_interval_seconds`, at most `max_deletes_per_namespace` per
+    namespace per pass, so a backlog (a lowered retention, a restart after an outage) drains in steps instead
+    of one burst of deletes."""
+
+    max_deletes_per_namespace: int = integer(
+        "JANGAR_AGENTRUN_RETENTION_MAX_DELETES_PER_NAMESPACE",
+        50,
+        "expired AgentRuns deleted per namespace per sweep pass (0 = no cap)",
+    )
+    zero_ttl_max_seconds: int = integer(
+        "JANGAR_AGENTRUN_RETENTION_ZERO_TTL_MAX_SECONDS",
+        0,
+        "safety cap for a retention of 0 (kept for ever): delete such runs this long after they finished "
+        "(0 = no cap, the 0.9.1 behaviour)",
+    )
+    sweep_interval_seconds: float = seconds(
+        "JANGAR_RETENTION_SWEEP_INTERVAL_SECONDS",
+        30.0,
+        "at most this long between two retention / runtime-debris passes (sooner when a run falls due)",
+    )
+
+
+@dataclass(frozen=True)
+class RuntimeDebrisSettings:
+    """issue 13: runtime debris (docs/retention.md): finished runner Pods (labelled
+    `agents.proompteng.ai/agent-run`) whose Job is gone, e.g. after `kubectl delete job --cascade=orphan`."""
+
+    mode: str = choice(
+        "JANGAR_RUNTIME_DEBRIS_CLEANUP_MODE",
+        "report",
+        "what the sweep does with an orphaned runner Pod: nothing, count it and emit an Event, or delete it",
+        ("disabled", "report", "delete"),
+    )
+    min_age_seconds: int = integer(
+        "JANGAR_RUNTIME_DEBRIS_CLEANUP_MIN_AGE_SECONDS",
+        900,
+        "an orphaned runner Pod is debris only once it finished at least this long ago",
+    )
+    max_deletes_per_namespace: int = integer(
+        "JANGAR_RUNTIME_DEBRIS_CLEANUP_MAX_DELETES_PER_NAMESPACE",
+        20,
+        "orphaned runner Pods deleted per namespace per sweep pass (0 = no cap)",
+    )
+
+
+@dataclass(frozen=True)
 class RunnerServiceAccountSettings:
     """`runnerServiceAccount.*` (issue 12): the controller creates the runner ServiceAccount in a run's
     namespace when it is missing (so `controller.namespaces=["*"]` works), see docs/settings.md."""
@@ -1082,6 +1132,9 @@ class Settings:
     runner_service_account: RunnerServiceAccountSettings = group(RunnerServiceAccountSettings)
     # -- issue 12: authentication of the surfaces
     auth: AuthSettings = group(AuthSettings)
+    # -- issue 13: the retention sweep and runtime-debris cleanup (docs/retention.md)
+    retention: RetentionSettings = group(RetentionSettings)
+    runtime_debris: RuntimeDebrisSettings = group(RuntimeDebrisSettings)
     # -- issue 13: durable idempotency keys and audit events
     idempotency: IdempotencySettings = group(IdempotencySettings)
     audit: AuditSettings = group(AuditSettings)

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from jangar.admission.model import RunRecord
-from jangar.api.contract import CONDITION_BUDGET_EXCEEDED, is_terminal
+from jangar.api.contract import CONDITION_BUDGET_EXCEEDED, is_resting_template, is_terminal
 from jangar.api.refs import AGENTRUNS
 from jangar.conditions import is_true, parse_time
 from jangar.runtime import CacheReader, InformerNotRegistered, JsonObject
@@ -52,8 +52,11 @@ LIVE = "live"
 
 
 def live_index(run: JsonObject) -> list[str]:
-    """`[LIVE]` for a run that is not finished (waiting or holding capacity), else nothing."""
-    return [] if is_terminal((run.get("status") or {}).get("phase")) else [LIVE]
+    """`[LIVE]` for a run that is not finished (waiting or holding capacity), else nothing; an unstarted
+    template (a copy source that never runs) is not live either."""
+    if is_terminal((run.get("status") or {}).get("phase")) or is_resting_template(run):
+        return []
+    return [LIVE]
 
 
 def ensure_admission_index(cache: object) -> None:

@@ -14,6 +14,7 @@ from jangar.api.groups import AGENTS
 
 __all__ = [
     "ANNOTATION_CANCEL",
+    "ANNOTATION_TEMPLATE",
     "ANNOTATION_TOKEN_EXPIRES_AT",
     "FINALIZER_RUNTIME_CLEANUP",
     "LABEL_AGENT",
@@ -30,6 +31,8 @@ __all__ = [
     "WAITING_PHASES",
     "Phase",
     "is_cancel_requested",
+    "is_resting_template",
+    "is_template",
     "is_terminal",
 ]
 
@@ -77,6 +80,30 @@ ANNOTATION_TOKEN_EXPIRES_AT: Final = f"{AGENTS}/token-expires-at"
 """On a minted GitHub App token Secret: when the installation token expires."""
 FINALIZER_RUNTIME_CLEANUP: Final = f"{AGENTS}/runtime-cleanup"
 """Held on an AgentRun until its Jobs are deleted and its outcome recorded (reference §3.2)."""
+
+
+ANNOTATION_TEMPLATE: Final = f"{AGENTS}/template"
+"""`agents.proompteng.ai/template: "true"` (0.9.29) marks an AgentRun as a copy source (a Schedule's target, a
+spec to clone): the controller never runs it, admission never counts it, retention never deletes it."""
+
+
+def is_template(obj: object) -> bool:
+    """The template annotation is `true` (case-insensitive) on this object dict."""
+    if not isinstance(obj, dict):
+        return False
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(ANNOTATION_TEMPLATE, "")).strip().lower() == "true"
+
+
+def is_resting_template(obj: object) -> bool:
+    """A template that never started: no Job, not Running, not finished. A template annotation added to a
+    run that already started does not orphan it (the run goes on to its end)."""
+    if not is_template(obj):
+        return False
+    status = (obj.get("status") if isinstance(obj, dict) else None) or {}
+    phase = status.get("phase")
+    started = phase == "Running" or is_terminal(phase) or bool((status.get("jobRef") or {}).get("name"))
+    return not started
 
 
 def is_cancel_requested(obj: object) -> bool:
@@ -263,3 +290,31 @@ LABEL_RETRY_OF: Final = "jangar.proompteng.ai/retry-of"
 ANNOTATION_RETRY_VERB: Final = "jangar.proompteng.ai/retry-verb"
 """On such an AgentRun: `retry` (of a run that did not succeed) or `resubmit` (of any run)."""
 __all__ += ["ANNOTATION_RETRY_VERB", "LABEL_RETRY_OF"]
+
+
+# -- issue 13 item 3: retention annotations (drift-0.9.29.md rows 12 and 18; docs/retention.md) -------------
+ANNOTATION_RETAIN: Final = f"{AGENTS}/retain"
+"""`agents.proompteng.ai/retain: "true"` on a finished AgentRun: the retention sweep never deletes it."""
+ANNOTATION_RETAIN_JANGAR: Final = "jangar.proompteng.ai/retain"
+"""The same under jangar's own prefix (read, never written), like the two delivery-id labels."""
+ANNOTATIONS_RETAIN: Final = (ANNOTATION_RETAIN, ANNOTATION_RETAIN_JANGAR)
+
+
+def _annotation_true(obj: object, names: tuple[str, ...]) -> bool:
+    if not isinstance(obj, dict):
+        return False
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return any(str(annotations.get(name, "")).strip().lower() == "true" for name in names)
+
+
+def is_retained(obj: object) -> bool:
+    """Either retain annotation is `true` (case-insensitive) on this object dict."""
+    return _annotation_true(obj, ANNOTATIONS_RETAIN)
+
+
+__all__ += [
+    "ANNOTATIONS_RETAIN",
+    "ANNOTATION_RETAIN",
+    "ANNOTATION_RETAIN_JANGAR",
+    "is_retained",
+]

@@ -56,6 +56,7 @@ from jangar.controllers.supporting_kinds import (
     scope_supporting_cache,
     watch_budgets,
 )
+from jangar.controllers.sweep import install_sweep
 from jangar.controllers.toolrun import ToolRunReconciler
 from jangar.controllers.toolrun.wiring import install_tools, scope_tool_cache
 from jangar.controllers.versioncontrolprovider import check_vcs_provider
@@ -254,6 +255,8 @@ def install(
         install_app_token_refresh(manager, tokens, events, clock=now)
         watch_budgets(controller, manager, settings)
         install_workspaces(controller, manager, settings, events, now)
+        # issue 13: retention (capped per namespace) and runtime-debris cleanup, one leader-only pass
+        install_sweep(manager, settings, deps.recorder, events, now)
         env = CheckEnv(settings=settings, client=manager.client, cache=cache)
         supporting: list[tuple[str, ResourceRef, CheckFunc]] = [
             ("agent", AGENTS, check_agent),

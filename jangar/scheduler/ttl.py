@@ -1,8 +1,9 @@
 """Time-based cleanup values: the Job TTL and the AgentRun retention (reference §3.2 step 3, §3.4).
 
 Both are functions, not side effects: the reconciler patches `ttlSecondsAfterFinished` only after it has
-recorded the terminal status (otherwise the Job can vanish before its outcome is read), and requeues a
-finished run for `retention_remaining()` seconds instead of waiting for an unrelated event (§12.6).
+recorded the terminal status (otherwise the Job can vanish before its outcome is read); the retention sweep
+(`jangar.scheduler.retention.plan_retention`, issue 13) deletes a finished run once `retention_remaining()`
+reaches 0, and sleeps until the next run falls due instead of waiting for an unrelated event (§12.6).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from jangar.api.contract import is_terminal
+from jangar.api.contract import is_retained, is_template, is_terminal
 from jangar.conditions import parse_time
 from jangar.settings import Settings
 
@@ -62,18 +63,22 @@ def job_ttl_seconds(run: Mapping[str, Any], settings: Settings) -> int | None:
 def retention_seconds(run: Mapping[str, Any], settings: Settings) -> int:
     """How long a finished AgentRun is kept: `spec.ttlSecondsAfterFinished`, else the controller default.
 
-    0 means keep for ever.
+    0 means keep for ever (the 0.9.1 meaning, kept so no 0.9.1 user loses runs), unless the 0.9.29 safety cap
+    `JANGAR_AGENTRUN_RETENTION_ZERO_TTL_MAX_SECONDS` is set (> 0): then such a run is kept that long.
     """
     per_run = _number((run.get("spec") or {}).get("ttlSecondsAfterFinished"))
-    if per_run is not None and per_run >= 0:
-        return int(per_run)
-    return settings.agentrun_retention_seconds
+    retention = int(per_run) if per_run is not None and per_run >= 0 else settings.agentrun_retention_seconds
+    return retention or settings.retention.zero_ttl_max_seconds
 
 
 def retention_remaining(run: Mapping[str, Any], settings: Settings, now: datetime) -> float | None:
-    """Seconds until a finished run should be deleted (≤0: delete now); `None`: never, or not finished."""
+    """Seconds until a finished run should be deleted (≤0: delete now); `None`: never, or not finished.
+
+    Never: a run annotated `agents.proompteng.ai/retain` (or `jangar.proompteng.ai/retain`) `"true"`, and a
+    0.9.29 template run (`agents.proompteng.ai/template: "true"`), which exists to be copied.
+    """
     status = run.get("status") or {}
-    if not is_terminal(status.get("phase")):
+    if not is_terminal(status.get("phase")) or is_retained(run) or is_template(run):
         return None
     finished = parse_time(status.get("finishedAt"))
     retention = retention_seconds(run, settings)

@@ -15,9 +15,17 @@ from jangar.api.shape import as_map
 from jangar.scheduler.contract import HEAD_KEYS
 from jangar.scheduler.templating import render_template
 
-__all__ = ["branch_context", "branch_in_use", "resolve_head_branch"]
+__all__ = ["FALLBACK_BRANCH_PREFIX", "branch_context", "branch_in_use", "resolve_head_branch"]
 
 _MAX_SUFFIX_ROUNDS = 5
+FALLBACK_BRANCH_PREFIX = "codex/"
+"""0.9.29's fallback head branch is `codex/<run name>`: used when the branch template renders empty or with an
+empty path segment (`codex/{{issueNumber}}` for a run without an issue gave `codex/`, which git refuses), and
+for a read-write run that would otherwise have no branch at all."""
+
+
+def _malformed(branch: str) -> bool:
+    return any(not segment.strip() for segment in branch.split("/"))
 
 
 def branch_context(
@@ -85,13 +93,18 @@ def resolve_head_branch(
     metadata: Mapping[str, str],
     repository: str,
     active_runs: Iterable[Mapping[str, Any]],
+    writes: bool = False,
 ) -> str | None:
-    """The head branch: metadata `head`, else the rendered `branchTemplate`; de-conflicted with the suffix."""
+    """The head branch: metadata `head`, else the rendered `branchTemplate` (or `codex/<run>` when that renders
+    malformed, or when a writing run would have none); de-conflicted with the suffix."""
     context = branch_context(run, parameters, metadata)
     head = (metadata.get("head") or "").strip()
     template = defaults.get("branchTemplate")
-    if not head and isinstance(template, str) and template.strip():
-        head = render_template(template, context).strip()
+    templated = not head and isinstance(template, str) and bool(template.strip())
+    if templated:
+        head = render_template(str(template), context).strip()
+    if (templated or writes) and (not head or _malformed(head)):
+        head = f"{FALLBACK_BRANCH_PREFIX}{as_map(run.get('metadata')).get('name')}"
     if not head:
         return None
     suffix_template = defaults.get("branchConflictSuffixTemplate")

@@ -182,6 +182,7 @@ def resolve_run_vcs(
             metadata=metadata,
             repository=repository,
             active_runs=active_runs,
+            writes=mode == "read-write",
         )
         or ""
     )

@@ -425,7 +425,8 @@ async def test_finished_run_is_deleted_after_its_retention_and_events_tell_the_s
             return True
         return False
 
-    # A timed requeue at finishedAt + 2 s deletes it; nothing else touches the run meanwhile.
+    # The retention sweep, woken by the run's finish, passes at finishedAt + 2 s and deletes it (its default
+    # interval is 30 s: only the wake-up makes this in time); nothing else touches the run meanwhile.
     assert await eventually(deleted, timeout=15, what="retention delete")
 
 
@@ -522,3 +523,27 @@ async def test_cluster_limit_spans_watched_namespaces(
             await wait_phase(client, other, "second", "Running", timeout=10)
     finally:
         await client.delete(NAMESPACES, other, ignore_not_found=True)
+
+
+async def test_a_template_run_never_runs_nor_takes_capacity(
+    envtest: LocalCluster, client: Client, namespace: str
+) -> None:
+    """0.9.29 template AgentRuns (`agents.proompteng.ai/template: "true"`) are copy sources: with room for
+    exactly one running run, a template created first must not take it, nor get a Job or a finalizer."""
+    settings = settings_for(
+        namespace,
+        JANGAR_AGENTS_CONTROLLER_CONCURRENCY_NAMESPACE="1",
+        JANGAR_AGENTS_CONTROLLER_QUEUE_NAMESPACE="1",
+    )
+    async with running_controller(envtest.kubeconfig, settings):
+        await apply_basics(client, namespace)
+        template = run(namespace, "tpl")
+        template["metadata"]["annotations"] = {"agents.proompteng.ai/template": "true"}
+        await client.create(AGENTRUNS, template)
+        await client.create(AGENTRUNS, run(namespace, "real"))
+        running = await wait_phase(client, namespace, "real", "Running")
+        assert cond(running, "Blocked")["status"] == "False"
+        stored = await get_run(client, namespace, "tpl")
+        assert "status" not in stored and not stored["metadata"].get("finalizers")
+        jobs = await client.list(JOBS, namespace)
+        assert [j["metadata"]["name"] for j in jobs.items] == ["real-job"]

@@ -59,6 +59,7 @@ class FakeApiServer:
         self.compacted_rv = 0
         self.watchers: list[_Watcher] = []
         self.requests: list[tuple[str, str, dict[str, str], str]] = []  # method, path, query, content type
+        self.delete_bodies: list[tuple[str, dict[str, Any]]] = []  # path, DeleteOptions (preconditions)
         self._fail: list[tuple[int, str | None, dict[str, str]]] = []
         self._hang: list[float] = []
         self.app = web.Application()
@@ -224,13 +225,14 @@ class FakeApiServer:
         key = (collection, ns, name)
         current = self.objects.get(key)
         if request.method == "DELETE":
+            self.delete_bodies.append((request.path, body or {}))
             if current is None:
                 return self._status(404, "NotFound", f"{name} not found")
             pre = (body or {}).get("preconditions") or {}
             if (
                 pre.get("resourceVersion")
                 and pre["resourceVersion"] != current["metadata"]["resourceVersion"]
-            ):
+            ) or (pre.get("uid") and pre["uid"] != current["metadata"].get("uid")):
                 return self._status(409, "Conflict", "precondition failed")
             return web.json_response(self.remove(*key))
         if (

@@ -5,11 +5,12 @@
    deterministic name is already ours (`ForeignObject` when another run controls it);
 3. one status write (skipped when nothing but timestamps changed);
 4. follow-ups that must come after the outcome is recorded: deleting Jobs (a Job must not vanish before its
-   outcome is read), Job TTL patches, deleting the run at the end of its retention, the finalizer's removal;
-   then the Event for a phase change, the metric and the run record (the recorder skips repeats).
+   outcome is read), Job TTL patches, the finalizer's removal; then the Event for a phase change, the metric
+   and the run record (the recorder skips repeats).
 
 The record is offered on every pass (level-triggered, `jangar.controllers.recording`): a refused offer
-requeues the run, and a run is deleted (retention, finalizer) only once its record is committed.
+requeues the run, and a run's finalizer goes only once its record is committed (the retention sweep,
+`jangar.controllers.sweep`, waits for it the same way before deleting a run).
 """
 
 from __future__ import annotations
@@ -157,15 +158,6 @@ class PlanApplier:
             await remove_finalizer_and_patch(self.client, AGENTRUNS, run, FINALIZER_RUNTIME_CLEANUP)
             return None
         offer = record_run(self.recorder, updated, provider=provider)
-        if plan.delete_run:
-            if offer is not Offer.RECORDED:
-                log.debug(  # every 5 s per run during an outage: /ready's `database` detail tells why
-                    "retention elapsed, waiting for the run's record", namespace=ns, name=name, offer=offer
-                )
-                return Result(requeue_after=RECORD_RETRY_SECONDS)
-            log.info("retention elapsed, deleting run", kind="AgentRun", namespace=ns, name=name)
-            await self.client.delete(AGENTRUNS, name, ns, ignore_not_found=True)
-            return None
         requeue_after = retry_refused(offer, plan.requeue_after)
         return Result(requeue_after=requeue_after) if requeue_after is not None else None
 

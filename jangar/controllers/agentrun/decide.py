@@ -3,9 +3,10 @@
 Each pass decides from scratch what the run needs, from its snapshot only (reference §12.3):
 
 1. being deleted → delete its Jobs, record it, drop the finalizer `agents.proompteng.ai/runtime-cleanup`;
-2. no finalizer → add it, and go on deciding in the same pass;
-3. finished → a finished run owns no unfinished Job; its finished Jobs get their TTL; it is deleted when
-   its retention has elapsed (else requeued for that moment);
+2. a template (`agents.proompteng.ai/template: "true"`, 0.9.29) that has not started → nothing at all;
+   no finalizer → add it, and go on deciding in the same pass;
+3. finished → a finished run owns no unfinished Job; its finished Jobs get their TTL (the run itself is
+   deleted at the end of its retention by the retention sweep, `jangar.controllers.sweep`, issue 13);
 4. the annotation `agents.proompteng.ai/cancel: "true"` → delete the Jobs, phase Cancelled;
 5. a Running `workflow` run → `plan_workflow` walks the steps; a step to start is prepared with
    `prepare_run` and built with `build_job_plan`;
@@ -33,6 +34,7 @@ from jangar.api.contract import (
     FINALIZER_RUNTIME_CLEANUP,
     Phase,
     is_cancel_requested,
+    is_resting_template,
     is_terminal,
 )
 from jangar.conditions import format_time, parse_time
@@ -49,7 +51,6 @@ from jangar.scheduler import (
     build_job_plan,
     job_ttl_seconds,
     missing_job_action,
-    retention_remaining,
     runtime_ref,
 )
 from jangar.scheduler.artifacts import RunArtifacts, run_artifacts
@@ -146,6 +147,8 @@ def decide(snap: RunSnapshot, verdict: Verdict | _NotAsked = NOT_ASKED) -> RunPl
         if FINALIZER_RUNTIME_CLEANUP not in finalizers:
             return RunPlan(release_admission=True)
         return RunPlan(release_admission=True, delete_jobs=tuple(sorted(snap.jobs)), remove_finalizer=True)
+    if is_resting_template(snap.run):
+        return RunPlan()  # a copy source (Schedule target): never run, nothing to hold or clean up
     plan = _decide(snap, verdict)
     if FINALIZER_RUNTIME_CLEANUP not in finalizers and not plan.needs_admission:
         plan = replace(plan, add_finalizer=True)
@@ -166,7 +169,7 @@ def _decide(snap: RunSnapshot, verdict: Verdict | _NotAsked) -> RunPlan:
 
 
 def _finished(snap: RunSnapshot, run: Mapping[str, Any], plan: RunPlan | None = None) -> RunPlan:
-    """A finished run: no unfinished Job is left, finished Jobs get their TTL, retention is timed."""
+    """A finished run: no unfinished Job is left, finished Jobs get their TTL (retention: the sweep)."""
     plan = plan or RunPlan()
     deleting = set(plan.delete_jobs)
     stray = tuple(
@@ -182,14 +185,7 @@ def _finished(snap: RunSnapshot, run: Mapping[str, Any], plan: RunPlan | None = 
                 continue
             if (job.get("spec") or {}).get("ttlSecondsAfterFinished") != ttl:
                 ttls[name] = ttl
-    remaining = retention_remaining(run, snap.settings, snap.now)
-    return replace(
-        plan,
-        delete_jobs=(*plan.delete_jobs, *stray),
-        job_ttls=tuple(sorted(ttls.items())),
-        delete_run=remaining is not None and remaining <= 0,
-        requeue_after=remaining if remaining is not None and remaining > 0 else None,
-    )
+    return replace(plan, delete_jobs=(*plan.delete_jobs, *stray), job_ttls=tuple(sorted(ttls.items())))
 
 
 def _cancel(snap: RunSnapshot) -> RunPlan:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from jangar.api.contract import FINALIZER_RUNTIME_CLEANUP, Phase, is_cancel_requested
+from jangar.api.contract import FINALIZER_RUNTIME_CLEANUP, Phase, is_cancel_requested, is_resting_template
 from jangar.controllers.agentrun.decide import _status
 from jangar.controllers.agentrun.plan import RunPlan
 from jangar.controllers.agentrun.snapshot import RunSnapshot
@@ -49,8 +49,10 @@ runs do not come back in one wave)."""
 
 async def check_key(claims: IdempotencyClaims | None, snap: RunSnapshot) -> KeyCheck | None:
     """The key check for the run in `snap`; None without claims (feature off, no database), without a key,
-    or for a cancel request (a run cancelled before it starts needs no key)."""
-    claim = run_key(snap.run) if claims is not None and not is_cancel_requested(snap.run) else None
+    for a cancel request (a run cancelled before it starts needs no key), or for a template that has not
+    started (it never runs: its copies carry the key)."""
+    skip = is_cancel_requested(snap.run) or is_resting_template(snap.run)
+    claim = run_key(snap.run) if claims is not None and not skip else None
     return None if claims is None or claim is None else await claims.check(claim)
 
 

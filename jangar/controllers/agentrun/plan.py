@@ -2,7 +2,8 @@
 
 A plan is applied in a fixed order (see `apply.py`): the finalizer, then the children to create (the GitHub
 App token Secret, the ConfigMaps and the Job), then the one status write, then the follow-ups that must come
-after the outcome is recorded (deleting Jobs, Job TTL patches, deleting the run, Events, the run record).
+after the outcome is recorded (deleting Jobs, Job TTL patches, Events, the run record). Deleting a run at
+the end of its retention is the retention sweep's (`jangar.controllers.sweep`).
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ class RunPlan:
     delete_jobs: tuple[str, ...] = ()
     #: (Job name, ttlSecondsAfterFinished) to set, after the status write
     job_ttls: tuple[tuple[str, int], ...] = ()
-    delete_run: bool = False
     remove_finalizer: bool = False
     requeue_after: float | None = None
     notes: tuple[str, ...] = field(default=())

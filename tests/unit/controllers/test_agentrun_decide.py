@@ -249,13 +249,13 @@ def test_a_job_without_pods_waits_then_fails_as_pods_not_created() -> None:
     assert late.delete_jobs == ("run-1-job",)
 
 
-def test_a_completed_job_succeeds_the_run_then_sets_the_job_ttl_and_times_retention() -> None:
+def test_a_completed_job_succeeds_the_run_then_sets_the_job_ttl_and_leaves_retention_to_the_sweep() -> None:
     plan = decide(snapshot(submitted(), jobs=(job(complete=True),)))
     assert plan.status is not None and plan.status.phase == "Succeeded"
     assert conditions(plan.status.status)["Succeeded"] == ("True", "Completed")
     assert plan.status.status["finishedAt"] == ago(1)
     assert plan.job_ttls == (("run-1-job", 600),) and not plan.delete_jobs
-    assert plan.requeue_after == pytest.approx(SETTINGS.agentrun_retention_seconds - 1)
+    assert plan.requeue_after is None  # retention is the sweep's (jangar.controllers.sweep)
 
 
 def test_a_failed_job_fails_the_run_with_the_jobs_reason() -> None:
@@ -378,9 +378,7 @@ def test_a_finished_run_deletes_unfinished_jobs_and_patches_only_changed_ttls() 
     jobs = (job("a", complete=True, ttl=600), job("b", failed="BackoffLimitExceeded"), job("c", active=1))
     plan = decide(snapshot(obj, jobs=jobs))
     assert plan.delete_jobs == ("c",) and plan.job_ttls == (("b", 600),) and plan.status is None
-    assert not plan.delete_run and plan.requeue_after == pytest.approx(
-        SETTINGS.agentrun_retention_seconds - 30
-    )
+    assert plan.requeue_after is None
 
 
 def test_a_succeeded_job_awaiting_its_condition_is_not_deleted() -> None:
@@ -389,12 +387,9 @@ def test_a_succeeded_job_awaiting_its_condition_is_not_deleted() -> None:
     assert plan.delete_jobs == () and plan.job_ttls == ()
 
 
-def test_a_run_past_its_retention_is_deleted_and_zero_keeps_it_for_ever() -> None:
+def test_a_run_past_its_retention_is_left_to_the_sweep() -> None:
     old = run("Succeeded", status={"finishedAt": ago(120)}, ttlSecondsAfterFinished=60)
-    assert decide(snapshot(old)).delete_run
-    kept = run("Succeeded", status={"finishedAt": ago(120)}, ttlSecondsAfterFinished=0)
-    plan = decide(snapshot(kept))
-    assert not plan.delete_run and plan.requeue_after is None
+    assert decide(snapshot(old)) == RunPlan()  # plan_retention (tests/unit/scheduler/test_retention.py)
 
 
 def test_the_job_ttl_of_a_run_overrides_the_controllers_and_zero_disables_it() -> None:

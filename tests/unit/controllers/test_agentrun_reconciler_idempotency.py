@@ -111,3 +111,21 @@ async def test_admission_decisions_are_audited_once_each(world: World) -> None:
     assert decisions == [("r1", "admitted"), ("r2", "held")]
     r2 = world.stored(RUNS, "r2")
     assert r2 is not None and r2["status"]["phase"] == "Queued"
+
+
+async def test_a_template_and_a_cancel_request_claim_no_key(world: World) -> None:
+    from jangar.api.contract import ANNOTATION_CANCEL, ANNOTATION_TEMPLATE
+
+    claims = FakeClaims(ClaimOutcome.IN_USE)
+    world.reconciler.idempotency = claims  # type: ignore[assignment]
+    for name, annotation in (("tpl", ANNOTATION_TEMPLATE), ("cancelled", ANNOTATION_CANCEL)):
+        _keyed(world, name)
+        stored = world.stored(RUNS, name)
+        assert stored is not None
+        stored["metadata"]["annotations"] = {annotation: "true"}
+        world.fake.put(RUNS, stored)
+        world.sync()
+        await world.reconcile(name)
+    assert claims.asked == []
+    cancelled = world.stored(RUNS, "cancelled")
+    assert cancelled is not None and cancelled["status"]["phase"] == "Cancelled"

@@ -1,6 +1,6 @@
 """Level-triggered run records through the AgentRun shell (issue 12): every pass offers the run's snapshot
-(with its provider and exit code); a refused offer requeues the run; a run is deleted only once its record
-is committed (a user's delete waits at most `RECORD_HOLD_DELETE_SECONDS`)."""
+(with its provider and exit code); a refused offer requeues the run; a run is deleted (by its finalizer, or
+by the retention sweep) only once its record is committed (a user's delete waits at most `RECORD_HOLD_DELETE_SECONDS`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from jangar.api.contract import FINALIZER_RUNTIME_CLEANUP
 from jangar.conditions import format_time
@@ -19,6 +20,7 @@ from jangar.controllers.recording import (
     retry_refused,
     run_event,
 )
+from jangar.controllers.sweep import Sweeper, SweepMetrics
 from jangar.storage import Offer, RunEvent
 from tests.unit.controllers.test_agentrun_reconciler import (
     JOBS_COLLECTION,
@@ -88,11 +90,9 @@ async def test_a_refused_record_requeues_the_run_to_offer_it_again(world: World)
     result = await world.reconcile()
     assert result is not None and result.requeue_after is not None
     assert RECORD_RETRY_SECONDS <= result.requeue_after <= RECORD_REFUSED_SPREAD_SECONDS
-    recorder.answer = Offer.PENDING  # taken on the next pass: back to the plan's own wake-up
-    result = await world.reconcile()
-    assert result is not None and result.requeue_after == pytest.approx(
-        SETTINGS.agentrun_retention_seconds - 2
-    )
+    recorder.answer = Offer.PENDING  # taken on the next pass: back to the plan's own wake-up (none: the
+    result = await world.reconcile()  # retention sweep times the run's deletion)
+    assert result is None
     assert [e.phase for e in recorder.events[-2:]] == ["Succeeded", "Succeeded"]
 
 
@@ -113,15 +113,24 @@ DELETE_RUN = ("DELETE", f"/apis/agents.proompteng.ai/v1alpha1/namespaces/{NS}/ag
 
 @pytest.mark.parametrize("answer", [Offer.PENDING, Offer.REFUSED])
 async def test_retention_waits_until_the_record_is_committed(world: World, answer: Offer) -> None:
-    recorder = _recorder(world, answer)
+    recorder = AnsweringRecorder(answer)
+    sweeper = Sweeper(
+        settings=SETTINGS,
+        client=world.client,
+        cache=world.cache,
+        recorder=recorder,
+        events=world.events,
+        metrics=SweepMetrics(CollectorRegistry()),
+        clock=lambda: world.now,
+    )
     _expired(world)
-    result = await world.reconcile()
-    assert result is not None and result.requeue_after == RECORD_RETRY_SECONDS
+    assert await world.reconcile() is None  # the reconciler never deletes a run for its retention
+    assert await sweeper.sweep_once() == RECORD_RETRY_SECONDS  # the next pass comes soon
     assert DELETE_RUN not in writes(world.fake)
     recorder.answer = Offer.RECORDED
-    assert await world.reconcile() is None
+    await sweeper.sweep_once()
     assert DELETE_RUN in writes(world.fake)
-    assert recorder.events[-1].phase == "Succeeded"
+    assert recorder.events[-1].phase == "Succeeded" and recorder.events[-1].provider == "codex"
 
 
 async def test_a_deleted_run_keeps_its_finalizer_until_recorded_or_the_hold_ends(world: World) -> None:

@@ -141,6 +141,13 @@ def test_template_copies_the_whole_spec_with_the_placeholder() -> None:
     assert target["spec"]["idempotencyKey"] == "the-original"  # the target is not changed
 
 
+def test_a_template_target_makes_runs_that_do_run() -> None:
+    """A 0.9.29 template AgentRun (never run itself) is copied without its template annotation."""
+    target = agentrun(annotations={"agents.proompteng.ai/template": "true", "team/owner": "a"})
+    meta = build_template(schedule(), target)["metadata"]
+    assert meta["annotations"] == {"team/owner": "a"}
+
+
 def test_an_orchestration_run_template_uses_delivery_id() -> None:
     target = {
         "kind": "OrchestrationRun",

@@ -140,6 +140,15 @@ AUTH_VARS = {
     "JANGAR_AUTH_DENIED_CACHE_TTL_SECONDS",
 }
 RECORDS_VARS = {"JANGAR_RECORDS_BUFFER_MAX"}  # issue 12: the bounded run-record buffer
+# issue 13 item 3: the retention sweep and runtime-debris cleanup (docs/retention.md)
+SWEEP_VARS = {
+    "JANGAR_AGENTRUN_RETENTION_MAX_DELETES_PER_NAMESPACE",
+    "JANGAR_AGENTRUN_RETENTION_ZERO_TTL_MAX_SECONDS",
+    "JANGAR_RETENTION_SWEEP_INTERVAL_SECONDS",
+    "JANGAR_RUNTIME_DEBRIS_CLEANUP_MODE",
+    "JANGAR_RUNTIME_DEBRIS_CLEANUP_MIN_AGE_SECONDS",
+    "JANGAR_RUNTIME_DEBRIS_CLEANUP_MAX_DELETES_PER_NAMESPACE",
+}
 
 #: issue 13: durable idempotency keys and the audit sink (0.9.29's `AGENTS_AGENTRUN_IDEMPOTENCY_*`, `audit.sink.*`).
 IDEMPOTENCY_AUDIT_VARS = {
@@ -187,7 +196,7 @@ def test_listing_covers_the_contract_and_is_unique() -> None:
     names = [row.env for row in rows]
     assert len(names) == len(set(names)), "a variable is declared twice"
     assert set(names) >= CONTRACT_VARS
-    extra = RUNNER_SA_VARS | AUTH_VARS | RECORDS_VARS | IDEMPOTENCY_AUDIT_VARS
+    extra = RUNNER_SA_VARS | AUTH_VARS | RECORDS_VARS | SWEEP_VARS | IDEMPOTENCY_AUDIT_VARS
     assert set(names) - CONTRACT_VARS - WORKSPACE_ARTIFACT_VARS - extra == set(TUNING_VARS)
     assert all(row.doc for row in rows)
     by_env = {row.env: row for row in rows}

@@ -127,6 +127,12 @@ ENUMS: dict[str, tuple[str, list[str], str]] = {
         "runner.image_pull_policy",
     ),
     "JANGAR_MIGRATIONS": ("database.migrations", ["auto", "skip"], "database.migrations"),
+    # issue 13 item 3 (docs/retention.md)
+    "JANGAR_RUNTIME_DEBRIS_CLEANUP_MODE": (
+        "runtime_debris.mode",
+        ["disabled", "report", "delete"],
+        "runtime_debris.mode",
+    ),
     # `http` also needs JANGAR_AUDIT_SINK_URL (tests/unit/audit/test_audit.py)
     "JANGAR_AUDIT_SINK_TYPE": ("audit.sink_type", ["none", "stdout"], "audit.sink_type"),
 }

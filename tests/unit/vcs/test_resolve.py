@@ -317,3 +317,31 @@ def test_the_git_credential_helper_reads_the_current_token_file(tmp_path: Any) -
     assert fill()["username"] == "x-access-token"
     token.write_text("ghs_second")
     assert fill()["password"] == "ghs_second"
+
+
+def _head(run: dict[str, Any], provider: dict[str, Any]) -> Any:
+    return resolve(run, provider).status.get("headBranch")
+
+
+def test_a_template_rendering_an_empty_segment_falls_back_to_the_run_name() -> None:
+    """0.9.29: `codex/{{issueNumber}}` for a run without an issue gave `codex/` (git refuses it)."""
+    run = agent_run(vcsRef={"name": "github"}, parameters={"repository": "acme/demo"})
+    name = run["metadata"]["name"]
+    assert _head(run, vcs_provider()) == f"codex/{name}"
+    nested = vcs_provider()
+    nested["spec"]["defaults"]["branchTemplate"] = "team/{{issueNumber}}/work"
+    assert _head(run, nested) == f"codex/{name}"
+
+
+def test_a_writing_run_without_template_or_head_gets_the_fallback_branch() -> None:
+    run = agent_run(vcsRef={"name": "github"}, parameters={"repository": "acme/demo"})
+    bare = vcs_provider()
+    del bare["spec"]["defaults"]["branchTemplate"]
+    assert _head(run, bare) == f"codex/{run['metadata']['name']}"
+    run["spec"]["vcsPolicy"] = {"mode": "read-only"}
+    assert resolve(run, bare).status.get("headBranch") in (None, "")
+
+
+def test_a_well_formed_rendered_branch_is_kept() -> None:
+    run = agent_run(vcsRef={"name": "github"}, parameters={"repository": "acme/demo", "issueNumber": "9"})
+    assert _head(run, vcs_provider()) == "codex/9"
