@@ -528,6 +528,25 @@ def _deprecated_token_types(env: Env, name: str) -> dict[str, tuple[str, ...]] |
     return result
 
 
+def _resource_requirements(env: Env, name: str) -> dict[str, dict[str, Any]] | None:
+    """A JSON ResourceRequirements: only `requests` and `limits`, each an object of quantities."""
+    decoded = parse_json(env, name, dict)
+    if decoded is None:
+        return None
+    unknown = sorted(set(decoded) - {"requests", "limits"})
+    if unknown:
+        raise SettingsError(name, f"only requests and limits are allowed, got {', '.join(unknown)}")
+    result: dict[str, dict[str, Any]] = {}
+    for key, value in decoded.items():
+        if not isinstance(value, dict) or not all(
+            isinstance(q, str | int) and not isinstance(q, bool) for q in value.values()
+        ):
+            raise SettingsError(name, f"{key} must be an object of quantities (strings or integers)")
+        if value:
+            result[key] = dict(value)
+    return result
+
+
 def _image_pull_secrets(env: Env, name: str) -> tuple[str, ...] | None:
     value = _raw(env, name)
     if value is None:
@@ -609,6 +628,13 @@ class ControllerTuning:
         "JANGAR_MISSING_JOB_GRACE_SECONDS",
         60.0,
         "a submitted Job absent from the cache this long is recreated",
+    )
+    #: drift row 10 (jangar.providers.health): how long a provider's capacity/auth failure holds new runs
+    provider_health_cooldown_seconds: int = integer(
+        "JANGAR_PROVIDER_HEALTH_COOLDOWN_SECONDS",
+        600,
+        "after a run fails on provider capacity (usage limit, quota, rate limit) or auth (expired token, "
+        "invalid grant), new runs of that AgentProvider wait this long (0 = no health gating)",
     )
 
 
@@ -731,6 +757,14 @@ class DefaultWorkloadSettings:
     )
     priority_class_name: str | None = text(f"{_RUNNER}PRIORITY_CLASS", None, "runner pod priorityClassName")
     scheduler_name: str | None = text(f"{_RUNNER}SCHEDULER_NAME", None, "runner pod schedulerName")
+    #: chart 0.9.29 `controller.defaultWorkload.resources` (drift row 22): after the run's and the provider's
+    resources: Mapping[str, Mapping[str, Any]] = custom(
+        f"{_RUNNER}RESOURCES",
+        {},
+        "runner container resources when neither the run nor its AgentProvider sets any (JSON "
+        "ResourceRequirements: requests, limits)",
+        _resource_requirements,
+    )
 
 
 @dataclass(frozen=True)

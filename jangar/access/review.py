@@ -274,7 +274,9 @@ def _walk(node: object) -> Iterator[str]:
             yield from _names(node.get("name"))
         for key, value in node.items():
             k = str(key)
-            if k in _SECRET_LISTS or k.endswith(("secretRef", "SecretRef", "secretName", "SecretName")):
+            if k in _SECRET_LISTS or k.endswith(
+                ("secretRef", "SecretRef", "secretKeyRef", "SecretKeyRef", "secretName", "SecretName")
+            ):
                 yield from _names(value)
             else:
                 yield from _walk(value)

@@ -36,6 +36,17 @@ class RunDetails:
     budget: tuple[ConditionStatus, str, str] | None = None  # BudgetExceeded (status, reason, message)
     #: ArtifactsTruncated (truncated, message), stated when a finished run reported artifacts
     artifacts_truncated: tuple[bool, str] | None = None
+    #: Blocked=True outside the queue: (reason, message) of a hold (an unhealthy AgentProvider)
+    blocked: tuple[str, str] | None = None
+
+
+def _blocked(phase: str, d: RunDetails) -> Cond:
+    """Blocked: True while Queued (admission) or held by `d.blocked`."""
+    if d.blocked is not None:
+        return Cond("Blocked", True, d.blocked[0], d.blocked[1])
+    if phase == "Queued":
+        return Cond("Blocked", True, d.reason, d.message)
+    return Cond("Blocked", False, "NotBlocked")
 
 
 def run_conditions(phase: str, d: RunDetails) -> list[Cond]:
@@ -47,12 +58,7 @@ def run_conditions(phase: str, d: RunDetails) -> list[Cond]:
             "Submitted" if d.accepted else d.reason,
             "a Job was created for the run" if d.accepted else d.message,
         ),
-        Cond(
-            "Blocked",
-            phase == "Queued",
-            d.reason if phase == "Queued" else "NotBlocked",
-            d.message if phase == "Queued" else "",
-        ),
+        _blocked(phase, d),
         Cond(
             "InProgress",
             phase == "Running",

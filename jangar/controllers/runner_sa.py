@@ -27,7 +27,7 @@ from typing import Any
 
 import structlog
 
-from jangar.controllers.kinds import ROLEBINDINGS, SERVICEACCOUNTS
+from jangar.controllers.kinds import AGENTPROVIDERS, AGENTS, ROLEBINDINGS, SERVICEACCOUNTS
 from jangar.runtime import (
     AlreadyExistsError,
     CacheReader,
@@ -80,18 +80,35 @@ class ServiceAccountCheck:
         return not self.exists and not self.managed
 
 
-def run_service_account(run: Mapping[str, Any], settings: Settings) -> str | None:
-    """The ServiceAccount the run's pods get (`runtime.config`, else the default workload's)."""
+def run_service_account(
+    run: Mapping[str, Any], settings: Settings, provider: Mapping[str, Any] | None = None
+) -> str | None:
+    """The ServiceAccount the run's pods get (`runtime.config`, else its AgentProvider's
+    `spec.workload.serviceAccountName`, else the default workload's)."""
     spec = run.get("spec") or {}
     config = (spec.get("runtime") or {}).get("config") or {}
-    return effective_service_account(config if isinstance(config, Mapping) else {}, settings)
+    return effective_service_account(config if isinstance(config, Mapping) else {}, settings, provider)
+
+
+def _run_provider(cache: CacheReader, run: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The run's AgentProvider through its Agent, from the cache (None when either is missing)."""
+    ns = str(run["metadata"]["namespace"])
+    agent_ref = (run.get("spec") or {}).get("agentRef") or {}
+    agent_name = agent_ref.get("name") if isinstance(agent_ref, Mapping) else None
+    try:
+        agent = cache.get(AGENTS, str(agent_name), ns, copy=False) if agent_name else None
+        provider_ref = ((agent or {}).get("spec") or {}).get("providerRef") or {}
+        name = provider_ref.get("name") if isinstance(provider_ref, Mapping) else None
+        return cache.get(AGENTPROVIDERS, str(name), ns, copy=False) if name else None
+    except InformerNotRegistered:
+        return None
 
 
 def read_service_account_check(
     cache: CacheReader, run: Mapping[str, Any], settings: Settings
 ) -> ServiceAccountCheck | None:
     """None when the run names no ServiceAccount (``default``) or ServiceAccounts are not watched."""
-    name = run_service_account(run, settings)
+    name = run_service_account(run, settings, _run_provider(cache, run))
     if not name or name == "default":
         return None
     ns = str(run["metadata"]["namespace"])

@@ -23,7 +23,7 @@ from jangar.audit import AuditSink
 from jangar.controllers import indexes as ix
 from jangar.controllers.admission_gate import AdmissionGate
 from jangar.controllers.agent import check_agent
-from jangar.controllers.agentprovider import check_agent_provider
+from jangar.controllers.agentprovider import make_check_agent_provider
 from jangar.controllers.agentrun import AgentRunReconciler
 from jangar.controllers.agentrun.apply import PlanApplier
 from jangar.controllers.app_token_refresh import install_app_token_refresh
@@ -47,6 +47,7 @@ from jangar.controllers.kinds import (
 from jangar.controllers.lean_cache import install_pod_index, lean_job, lean_pod
 from jangar.controllers.memory import check_memory
 from jangar.controllers.metrics import RunMetrics
+from jangar.controllers.provider_health import HealthChanged, RunFinished, provider_of_finished_run
 from jangar.controllers.recording import RunRecorderProtocol
 from jangar.controllers.runner_sa import scope_service_account_cache
 from jangar.controllers.secretbinding import check_secret_binding
@@ -67,6 +68,7 @@ from jangar.runtime import (
     GenerationChanged,
     JsonObject,
     Manager,
+    Or,
     Recorder,
     Request,
     ResourceCacheOptions,
@@ -230,7 +232,11 @@ def install(
             .watches(PODS, _pod_to_run(manager))
             .watches(AGENTRUNS, gate.wake_mapper)
             .watches(AGENTS, ix.runs_for(cache, ix.RUN_AGENT), GenerationChanged())
-            .watches(AGENTPROVIDERS, ix.runs_for(cache, None, ix.AGENT_PROVIDER), GenerationChanged())
+            .watches(
+                AGENTPROVIDERS,
+                ix.runs_for(cache, None, ix.AGENT_PROVIDER),
+                Or((GenerationChanged(), HealthChanged())),  # health: provider_health.py
+            )
             .watches(IMPLEMENTATIONSPECS, ix.runs_for(cache, ix.RUN_IMPLEMENTATION), GenerationChanged())
             .watches(
                 MEMORIES,
@@ -260,7 +266,7 @@ def install(
         env = CheckEnv(settings=settings, client=manager.client, cache=cache)
         supporting: list[tuple[str, ResourceRef, CheckFunc]] = [
             ("agent", AGENTS, check_agent),
-            ("agentprovider", AGENTPROVIDERS, check_agent_provider),
+            ("agentprovider", AGENTPROVIDERS, make_check_agent_provider(now)),
             ("implementationspec", IMPLEMENTATIONSPECS, check_implementation_spec),
             (
                 "implementationsource",
@@ -273,6 +279,8 @@ def install(
         ]
         for name, ref, check in supporting:
             builder = Builder(manager).for_(ref, GenerationChanged())
+            if ref is AGENTPROVIDERS:  # drift row 10: a finished run updates its provider's health
+                builder = builder.watches(AGENTRUNS, provider_of_finished_run(cache), RunFinished())
             if ref is AGENTS:
                 builder = (
                     builder.watches(AGENTPROVIDERS, ix.agents_for(cache, ix.AGENT_PROVIDER))

@@ -48,6 +48,10 @@ class Verdict:
     conditions: tuple[Cond, ...] = ()
     fields: Mapping[str, Any] = field(default_factory=dict)
     requeue_after: float | None = None
+    #: conditions set after the phase-derived Ready/Progressing/Degraded (a provider Degraded but Ready)
+    overrides: tuple[Cond, ...] = ()
+    #: (type, reason, message) of the Event for a phase change, instead of a Warning when not Ready
+    event: tuple[str, str, str] | None = None
 
 
 def ready(reason: str, message: str = "", **kw: Any) -> Verdict:
@@ -134,7 +138,7 @@ class SupportingReconciler:
         status["conditions"] = compose_status(
             {"conditions": status["conditions"]},
             phase=None,
-            conditions=[Cond("Ready", verdict.ready, verdict.reason, verdict.message)],
+            conditions=[Cond("Ready", verdict.ready, verdict.reason, verdict.message), *verdict.overrides],
             generation=obj["metadata"].get("generation"),
             now=now,
             summary=False,
@@ -151,7 +155,9 @@ class SupportingReconciler:
                 phase=phase,
                 reason=verdict.reason,
             )
-            if self.events is not None and old_phase != phase and not verdict.ready:
+            if self.events is not None and old_phase != phase and verdict.event is not None:
+                self.events.event(updated, *verdict.event)
+            elif self.events is not None and old_phase != phase and not verdict.ready:
                 self.events.warning(updated, verdict.reason, verdict.message)
         return Result(requeue_after=verdict.requeue_after) if verdict.requeue_after else None
 

@@ -11,6 +11,8 @@ names select extra Stages (and are excluded from the defaults):
   with that value as its termination message: what a real tool does with
   `echo "$KWOK_TERMINATION_MESSAGE" > /dev/termination-log`. The env value is rendered by the controller
   (a Tool's `env`, an AgentProvider's `envTemplate`), so a step's outputs on kwok come from its inputs.
+- `FAIL_MESSAGE_IMAGE`: like `FAIL_IMAGE`, with the `TERMINATION_MESSAGE_ENV` value as the termination
+  message: a runner that failed and said why (a usage limit, an expired token: provider health, issue 13).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ PULL_BACKOFF_IMAGE = "kwok.jangar.dev/image-pull-backoff:1"
 SLOW_IMAGE = "kwok.jangar.dev/slow:1"
 SLOW_MILLISECONDS = 2000
 OUTPUTS_IMAGE = "kwok.jangar.dev/outputs:1"
+FAIL_MESSAGE_IMAGE = "kwok.jangar.dev/fail-with-message:1"
 TERMINATION_MESSAGE_ENV = "KWOK_TERMINATION_MESSAGE"
 
 _IMAGE = ".spec.containers.[].image"
@@ -66,6 +69,25 @@ containerStatuses:
 {{ end }}{{ end }}
 {{ end }}
 phase: Succeeded
+""".replace("ENV_NAME", TERMINATION_MESSAGE_ENV)
+_FAILED_WITH_MESSAGE = """{{ $now := Now }}
+containerStatuses:
+{{ range $index, $item := .spec.containers }}
+- image: {{ $item.image | Quote }}
+  name: {{ $item.name | Quote }}
+  ready: false
+  restartCount: 0
+  started: false
+  state:
+    terminated:
+      exitCode: 1
+      finishedAt: {{ $now | Quote }}
+      reason: Error
+      startedAt: {{ $now | Quote }}
+{{ range $item.env }}{{ if eq .name "ENV_NAME" }}      message: {{ .value | Quote }}
+{{ end }}{{ end }}
+{{ end }}
+phase: Failed
 """.replace("ENV_NAME", TERMINATION_MESSAGE_ENV)
 _PULL_BACKOFF = """containerStatuses:
 {{ range .spec.containers }}
@@ -114,7 +136,7 @@ def build_stages(default_stages: Path) -> list[dict[str, Any]]:
     slow["spec"]["selector"]["matchExpressions"].append(_expr(_IMAGE, "In", [SLOW_IMAGE]))
     slow["spec"]["delay"] = {"durationMilliseconds": SLOW_MILLISECONDS}
     complete["spec"]["selector"]["matchExpressions"].append(
-        _expr(_IMAGE, "NotIn", [FAIL_IMAGE, SLOW_IMAGE, OUTPUTS_IMAGE])
+        _expr(_IMAGE, "NotIn", [FAIL_IMAGE, SLOW_IMAGE, OUTPUTS_IMAGE, FAIL_MESSAGE_IMAGE])
     )
     running_job_pod = [
         _expr(".metadata.deletionTimestamp", "DoesNotExist"),
@@ -140,7 +162,12 @@ def build_stages(default_stages: Path) -> list[dict[str, Any]]:
         [*running_job_pod, _expr(_IMAGE, "In", [OUTPUTS_IMAGE])],
         {"statusTemplate": _COMPLETED_WITH_MESSAGE},
     )
-    return [*docs, slow, fail, pull, outputs]
+    fail_message = _pod_stage(
+        "pod-fail-with-message",
+        [*running_job_pod, _expr(_IMAGE, "In", [FAIL_MESSAGE_IMAGE])],
+        {"statusTemplate": _FAILED_WITH_MESSAGE},
+    )
+    return [*docs, slow, fail, pull, outputs, fail_message]
 
 
 def write_stages(default_stages: Path, out: Path) -> Path:

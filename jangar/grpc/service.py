@@ -55,7 +55,13 @@ from jangar.access import (
 )
 from jangar.api import registry
 from jangar.api.contract import Phase, is_terminal
-from jangar.api.refs import AGENTRUNS, IMPLEMENTATIONSPECS, ORCHESTRATIONRUNS, SIGNALDELIVERIES
+from jangar.api.refs import (
+    AGENTPROVIDERS,
+    AGENTRUNS,
+    IMPLEMENTATIONSPECS,
+    ORCHESTRATIONRUNS,
+    SIGNALDELIVERIES,
+)
 from jangar.grpc import auth
 from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2 as pb
 from jangar.grpc.manifests import ManifestError, parse_manifest, resolve_kind, to_json
@@ -280,6 +286,8 @@ class AgentctlService:
             needed.append(on(ref, "create", namespace, name))
         runtime = ((obj.get("spec") or {}).get("runtime") or {}) if ref == AGENTRUNS else {}
         config = runtime.get("config") if isinstance(runtime, Mapping) else None
+        if ref == AGENTPROVIDERS:  # a provider's workload ServiceAccount is lent to every run using it
+            config = (obj.get("spec") or {}).get("workload")
         return [
             *needed,
             *secret_reads(namespace, referenced_secrets(obj)),

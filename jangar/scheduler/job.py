@@ -23,6 +23,13 @@ from jangar.scheduler.naming import (
     spec_configmap_name,
 )
 from jangar.scheduler.ownership import owner_reference, run_labels
+from jangar.scheduler.provider_workload import (
+    ADAPTER_ENV,
+    adapter_of,
+    effective_resources,
+    provider_secret_env,
+    token_volume,
+)
 from jangar.scheduler.runspec import (
     AGENT_RUNNER_SPEC_PATH,
     RUN_SPEC_PATH,
@@ -46,7 +53,7 @@ from jangar.settings import Settings
 __all__ = ["CONTAINER_NAME", "JobPlan", "build_job_plan", "runtime_ref"]
 
 CONTAINER_NAME = "agent-runner"
-_RESERVED_ENV = frozenset({"AGENT_RUN_SPEC", "AGENT_RUNNER_SPEC_PATH", "AGENT_PROVIDER"})
+_RESERVED_ENV = frozenset({"AGENT_RUN_SPEC", "AGENT_RUNNER_SPEC_PATH", "AGENT_PROVIDER", ADAPTER_ENV})
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,11 @@ def _env(ctx: RunContext, settings: Settings) -> list[dict[str, Any]]:
         if str(name) not in _RESERVED_ENV:
             env.append({"name": str(name), "value": render_template(str(template), context)})
     env.append({"name": "AGENT_PROVIDER", "value": ctx.provider_name})
+    adapter = adapter_of(ctx.provider)
+    if adapter is not None:
+        env.append({"name": ADAPTER_ENV, "value": adapter})
+    # The provider's Secret-backed env: references only (never a literal); a template may not shadow it.
+    env.extend(e for e in provider_secret_env(ctx.provider) if e["name"] not in _RESERVED_ENV)
     if ctx.vcs is not None:
         env.extend(dict(e) for e in ctx.vcs.env if e.get("name") not in _RESERVED_ENV)
     return _dedupe_env(env)
@@ -124,7 +136,7 @@ def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
     step = ctx.step.key if ctx.step else None
     labels = run_labels(ctx)
     workload = ctx.workload
-    image = resolve_image(workload, settings)
+    image = resolve_image(workload, settings, ctx.provider)
     if image is None:
         raise ValueError("no workload image: validate the run before building its Job")
 
@@ -206,6 +218,10 @@ def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
     if ctx.vcs is not None:
         volumes.extend(dict(v) for v in ctx.vcs.volumes)
         mounts.extend(dict(m) for m in ctx.vcs.volume_mounts)
+    projected = token_volume(ctx.provider, ctx.name, step)
+    if projected is not None:
+        volumes.append(projected[0])
+        mounts.append(projected[1])
 
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
@@ -229,19 +245,13 @@ def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
     secrets = [s for s in as_list(ctx.spec.get("secrets")) if isinstance(s, str) and s]
     if secrets:
         container["envFrom"] = [{"secretRef": {"name": s}} for s in dict.fromkeys(secrets)]
-    resources = workload.get("resources")
-    if isinstance(resources, Mapping):
-        cleaned = {
-            k: dict(v)
-            for k, v in resources.items()
-            if k in ("requests", "limits") and isinstance(v, Mapping) and v
-        }
-        if cleaned:
-            container["resources"] = cleaned
+    resources = effective_resources(workload, ctx.provider, settings.runner.default_workload.resources)
+    if resources:
+        container["resources"] = resources
 
     config = ctx.runtime_config
     pod_spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container], "volumes": volumes}
-    service_account = effective_service_account(config, settings)
+    service_account = effective_service_account(config, settings, ctx.provider)
     if service_account:
         pod_spec["serviceAccountName"] = service_account
     pod_spec.update(scheduling_fields(config, settings))

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jangar.api.shape import as_list, as_map
+from jangar.scheduler.provider_workload import provider_image, provider_service_account
 from jangar.settings import DefaultWorkloadSettings, Settings
 
 __all__ = [
@@ -22,12 +23,15 @@ __all__ = [
 ]
 
 
-def resolve_image(workload: Mapping[str, Any], settings: Settings) -> str | None:
-    """`workload.image`, else JANGAR_AGENT_RUNNER_IMAGE, else JANGAR_AGENT_IMAGE."""
+def resolve_image(
+    workload: Mapping[str, Any], settings: Settings, provider: Mapping[str, Any] | None = None
+) -> str | None:
+    """`workload.image`, else the AgentProvider's `spec.workload.image`, else JANGAR_AGENT_RUNNER_IMAGE,
+    else JANGAR_AGENT_IMAGE."""
     image = as_map(workload).get("image")
     if isinstance(image, str) and image.strip():
         return image.strip()
-    return settings.runner.default_image
+    return provider_image(provider) or settings.runner.default_image
 
 
 def requested_service_account(runtime_config: object) -> str | None:
@@ -39,9 +43,16 @@ def requested_service_account(runtime_config: object) -> str | None:
     return None
 
 
-def effective_service_account(runtime_config: Mapping[str, Any], settings: Settings) -> str | None:
-    """The run's requested ServiceAccount, else the controller default."""
-    return requested_service_account(runtime_config) or settings.runner.default_workload.service_account_name
+def effective_service_account(
+    runtime_config: Mapping[str, Any], settings: Settings, provider: Mapping[str, Any] | None = None
+) -> str | None:
+    """The run's requested ServiceAccount, else the AgentProvider's `spec.workload.serviceAccountName`,
+    else the controller default."""
+    return (
+        requested_service_account(runtime_config)
+        or provider_service_account(provider)
+        or settings.runner.default_workload.service_account_name
+    )
 
 
 def _pull_secrets(value: Any) -> list[dict[str, str]]:

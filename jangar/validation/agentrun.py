@@ -21,6 +21,7 @@ from jangar.scheduler.naming import (
     inputs_configmap_name,
     spec_configmap_name,
 )
+from jangar.scheduler.provider_workload import secret_env_secrets
 from jangar.scheduler.runtimes import KNOWN_RUNTIMES, SUPPORTED_RUNTIMES, runtime_type
 from jangar.scheduler.workload import effective_service_account, resolve_image
 from jangar.scheduler.workspaces import workspace_mount_path, workspace_problem, workspace_volume_name
@@ -308,7 +309,9 @@ def _check_workflow(run: Mapping[str, Any], resolution: Resolution, settings: Se
                 )
         workload = as_map(step.get("workload"))
         problems += check_volumes(workload, f"{where}.workload")
-        image = resolve_image(workload if workload.get("image") else run_workload, settings)
+        image = resolve_image(
+            workload if workload.get("image") else run_workload, settings, resolution.provider
+        )
         problems += check_image(image, settings, f"{where}.workload.image")
         impl = resolution.step_implementations.get(name)
         if impl is None:
@@ -363,7 +366,9 @@ def validate_agent_run(
     run_name = str(as_map(run.get("metadata")).get("name") or "")
     problems += check_volumes(spec.get("workload"), reserved=reserved_volume_names(run_name))
     if kind == "job":
-        problems += check_image(resolve_image(spec.get("workload") or {}, settings), settings)
+        problems += check_image(
+            resolve_image(spec.get("workload") or {}, settings, resolution.provider), settings
+        )
     elif kind == "workflow":
         problems += _check_workflow(run, resolution, settings)
 
@@ -389,7 +394,10 @@ def validate_agent_run(
     allowed_accounts = allow_list(security.get("allowedServiceAccounts"))
     if allowed_accounts is not None and kind in SUPPORTED_RUNTIMES:
         account = (
-            effective_service_account(as_map(spec.get("runtime")).get("config") or {}, settings) or "default"
+            effective_service_account(
+                as_map(spec.get("runtime")).get("config") or {}, settings, resolution.provider
+            )
+            or "default"
         )
         if account not in allowed_accounts:
             problems.append(
@@ -433,6 +441,23 @@ def validate_agent_run(
             bindings=resolution.secret_bindings,
             settings=settings,
             needs_binding=require_secret_bindings,
+        )
+        if problem is not None:
+            problems.append(problem)
+    for secret in secret_env_secrets(resolution.provider):  # chart 0.9.29 AgentProvider spec.secretEnv
+        if secret in seen:
+            continue
+        seen.add(secret)
+        # The provider's author chose it (like the controller's auth secret): the Agent's allow list and
+        # the controller's block list apply, a SecretBinding is not asked for.
+        problem = secret_problem(
+            secret,
+            purpose="the provider's spec.secretEnv",
+            agent=resolution.agent,
+            run=run,
+            bindings=(),
+            settings=settings,
+            needs_binding=False,
         )
         if problem is not None:
             problems.append(problem)

@@ -32,6 +32,7 @@ RICH_VALUES = {
             "tolerations": [{"key": "a", "operator": "Exists"}],
             "imagePullSecrets": ["regcred"],
             "priorityClassName": "low",
+            "resources": {"requests": {"cpu": "250m"}, "limits": {"memory": "1Gi"}},
         },
         "agentRunRetentionSeconds": 2592000,
         "workers": {"agentRun": 16, "supporting": 3},
@@ -93,6 +94,7 @@ def test_rich_values_reach_the_settings(helm_bin: Path, tmp_path: Path) -> None:
     assert workload.service_account_name == "runner"
     assert workload.node_selector == {"pool": "agents"}
     assert workload.image_pull_secrets == ("regcred",)
+    assert workload.resources == {"requests": {"cpu": "250m"}, "limits": {"memory": "1Gi"}}
     assert controllers.database.migrations == "skip"
     assert controllers.tuning == ControllerTuning(
         agentrun_workers=16,

@@ -4,7 +4,7 @@ One namespace holds every kind of Secret jangar handles, each with a distinctive
 own Secret (`spec.secrets`, allowed by the Agent and a SecretBinding), the VersionControlProvider token, a
 GitHub App private key (a second provider), the Codex auth secret (`JANGAR_AGENTS_CONTROLLER_AUTH_SECRET_NAME`),
 the Memory connection Secret (a Postgres URL with a password, which the Memory controller reads and parses),
-the ImplementationSource webhook secret; the controller's settings carry `JANGAR_GRPC_TOKEN` and a
+the ImplementationSource webhook secret, the AgentProvider's `spec.secretEnv` Secret (issue 13); the controller's settings carry `JANGAR_GRPC_TOKEN` and a
 `DATABASE_URL` with a password, which the run recorder really uses. A run using all of them goes to
 Succeeded. Then everything jangar wrote is scanned for each value (and its base64 form): the controller's
 logs (structlog events and stdlib records), every Job and Pod (env literals, args, command: the whole
@@ -29,6 +29,7 @@ import structlog
 from jangar.api import registry
 from jangar.api.refs import IMPLEMENTATIONSOURCES, MEMORIES, ref_for
 from jangar.controllers.kinds import (
+    AGENTPROVIDERS,
     AGENTRUNS,
     AGENTS,
     CONFIGMAPS,
@@ -110,6 +111,7 @@ async def test_no_secret_value_reaches_logs_jobs_events_configmaps_statuses_or_p
         "webhook secret": _value("webhook"),
         "grpc token": _value("grpc"),
         "database password": _value("dbpw"),
+        "provider secretEnv": _value("providerenv"),  # issue 13: AgentProvider spec.secretEnv
     }
     # The recorder connects as a role with a password (the URL carries it, as DATABASE_URL does in the chart).
     role = f"r_{uuid.uuid4().hex[:10]}"
@@ -127,6 +129,7 @@ async def test_no_secret_value_reaches_logs_jobs_events_configmaps_statuses_or_p
         secret("codex-auth", {"auth.json": json.dumps({"OPENAI_API_KEY": values["codex auth"]})}),
         secret("memory-conn", {"url": f"postgresql://mem:{values['memory password']}@memdb:5432/app"}),
         secret("webhook", {"token": values["webhook secret"]}),
+        secret("provider-env", {"api-key": values["provider secretEnv"]}),
     ):
         await client.create(SECRETS, body)
 
@@ -147,6 +150,21 @@ async def test_no_secret_value_reaches_logs_jobs_events_configmaps_statuses_or_p
         with structlog.testing.capture_logs() as events_logged:
             async with running_controller(envtest.kubeconfig, settings, recorder=recorder):
                 await apply_basics(client, namespace)
+                await client.patch(
+                    AGENTPROVIDERS,
+                    "codex",
+                    {
+                        "spec": {
+                            "secretEnv": [
+                                {
+                                    "name": "PROVIDER_KEY",
+                                    "secretKeyRef": {"name": "provider-env", "key": "api-key"},
+                                }
+                            ]
+                        }
+                    },
+                    namespace=namespace,
+                )
                 await client.patch(
                     AGENTS,
                     "coder",
@@ -243,7 +261,7 @@ async def test_no_secret_value_reaches_logs_jobs_events_configmaps_statuses_or_p
     # -- the scan is not vacuous: the run used each Secret by name, the Memory read its Secret ----------------
     job = await client.get(JOBS, "leak-job", namespace)
     job_text = json.dumps(job)
-    for name in ("run-env", "vcs-token", "memory-conn", "codex-auth"):
+    for name in ("run-env", "vcs-token", "memory-conn", "codex-auth", "provider-env"):
         assert name in job_text, f"the Job does not use Secret {name}"
     assert memory["status"].get("connection") or memory["status"]["conditions"]
     rows, row_count = await _all_rows(db_url)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from jangar.api import groups
-from jangar.api.common import EnvVar, NameRef
+from jangar.api.agents.agentrun import ResourceRequirements
+from jangar.api.common import EnvVar, NameRef, SecretKeyRef
 from jangar.api.meta import KubeModel, Resource, ResourceStatus
-from jangar.api.schema import FreeForm, Int32
+from jangar.api.schema import FreeForm, Int32, Int64, Timestamp
 
 
 class AgentDefaults(KubeModel):
@@ -69,6 +70,47 @@ class OutputArtifact(KubeModel):
     url: str | None = None
 
 
+# -- chart 0.9.29 additions (drift rows 9 and 10): workload defaults, secretEnv, adapter, health -------------
+
+CapacityFailurePolicy = Literal["degrade", "block"]
+
+
+class ServiceAccountToken(KubeModel):
+    """A projected ServiceAccount token mounted into the runner (audience-bound, rotated by the kubelet)."""
+
+    audience: str | None = None
+    """Who the token is for (`aud`); the API server's default audience when unset."""
+    expiration_seconds: Int64 | None = None
+    """Requested lifetime, at least 600 (Kubernetes' minimum; the provider is InvalidSpec below it); the
+    kubelet refreshes the file before it expires."""
+    path: str = Field(min_length=1)
+    """Absolute file path of the token inside the runner container."""
+
+
+class ProviderWorkload(KubeModel):
+    """Provider-level runner defaults: a run's own `spec.workload` / `runtime.config` wins, the controller
+    default (`controller.defaultWorkload`, `runner.image`) comes last."""
+
+    image: str | None = None
+    resources: ResourceRequirements | None = None
+    service_account_name: str | None = None
+    service_account_token: ServiceAccountToken | None = None
+
+
+class SecretEnv(KubeModel):
+    """An env var from a Secret key: always a `secretKeyRef` in the Job, never a literal value."""
+
+    name: str = Field(min_length=1)
+    secret_key_ref: SecretKeyRef
+    """The Secret (same namespace as the run) and key; the key defaults to `name`."""
+
+
+class ProviderHealth(KubeModel):
+    capacity_failure_policy: CapacityFailurePolicy | None = None
+    """What a run failing on usage limits / quota / rate limits does to the provider: `degrade` (the
+    default: Degraded=True, Ready stays True) or `block` (Ready=False). New runs wait in both cases."""
+
+
 class AgentProviderSpec(KubeModel):
     binary: str = Field(min_length=1)
     """The executable the runner starts."""
@@ -78,10 +120,33 @@ class AgentProviderSpec(KubeModel):
     """Environment variables; values are rendered like `argsTemplate`."""
     input_files: list[InputFile] | None = None
     output_artifacts: list[OutputArtifact] | None = None
+    workload: ProviderWorkload | None = None
+    secret_env: list[SecretEnv] | None = None
+    adapter: str | None = None
+    """The runner contract the binary speaks (0.9.29: `codex-app-server`); passed to it as
+    `AGENT_PROVIDER_ADAPTER`. Other values are accepted with an `UnknownAdapter` Warning."""
+    health: ProviderHealth | None = None
+
+
+class ProviderHealthStatus(KubeModel):
+    """The last capacity or auth failure of a run of this provider, while it holds new runs."""
+
+    state: Literal["Healthy", "CapacityExhausted", "AuthFailed"] | None = None
+    reason: str | None = None
+    message: str | None = None
+    failed_run: str | None = None
+    """The AgentRun whose outcome was classified."""
+    failed_at: Timestamp | None = None
+    until: Timestamp | None = None
+    """New runs are held until then (the cool-down), unless the provider recovers earlier."""
+    generation: Int64 | None = Field(default=None, ge=0)
+    """The provider generation the health was computed for; a spec change clears a failure."""
+    reset_at: Timestamp | None = None
+    """Failures of runs that finished before this moment (the last spec change) are ignored."""
 
 
 class AgentProviderStatus(ResourceStatus):
-    pass
+    health: ProviderHealthStatus | None = None
 
 
 class AgentProvider(Resource[AgentProviderSpec, AgentProviderStatus]):

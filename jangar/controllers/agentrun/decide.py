@@ -56,6 +56,7 @@ from jangar.scheduler import (
 from jangar.scheduler.artifacts import RunArtifacts, run_artifacts
 from jangar.scheduler.job import CONTAINER_NAME
 from jangar.scheduler.outcome import container_report
+from jangar.scheduler.provider_health import ProviderHold, provider_hold
 from jangar.scheduler.runtimes import runtime_type
 from jangar.scheduler.workflow import WorkflowPlan
 from jangar.validation import Problem, summarize
@@ -264,6 +265,9 @@ def _submit(snap: RunSnapshot, verdict: Verdict | _NotAsked) -> RunPlan:
         return _invalid(snap, prepared.problems, fields)
     if snap.budget is not None and snap.budget.holds:
         return _budget_hold(snap, fields)
+    held = provider_hold(prepared.context.provider if prepared.context else None, snap.now)
+    if held is not None:
+        return _provider_hold(snap, held, fields)
     if snap.service_account is not None and snap.service_account.blocks:
         return _invalid(snap, [missing_service_account(snap.service_account, snap.namespace)], fields)
     if isinstance(verdict, _NotAsked):
@@ -323,6 +327,20 @@ def _budget_hold(snap: RunSnapshot, fields: Mapping[str, Any]) -> RunPlan:
         release_admission=True,
         status=_status(snap, Phase.PENDING, RunDetails(reason, message), fields),
         requeue_after=BUDGET_RECHECK_SECONDS,
+    )
+
+
+def _provider_hold(snap: RunSnapshot, held: ProviderHold, fields: Mapping[str, Any]) -> RunPlan:
+    """The run's AgentProvider failed on capacity or auth lately (drift row 10): the run stays Pending with
+    Blocked=True, out of the admission queue, until the hold ends (its `until`, or sooner when the provider
+    recovers: a provider health change wakes the runs waiting on it)."""
+    message = f"agent provider {held.provider} is unhealthy: {held.message}"
+    details = RunDetails(held.reason, message, blocked=(held.reason, message))
+    left = (held.until - snap.now).total_seconds()
+    return RunPlan(
+        release_admission=True,
+        status=_status(snap, Phase.PENDING, details, fields),
+        requeue_after=max(1.0, min(left, BUDGET_RECHECK_SECONDS)),
     )
 
 

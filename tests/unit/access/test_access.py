@@ -341,3 +341,17 @@ def test_naming_the_pods_service_account_needs_create_pods() -> None:
         assert service_account_rights("team-a", {key: "jangar"}) == [
             Attributes("create", "", "pods", "team-a")
         ]
+
+
+def test_a_provider_secret_env_and_workload_service_account_need_their_rights() -> None:
+    """An AgentProvider's `secretEnv[].secretKeyRef` is a Secret it names (applying it needs `get` on it);
+    its `workload.serviceAccountName` is lent to every run using it (applying it needs `create pods`)."""
+    from jangar.access import referenced_secrets, service_account_rights
+
+    spec = {
+        "binary": "codex",
+        "secretEnv": [{"name": "OPENAI_API_KEY", "secretKeyRef": {"name": "openai", "key": "k"}}],
+        "workload": {"serviceAccountName": "codex-runner"},
+    }
+    assert referenced_secrets({"spec": spec}) == ["openai"]
+    assert service_account_rights("team-a", spec["workload"]) == [Attributes("create", "", "pods", "team-a")]

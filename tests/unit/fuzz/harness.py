@@ -42,7 +42,7 @@ from jangar.api.refs import ref_for
 from jangar.conditions import MAX_MESSAGE_LENGTH
 from jangar.controllers import indexes as ix
 from jangar.controllers.agent import check_agent
-from jangar.controllers.agentprovider import check_agent_provider
+from jangar.controllers.agentprovider import make_check_agent_provider
 from jangar.controllers.agentrun.decide import decide as decide_agentrun
 from jangar.controllers.agentrun.snapshot import RunSnapshot
 from jangar.controllers.artifact import decide_artifact
@@ -174,7 +174,7 @@ def _run(coro: Any) -> Any:
 
 SUPPORTING_CHECKS: dict[str, CheckFunc] = {
     "Agent": check_agent,
-    "AgentProvider": check_agent_provider,
+    "AgentProvider": make_check_agent_provider(lambda: NOW),
     "ImplementationSpec": check_implementation_spec,
     "ImplementationSource": make_check_implementation_source(True),
     "Memory": check_memory,
