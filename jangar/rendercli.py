@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from jangar.api.refs import AGENTRUNS, ref_for
+from jangar.controllers.agentrun.prompt_read import PromptRead, read_system_prompt
 from jangar.controllers.agentrun.snapshot import unfinished_others
 from jangar.controllers.credentials import KeyNames, read_provider_keys
 from jangar.runtime import ApiError, Client
@@ -116,6 +117,8 @@ class ClusterView:
     lookup: ObjectLookup
     keys: tuple[KeyNames, KeyNames] | None = None
     active_runs: list[Mapping[str, Any]] = field(default_factory=list)
+    #: the Agent's system prompt as the controller reads it (None offline: from the files)
+    system_prompt: PromptRead | None = None
 
 
 async def _from_cluster(
@@ -130,7 +133,9 @@ async def _from_cluster(
                 view.lookup.add(obj)
         for obj in files:
             view.lookup.add(obj)
-        vcs_ref = resolve_run(run, view.lookup).vcs_ref
+        resolution = resolve_run(run, view.lookup)
+        view.system_prompt = await read_system_prompt(client, view.lookup, resolution.agent_ref, ns)
+        vcs_ref = resolution.vcs_ref
         provider = view.lookup.get("VersionControlProvider", vcs_ref) if vcs_ref else None
         if provider is None:
             return view
@@ -193,6 +198,7 @@ def render_command(args: argparse.Namespace) -> int:
             step=args.step,
             keys=view.keys,
             active_runs=view.active_runs,
+            system_prompt=view.system_prompt,
         )
     except (UsageError, RenderError) as err:
         print(f"{prog}: {err}", file=sys.stderr)

@@ -55,6 +55,7 @@ __all__ = [
     "RateSettings",
     "RepoConcurrencySettings",
     "RetentionSettings",
+    "RunSpecPolicySettings",
     "RunnerServiceAccountSettings",
     "RunnerSettings",
     "RuntimeDebrisSettings",
@@ -1022,6 +1023,23 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class RunSpecPolicySettings:
+    """issue 13 item 3 (0.9.29 rows 5 and 7, docs/agentrun-spec.md): system prompts and spec immutability."""
+
+    system_prompt_required: bool = flag(
+        "JANGAR_AGENT_SYSTEM_PROMPT_REQUIRED",
+        False,
+        "every run's Agent needs a system prompt (else MissingSystemPromptConfiguration), and no run may "
+        "pass a `prompt` parameter; off: only runs of Agents that have a prompt follow the 0.9.29 policy",
+    )
+    spec_immutability_enforced: bool = flag(
+        "JANGAR_AGENTRUN_SPEC_IMMUTABILITY_ENFORCED",
+        True,
+        "an edit of an accepted run's spec stops it (SpecImmutableViolation); false: a Warning only",
+    )
+
+
+@dataclass(frozen=True)
 class IdempotencySettings:
     """issue 13: durable AgentRun idempotency keys in Postgres (docs/idempotency.md); needs DATABASE_URL."""
 
@@ -1169,6 +1187,8 @@ class Settings:
     # -- issue 13: the retention sweep and runtime-debris cleanup (docs/retention.md)
     retention: RetentionSettings = group(RetentionSettings)
     runtime_debris: RuntimeDebrisSettings = group(RuntimeDebrisSettings)
+    # -- issue 13 item 3: system prompts and spec immutability
+    spec_policy: RunSpecPolicySettings = group(RunSpecPolicySettings)
     # -- issue 13: durable idempotency keys and audit events
     idempotency: IdempotencySettings = group(IdempotencySettings)
     audit: AuditSettings = group(AuditSettings)

@@ -9,6 +9,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from jangar.api import groups
+from jangar.api.agents.agentrun import Goal
 from jangar.api.common import NameRef, OptionalNameRef, ResourceRef
 from jangar.api.meta import KubeModel, OpenModel, Resource, ResourceStatus
 from jangar.api.schema import FreeForm, Int32, ListMap, Timestamp
@@ -36,6 +37,8 @@ class OrchestrationStep(OpenModel):
     timeout_seconds: Int32 | None = Field(default=None, ge=0)
     """How long one attempt may run (from its start) before its child is cancelled and the attempt fails
     with `StepTimedOut` (retried while attempts remain); unset or 0: no limit."""
+    goal: Goal | None = None
+    """An AgentRun step's `spec.goal` (0.9.29), copied to the AgentRun it creates."""
 
 
 class OrchestrationSpec(KubeModel):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from jangar.runner.errors import EXIT_CANTCREAT, EXIT_DATAERR, SIGNAL_EXIT_BASE, RunnerError
 from jangar.runner.process import LogSink, run_child
+from jangar.runner.prompt import verify_system_prompt
 from jangar.runner.report import (
     OUTPUTS_ENV,
     OUTPUTS_FILE,
@@ -140,6 +141,10 @@ def run(environ: Mapping[str, str], command: Sequence[str] = ()) -> int:
                 EXIT_DATAERR,
                 "InvalidSpec",
             )
+        goal = run_spec.get("goal")
+        status.goal = dict(goal) if isinstance(goal, dict) else None
+        # issue 13 item 3: never start the agent with a prompt other than the accepted one
+        status.system_prompt_sha256 = verify_system_prompt(environ)
     except RunnerError as error:
         sink = _open_sink_quietly(log_path)
         try:
@@ -175,6 +180,12 @@ def _run_provider(spec: RunnerSpec, environ: Mapping[str, str], status: RunStatu
         return _fail(failure, status, spec.status_path, sink, environ)
 
     run_name = spec.agent_run.get("name", "?")
+    if status.goal and status.goal.get("objective"):
+        budget = status.goal.get("tokenBudget")
+        suffix = f" (token budget {budget})" if budget else ""
+        _say(f"run {run_name}: goal: {status.goal['objective']}{suffix}", sink)
+    if status.system_prompt_sha256:
+        _say(f"run {run_name}: system prompt verified (sha256 {status.system_prompt_sha256})", sink)
     _say(f"run {run_name}: starting {binary} with {len(spec.args)} argument(s)", sink)
     try:
         result = run_child([binary, *spec.args], env, spec.working_dir, sink)

@@ -74,6 +74,13 @@ def report(status: RunStatus, outputs: Mapping[str, Any] | None) -> str:
     }
     if status.message:
         essentials["message"] = status.message[:512]
+    # issue 13 item 3: what status.runner summarises (the controller compares the prompt hash)
+    if status.system_prompt_sha256:
+        essentials["systemPromptSha256"] = status.system_prompt_sha256
+    for key in ("model", "threadId"):
+        value = (outputs or {}).get(key)
+        if isinstance(value, str) and value:
+            essentials[key] = value[:256]
     full = dict(essentials, outputs=dict(outputs or {}), artifacts=status.artifacts)
     for candidate in (full, dict(essentials, outputs=dict(outputs or {}), truncated=True)):
         text = json.dumps(candidate, separators=(",", ":"), sort_keys=True)

@@ -36,6 +36,10 @@ class RunStatus:
     agent_run: dict[str, Any] = field(default_factory=dict)
     log_path: str | None = None
     artifacts: list[dict[str, Any]] = field(default_factory=list)
+    system_prompt_sha256: str | None = None
+    """The Agent's system prompt hash the runner verified (issue 13 item 3)."""
+    goal: dict[str, Any] | None = None
+    """run.json `goal`: the objective (and token budget) the run was given."""
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON document."""
@@ -52,6 +56,8 @@ class RunStatus:
             "agentRun": self.agent_run,
             "logPath": self.log_path,
             "artifacts": self.artifacts,
+            "systemPromptSha256": self.system_prompt_sha256,
+            "goal": self.goal,
         }
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jangar.api.shape import as_map
+from jangar.scheduler.system_prompt import SystemPrompt
 
 __all__ = ["RunContext", "StepRef", "VcsRuntime", "spec_of"]
 
@@ -70,6 +71,9 @@ class RunContext:
     step: StepRef | None = None
     #: the Workspace of `spec.workspaceRef`, mounted at /workspace/<name> (issue 11)
     workspace: Mapping[str, Any] | None = None
+    #: the Agent's resolved system prompt and the sha256 the pod must find (issue 13 item 3)
+    system_prompt: SystemPrompt | None = None
+    system_prompt_sha256: str | None = None
 
     @property
     def name(self) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 from jangar.api.shape import as_list, as_map
 from jangar.scheduler.context import RunContext, spec_of
+from jangar.scheduler.goal import goal_env
 from jangar.scheduler.naming import (
     auth_volume_names,
     configmap_volume_name,
@@ -39,6 +40,7 @@ from jangar.scheduler.runspec import (
     run_spec,
     runner_spec,
 )
+from jangar.scheduler.system_prompt import prompt_delivery
 from jangar.scheduler.templating import render_template
 from jangar.scheduler.termination import TERMINATION_MESSAGE_POLICY
 from jangar.scheduler.workload import (
@@ -121,6 +123,7 @@ def _env(ctx: RunContext, settings: Settings) -> list[dict[str, Any]]:
     env.extend(e for e in provider_secret_env(ctx.provider) if e["name"] not in _RESERVED_ENV)
     if ctx.vcs is not None:
         env.extend(dict(e) for e in ctx.vcs.env if e.get("name") not in _RESERVED_ENV)
+    env.extend(goal_env(ctx.spec))  # issue 13 item 3: after the templates, so they cannot shadow it
     return _dedupe_env(env)
 
 
@@ -222,6 +225,14 @@ def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
     if projected is not None:
         volumes.append(projected[0])
         mounts.append(projected[1])
+    prompt_env: list[dict[str, Any]] = []
+    if ctx.system_prompt is not None:  # issue 13 item 3: the text as a file, the expected hash as env
+        expected = ctx.system_prompt_sha256 or ctx.system_prompt.sha256
+        delivery = prompt_delivery(ctx.system_prompt, expected, ctx.name, _metadata("", ctx, labels))
+        configmaps.extend(delivery.configmaps)
+        volumes.extend(delivery.volumes)
+        mounts.extend(delivery.mounts)
+        prompt_env = list(delivery.env)
 
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
@@ -239,7 +250,7 @@ def build_job_plan(ctx: RunContext, settings: Settings) -> JobPlan:
             else {}
         ),
         "workingDir": WORKSPACE,
-        "env": _env(ctx, settings),
+        "env": _dedupe_env([*_env(ctx, settings), *prompt_env]),
         "volumeMounts": mounts,
     }
     secrets = [s for s in as_list(ctx.spec.get("secrets")) if isinstance(s, str) and s]

@@ -109,6 +109,8 @@ def container_report(pods: Iterable[Mapping[str, Any]], container: str) -> dict[
             report["outputs"] = parsed.outputs
         if parsed.artifacts:
             report["artifacts"] = parsed.artifacts
+        if parsed.runner:
+            report["runner"] = parsed.runner  # read by runner_summary, not stored as is
         if parsed.text:
             report["message"] = parsed.text[-_MESSAGE_CAP:]
         return report

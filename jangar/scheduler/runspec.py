@@ -11,6 +11,7 @@ from typing import Any
 
 from jangar.api.shape import as_list, as_map, maps
 from jangar.scheduler.context import RunContext, spec_of
+from jangar.scheduler.goal import run_goal
 from jangar.scheduler.templating import render_template
 from jangar.settings import Settings
 
@@ -94,6 +95,7 @@ def render_context(ctx: RunContext) -> dict[str, Any]:
         "step": {"name": ctx.step.name, "index": ctx.step.index, "attempt": ctx.step.attempt}
         if ctx.step
         else {},
+        "goal": run_goal(ctx.spec) or {},
     }
 
 
@@ -114,6 +116,9 @@ def run_spec(ctx: RunContext) -> dict[str, Any]:
         document["step"] = {"name": ctx.step.name, "index": ctx.step.index, "attempt": ctx.step.attempt}
     if ctx.workspace is not None:
         document["workspace"] = _workspace_block(ctx.workspace)
+    goal = run_goal(ctx.spec)
+    if goal is not None:
+        document["goal"] = goal
     for key in _PAYLOAD_KEYS:
         if ctx.metadata.get(key):
             document[key] = ctx.metadata[key]

@@ -45,6 +45,9 @@ class TerminationReport:
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     text: str | None = None
     """Plain (non-JSON-object) text: with `FallbackToLogsOnError` a failing container's log tail."""
+    runner: dict[str, Any] = field(default_factory=dict)
+    """Besides `outputs`, what jangar-runner said about the run itself (model, threadId,
+    systemPromptSha256, phase, ...): the other top-level keys of an `outputs` message."""
 
 
 def parse_termination_message(text: str | None) -> TerminationReport:
@@ -61,7 +64,8 @@ def parse_termination_message(text: str | None) -> TerminationReport:
     if isinstance(outputs, dict):
         artifacts = decoded.get("artifacts")
         listed = [dict(a) for a in artifacts if isinstance(a, dict)] if isinstance(artifacts, list) else []
-        return TerminationReport(outputs=dict(outputs), artifacts=listed)
+        said = {k: v for k, v in decoded.items() if k not in ("outputs", "artifacts")}
+        return TerminationReport(outputs=dict(outputs), artifacts=listed, runner=said)
     return TerminationReport(outputs=dict(decoded))
 
 

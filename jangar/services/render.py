@@ -20,11 +20,12 @@ from jangar.api.contract import FINALIZER_RUNTIME_CLEANUP, Phase
 from jangar.conditions import format_time
 from jangar.controllers.agentrun.decide import decide
 from jangar.controllers.agentrun.plan import RunPlan
+from jangar.controllers.agentrun.prompt_read import PromptRead, prompt_from_objects
 from jangar.controllers.agentrun.snapshot import RunSnapshot
 from jangar.scheduler.runtimes import runtime_type
 from jangar.scheduler.workflow import workflow_steps
 from jangar.settings import Settings
-from jangar.validation import Lookup
+from jangar.validation import Lookup, resolve_run
 
 __all__ = ["RenderError", "Rendered", "render_run"]
 
@@ -55,7 +56,10 @@ def _snapshot(
     now: datetime,
     keys: tuple[Mapping[str, frozenset[str] | None], Mapping[str, frozenset[str] | None]] | None,
     active_runs: Sequence[Mapping[str, Any]],
+    system_prompt: PromptRead | None = None,
 ) -> RunSnapshot:
+    if system_prompt is None:  # offline: the Agent's prompt from the given objects (issue 13 item 3)
+        system_prompt = prompt_from_objects(lookup, resolve_run(run, lookup).agent_ref)
     return RunSnapshot(
         run=run,
         now=now,
@@ -65,6 +69,7 @@ def _snapshot(
         configmap_keys=keys[1] if keys is not None else {},
         keys_read=keys is not None,
         active_runs=active_runs,
+        system_prompt=system_prompt,
     )
 
 
@@ -92,6 +97,7 @@ def render_run(
     step: str | None = None,
     keys: tuple[Mapping[str, frozenset[str] | None], Mapping[str, frozenset[str] | None]] | None = None,
     active_runs: Sequence[Mapping[str, Any]] = (),
+    system_prompt: PromptRead | None = None,
 ) -> Rendered:
     """Render `run` (its spec and metadata; any status is ignored) against `lookup`.
 
@@ -118,12 +124,13 @@ def render_run(
         if step is not None:
             raise RenderError("--step applies to workflow runs only")
         return _collect(
-            decide(_snapshot(base, lookup, strict, now, keys, active_runs), Admit(now)), Rendered()
+            decide(_snapshot(base, lookup, strict, now, keys, active_runs, system_prompt), Admit(now)),
+            Rendered(),
         )
     names = [str(s["name"]) for s in workflow_steps(base)]
     if step is not None and step not in names:
         raise RenderError(f"the run has no step {step!r} (steps: {', '.join(names) or 'none'})")
-    admitted = decide(_snapshot(base, lookup, strict, now, keys, active_runs), Admit(now))
+    admitted = decide(_snapshot(base, lookup, strict, now, keys, active_runs, system_prompt), Admit(now))
     if admitted.status is None or admitted.status.phase != Phase.RUNNING:
         return _collect(admitted, Rendered())
     out = Rendered()
@@ -138,7 +145,10 @@ def render_run(
             "workflow": {"phase": "Running", "steps": done},
         }
         out = _collect(
-            decide(_snapshot({**base, "status": status}, lookup, strict, now, keys, active_runs)), out
+            decide(
+                _snapshot({**base, "status": status}, lookup, strict, now, keys, active_runs, system_prompt)
+            ),
+            out,
         )
         if not out.ok:
             return out

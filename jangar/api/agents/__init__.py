@@ -18,6 +18,7 @@ from jangar.api.agents.agentrun import (
     AgentRunSpec,
     AgentRunStatus,
     ContractStatus,
+    Goal,
     InlineImplementation,
     QueueStatus,
     ResourceRequirements,
@@ -49,6 +50,7 @@ from jangar.api.agents.implementation import (
     WebhookDelivery,
 )
 from jangar.api.agents.memory import Memory, MemoryConnection, MemorySpec, MemoryStatus
+from jangar.api.agents.prompts import SystemPromptRef
 from jangar.api.agents.vcs import (
     AppAuth,
     PullRequestDefaults,
@@ -80,6 +82,7 @@ __all__ = [
     "Contract",
     "ContractMapping",
     "ContractStatus",
+    "Goal",
     "ImplementationSource",
     "ImplementationSourceRef",
     "ImplementationSourceSpec",
@@ -106,6 +109,7 @@ __all__ = [
     "SourceWebhook",
     "SshAuth",
     "StepStatus",
+    "SystemPromptRef",
     "TokenAuth",
     "VcsAuth",
     "VcsCapabilities",

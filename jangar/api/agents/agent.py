@@ -8,15 +8,27 @@ from pydantic import Field
 
 from jangar.api import groups
 from jangar.api.agents.agentrun import ResourceRequirements
+from jangar.api.agents.prompts import MAX_SYSTEM_PROMPT, SystemPromptRef
 from jangar.api.common import EnvVar, NameRef, SecretKeyRef
 from jangar.api.meta import KubeModel, Resource, ResourceStatus
-from jangar.api.schema import FreeForm, Int32, Int64, Timestamp
+from jangar.api.schema import FreeForm, Int32, Int64, Rule, Timestamp
 
 
 class AgentDefaults(KubeModel):
+    cel_rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            rule="!(has(self.systemPrompt) && has(self.systemPromptRef))",
+            message="set spec.defaults.systemPrompt or spec.defaults.systemPromptRef, not both",
+        ),
+    )
+
     timeout_seconds: Int32 | None = Field(default=None, ge=0)
     """Default wall-clock limit for runs of this agent."""
     retry_limit: Int32 | None = Field(default=None, ge=0)
+    system_prompt: str | None = Field(default=None, max_length=MAX_SYSTEM_PROMPT)
+    """The system prompt of every run of this agent (0.9.29); its sha256 is checked by the runner."""
+    system_prompt_ref: SystemPromptRef | None = None
+    """The system prompt from a Secret or ConfigMap key instead of inline."""
 
 
 class AgentSecurity(KubeModel):
@@ -24,6 +36,9 @@ class AgentSecurity(KubeModel):
 
     allowed_secrets: list[str] | None = None
     allowed_service_accounts: list[str] | None = None
+    allowed_implementation_source_providers: list[str] | None = None
+    """ImplementationSource providers (github, linear, ...) whose webhooks may create work for this agent
+    (0.9.29); unset or empty allows every provider."""
 
 
 class AgentSpec(KubeModel):

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from jangar.api import groups
 from jangar.api.agents.implementation import ImplementationSpecSpec
+from jangar.api.agents.prompts import MAX_SYSTEM_PROMPT, SystemPromptRef
 from jangar.api.agents.vcs import VcsMode
 from jangar.api.common import JobRef, NameRef
 from jangar.api.meta import KubeModel, Resource, ResourceStatus
@@ -104,8 +105,21 @@ class Workflow(KubeModel):
     """Steps run one after another; names are unique."""
 
 
+class Goal(KubeModel):
+    """What the run is for, handed to the runner (`run.json` `goal`, env `JANGAR_GOAL_OBJECTIVE`)."""
+
+    objective: str = Field(min_length=1, max_length=4096)
+    token_budget: Int32 | None = Field(default=None, ge=1)
+    """The most tokens the agent should spend; advisory, enforced by the agent."""
+
+
 class AgentRunSpec(KubeModel):
     cel_rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            rule="!has(self.systemPrompt) && !has(self.systemPromptRef)",
+            message="a run cannot override its Agent's system prompt: set spec.defaults.systemPrompt "
+            "(or systemPromptRef) on the Agent, and put task text in the ImplementationSpec's spec.text",
+        ),
         Rule(
             rule="has(self.implementationSpecRef) || has(self.implementation)",
             message="spec.implementationSpecRef or spec.implementation is required",
@@ -134,6 +148,12 @@ class AgentRunSpec(KubeModel):
     budget_ref: NameRef | None = None
     """The Budget the run counts against; while it is exceeded the run waits (BudgetExceeded) before it
     starts. Unset: its Agent's `spec.budgetRef`, if any."""
+    goal: Goal | None = None
+    """The run's objective (and optional token budget), carried to the runner (0.9.29)."""
+    system_prompt: str | None = Field(default=None, max_length=MAX_SYSTEM_PROMPT)
+    """Accepted by the schema for 0.9.29 manifests but refused by a rule: the prompt is the Agent's."""
+    system_prompt_ref: SystemPromptRef | None = None
+    """Refused like `systemPrompt`."""
     workspace_ref: NameRef | None = None
     """A Workspace (same namespace) whose PersistentVolumeClaim is mounted at `/workspace/<name>` in the
     run's pods (every workflow step). A missing Workspace holds the run Pending for the reference grace;
@@ -206,6 +226,14 @@ class RunnerStatus(KubeModel):
     """The JSON object the agent (or jangar-runner) wrote to /dev/termination-log."""
     message: str | None = None
     """Plain text the container left instead (a failing container's log tail), capped at 1 KiB."""
+    model: str | None = None
+    """The model the agent reported using (its outputs' `model`)."""
+    thread_id: str | None = None
+    """The agent's conversation/thread id (its outputs' `threadId`), to resume or audit it."""
+    artifacts: list[str] | None = None
+    """Names of the artifacts the runner reported (their details are in `status.artifacts`)."""
+    system_prompt_verified: bool | None = None
+    """The runner checked the system prompt's sha256 against `status.systemPromptHash`."""
 
 
 class QueueStatus(KubeModel):
@@ -223,6 +251,16 @@ class QueueStatus(KubeModel):
 
 
 class AgentRunStatus(ResourceStatus):
+    reason: str | None = None
+    """Why the run is in its phase (the Failed reason, the Blocked reason, ...); cleared with the fact."""
+    message: str | None = None
+    """The human-readable explanation of `reason`."""
+    spec_hash: str | None = None
+    """sha256 of the spec fields fixed at acceptance; an edit of them is a SpecImmutableViolation."""
+    spec_field_hashes: dict[str, str] | None = None
+    """A short digest per hashed field, so a violation names the fields that changed."""
+    system_prompt_hash: str | None = None
+    """sha256 of the Agent's system prompt as resolved at acceptance; the runner checks the text against it."""
     started_at: Timestamp | None = None
     finished_at: Timestamp | None = None
     """Set on every terminal phase, so retention applies to every finished run."""

@@ -8,6 +8,8 @@ Each pass decides from scratch what the run needs, from its snapshot only (refer
 3. finished → a finished run owns no unfinished Job; its finished Jobs get their TTL (the run itself is
    deleted at the end of its retention by the retention sweep, `jangar.controllers.sweep`, issue 13);
 4. the annotation `agents.proompteng.ai/cancel: "true"` → delete the Jobs, phase Cancelled;
+   then an accepted run whose immutable spec no longer matches `status.specHash` (`spec_hash.py`) has its
+   Jobs deleted and fails SpecImmutableViolation, or only gets a Warning when enforcement is off;
 5. a Running `workflow` run → `plan_workflow` walks the steps; a step to start is prepared with
    `prepare_run` and built with `build_job_plan`;
 6. a `job` run with a Job → `classify_job` turns the Job and its Pods into the outcome; a vanished Job is
@@ -18,7 +20,9 @@ Each pass decides from scratch what the run needs, from its snapshot only (refer
    for one (`NEEDS_ADMISSION`) and the reconciler decides again with `AdmissionGate.admit`'s answer —
    Queued with the limit and position, QueueLimitExceeded, or admitted: the Job (or the first workflow step).
 
-Every status states the full condition set (`run_conditions`).
+Every status states the full condition set (`run_conditions`) and the phase's `reason`/`message`; the
+accepted one also records `specHash` and `systemPromptHash` (`immutability.acceptance_fields`). `_prepare`
+applies the Agent's system-prompt policy (`prompting.with_system_prompt`).
 """
 
 from __future__ import annotations
@@ -38,8 +42,13 @@ from jangar.api.contract import (
     is_terminal,
 )
 from jangar.conditions import format_time, parse_time
+from jangar.controllers.agentrun.immutability import acceptance_fields, warn_spec_change
 from jangar.controllers.agentrun.plan import NEEDS_ADMISSION, RunPlan, StatusUpdate
+from jangar.controllers.agentrun.prompt_read import PROMPT_NOT_FOUND
+from jangar.controllers.agentrun.prompting import with_system_prompt
+from jangar.controllers.agentrun.runner_summary import runner_summary
 from jangar.controllers.agentrun.snapshot import RunSnapshot, classify, job_finished, live_job, plan_steps
+from jangar.controllers.agentrun.spec_hash import REASON_SPEC_IMMUTABLE, SpecChange, spec_change
 from jangar.controllers.agentrun.workflow_artifacts import step_artifacts
 from jangar.controllers.budget_hold import BUDGET_RECHECK_SECONDS
 from jangar.controllers.runconditions import RunDetails, run_conditions
@@ -81,6 +90,7 @@ MISSING_REFERENCE_REASONS = frozenset(
         "MissingBudget",
         "MissingWorkspace",
         MISSING_SERVICE_ACCOUNT,
+        PROMPT_NOT_FOUND,
     }
 )
 FOREIGN_CHILD_REQUEUE_SECONDS = 5.0
@@ -112,6 +122,13 @@ def _status(
     merged: dict[str, Any] = dict(fields or {})
     if is_terminal(phase) and not old.get("finishedAt") and "finishedAt" not in merged:
         merged["finishedAt"] = format_time(snap.now)
+    if details.accepted:  # issue 13 item 3: specHash and systemPromptHash, fixed at acceptance
+        merged.update(
+            {k: v for k, v in acceptance_fields(base, old, snap.system_prompt).items() if k not in merged}
+        )
+    # issue 13 item 3: the top-level reason/message of the current phase, replaced (or cleared) every pass
+    merged.setdefault("reason", details.reason or None)
+    merged.setdefault("message", details.message or None)
     status = compose_status(
         old,
         phase=phase,
@@ -162,6 +179,15 @@ def _decide(snap: RunSnapshot, verdict: Verdict | _NotAsked) -> RunPlan:
         return _finished(snap, snap.run)
     if is_cancel_requested(snap.run):
         return _cancel(snap)
+    change = spec_change(snap.run)  # issue 13 item 3: an accepted run's spec was edited
+    if change is not None and snap.settings.spec_policy.spec_immutability_enforced:
+        return _spec_violation(snap, change)
+    plan = _decide_live(snap, verdict)
+    return plan if change is None else warn_spec_change(snap.run, plan, change, snap.now)
+
+
+def _decide_live(snap: RunSnapshot, verdict: Verdict | _NotAsked) -> RunPlan:
+    status = snap.run.get("status") or {}
     if runtime_type(snap.run) == "workflow" and status.get("phase") == Phase.RUNNING:
         return _workflow(snap, snap.run)
     if (status.get("jobRef") or {}).get("name"):
@@ -189,6 +215,18 @@ def _finished(snap: RunSnapshot, run: Mapping[str, Any], plan: RunPlan | None = 
     return replace(plan, delete_jobs=(*plan.delete_jobs, *stray), job_ttls=tuple(sorted(ttls.items())))
 
 
+def _spec_violation(snap: RunSnapshot, change: SpecChange) -> RunPlan:
+    """An accepted run's immutable spec changed: stop its runtime (every Job) and fail it."""
+    details = RunDetails(REASON_SPEC_IMMUTABLE, change.message, accepted=True)
+    fields: dict[str, Any] = {}
+    workflow = (snap.run.get("status") or {}).get("workflow")
+    if isinstance(workflow, Mapping) and not is_terminal(workflow.get("phase")):
+        fields["workflow"] = {**workflow, "phase": Phase.FAILED, "lastTransitionTime": format_time(snap.now)}
+    update = _status(snap, Phase.FAILED, details, fields)
+    plan = RunPlan(release_admission=True, status=update, delete_jobs=tuple(sorted(snap.jobs)))
+    return _finished(snap, _with_status(snap.run, update), plan)
+
+
 def _cancel(snap: RunSnapshot) -> RunPlan:
     accepted = bool(((snap.run.get("status") or {}).get("jobRef") or {}).get("name"))
     details = RunDetails(
@@ -211,7 +249,7 @@ def _cancel(snap: RunSnapshot) -> RunPlan:
 
 
 def _prepare(snap: RunSnapshot, step: StepRef | None = None) -> Prepared:
-    return prepare_run(
+    prepared = prepare_run(
         snap.run,
         snap.lookup,
         snap.settings,
@@ -221,6 +259,7 @@ def _prepare(snap: RunSnapshot, step: StepRef | None = None) -> Prepared:
         configmap_has_key=snap.configmap_has_key,
         now=snap.now,
     )
+    return with_system_prompt(prepared, snap.run, snap.system_prompt, snap.settings, step)
 
 
 def _vcs_details(vcs: VcsResolution | None) -> dict[str, Any]:
@@ -463,7 +502,7 @@ def _runner_fields(
     if report is None:
         return {}, None
     reported = report.pop("artifacts", None)
-    fields: dict[str, Any] = {"runner": report}
+    fields: dict[str, Any] = {"runner": runner_summary(snap.run, report, reported)}
     if not reported or not isinstance(reported, list):
         return fields, None
     cfg = snap.settings.artifacts

@@ -51,6 +51,9 @@ class RunPlan:
     job_ttls: tuple[tuple[str, int], ...] = ()
     remove_finalizer: bool = False
     requeue_after: float | None = None
+    #: (type, reason, message) Events beyond the phase-change one (e.g. a spec edited under a running
+    #: runtime with enforcement off), emitted after the status write
+    events: tuple[tuple[str, str, str], ...] = ()
     notes: tuple[str, ...] = field(default=())
     """Log lines worth keeping (e.g. a lost Job recreated), emitted by apply at info/warning level."""
 

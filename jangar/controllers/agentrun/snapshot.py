@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from jangar.api.contract import Phase, is_cancel_requested, is_terminal
+from jangar.controllers.agentrun.prompt_read import PromptRead, read_system_prompt
 from jangar.controllers.budget_hold import BudgetCheck, read_budget_check
 from jangar.controllers.credentials import read_provider_keys
 from jangar.controllers.kinds import AGENTRUNS, JOBS, VCSPROVIDERS
@@ -65,6 +66,8 @@ class RunSnapshot:
     budget: BudgetCheck | None = None
     #: the run's ServiceAccount, read only before it starts (None: `default`, or not checked)
     service_account: ServiceAccountCheck | None = None
+    #: the Agent's system prompt, read only when a Job may be built (None: not read this pass)
+    system_prompt: PromptRead | None = None
 
     @property
     def timing(self) -> ControllerTuning:
@@ -205,10 +208,10 @@ async def read_snapshot(
         run, jobs, pods, now, settings.tuning
     ):
         budget = read_budget_check(cache, run)
-    service_account = (
-        read_service_account_check(cache, run, settings)
-        if may_start_a_job(run, jobs, pods, now, settings.tuning)
-        else None
+    starting = may_start_a_job(run, jobs, pods, now, settings.tuning)
+    service_account = read_service_account_check(cache, run, settings) if starting else None
+    system_prompt = (
+        await read_system_prompt(client, lookup, resolve_run(run, lookup).agent_ref, ns) if starting else None
     )
     return RunSnapshot(
         run=run,
@@ -223,4 +226,5 @@ async def read_snapshot(
         active_runs=active,
         budget=budget,
         service_account=service_account,
+        system_prompt=system_prompt,
     )

@@ -327,7 +327,7 @@ def _manifest(
             spec["implementationSpecRef"] = {"name": impl}
         elif isinstance(step.get("implementation"), Mapping):
             spec["implementation"] = dict(step["implementation"])
-        for key in ("memoryRef", "secrets", "workload", "vcsRef", "vcsPolicy"):
+        for key in ("memoryRef", "secrets", "workload", "vcsRef", "vcsPolicy", "goal"):
             if step.get(key) is not None:
                 spec[key] = step[key]
     elif child_kind == "ToolRun":

@@ -38,12 +38,14 @@ from jangar.api.contract import (
     LABEL_SOURCE_PROVIDER,
     WEBHOOK_FIELD_MANAGER,
 )
-from jangar.api.refs import IMPLEMENTATIONSOURCES, IMPLEMENTATIONSPECS
+from jangar.api.refs import AGENTS, IMPLEMENTATIONSOURCES, IMPLEMENTATIONSPECS
 from jangar.conditions import format_time, set_condition
 from jangar.runtime import Client, ConflictError, JsonObject, NotFoundError, ResourceRef
 from jangar.runtime.resources import SECRETS
 from jangar.scheduler.naming import label_value
 from jangar.services.idempotency import Submitted
+from jangar.services.intake.agent_policy import REASON as PROVIDER_REFUSED
+from jangar.services.intake.agent_policy import ProviderNotAllowed, provider_refusal
 from jangar.services.intake.events import (
     PROVIDERS,
     IssueEvent,
@@ -320,9 +322,16 @@ class WebhookIntake:
             self._seen.pop(item.queue_key, None)
             log.info("webhook.source_gone", key=item.queue_key)
             return
+        name = None
         try:
             name = await self._apply_spec(item)
             run = await self._maybe_start_run(source, item, name)
+        except ProviderNotAllowed as exc:  # issue 13 item 3: a policy answer, not worth a retry
+            self._seen.pop(item.queue_key, None)
+            self.metrics.processed.labels(item.event.provider, "refused").inc()
+            log.info("webhook.refused", key=item.queue_key, reason=PROVIDER_REFUSED, error=str(exc))
+            await self._record_source(item, "failed", spec=name, error=str(exc), reason=PROVIDER_REFUSED)
+            return
         except Exception as exc:
             await self._failed(item, exc)
             return
@@ -411,6 +420,12 @@ class WebhookIntake:
         if not agent:
             raise ValueError("runTemplate.agentRef.name is required when runTemplate.enabled is true")
         event = item.event
+        with contextlib.suppress(NotFoundError):  # a missing Agent is the run's problem (MissingAgent)
+            refusal = provider_refusal(
+                await self.client.get(AGENTS, str(agent), item.namespace), event.provider
+            )
+            if refusal:
+                raise ProviderNotAllowed(refusal)
         params = {str(k): str(v) for k, v in (template.get("parameters") or {}).items()}
         facts = {
             "repository": event.repository,

@@ -228,3 +228,20 @@ def test_render_sees_the_branch_another_active_run_holds() -> None:
 
     assert head([]) == "codex/7"
     assert head([other]) == "codex/7-2"
+
+
+def test_render_shows_the_agents_system_prompt_as_the_controller_delivers_it() -> None:
+    """issue 13 item 3: an inline prompt becomes the run's prompt ConfigMap; a ref whose ConfigMap is not
+    among the objects is reported as the controller would hold the run (SystemPromptNotFound)."""
+    settings = Settings.from_env({"JANGAR_AGENT_RUNNER_IMAGE": "runner:1"})
+    prompted = {**DEPS[1], "spec": {**DEPS[1]["spec"], "defaults": {"systemPrompt": "Be careful."}}}
+    out = render_run(agent_run(), ObjectLookup([DEPS[0], prompted, DEPS[2]]), settings, now=NOW)
+    assert out.ok, out.message
+    cms = {o["metadata"]["name"]: o for o in out.objects if o["kind"] == "ConfigMap"}
+    assert cms["r1-system-prompt"]["data"] == {"system-prompt.md": "Be careful."}
+    by_ref = {
+        **DEPS[1],
+        "spec": {**DEPS[1]["spec"], "defaults": {"systemPromptRef": {"kind": "ConfigMap", "name": "p"}}},
+    }
+    missing = render_run(agent_run(), ObjectLookup([DEPS[0], by_ref, DEPS[2]]), settings, now=NOW)
+    assert missing.reason == "SystemPromptNotFound"

@@ -277,6 +277,7 @@ def test_the_agents_termination_message_becomes_status_runner_and_artifacts() ->
         "exitCode": 0,
         "reason": "Completed",
         "outputs": {"branch": "codex/7"},
+        "artifacts": ["patch"],  # issue 13 item 3: the summary names them; details in status.artifacts
     }
     assert plan.status.status["artifacts"] == [
         {"name": "patch", "path": "/workspace/out.patch", "present": True, "size": 3, "sha256": "ab"}

@@ -123,6 +123,7 @@ def test_agentrun_step_copies_runtime_memory_secrets_workload_and_inline_impleme
         memoryRef={"name": "mem"},
         secrets=["gh"],
         workload={"image": "img:1"},
+        goal={"objective": "ship it", "tokenBudget": 100},  # issue 13 item 3
     )
     del s["implementationSpecRef"]
     s["implementation"] = {"text": "do it"}
@@ -135,6 +136,7 @@ def test_agentrun_step_copies_runtime_memory_secrets_workload_and_inline_impleme
         ["gh"],
         {"image": "img:1"},
     )
+    assert spec["goal"] == {"objective": "ship it", "tokenBudget": 100}
 
 
 def test_sub_orchestration_creates_a_child_run_and_takes_its_steps_outputs() -> None:

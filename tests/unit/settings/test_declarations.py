@@ -151,6 +151,8 @@ SWEEP_VARS = {
 }
 #: issue 13 item 3 (0.9.29 drift rows 10, 22): provider health cool-down, default runner resources
 PROVIDER_VARS = {"JANGAR_PROVIDER_HEALTH_COOLDOWN_SECONDS", "JANGAR_AGENT_RUNNER_RESOURCES"}
+# issue 13 item 3: the 0.9.29 system-prompt policy and spec immutability
+SPEC_POLICY_VARS = {"JANGAR_AGENT_SYSTEM_PROMPT_REQUIRED", "JANGAR_AGENTRUN_SPEC_IMMUTABILITY_ENFORCED"}
 
 #: issue 13: durable idempotency keys and the audit sink (0.9.29's `AGENTS_AGENTRUN_IDEMPOTENCY_*`, `audit.sink.*`).
 IDEMPOTENCY_AUDIT_VARS = {
@@ -198,7 +200,15 @@ def test_listing_covers_the_contract_and_is_unique() -> None:
     names = [row.env for row in rows]
     assert len(names) == len(set(names)), "a variable is declared twice"
     assert set(names) >= CONTRACT_VARS
-    extra = RUNNER_SA_VARS | AUTH_VARS | RECORDS_VARS | SWEEP_VARS | PROVIDER_VARS | IDEMPOTENCY_AUDIT_VARS
+    extra = (
+        RUNNER_SA_VARS
+        | AUTH_VARS
+        | RECORDS_VARS
+        | SWEEP_VARS
+        | PROVIDER_VARS
+        | SPEC_POLICY_VARS
+        | IDEMPOTENCY_AUDIT_VARS
+    )
     assert set(names) - CONTRACT_VARS - WORKSPACE_ARTIFACT_VARS - extra == set(TUNING_VARS)
     assert all(row.doc for row in rows)
     by_env = {row.env: row for row in rows}
