@@ -17,6 +17,7 @@ import structlog
 from jangar.access import KubeAccess
 from jangar.admission import AdmissionLedger
 from jangar.api.refs import AGENTRUNS
+from jangar.audit import SinkCloser, build_sink
 from jangar.runtime import (
     CacheOptions,
     Client,
@@ -169,6 +170,10 @@ async def build_manager(
     else:
         details["database"] = {"configured": False}
     mount_probes(manager, details)
+    audit = build_sink(
+        settings.audit, manager.metrics.registry
+    )  # issue 13: JANGAR_AUDIT_SINK_* (docs/audit.md)
+    manager.add(SinkCloser(audit), need_leader_election=False)
     ledger: AdmissionLedger | None = None
     if options.controllers and settings.agents_controller.enabled:
         from jangar.controllers.setup import ControllerDeps, install
@@ -180,11 +185,12 @@ async def build_manager(
                 client=manager.client,
                 recorder=recorder,
                 webhooks_served=manager.options.bind_address is not None,
+                audit=audit,
             ),
         )
         ledger = installed.gate.ledger  # the surfaces' early refusal sees the controller's reservations
     manager.cache.informer(AGENTRUNS)  # the early queue refusal reads runs from the cache, also in split mode
-    runs = RunsService(manager.client, manager.cache, settings, ledger=ledger)
+    runs = RunsService(manager.client, manager.cache, settings, ledger=ledger, audit=audit)
     # issue 12: every route but the probes, metrics and webhooks needs a bearer token (docs/security.md)
     access = KubeAccess.from_settings(manager.client, settings)
     manager.app.middlewares.append(auth_middleware(access, (settings.metrics_path,)))

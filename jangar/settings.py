@@ -39,6 +39,7 @@ __all__ = [
     "AdmissionPolicySettings",
     "AgentCommsSettings",
     "ArtifactSettings",
+    "AuditSettings",
     "AuthSecretSettings",
     "AuthSettings",
     "ConcurrencySettings",
@@ -47,6 +48,7 @@ __all__ = [
     "DatabaseSettings",
     "DefaultWorkloadSettings",
     "GrpcSettings",
+    "IdempotencySettings",
     "LeaderElectionSettings",
     "NativeWorkflowSettings",
     "QueueSettings",
@@ -1049,6 +1051,54 @@ class RunSpecPolicySettings:
 
 
 @dataclass(frozen=True)
+class IdempotencySettings:
+    """issue 13: durable AgentRun idempotency keys in Postgres (docs/idempotency.md); needs DATABASE_URL."""
+
+    enabled: bool = flag(
+        "JANGAR_AGENTRUN_IDEMPOTENCY_ENABLED",
+        True,
+        "claim spec.idempotencyKey per (namespace, agent, key) in Postgres; a second run with the key fails",
+    )
+    retention_days: int = integer(
+        "JANGAR_AGENTRUN_IDEMPOTENCY_RETENTION_DAYS",
+        30,
+        "idempotency keys untouched for this long are pruned (by the leader, hourly)",
+        minimum=1,
+        maximum=3650,
+    )
+
+
+AUDIT_SINK_TYPES = ("none", "stdout", "http")
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """issue 13: where audit events (submissions, policy decisions) go (`audit.sink.*`, docs/audit.md)."""
+
+    sink_type: Literal["none", "stdout", "http"] = choice(
+        "JANGAR_AUDIT_SINK_TYPE", "none", "audit event sink", AUDIT_SINK_TYPES
+    )
+    url: str | None = text("JANGAR_AUDIT_SINK_URL", None, "http sink: the URL events are POSTed to (JSON)")
+    headers: Mapping[str, str] = json_object(
+        "JANGAR_AUDIT_SINK_HEADERS",
+        "http sink: extra request headers (JSON object of strings; never logged)",
+        string_values=True,
+    )
+    timeout_ms: int = integer(
+        "JANGAR_AUDIT_SINK_TIMEOUT_MS", 2000, "http sink: timeout of one POST", minimum=1, maximum=600_000
+    )
+
+
+def _check_audit(audit: AuditSettings) -> None:
+    if audit.sink_type != "http":
+        return
+    if not audit.url:
+        raise SettingsError("JANGAR_AUDIT_SINK_URL", "required when JANGAR_AUDIT_SINK_TYPE=http")
+    if not re.match(r"^https?://[^/\s]+", audit.url):
+        raise SettingsError("JANGAR_AUDIT_SINK_URL", "expected an http:// or https:// URL")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the jangar process reads from its environment."""
 
@@ -1151,6 +1201,9 @@ class Settings:
     runtime_debris: RuntimeDebrisSettings = group(RuntimeDebrisSettings)
     # -- issue 13 item 3: system prompts and spec immutability
     spec_policy: RunSpecPolicySettings = group(RunSpecPolicySettings)
+    # -- issue 13: durable idempotency keys and audit events
+    idempotency: IdempotencySettings = group(IdempotencySettings)
+    audit: AuditSettings = group(AuditSettings)
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> Settings:
@@ -1160,7 +1213,10 @@ class Settings:
 
 
 #: Checks across the fields of a group, run after the group is read from the environment.
-_GROUP_CHECKS: dict[type[Any], Callable[[Any], None]] = {LeaderElectionSettings: _check_lease_timings}
+_GROUP_CHECKS: dict[type[Any], Callable[[Any], None]] = {
+    LeaderElectionSettings: _check_lease_timings,
+    AuditSettings: _check_audit,
+}
 
 
 def _check_grpc_auth(settings: Settings) -> None:

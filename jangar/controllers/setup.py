@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from jangar.admission import AdmissionLimits
+from jangar.audit import AuditSink
 from jangar.controllers import indexes as ix
 from jangar.controllers.admission_gate import AdmissionGate
 from jangar.controllers.agent import check_agent
@@ -27,6 +28,7 @@ from jangar.controllers.agentrun import AgentRunReconciler
 from jangar.controllers.agentrun.apply import PlanApplier
 from jangar.controllers.app_token_refresh import install_app_token_refresh
 from jangar.controllers.app_tokens import AppTokens
+from jangar.controllers.idempotency import install_idempotency
 from jangar.controllers.implementationsource import make_check_implementation_source
 from jangar.controllers.implementationspec import check_implementation_spec
 from jangar.controllers.kinds import (
@@ -105,6 +107,8 @@ class ControllerDeps:
     recorder: RunRecorderProtocol | None = None
     webhooks_served: bool = False
     """The webhook intake route is served by this process (ImplementationSource `WebhookReady` needs it)."""
+    audit: AuditSink | None = None
+    """issue 13: the process's audit sink (admission, idempotency, step and approval decisions)."""
 
 
 @dataclass
@@ -207,6 +211,7 @@ def install(
         metrics=metrics,
         settings=settings,
     )
+    claims = install_idempotency(manager, settings, now)  # issue 13: durable idempotency keys
     runs = AgentRunReconciler(
         settings=settings,
         client=manager.client,
@@ -215,6 +220,8 @@ def install(
         applier=applier,
         metrics=metrics,
         clock=now,
+        idempotency=claims,
+        audit=deps.audit,
     )
     manager.add(_CloseOnStop(tokens), need_leader_election=False)
     if settings.agents_controller.enabled:
@@ -341,7 +348,7 @@ def install_orchestration(
     runs = OrchestrationRunReconciler(
         cache=cache,
         applier=OrchestrationRunApplier(
-            client=manager.client, cache=cache, events=events, recorder=deps.recorder
+            client=manager.client, cache=cache, events=events, recorder=deps.recorder, audit=deps.audit
         ),
         tuning=tuning,
         clock=now,

@@ -445,7 +445,8 @@ class AgentctlService:
                 vcs_ref=request.vcs_ref or None,
                 vcs_policy_mode=request.vcs_policy_mode or None,
                 vcs_policy_required=request.vcs_policy_required,
-            )
+            ),
+            actor=user.username,
         )
         return pb.SubmitAgentRunResponse(
             resource_json=to_json(result.run), record_json="{}", idempotent=result.replayed

@@ -153,13 +153,13 @@ class AgentRunsApi:
             return _error(400, f"request body is not JSON: {err}")
         submission = parse_submission(body, request.headers.get("Idempotency-Key"))
         ns = self.runs.namespace(submission.namespace)
-        await require(
+        user = await require(
             request,
             on(AGENTRUNS, "create", ns),
             *secret_reads(ns, submission.secrets),
             *service_account_rights(ns, submission.runtime_config),
         )
-        result = await self.runs.submit(submission)
+        result = await self.runs.submit(submission, actor=user.username)
         return web.json_response(result.run, status=200 if result.replayed else 201)
 
     async def list_runs(self, request: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ import structlog
 from jangar.admission import AdmissionLedger, AdmissionLimits
 from jangar.api.contract import Phase
 from jangar.api.refs import AGENTRUNS
+from jangar.audit import AuditSink, audit_run
 from jangar.runtime import CacheReader, Client, JsonObject, NotFoundError, strip_managed_fields
 from jangar.services.admission import EarlyRefusal
 from jangar.services.cancel import request_cancel
@@ -66,10 +67,12 @@ class RunsService:
         *,
         ledger: AdmissionLedger | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        audit: AuditSink | None = None,
     ) -> None:
         """`ledger`: the controller's reservations when it runs in this process (None on an API-only
         replica, which then sees admissions once their `admittedAt` write reaches the cache)."""
         self.client = client
+        self.audit = audit
         self.scope = NamespaceScope.from_settings(settings)
         self.refusal = EarlyRefusal(
             cache, AdmissionLimits.from_settings(settings), ledger=ledger, clock=clock
@@ -78,8 +81,9 @@ class RunsService:
     def namespace(self, requested: str | None) -> str:
         return self.scope.resolve(requested)
 
-    async def submit(self, submission: Submission) -> Submitted:
-        """Create the run `submission` describes (its namespace defaulted and checked first)."""
+    async def submit(self, submission: Submission, *, actor: str | None = None) -> Submitted:
+        """Create the run `submission` describes (its namespace defaulted and checked first); `actor` is the
+        authenticated caller, for the audit event."""
         sub = dataclasses.replace(submission, namespace=self.scope.resolve(submission.namespace))
         manifest = build_agent_run(sub)
         try:
@@ -88,12 +92,21 @@ class RunsService:
             # A replay of an accepted submission is not a new run: answer it, whatever the queue.
             replay = await existing_replay(self.client, manifest)
             if replay is None:
+                self._audit(manifest, "rejected", actor, "QueueFull")
                 raise
+            self._audit(replay.run, "replayed", actor)
             return dataclasses.replace(replay, run=strip_managed_fields(replay.run))
         result = await create_or_replay(self.client, manifest)
         meta = result.run["metadata"]
         log.info("runs.submitted", namespace=meta["namespace"], name=meta["name"], replayed=result.replayed)
+        self._audit(result.run, "replayed" if result.replayed else "accepted", actor)
         return dataclasses.replace(result, run=strip_managed_fields(result.run))
+
+    def _audit(self, run: JsonObject, decision: str, actor: str | None, reason: str | None = None) -> None:
+        """issue 13: every submission, accepted, replayed or refused, is an audit event (docs/audit.md)."""
+        if self.audit is not None:
+            event = audit_run(run, "agentrun.submit", source="api", decision=decision, reason=reason)
+            self.audit.emit(dataclasses.replace(event, actor=actor))
 
     async def cancel(self, namespace: str, name: str) -> JsonObject:
         """Request cancellation (the annotation); the controller ends the run as Cancelled."""

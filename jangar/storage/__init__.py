@@ -16,6 +16,7 @@ from jangar.storage.migrate import (
 )
 from jangar.storage.models import (
     Base,
+    IdempotencyKey,
     OrchestrationRunRecord,
     OrchestrationRunTransition,
     RunRecord,
@@ -40,6 +41,7 @@ __all__ = [
     "Base",
     "DatabaseTarget",
     "DatabaseUrlError",
+    "IdempotencyKey",
     "JobRef",
     "MigrationMode",
     "Offer",

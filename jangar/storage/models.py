@@ -1,7 +1,8 @@
 """SQLAlchemy models for AgentRun records.
 
 The database is an audit and history index, never a source of truth for reconciling (Kubernetes is): the
-controller writes here and never reads back to decide anything. Two tables:
+controller writes the records and never reads them back to decide anything (the one table read back is
+``agent_run_idempotency_keys``, issue 13, at the end). Two tables per kind:
 
 * ``agent_run_records``: one row per AgentRun uid with the latest identity, job, VCS and outcome.
 * ``agent_run_transitions``: one row per phase change, unique on ``(run_uid, to_phase, at)`` so that
@@ -224,3 +225,32 @@ TRACKED_TABLES = {
     "ToolRun": (ToolRunRecord, ToolRunTransition, "tool"),
 }
 """Per kind of `TrackedRunEvent`: its record model, its transition model, and the column `target` fills."""
+
+
+# -- durable AgentRun idempotency keys (issue 13, migration 0004) --------------------------------------------
+
+
+class IdempotencyKey(Base):
+    """One claimed `spec.idempotencyKey` of an AgentRun, scoped to (namespace, agent, key).
+
+    Unlike the run records this table is read back to decide (`jangar.idempotency`): the first run to
+    claim a key owns it, and the row outlives the run (pruned after `JANGAR_AGENTRUN_IDEMPOTENCY_RETENTION_DAYS`
+    of no change), so a later run with the key fails even when the first one was deleted. No secret is
+    stored: the key is the user's submission id, the rest is run identity and times.
+    """
+
+    __tablename__ = "agent_run_idempotency_keys"
+
+    namespace: Mapped[str] = mapped_column(Text, primary_key=True)
+    agent: Mapped[str] = mapped_column(Text, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    run_uid: Mapped[str] = mapped_column(Text)
+    run_name: Mapped[str] = mapped_column(Text)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When the holder was first seen started (admitted: `status.startedAt` or a Job); NULL: never started,
+    so a holder that is gone may be reclaimed by another run."""
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index(None, "updated_at"), Index(None, "run_uid"))

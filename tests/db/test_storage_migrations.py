@@ -15,7 +15,7 @@ from jangar.storage import (
     migrate_on_start,
 )
 
-HEAD = "0003_record_source_versions"
+HEAD = "0004_agent_run_idempotency_keys"
 
 
 async def _tables(url: str) -> set[str]:

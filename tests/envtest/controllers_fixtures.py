@@ -127,8 +127,10 @@ class ControllerProcess:
         settings: Settings,
         tuning: ControllerTuning | None = None,
         recorder: Any = None,
+        audit: Any = None,
     ):
         self.kubeconfig = kubeconfig
+        self.audit = audit  # issue 13: the process's audit sink (ControllerDeps.audit)
         self.tuning = tuning or ControllerTuning(agentrun_workers=4, reference_grace_seconds=5.0)
         self.settings = dataclasses.replace(settings, tuning=self.tuning)
         self.recorder = recorder
@@ -144,7 +146,9 @@ class ControllerProcess:
         )
         self.installed = install(
             self.manager,
-            ControllerDeps(settings=self.settings, client=self.client, recorder=self.recorder),
+            ControllerDeps(
+                settings=self.settings, client=self.client, recorder=self.recorder, audit=self.audit
+            ),
         )
         self.task = asyncio.create_task(self.manager.start())
         deadline = time.monotonic() + 30

@@ -15,15 +15,20 @@ from datetime import UTC, datetime
 
 import structlog
 
+from jangar.api.contract import Phase
+from jangar.audit import AuditSink
 from jangar.controllers.admission_gate import AdmissionGate
 from jangar.controllers.agentrun.apply import ChildNameTaken, PlanApplier
 from jangar.controllers.agentrun.decide import decide, on_foreign_child
+from jangar.controllers.agentrun.idempotency_gate import check_key, key_plan, retry_seconds, with_retry
 from jangar.controllers.agentrun.snapshot import RunSnapshot, read_snapshot
+from jangar.controllers.audit import admission_event, emit, key_event
+from jangar.controllers.idempotency import IdempotencyClaims
 from jangar.controllers.kinds import AGENTRUNS
 from jangar.controllers.metrics import RunMetrics
 from jangar.controllers.own_writes import STALE_RETRY_SECONDS
 from jangar.controllers.recording import provider_of
-from jangar.runtime import CacheReader, Client, NotFoundError, Request, Result
+from jangar.runtime import CacheReader, Client, JsonObject, NotFoundError, Request, Result
 from jangar.settings import Settings
 
 log = structlog.get_logger("jangar.controllers.agentrun")
@@ -48,6 +53,8 @@ class AgentRunReconciler:
         applier: PlanApplier,
         metrics: RunMetrics,
         clock: Callable[[], datetime] = _now,
+        idempotency: IdempotencyClaims | None = None,
+        audit: AuditSink | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -56,6 +63,8 @@ class AgentRunReconciler:
         self.applier = applier
         self.metrics = metrics
         self.clock = clock
+        self.idempotency = idempotency
+        self.audit = audit
 
     async def reconcile(self, req: Request) -> Result | None:
         started = time.monotonic()
@@ -78,10 +87,23 @@ class AgentRunReconciler:
             return Result(requeue_after=STALE_RETRY_SECONDS)  # the cache has not seen our last write yet
         now = self.clock()
         snap = await read_snapshot(self.cache, self.client, run, self.settings, now)
+        key = await check_key(self.idempotency, snap)  # issue 13: durable idempotency keys
+        stopped = key_plan(snap, key, retry_seconds())
+        if stopped is not None:
+            if stopped.status is not None and stopped.status.phase == Phase.FAILED:
+                emit(self.audit, key_event(run, stopped.status.details.reason))
+            return await self.applier.apply(run, stopped, now, provider=run_provider(snap))
+        return with_retry(await self._decide_and_apply(req, run, snap, now), key)
+
+    async def _decide_and_apply(
+        self, req: Request, run: JsonObject, snap: RunSnapshot, now: datetime
+    ) -> Result | None:
         plan = decide(snap)
         if plan.needs_admission:
             await self.gate.ensure_loaded()  # the rate window's durable record, before the first admission
-            plan = decide(snap, self.gate.admit(run))
+            verdict = self.gate.admit(run)
+            emit(self.audit, admission_event(run, verdict))  # issue 13: policy decisions are audited
+            plan = decide(snap, verdict)
         provider = run_provider(snap)
         try:
             return await self.applier.apply(run, plan, now, provider=provider)

@@ -18,6 +18,8 @@ import structlog
 
 from jangar.api.contract import ANNOTATION_CANCEL
 from jangar.api.refs import AGENTRUNS, ORCHESTRATIONRUNS, TOOLRUNS
+from jangar.audit import AuditSink
+from jangar.controllers.audit import approval_event, emit, step_event
 from jangar.controllers.orchestrationrun.plan import ChildCreate, OrchestrationRunPlan
 from jangar.controllers.recording import RunRecorderProtocol, record_tracked_run, retry_refused
 from jangar.controllers.status import write_status
@@ -60,6 +62,8 @@ class PlanApplier:
     events: Recorder
     recorder: RunRecorderProtocol | None = None
     """Postgres run records (the recorder skips a snapshot equal to the last one)."""
+    audit: AuditSink | None = None
+    """issue 13: step submissions and approval decisions are audited."""
 
     async def apply(self, run: JsonObject, plan: OrchestrationRunPlan, now: datetime) -> Result | None:
         meta = run["metadata"]
@@ -67,7 +71,9 @@ class PlanApplier:
         for note in plan.notes:
             log.info(note, kind="OrchestrationRun", namespace=ns, name=name)
         for child in plan.create:
-            await self._create_or_adopt(child, str(meta.get("uid") or ""))
+            created = await self._create_or_adopt(child, str(meta.get("uid") or ""))
+            if created is not None:
+                emit(self.audit, step_event(run, created))
         for cancel in plan.cancel:
             with contextlib.suppress(NotFoundError):
                 await self.client.patch(
@@ -93,19 +99,21 @@ class PlanApplier:
                     )
                 for event in plan.events:
                     self.events.event(written, event.type, event.reason, event.message)
+                    emit(self.audit, approval_event(written, event.reason))
         offer = record_tracked_run(self.recorder, "OrchestrationRun", updated)
         requeue_after = retry_refused(offer, plan.requeue_after)  # a refused record is offered again
         return Result(requeue_after=requeue_after) if requeue_after is not None else None
 
-    async def _create_or_adopt(self, child: ChildCreate, owner_uid: str) -> None:
+    async def _create_or_adopt(self, child: ChildCreate, owner_uid: str) -> JsonObject | None:
+        """Create the child, or adopt it when it is this run's already; the child when it was created now."""
         ref = _REFS[child.kind]
         ns = str(child.manifest["metadata"]["namespace"])
         existing = self.cache.get(ref, child.name, ns, copy=False)
         if existing is None:
             try:
-                await self.client.create(ref, child.manifest)
+                created = await self.client.create(ref, child.manifest)
                 log.info("created step child", kind=child.kind, namespace=ns, name=child.name)
-                return
+                return created
             except AlreadyExistsError:
                 existing = await self.client.get(ref, child.name, ns)
         if controller_uid(existing) != owner_uid:
@@ -115,3 +123,4 @@ class PlanApplier:
                 child.kind,
                 child.name,
             )
+        return None

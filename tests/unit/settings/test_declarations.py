@@ -156,6 +156,16 @@ SPEC_POLICY_VARS = {"JANGAR_AGENT_SYSTEM_PROMPT_REQUIRED", "JANGAR_AGENTRUN_SPEC
 #: issue 13: 0.9.29 workflow step loops, off by default as in the reference
 WORKFLOW_LOOP_VARS = {"JANGAR_AGENTRUN_WORKFLOW_LOOPS_ENABLED"}
 
+#: issue 13: durable idempotency keys and the audit sink (0.9.29's `AGENTS_AGENTRUN_IDEMPOTENCY_*`, `audit.sink.*`).
+IDEMPOTENCY_AUDIT_VARS = {
+    "JANGAR_AGENTRUN_IDEMPOTENCY_ENABLED",
+    "JANGAR_AGENTRUN_IDEMPOTENCY_RETENTION_DAYS",
+    "JANGAR_AUDIT_SINK_TYPE",
+    "JANGAR_AUDIT_SINK_URL",
+    "JANGAR_AUDIT_SINK_HEADERS",
+    "JANGAR_AUDIT_SINK_TIMEOUT_MS",
+}
+
 
 # --- the declarations ---------------------------------------------------------------------------
 
@@ -200,6 +210,7 @@ def test_listing_covers_the_contract_and_is_unique() -> None:
         PROVIDER_VARS,
         SPEC_POLICY_VARS,
         WORKFLOW_LOOP_VARS,
+        IDEMPOTENCY_AUDIT_VARS,
     )
     assert set(names) - CONTRACT_VARS - WORKSPACE_ARTIFACT_VARS - extra == set(TUNING_VARS)
     assert all(row.doc for row in rows)

@@ -133,6 +133,8 @@ ENUMS: dict[str, tuple[str, list[str], str]] = {
         ["disabled", "report", "delete"],
         "runtime_debris.mode",
     ),
+    # `http` also needs JANGAR_AUDIT_SINK_URL (tests/unit/audit/test_audit.py)
+    "JANGAR_AUDIT_SINK_TYPE": ("audit.sink_type", ["none", "stdout"], "audit.sink_type"),
 }
 
 
