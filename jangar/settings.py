@@ -935,6 +935,25 @@ class AuthSettings:
     )
 
 
+_ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
+
+
+def origins(name: str, doc: str) -> Any:
+    """issue 13 item 2: browser origins (``scheme://host[:port]``, or ``*``); a path or a bare host is an
+    error at start-up, since a browser never sends one and the entry would silently match nothing."""
+
+    def read(env: Env, _: Mapping[str, Any]) -> tuple[str, ...]:
+        items = tuple(item.rstrip("/") for item in parse_list(env, name))
+        for item in items:
+            if item != "*" and not _ORIGIN.match(item):
+                raise SettingsError(
+                    name, f"{item!r} is not an origin: write scheme://host[:port] (no path) or *"
+                )
+        return items
+
+    return _declare((), read, _Var(name, "", doc))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the jangar process reads from its environment."""
@@ -1032,6 +1051,11 @@ class Settings:
     runner_service_account: RunnerServiceAccountSettings = group(RunnerServiceAccountSettings)
     # -- issue 12: authentication of the surfaces
     auth: AuthSettings = group(AuthSettings)
+    # -- issue 13 item 2: CORS of the HTTP API (chart value cors.allowedOrigins)
+    cors_allowed_origins: tuple[str, ...] = origins(
+        "JANGAR_CORS_ALLOWED_ORIGINS",
+        "browser origins allowed to call the HTTP API (comma-separated or JSON; `*` = any); empty: no CORS",
+    )
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> Settings:
