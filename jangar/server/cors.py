@@ -51,14 +51,14 @@ def cors_middleware(allowed_origins: Iterable[str]) -> Callable[..., Awaitable[w
                     status=403,
                 )
             assert origin is not None
-            response = web.Response(status=204)
-            decorate(response, origin)
-            response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
-            response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+            preflight = web.Response(status=204)
+            decorate(preflight, origin)
+            preflight.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+            preflight.headers["Access-Control-Allow-Headers"] = request.headers.get(
                 "Access-Control-Request-Headers", _DEFAULT_HEADERS
             )
-            response.headers["Access-Control-Max-Age"] = str(MAX_AGE_SECONDS)
-            return response
+            preflight.headers["Access-Control-Max-Age"] = str(MAX_AGE_SECONDS)
+            return preflight
         try:
             response = await handler(request)
         except web.HTTPException as exc:

@@ -164,7 +164,10 @@ def test_the_schema_has_the_enums_this_test_knows() -> None:
 @pytest.mark.parametrize("index", range(max(len(e) for e in ENUMS.values())))
 def test_every_enum_value_renders_and_parses(helm_bin: Path, index: int) -> None:
     """Render k sets every enum key at once to its k-th value (mod its length): all values in 5 renders."""
-    values: dict[str, Any] = {"controllers": {"enabled": True}, "audit": {"sink": {"url": "https://audit.example"}}}
+    values: dict[str, Any] = {
+        "controllers": {"enabled": True},
+        "audit": {"sink": {"url": "https://audit.example"}},
+    }
     for path, enum in ENUMS.items():
         values = merge(values, values_for(path, enum[index % len(enum)]))
     rendered = render(helm_bin, values)

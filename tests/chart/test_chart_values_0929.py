@@ -526,8 +526,8 @@ def test_plain_audit_headers_render_as_json(helm_bin: Path) -> None:
 
 def _canonical(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
-    for d in docs:
-        d = json.loads(json.dumps(d))
+    for doc in docs:
+        d = json.loads(json.dumps(doc))
         d.get("metadata", {}).get("labels", {}).pop("helm.sh/chart", None)
         out.append(d)
     return sorted(out, key=lambda d: (d["kind"], d["metadata"]["name"], d["metadata"].get("namespace", "")))

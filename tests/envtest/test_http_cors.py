@@ -88,9 +88,9 @@ async def test_other_origin(cors_api: tuple[str, dict[str, str]], namespace: str
 
 async def test_no_setting_no_cors(plain_api: tuple[str, dict[str, str]], namespace: str) -> None:
     base, auth = plain_api
-    async with aiohttp.ClientSession() as http:
-        async with http.get(
-            f"{base}/v1/agent-runs?namespace={namespace}", headers={"Origin": UI, **auth}
-        ) as resp:
-            assert resp.status == 200
-            assert "Access-Control-Allow-Origin" not in resp.headers
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{base}/v1/agent-runs?namespace={namespace}", headers={"Origin": UI, **auth}) as resp,
+    ):
+        assert resp.status == 200
+        assert "Access-Control-Allow-Origin" not in resp.headers
