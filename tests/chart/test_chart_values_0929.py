@@ -474,7 +474,7 @@ def test_top_level_rollout_keys_reach_both_deployments(helm_bin: Path) -> None:
             "controllers": {"enabled": True},
             "lifecycle": {"preStop": {"exec": {"command": ["sleep", "3"]}}},
             "terminationGracePeriodSeconds": 60,
-            "deploymentStrategy": {"type": "RollingUpdate", "maxSurge": "25%"},
+            "deploymentStrategy": {"maxSurge": "25%"},  # no type: RollingUpdate
         },
     )
     for name in ("agents", C):

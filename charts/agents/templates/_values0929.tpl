@@ -90,10 +90,13 @@ controllers.<key> when set, else the top-level <key>. Arguments: root, component
 {{/* Deployment-spec fields: strategy, minReadySeconds, progressDeadlineSeconds, revisionHistoryLimit. */}}
 {{- define "agents.deploymentRollout" -}}
 {{- $s := (include "agents.componentValue" (dict "root" .root "component" .component "key" "deploymentStrategy") | fromJson).value -}}
-{{- if and (kindIs "map" $s) $s.type }}
+{{- if kindIs "map" $s }}
+{{- /* rollingUpdate settings without a type mean RollingUpdate (the Kubernetes default type) */}}
+{{- $type := $s.type | default (ternary "RollingUpdate" "" (or (hasKey $s "rollingUpdate") (hasKey $s "maxSurge") (hasKey $s "maxUnavailable"))) }}
+{{- if $type }}
 strategy:
-  type: {{ $s.type }}
-  {{- if eq $s.type "RollingUpdate" }}
+  type: {{ $type }}
+  {{- if eq $type "RollingUpdate" }}
   {{- $ru := $s.rollingUpdate | default dict }}
   {{- $surge := ternary $ru.maxSurge $s.maxSurge (hasKey $ru "maxSurge") }}
   {{- $unavail := ternary $ru.maxUnavailable $s.maxUnavailable (hasKey $ru "maxUnavailable") }}
@@ -107,6 +110,7 @@ strategy:
     {{- end }}
   {{- end }}
   {{- end }}
+{{- end }}
 {{- end }}
 {{- $dl := .root.Values.deploymentLifecycle | default dict }}
 {{- range $k := list "minReadySeconds" "progressDeadlineSeconds" "revisionHistoryLimit" }}
