@@ -935,19 +935,21 @@ class AuthSettings:
     )
 
 
-_ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
+_ORIGIN = re.compile(r"^https?://(\*\.)?[^/\s?#*]+$")
 
 
 def origins(name: str, doc: str) -> Any:
-    """issue 13 item 2: browser origins (``scheme://host[:port]``, or ``*``); a path or a bare host is an
-    error at start-up, since a browser never sends one and the entry would silently match nothing."""
+    """issue 13 item 2: browser origins (``scheme://host[:port]``, ``scheme://*.domain[:port]`` for its
+    subdomains, or ``*``); a path or a bare host is an error at start-up, since a browser never sends one and
+    the entry would silently match nothing."""
 
     def read(env: Env, _: Mapping[str, Any]) -> tuple[str, ...]:
         items = tuple(item.rstrip("/") for item in parse_list(env, name))
         for item in items:
             if item != "*" and not _ORIGIN.match(item):
                 raise SettingsError(
-                    name, f"{item!r} is not an origin: write scheme://host[:port] (no path) or *"
+                    name,
+                    f"{item!r} is not an origin: write scheme://host[:port] (no path), scheme://*.domain or *",
                 )
         return items
 

@@ -25,12 +25,25 @@ _DEFAULT_HEADERS = "Authorization, Content-Type"
 
 
 def cors_middleware(allowed_origins: Iterable[str]) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """A middleware answering preflights and adding the CORS headers for `allowed_origins` (`*` = any)."""
+    """A middleware answering preflights and adding the CORS headers for `allowed_origins` (`*` = any;
+    `scheme://*.domain` = its subdomains)."""
     allowed = frozenset(allowed_origins)
     any_origin = "*" in allowed
+    # "https://*.example.com" -> ("https://", ".example.com"): any subdomain, never example.com itself
+    wildcards = tuple(
+        (entry.split("*.", 1)[0], "." + entry.split("*.", 1)[1]) for entry in allowed if "://*." in entry
+    )
 
     def permitted(origin: str | None) -> bool:
-        return origin is not None and (any_origin or origin in allowed)
+        if origin is None:
+            return False
+        if any_origin or origin in allowed:
+            return True
+        for scheme, suffix in wildcards:
+            host = origin.removeprefix(scheme)
+            if origin.startswith(scheme) and host.endswith(suffix) and len(host) > len(suffix):
+                return "/" not in host
+        return False
 
     def decorate(response: web.StreamResponse, origin: str) -> None:
         response.headers["Access-Control-Allow-Origin"] = "*" if any_origin else origin

@@ -107,18 +107,46 @@ async def test_wildcard_allows_any_origin_without_echoing_it() -> None:
 
 
 @pytest.mark.parametrize(
+    ("origin", "echoed"),
+    [
+        ("https://app.example.com", "https://app.example.com"),
+        ("https://a.b.example.com", "https://a.b.example.com"),
+        ("https://example.com", None),  # the domain itself is not a subdomain
+        ("http://app.example.com", None),  # other scheme
+        ("https://app.example.com:8443", None),  # other port
+        ("https://appexample.com", None),
+        ("https://app.example.com.evil", None),
+    ],
+)
+async def test_wildcard_subdomains(origin: str, echoed: str | None) -> None:
+    client = await _client(("https://*.example.com",))
+    try:
+        resp = await client.get(
+            "/v1/agent-runs", headers={"Origin": origin, "Authorization": "Bearer admin-token"}
+        )
+        assert resp.status == 200
+        assert resp.headers.get("Access-Control-Allow-Origin") == echoed
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(
     ("value", "expected"),
     [
         ("", ()),
         ("https://a.example, http://localhost:3000/", ("https://a.example", "http://localhost:3000")),
         ('["*"]', ("*",)),
+        ("https://*.example.com", ("https://*.example.com",)),
     ],
 )
 def test_setting_parses_origins(value: str, expected: tuple[str, ...]) -> None:
     assert Settings.from_env({"JANGAR_CORS_ALLOWED_ORIGINS": value}).cors_allowed_origins == expected
 
 
-@pytest.mark.parametrize("value", ["a.example", "https://a.example/app", "ftp://a.example"])
+@pytest.mark.parametrize(
+    "value",
+    ["a.example", "https://a.example/app", "ftp://a.example", "https://a*.example", "https://x.*.example"],
+)
 def test_setting_rejects_what_is_not_an_origin(value: str) -> None:
     with pytest.raises(SettingsError, match="JANGAR_CORS_ALLOWED_ORIGINS"):
         Settings.from_env({"JANGAR_CORS_ALLOWED_ORIGINS": value})
