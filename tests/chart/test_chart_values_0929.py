@@ -392,10 +392,6 @@ def test_addons_disabled_render(helm_bin: Path) -> None:
             ["controllers.autoscaling.minReplicas (4)"],
         ),
         (
-            {"controllers": {"enabled": True, "service": {"enabled": True}}, "grpc": {"enabled": False}},
-            ["controllers.service.enabled=true", "grpc.enabled=true"],
-        ),
-        (
             {"env": {"vars": {"AGENTS_LOG_LEVEL": "debug"}}},
             ["env.vars.AGENTS_LOG_LEVEL would be ignored", "JANGAR_LOG_LEVEL"],
         ),
@@ -418,7 +414,6 @@ def test_addons_disabled_render(helm_bin: Path) -> None:
         "audit-headers-twice",
         "audit-http-without-url",
         "controllers-hpa-bounds",
-        "controllers-grpc-without-grpc",
         "agents-alias-of-managed-env",
         "agents-alias-of-managed-env-component",
         "agents-and-jangar-twins-differ",
@@ -464,6 +459,18 @@ def test_tolerant_sections_accept_unknown_sub_keys(helm_bin: Path) -> None:
         },
     )
     assert rendered.has("Deployment", "agents-controllers")
+
+
+def test_controllers_service_alone_turns_on_their_grpc(helm_bin: Path) -> None:
+    """controllers.service.enabled serves gRPC from the controllers even with the main Deployment's off."""
+    rendered = render(
+        helm_bin,
+        {"controllers": {"enabled": True, "service": {"enabled": True}}, "grpc": {"enabled": False}},
+    )
+    assert rendered.env(C)["JANGAR_GRPC_ENABLED"] == "true"
+    assert rendered.env()["JANGAR_GRPC_ENABLED"] == "false"
+    assert rendered.has("Service", "agents-controllers-grpc") and not rendered.has("Service", "agents-grpc")
+    assert render(helm_bin, {"controllers": {"enabled": True}}).env(C)["JANGAR_GRPC_ENABLED"] == "false"
 
 
 def test_top_level_rollout_keys_reach_both_deployments(helm_bin: Path) -> None:
@@ -541,3 +548,19 @@ def test_0_9_1_values_render_as_before(helm_bin: Path) -> None:
     now = _canonical(render(helm_bin, files=[V091]).docs)
     before = _canonical([d for d in yaml.safe_load_all(GOLDEN_091.read_text()) if d])
     assert now == before
+
+
+def test_0929_env_parses_into_settings(r: Rendered) -> None:
+    """The env the 0.9.29 keys render parses with jangar's settings (the CORS list included); the variables
+    other features declare are parsed by their declarations once merged."""
+    from jangar.settings import Settings
+
+    parsed = {
+        name: Settings.from_env({e["name"]: e["value"] for e in r.env_list(name) if "value" in e})
+        for name in ("agents", C)
+    }
+    assert parsed["agents"].cors_allowed_origins == ("https://ui.example.com", "http://localhost:3000")
+    le = parsed[C].leader_election
+    assert (le.enabled, le.lease_name, le.namespace) == (True, "agents-controller-leader", "agents")
+    assert parsed[C].grpc.enabled and parsed[C].grpc.port == 50051
+    assert not parsed["agents"].leader_election.enabled  # the API-only Deployment of split mode

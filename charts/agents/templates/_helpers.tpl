@@ -400,7 +400,7 @@ name appears twice.
 {{- $env = append $env (dict "name" "JANGAR_SUPPORTING_CONTROLLER_NAMESPACES" "value" (include "agents.supportingNamespaces" $root)) -}}
 
 {{- /* gRPC: the main Deployment serves it, and the controllers one too when controllers.service.enabled (0.9.29) */ -}}
-{{- $grpcOn := and $V.grpc.enabled (or $main (include "agents.controllersGrpc" $root)) -}}
+{{- $grpcOn := ternary $V.grpc.enabled (not (empty (include "agents.controllersGrpc" $root))) $main -}}
 {{- $env = append $env (dict "name" "JANGAR_GRPC_ENABLED" "value" (include "agents.bool" $grpcOn)) -}}
 {{- if $grpcOn -}}
 {{- $env = append $env (dict "name" "JANGAR_GRPC_HOST" "value" "0.0.0.0") -}}
