@@ -473,6 +473,27 @@ def test_controllers_service_alone_turns_on_their_grpc(helm_bin: Path) -> None:
     assert render(helm_bin, {"controllers": {"enabled": True}}).env(C)["JANGAR_GRPC_ENABLED"] == "false"
 
 
+def test_grpc_manage_env_var_false_leaves_the_grpc_env_to_the_user(helm_bin: Path) -> None:
+    values = {"grpc": {"manageEnvVar": False, "token": "t"}, "env": {"vars": {"AGENTS_GRPC_PORT": "50053"}}}
+    rendered = render(helm_bin, values)
+    env = rendered.env()
+    assert not {"JANGAR_GRPC_ENABLED", "JANGAR_GRPC_HOST", "JANGAR_GRPC_PORT"} & set(env)
+    assert (env["AGENTS_GRPC_PORT"], env["JANGAR_GRPC_TOKEN"]) == ("50053", "t")
+    assert rendered.has("Service", "agents-grpc")
+    # managed (the default): the same AGENTS_GRPC_PORT would be ignored, so it is refused
+    message = render_error(helm_bin, {"env": {"vars": {"AGENTS_GRPC_PORT": "50053"}}})
+    assert "env.vars.AGENTS_GRPC_PORT would be ignored" in message
+
+
+def test_reserved_env_check_can_be_turned_off(helm_bin: Path) -> None:
+    values = {
+        "env": {"vars": {"AGENTS_LOG_LEVEL": "debug"}},
+        "validation": {"reservedEnvKeysEnforced": False},
+    }
+    env = render(helm_bin, values).env()
+    assert (env["AGENTS_LOG_LEVEL"], env["JANGAR_LOG_LEVEL"]) == ("debug", "info")
+
+
 def test_top_level_rollout_keys_reach_both_deployments(helm_bin: Path) -> None:
     """lifecycle, terminationGracePeriodSeconds and deploymentStrategy without per-component keys."""
     rendered = render(

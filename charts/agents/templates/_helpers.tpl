@@ -401,10 +401,17 @@ name appears twice.
 
 {{- /* gRPC: the main Deployment serves it, and the controllers one too when controllers.service.enabled (0.9.29) */ -}}
 {{- $grpcOn := ternary $V.grpc.enabled (not (empty (include "agents.controllersGrpc" $root))) $main -}}
+{{- /* 0.9.29 grpc.manageEnvVar=false: the user's env (AGENTS_GRPC_* / JANGAR_GRPC_*) says whether and where
+     gRPC listens; the chart still renders the port, the Services and the token from grpc.token(Secret). */ -}}
+{{- $manageGrpc := ne (toString $V.grpc.manageEnvVar) "false" -}}
+{{- if $manageGrpc -}}
 {{- $env = append $env (dict "name" "JANGAR_GRPC_ENABLED" "value" (include "agents.bool" $grpcOn)) -}}
+{{- end -}}
 {{- if $grpcOn -}}
+{{- if $manageGrpc -}}
 {{- $env = append $env (dict "name" "JANGAR_GRPC_HOST" "value" "0.0.0.0") -}}
 {{- $env = append $env (dict "name" "JANGAR_GRPC_PORT" "value" (include "agents.int" $V.grpc.port)) -}}
+{{- end -}}
 {{- if $V.grpc.tokenSecret.name -}}
 {{- $env = append $env (dict "name" "JANGAR_GRPC_TOKEN" "valueFrom" (dict "secretKeyRef" (dict "name" $V.grpc.tokenSecret.name "key" (default "token" $V.grpc.tokenSecret.key)))) -}}
 {{- else if $V.grpc.token -}}
