@@ -585,3 +585,16 @@ def test_0929_env_parses_into_settings(r: Rendered) -> None:
     assert (le.enabled, le.lease_name, le.namespace) == (True, "agents-controller-leader", "agents")
     assert parsed[C].grpc.enabled and parsed[C].grpc.port == 50051
     assert not parsed["agents"].leader_election.enabled  # the API-only Deployment of split mode
+
+
+def test_leader_election_defaults_in_the_template_match_values_yaml() -> None:
+    """agents.leaderElectionDefaults tells a changed top-level key from a chart default; it must be
+    values.yaml's leaderElection block, or a user's key would be taken for a default (or the reverse)."""
+    import re
+
+    tpl = (CHART / "templates" / "_values0929.tpl").read_text()
+    line = next(ln for ln in tpl.splitlines() if ln.startswith('{{- dict "enabled"'))
+    pairs = re.findall(r'"(\w+)" ("[^"]*"|\w+)', line)
+    in_template = {k: yaml.safe_load(v) for k, v in pairs}
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["leaderElection"]
+    assert in_template == values
