@@ -193,6 +193,10 @@ async def build_manager(
     runs = RunsService(manager.client, manager.cache, settings, ledger=ledger, audit=audit)
     # issue 12: every route but the probes, metrics and webhooks needs a bearer token (docs/security.md)
     access = KubeAccess.from_settings(manager.client, settings)
+    if settings.cors_allowed_origins:  # issue 13 item 2: before auth (a preflight carries no token)
+        from jangar.server.cors import cors_middleware
+
+        manager.app.middlewares.append(cors_middleware(settings.cors_allowed_origins))
     manager.app.middlewares.append(auth_middleware(access, (settings.metrics_path,)))
     manager.app.router.add_routes(AgentRunsApi(runs).routes())
     orchestrations = OrchestrationService.from_settings(manager.client, manager.cache, settings)

@@ -1033,6 +1033,27 @@ class AuthSettings:
     )
 
 
+_ORIGIN = re.compile(r"^https?://(\*\.)?[^/\s?#*]+$")
+
+
+def origins(name: str, doc: str) -> Any:
+    """issue 13 item 2: browser origins (``scheme://host[:port]``, ``scheme://*.domain[:port]`` for its
+    subdomains, or ``*``); a path or a bare host is an error at start-up, since a browser never sends one and
+    the entry would silently match nothing."""
+
+    def read(env: Env, _: Mapping[str, Any]) -> tuple[str, ...]:
+        items = tuple(item.rstrip("/") for item in parse_list(env, name))
+        for item in items:
+            if item != "*" and not _ORIGIN.match(item):
+                raise SettingsError(
+                    name,
+                    f"{item!r} is not an origin: write scheme://host[:port] (no path), scheme://*.domain or *",
+                )
+        return items
+
+    return _declare((), read, _Var(name, "", doc))
+
+
 @dataclass(frozen=True)
 class RunSpecPolicySettings:
     """issue 13 item 3 (0.9.29 rows 5 and 7, docs/agentrun-spec.md): system prompts and spec immutability."""
@@ -1204,6 +1225,11 @@ class Settings:
     # -- issue 13: durable idempotency keys and audit events
     idempotency: IdempotencySettings = group(IdempotencySettings)
     audit: AuditSettings = group(AuditSettings)
+    # -- issue 13 item 2: CORS of the HTTP API (chart value cors.allowedOrigins)
+    cors_allowed_origins: tuple[str, ...] = origins(
+        "JANGAR_CORS_ALLOWED_ORIGINS",
+        "browser origins allowed to call the HTTP API (comma-separated or JSON; `*` = any); empty: no CORS",
+    )
 
     @classmethod
     def from_env(cls, env: Env | None = None) -> Settings:

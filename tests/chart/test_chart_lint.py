@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.chart.helm import CHART, VALUES_FILES, helm
+from tests.chart.values_schema import TOLERANT
 
 REFERENCE_KEYS = [
     line.strip()
@@ -116,7 +117,8 @@ def test_every_reference_key_is_kept(key: str) -> None:
 
 
 def test_schema_closes_objects() -> None:
-    """Every object with declared properties is closed, except the free-form Kubernetes snippets."""
+    """Every object with declared properties is closed, except the free-form Kubernetes snippets and the
+    tolerant 0.9.29 sections."""
     schema = json.loads((CHART / "values.schema.json").read_text())
     assert schema["additionalProperties"] is False
     open_objects: list[str] = []
@@ -132,7 +134,8 @@ def test_schema_closes_objects() -> None:
             walk(child, f"{path}.{name}" if path else name)
 
     walk(schema, "")
-    assert open_objects == []
+    # issue 13 item 2: the 0.9.29 sections whose sub-key names are guesses stay open (docs/compatibility.md)
+    assert sorted(open_objects) == sorted(TOLERANT)
 
 
 def test_examples_parse_and_cover_every_kind() -> None:

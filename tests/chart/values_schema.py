@@ -450,6 +450,176 @@ root = obj(
 )
 
 
+# --- issue 13 item 2: the 0.9.29 values keys jangar honours (docs/compatibility.md "values keys") -------------
+# Names the reference's 0.9.29 chart uses literally (drift-0.9.29.md rows 11, 16, 18, 19, 22, 28, 30) are typed
+# and closed. Sections whose sub-key names are Kubernetes/Helm-conventional guesses are typed for the keys
+# jangar knows but stay open (TOLERANT), so a real 0.9.29 file with a sub-key jangar did not guess still
+# renders. The add-ons jangar does not ship are open objects here; validation-0.9.29.yaml refuses them when on.
+
+
+def tolerant(props, **kw):
+    return obj(props, closed=False, **kw)
+
+
+def component_probe() -> dict[str, Any]:
+    """A per-component probe: jangar's probe keys merged over the top-level probe, or a raw Kubernetes
+    probe (httpGet/exec/tcpSocket/grpc) rendered as given."""
+    return tolerant(probe()["properties"])
+
+
+STRATEGY = tolerant(
+    {
+        "type": {"type": "string", "enum": ["", "RollingUpdate", "Recreate"]},
+        "rollingUpdate": tolerant({"maxSurge": INTSTR, "maxUnavailable": INTSTR}),
+        "maxSurge": INTSTR,
+        "maxUnavailable": INTSTR,
+    }
+)
+LIFECYCLE = {"type": "object", "description": "A Kubernetes container lifecycle (postStart/preStop)."}
+GRACE = Inull(0)
+ADDON = {"type": "object", "description": "A 0.9.29 add-on jangar does not ship: only enabled=false renders."}
+SECRET_OR_NAME = {
+    "oneOf": [
+        {"type": "string", "minLength": 1},
+        obj({"name": {"type": "string", "minLength": 1}, "optional": B}, required=["name"]),
+    ]
+}
+
+
+def component_0929() -> dict[str, Any]:
+    return {
+        "startupProbe": component_probe(),
+        "livenessProbe": component_probe(),
+        "readinessProbe": component_probe(),
+        "lifecycle": LIFECYCLE,
+        "terminationGracePeriodSeconds": GRACE,
+        "deploymentStrategy": STRATEGY,
+        "strategy": STRATEGY,
+    }
+
+
+TOLERANT = [
+    "deploymentStrategy",
+    "deploymentStrategy.rollingUpdate",
+    "deploymentLifecycle",
+    "rolloutChecksums",
+    "audit",
+    "audit.sink",
+    "tests",
+    "tests.image",
+]
+for _component in ("controlPlane", "controllers"):
+    for _key in ("startupProbe", "livenessProbe", "readinessProbe", "deploymentStrategy", "strategy"):
+        TOLERANT.append(f"{_component}.{_key}")
+    TOLERANT += [f"{_component}.deploymentStrategy.rollingUpdate", f"{_component}.strategy.rollingUpdate"]
+TOLERANT += ["controllers.autoscaling", "controllers.podDisruptionBudget", "controllers.service"]
+
+_P = root["properties"]
+_P.update(
+    {
+        "startupProbe": probe(),
+        "deploymentStrategy": STRATEGY,
+        "deploymentLifecycle": tolerant(
+            {
+                "minReadySeconds": Inull(0),
+                "progressDeadlineSeconds": Inull(1),
+                "revisionHistoryLimit": Inull(0),
+            }
+        ),
+        "lifecycle": LIFECYCLE,
+        "terminationGracePeriodSeconds": GRACE,
+        "rolloutChecksums": tolerant({"enabled": B, "secrets": SLIST, "configMaps": SLIST}),
+        "imagePolicy": obj({"requireDigest": B}),
+        "audit": tolerant(
+            {
+                "enabled": B,
+                "sink": tolerant(
+                    {
+                        "type": {"type": "string", "enum": ["", "none", "stdout", "http"]},
+                        "url": S,
+                        "headers": SMAP,
+                        "headersSecretRef": ref(),
+                        "timeoutMs": Inull(1),
+                    }
+                ),
+            }
+        ),
+        "cors": obj({"allowedOrigins": {"type": "array", "items": {"type": "string", "minLength": 1}}}),
+        "agentRuntime": obj({"native": _P["workflowRuntime"]["properties"]["native"]}),
+        "validation": obj({"reservedEnvKeysEnforced": B}),
+        "agentsShell": ADDON,
+        "linearMcpGateway": ADDON,
+        "swarm": ADDON,
+        "ui": ADDON,
+        "envFromSecretRefs": {"type": "array", "items": SECRET_OR_NAME},
+        "envFromConfigMapRefs": {"type": "array", "items": SECRET_OR_NAME},
+    }
+)
+_P["leaderElection"]["properties"]["leaseNamespace"] = S
+_P["grpc"]["properties"]["manageEnvVar"] = B
+_P["argocdHooks"]["properties"]["image"]["properties"]["digest"] = DIGEST
+_P["tests"] = tolerant(
+    {
+        "enabled": B,
+        "image": tolerant({"repository": S, "tag": S, "digest": DIGEST, "pullPolicy": PULLPOLICY}),
+        "resources": RES,
+        "timeoutSeconds": Inull(1),
+    }
+)
+_P["controlPlane"]["properties"].update({**component_0929(), "ui": ADDON})
+_P["controllers"]["properties"].update(
+    {
+        **component_0929(),
+        "autoscaling": tolerant(
+            {
+                "enabled": B,
+                "minReplicas": Imin(1),
+                "maxReplicas": Imin(1),
+                "targetCPUUtilizationPercentage": Inull(1, 100),
+                "targetMemoryUtilizationPercentage": Inull(1, 100),
+            }
+        ),
+        "podDisruptionBudget": tolerant(
+            {"enabled": B, "minAvailable": INTSTR, "maxUnavailable": INTSTR, "annotations": SMAP}
+        ),
+        "service": tolerant(
+            {
+                "enabled": B,
+                "type": {"type": "string", "enum": ["ClusterIP"]},
+                "port": PORT,
+                "annotations": SMAP,
+                "labels": SMAP,
+            }
+        ),
+    }
+)
+_P["controller"]["properties"].update(
+    {
+        "leaderElection": obj(
+            {
+                "enabled": B,
+                "leaseName": S,
+                "leaseNamespace": S,
+                "leaseDurationSeconds": Imin(1),
+                "renewDeadlineSeconds": Imin(1),
+                "retryPeriodSeconds": Imin(1),
+            }
+        ),
+        "agentRunRetentionMaxDeletesPerNamespace": Inull(0),
+        "agentRunRetentionZeroTtlMaxSeconds": Inull(0),
+        "agentRunArtifacts": obj({"max": Inull(0), "strict": {"type": ["boolean", "null"]}}),
+        "runtimeDebrisCleanup": obj(
+            {
+                "mode": {"type": "string", "enum": ["", "disabled", "report", "delete"]},
+                "minAgeSeconds": Inull(0),
+                "maxDeletesPerNamespace": Inull(0),
+            }
+        ),
+    }
+)
+_P["controller"]["properties"]["defaultWorkload"]["properties"]["resources"] = RES
+
+
 def ns_rule(path):
     # JSON Schema cannot carry a custom message; an impossible required property named after the problem makes
     # the validator print a sentence: "missing property '<message>'".

@@ -155,7 +155,8 @@ Roles in namespaced mode.
 {{- end -}}
 
 {{- define "agents.leaseName" -}}
-{{- default (printf "%s-controller" (include "agents.fullname" .)) .Values.leaderElection.leaseName | trunc 63 | trimSuffix "-" -}}
+{{- $le := include "agents.leaderElection" . | fromJson -}}
+{{- default (printf "%s-controller" (include "agents.fullname" .)) $le.leaseName | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{/* Integer rendering that never falls into float notation (2592000, not 2.592e+06). */}}
@@ -201,7 +202,7 @@ name appears twice.
 {{- end -}}
 
 {{- /* Native workflow runtime */ -}}
-{{- $wr := $V.workflowRuntime.native -}}
+{{- $wr := include "agents.nativeRuntime" $root | fromJson -}}
 {{- range $pair := list (list "JANGAR_CODEX_RERUN_ORCHESTRATION" $wr.rerunOrchestration) (list "JANGAR_CODEX_RERUN_ORCHESTRATION_NAMESPACE" $wr.rerunOrchestrationNamespace) (list "JANGAR_SYSTEM_IMPROVEMENT_ORCHESTRATION" $wr.systemImprovementOrchestration) (list "JANGAR_SYSTEM_IMPROVEMENT_ORCHESTRATION_NAMESPACE" $wr.systemImprovementOrchestrationNamespace) (list "JANGAR_AGENT_IMAGE" $V.runtime.agentImage) (list "JANGAR_SCHEDULE_RUNNER_IMAGE" $V.runtime.scheduleRunnerImage) (list "JANGAR_SCHEDULE_SERVICE_ACCOUNT" $V.runtime.scheduleServiceAccount) -}}
 {{- if index $pair 1 -}}
 {{- $env = append $env (dict "name" (index $pair 0) "value" (toString (index $pair 1))) -}}
@@ -299,11 +300,11 @@ name appears twice.
 {{- end -}}
 
 {{- /* Leader election (only where controllers run; off on the API-only Deployment of split mode) */ -}}
-{{- $le := $V.leaderElection -}}
+{{- $le := include "agents.leaderElection" $root | fromJson -}}
 {{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_ENABLED" "value" (include "agents.bool" (and $runsControllers $le.enabled))) -}}
 {{- if and $runsControllers $le.enabled -}}
 {{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_LEASE_NAME" "value" (include "agents.leaseName" $root)) -}}
-{{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_NAMESPACE" "value" (include "agents.namespace" $root)) -}}
+{{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_NAMESPACE" "value" (include "agents.leaseNamespace" $root)) -}}
 {{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_LEASE_DURATION_SECONDS" "value" (include "agents.int" $le.leaseDurationSeconds)) -}}
 {{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_RENEW_DEADLINE_SECONDS" "value" (include "agents.int" $le.renewDeadlineSeconds)) -}}
 {{- $env = append $env (dict "name" "JANGAR_LEADER_ELECTION_RETRY_PERIOD_SECONDS" "value" (include "agents.int" $le.retryPeriodSeconds)) -}}
@@ -402,12 +403,19 @@ name appears twice.
 {{- $env = append $env (dict "name" "JANGAR_SUPPORTING_CONTROLLER_ENABLED" "value" (include "agents.flag" $supOn)) -}}
 {{- $env = append $env (dict "name" "JANGAR_SUPPORTING_CONTROLLER_NAMESPACES" "value" (include "agents.supportingNamespaces" $root)) -}}
 
-{{- /* gRPC: only the main Deployment serves it */ -}}
-{{- $grpcOn := and $main $V.grpc.enabled -}}
+{{- /* gRPC: the main Deployment serves it, and the controllers one too when controllers.service.enabled (0.9.29) */ -}}
+{{- $grpcOn := ternary $V.grpc.enabled (not (empty (include "agents.controllersGrpc" $root))) $main -}}
+{{- /* 0.9.29 grpc.manageEnvVar=false: the user's env (AGENTS_GRPC_* / JANGAR_GRPC_*) says whether and where
+     gRPC listens; the chart still renders the port, the Services and the token from grpc.token(Secret). */ -}}
+{{- $manageGrpc := ne (toString $V.grpc.manageEnvVar) "false" -}}
+{{- if $manageGrpc -}}
 {{- $env = append $env (dict "name" "JANGAR_GRPC_ENABLED" "value" (include "agents.bool" $grpcOn)) -}}
+{{- end -}}
 {{- if $grpcOn -}}
+{{- if $manageGrpc -}}
 {{- $env = append $env (dict "name" "JANGAR_GRPC_HOST" "value" "0.0.0.0") -}}
 {{- $env = append $env (dict "name" "JANGAR_GRPC_PORT" "value" (include "agents.int" $V.grpc.port)) -}}
+{{- end -}}
 {{- if $V.grpc.tokenSecret.name -}}
 {{- $env = append $env (dict "name" "JANGAR_GRPC_TOKEN" "valueFrom" (dict "secretKeyRef" (dict "name" $V.grpc.tokenSecret.name "key" (default "token" $V.grpc.tokenSecret.key)))) -}}
 {{- else if $V.grpc.token -}}
@@ -440,6 +448,10 @@ name appears twice.
 {{- end -}}
 {{- end -}}
 
+{{- /* issue 13 item 2: the env of the 0.9.29 values keys */ -}}
+{{- $env = concat $env (include "agents.env0929" (dict "root" $root "main" $main "runsControllers" $runsControllers) | fromJsonArray) -}}
+
+{{- if not .managedOnly -}}
 {{- /* User env: component vars win over env.vars, which win over chart-computed entries. */ -}}
 {{- $componentVars := ternary $V.controlPlane.env.vars $V.controllers.env.vars $main | default dict -}}
 {{- $forced := dict -}}
@@ -447,6 +459,11 @@ name appears twice.
 {{- $forced = dict "JANGAR_MIGRATIONS" "skip" -}}
 {{- end -}}
 {{- $vars := merge (deepCopy $componentVars) $forced (deepCopy ($V.env.vars | default dict)) -}}
+{{- /* 0.9.29 spells the migrations switch AGENTS_MIGRATIONS: the chart default JANGAR_MIGRATIONS=auto
+     yields to it (a set JANGAR_* name would win over its AGENTS_* alias in jangar). */ -}}
+{{- if and (hasKey $vars "AGENTS_MIGRATIONS") (eq (toString (get $vars "JANGAR_MIGRATIONS")) "auto") -}}
+{{- $vars = omit $vars "JANGAR_MIGRATIONS" -}}
+{{- end -}}
 {{- range $k := keys $vars | sortAlpha -}}
 {{- $env = append $env (dict "name" $k "value" (toString (get $vars $k))) -}}
 {{- end -}}
@@ -458,6 +475,7 @@ name appears twice.
 {{- end -}}
 {{- range $V.env.extra -}}
 {{- $env = append $env (dict "name" .name "value" (toString .value)) -}}
+{{- end -}}
 {{- end -}}
 
 {{- /* Deduplicate: the last entry of a name wins, at the position of its first occurrence. */ -}}
@@ -476,15 +494,13 @@ name appears twice.
 {{- toYaml $out -}}
 {{- end -}}
 
-{{/* envFrom of both Deployments. */}}
+{{/* envFrom of both Deployments; an entry is a name or {name, optional} (0.9.29). */}}
 {{- define "agents.envFrom" -}}
 {{- range .Values.envFromSecretRefs }}
-- secretRef:
-    name: {{ . }}
+{{- include "agents.envFromEntry" (dict "kind" "secretRef" "ref" .) }}
 {{- end }}
 {{- range .Values.envFromConfigMapRefs }}
-- configMapRef:
-    name: {{ . }}
+{{- include "agents.envFromEntry" (dict "kind" "configMapRef" "ref" .) }}
 {{- end }}
 {{- end -}}
 
@@ -541,34 +557,6 @@ name appears twice.
 {{- end }}
 {{- if .readOnly }}
   readOnly: true
-{{- end }}
-{{- end }}
-{{- end -}}
-
-{{/* Probes on the named http port. */}}
-{{- define "agents.probes" -}}
-{{- with .Values.livenessProbe }}
-{{- if .enabled }}
-livenessProbe:
-  httpGet:
-    path: {{ .path }}
-    port: http
-  initialDelaySeconds: {{ .initialDelaySeconds }}
-  periodSeconds: {{ .periodSeconds }}
-  timeoutSeconds: {{ .timeoutSeconds }}
-  failureThreshold: {{ .failureThreshold }}
-{{- end }}
-{{- end }}
-{{- with .Values.readinessProbe }}
-{{- if .enabled }}
-readinessProbe:
-  httpGet:
-    path: {{ .path }}
-    port: http
-  initialDelaySeconds: {{ .initialDelaySeconds }}
-  periodSeconds: {{ .periodSeconds }}
-  timeoutSeconds: {{ .timeoutSeconds }}
-  failureThreshold: {{ .failureThreshold }}
 {{- end }}
 {{- end }}
 {{- end -}}

@@ -165,6 +165,7 @@ IDEMPOTENCY_AUDIT_VARS = {
     "JANGAR_AUDIT_SINK_HEADERS",
     "JANGAR_AUDIT_SINK_TIMEOUT_MS",
 }
+CORS_VARS = {"JANGAR_CORS_ALLOWED_ORIGINS"}  # issue 13 item 2: CORS of the HTTP API
 
 
 # --- the declarations ---------------------------------------------------------------------------
@@ -211,6 +212,7 @@ def test_listing_covers_the_contract_and_is_unique() -> None:
         SPEC_POLICY_VARS,
         WORKFLOW_LOOP_VARS,
         IDEMPOTENCY_AUDIT_VARS,
+        CORS_VARS,
     )
     assert set(names) - CONTRACT_VARS - WORKSPACE_ARTIFACT_VARS - extra == set(TUNING_VARS)
     assert all(row.doc for row in rows)
