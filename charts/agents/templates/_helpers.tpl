@@ -272,10 +272,6 @@ name appears twice.
 {{- if $dw.priorityClassName -}}
 {{- $env = append $env (dict "name" "JANGAR_AGENT_RUNNER_PRIORITY_CLASS" "value" $dw.priorityClassName) -}}
 {{- end -}}
-{{- /* chart 0.9.29: runner resources when neither the run nor its AgentProvider sets any */ -}}
-{{- if $dw.resources -}}
-{{- $env = append $env (dict "name" "JANGAR_AGENT_RUNNER_RESOURCES" "value" (toJson $dw.resources)) -}}
-{{- end -}}
 {{- if $dw.schedulerName -}}
 {{- $env = append $env (dict "name" "JANGAR_AGENT_RUNNER_SCHEDULER_NAME" "value" $dw.schedulerName) -}}
 {{- end -}}
