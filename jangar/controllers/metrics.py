@@ -30,5 +30,19 @@ class RunMetrics:
             buckets=_MS_BUCKETS,
             registry=registry,
         )
+        # 0.9.29's retention delete counters (agents_agentrun_retention_*): runs deleted when their
+        # ttlSecondsAfterFinished elapsed, and deletes the API server refused (the run is retried)
+        self.retention_deletes = Counter(
+            "jangar_agentrun_retention_deletes_total",
+            "Finished AgentRuns deleted because their retention (ttlSecondsAfterFinished) elapsed.",
+            ["namespace"],
+            registry=registry,
+        )
+        self.retention_delete_errors = Counter(
+            "jangar_agentrun_retention_delete_errors_total",
+            "Retention deletes of AgentRuns that failed (the reconcile is retried).",
+            ["namespace"],
+            registry=registry,
+        )
         # issue 11: run artifacts recorded / truncated (shared with the Artifact controller's)
         self.storage = StorageMetrics.for_registry(registry)

@@ -164,7 +164,12 @@ class PlanApplier:
                 )
                 return Result(requeue_after=RECORD_RETRY_SECONDS)
             log.info("retention elapsed, deleting run", kind="AgentRun", namespace=ns, name=name)
-            await self.client.delete(AGENTRUNS, name, ns, ignore_not_found=True)
+            try:
+                await self.client.delete(AGENTRUNS, name, ns, ignore_not_found=True)
+            except Exception:
+                self.metrics.retention_delete_errors.labels(ns).inc()
+                raise
+            self.metrics.retention_deletes.labels(ns).inc()
             return None
         requeue_after = retry_refused(offer, plan.requeue_after)
         return Result(requeue_after=requeue_after) if requeue_after is not None else None

@@ -52,7 +52,8 @@ class World:
         self.gate = AdmissionGate(self.cache, AdmissionLimits(per_namespace=1))
         self.events = FakeEventRecorder()
         self.records = ListRecorder()
-        metrics = RunMetrics(CollectorRegistry())
+        self.registry = CollectorRegistry()
+        metrics = RunMetrics(self.registry)
         applier = PlanApplier(
             client=client,
             cache=self.cache,
@@ -259,6 +260,8 @@ async def test_a_run_past_its_retention_is_deleted(world: World) -> None:
     assert ("DELETE", f"/apis/agents.proompteng.ai/v1alpha1/namespaces/{NS}/agentruns/r1") in writes(
         world.fake
     )
+    # 0.9.29's retention delete counter (agents_agentrun_retention_deletes_total through the twin names)
+    assert world.registry.get_sample_value("jangar_agentrun_retention_deletes_total", {"namespace": NS}) == 1
 
 
 async def test_a_run_gone_from_the_cache_is_nothing_to_do(world: World) -> None:

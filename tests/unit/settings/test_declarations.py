@@ -140,6 +140,7 @@ AUTH_VARS = {
     "JANGAR_AUTH_DENIED_CACHE_TTL_SECONDS",
 }
 RECORDS_VARS = {"JANGAR_RECORDS_BUFFER_MAX"}  # issue 12: the bounded run-record buffer
+METRICS_VARS = {"JANGAR_METRICS_AGENTS_NAMES"}  # issue 13: the agents_* twin metric names (0.9.29)
 
 
 # --- the declarations ---------------------------------------------------------------------------
@@ -177,7 +178,7 @@ def test_listing_covers_the_contract_and_is_unique() -> None:
     names = [row.env for row in rows]
     assert len(names) == len(set(names)), "a variable is declared twice"
     assert set(names) >= CONTRACT_VARS
-    extra = RUNNER_SA_VARS | AUTH_VARS | RECORDS_VARS
+    extra = RUNNER_SA_VARS | AUTH_VARS | RECORDS_VARS | METRICS_VARS
     assert set(names) - CONTRACT_VARS - WORKSPACE_ARTIFACT_VARS - extra == set(TUNING_VARS)
     assert all(row.doc for row in rows)
     by_env = {row.env: row for row in rows}
