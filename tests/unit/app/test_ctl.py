@@ -163,8 +163,8 @@ def test_describe_sections() -> None:
         "m",
     ]
     remote = describe_text(AR, obj, children=None, events=None, now=NOW)
-    assert "Events:       <not available with --server>" in remote
-    assert "Children:     <not available with --server>" in remote
+    assert "Events:       <not available: the API refused to list them>" in remote
+    assert "Children:     <not available: the API refused to list them>" in remote
 
 
 def test_resubmit_manifest_copies_the_spec_not_the_identity() -> None:
