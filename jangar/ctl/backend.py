@@ -275,5 +275,5 @@ class GrpcBackend:
                 name, namespace, follow=follow, container=container, tail_lines=tail, step=step
             ):
                 yield line
-        except grpc.aio.AioRpcError as err:
-            raise self._fail(err, info, name) from None
+        except grpc.aio.AioRpcError as err:  # the run exists (checked above): NOT_FOUND is its pod
+            raise self._fail(err) from None
