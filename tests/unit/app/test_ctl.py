@@ -282,7 +282,12 @@ ZSH = shutil.which("zsh")
 
 def test_bash_completion_script_parses() -> None:
     done = subprocess.run(
-        ["bash", "-n"], input=script(build_parser(), "bash"), capture_output=True, text=True, timeout=60
+        ["bash", "-n"],
+        input=script(build_parser(), "bash"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
 
@@ -294,7 +299,9 @@ def test_zsh_completion_script_parses_registers_and_completes() -> None:
     arrays), offers the kinds. zsh filters by the typed prefix itself (compadd), so COMPREPLY is unfiltered."""
     assert ZSH is not None
     zsh_script = script(build_parser(), "zsh")
-    done = subprocess.run([ZSH, "-n"], input=zsh_script, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [ZSH, "-n"], input=zsh_script, capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
     program = (
         f'{zsh_script}\nprint -r -- "registered: ${{_comps[agentctl]}}"\n'
@@ -305,7 +312,12 @@ def test_zsh_completion_script_parses_registers_and_completes() -> None:
         '_agentctl_complete; print -r -- "outputs: ${COMPREPLY[*]}"\n'
     )
     done = subprocess.run(
-        [ZSH, "-f", "-c", program], capture_output=True, text=True, timeout=60, env={"HOME": "/tmp"}
+        [ZSH, "-f", "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"HOME": "/tmp"},
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
