@@ -153,6 +153,8 @@ class KubeBackend:
                 yield line.text
         except ServiceError as err:
             raise CtlError(err.message) from None
+        except ApiError as err:  # e.g. 403 on pods/log: a message, not a traceback
+            raise CtlError(str(err)) from None
 
 
 class GrpcBackend:

@@ -168,9 +168,14 @@ def _exit_codes(pod: Mapping[str, Any]) -> str:
 
 
 def _job_status(job: Mapping[str, Any]) -> str:
-    for cond in (job.get("status") or {}).get("conditions") or ():
-        if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed", "SuccessCriteriaMet"):
-            return str(cond["type"])
+    """Complete/Failed when the Job finished; the interim SuccessCriteriaMet/FailureTarget (which
+    Kubernetes >= 1.31 sets first, before the Job's pods are gone) only while it has not."""
+    true = {
+        c.get("type") for c in (job.get("status") or {}).get("conditions") or () if c.get("status") == "True"
+    }
+    for final in ("Complete", "Failed", "SuccessCriteriaMet", "FailureTarget"):
+        if final in true:
+            return final
     return "Running" if (job.get("status") or {}).get("active") else "Pending"
 
 

@@ -341,7 +341,14 @@ def test_children_tables_of_a_run_and_of_an_orchestration_run() -> None:
 
     job = {
         "metadata": {"name": "a-step-1-attempt-1", "labels": {LABEL_STEP: "plan"}},
-        "status": {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1},
+        # Kubernetes >= 1.31 lists SuccessCriteriaMet first: the finished Job still reads Complete
+        "status": {
+            "conditions": [
+                {"type": "SuccessCriteriaMet", "status": "True"},
+                {"type": "Complete", "status": "True"},
+            ],
+            "succeeded": 1,
+        },
     }
     pod = {
         "metadata": {"name": "a-step-1-attempt-1-x", "labels": {LABEL_STEP: "plan"}},
