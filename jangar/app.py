@@ -153,6 +153,7 @@ async def build_manager(
             reporting_instance=settings.pod_name,
             # JANGAR_PROMETHEUS_METRICS_ENABLED=false: no exposition at all (404), see docs/settings.md
             metrics_path=settings.metrics_path if settings.metrics_enabled else None,
+            metrics_twin_names=settings.metrics_agents_names,
         ),
     )
     recorder: RunRecorder | None = None

@@ -1190,6 +1190,11 @@ class Settings:
         "metrics path (absolute; not a probe or API path)",
         check=_metrics_path,
     )
+    metrics_agents_names: bool = flag(
+        "JANGAR_METRICS_AGENTS_NAMES",
+        True,
+        "also expose every jangar_* metric as agents_* (chart 0.9.29's names; false: 0.9.1 names only)",
+    )
     image: str = text("JANGAR_IMAGE", "ghcr.io/proompteng/jangar:latest", "jangar's own image")
     schedule_runner_image: str | None = text(
         "JANGAR_SCHEDULE_RUNNER_IMAGE", None, "image of Schedule CronJobs"

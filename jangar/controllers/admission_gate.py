@@ -38,6 +38,7 @@ from jangar.admission.snapshot import RecordMemo, ensure_admission_index, held_f
 from jangar.admission.window import WINDOW_DATA_KEY, RateWindow, Stamp, parse_stamps, serialize_stamps
 from jangar.api.contract import ADMISSION_WINDOW_CONFIGMAP, LABEL_ADMISSION_WINDOW, is_terminal
 from jangar.conditions import parse_time
+from jangar.controllers.concurrency_metrics import ActiveConcurrency
 from jangar.controllers.kinds import AGENTRUNS, CONFIGMAPS
 from jangar.runtime import CacheReader, Client, JsonObject, Request
 from jangar.scheduler.contract import repository_of
@@ -74,6 +75,13 @@ class GateMetrics:
             ["namespace", "outcome"],
             registry=registry,
         )
+        # 0.9.29's agents_rate_limit_rejections_total (docs/metrics.md): runs newly held by a rate limit
+        self.rate_limit_rejections = PromCounter(
+            "jangar_rate_limit_rejections_total",
+            "AgentRuns held back by an admission rate limit (counted once per run and wait).",
+            ["namespace"],
+            registry=registry,
+        )
 
 
 class AdmissionGate:
@@ -94,6 +102,8 @@ class AdmissionGate:
         self.ledger = AdmissionLedger(limits, window=RateWindow(limits.rate_window_seconds))
         self._clock = clock
         self.metrics = GateMetrics(registry)
+        if registry is not None:
+            registry.register(ActiveConcurrency(self.active_records, clock))
         self._namespaces_seen: set[str] = set()
         self._enqueue: Callable[[Request], None] | None = None
         self._wake_scheduled = False
@@ -206,6 +216,10 @@ class AdmissionGate:
         """Every AgentRun the cache holds, as admission sees it (`jangar.admission.snapshot`)."""
         return snapshot(self._cache, self._clock, self._memo)
 
+    def active_records(self) -> list[RunRecord]:
+        """The snapshot with this process's reservations: what admission counts as holding capacity."""
+        return self.ledger.with_reservations(self.snapshot(), self._clock())
+
     def admit(self, run: JsonObject) -> Verdict:
         """Decide for `run` (and reserve its capacity when admitted)."""
         meta = run["metadata"]
@@ -250,6 +264,8 @@ class AdmissionGate:
             outcome = ""
         if outcome:
             self.metrics.admissions.labels(key[0], outcome).inc()
+        if outcome == "queued" and isinstance(verdict, Waiting) and verdict.scope == "rate":
+            self.metrics.rate_limit_rejections.labels(key[0]).inc()
         reserved = self.ledger.reservations
         waiting = [r for r in records if r.waiting and r.key not in reserved]
         if isinstance(verdict, Admit | Rejection):

@@ -1,7 +1,7 @@
 """The two modes behind one interface: `KubeBackend` (the Kubernetes API with the kubeconfig, the
 default) and `GrpcBackend` (jangar's agentctl gRPC API, `--server`). The verbs call only this, so both
-modes print the same; what one mode cannot do (the gRPC API has no Events, Jobs or Pods) raises
-`BadInput` saying so, or returns `None` for the optional parts of `describe`."""
+modes print the same; what one mode cannot do (the gRPC API cancels only AgentRuns and
+OrchestrationRuns, and streams only AgentRun logs) raises `BadInput` saying so."""
 
 from __future__ import annotations
 
@@ -9,17 +9,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from jangar.api.contract import LABEL_ORCHESTRATION_RUN, LABEL_RUN, LABEL_STEP, LABEL_TOOL_RUN
 from jangar.api.refs import ref_for
 from jangar.api.registry import KindInfo
 from jangar.ctl.errors import BadInput, CtlError
-from jangar.runtime import ApiError, Client, NotFoundError, ResourceRef, strip_managed_fields
-from jangar.runtime.resources import EVENTS, JOBS, PODS
+from jangar.runtime import ApiError, Client, NotFoundError, strip_managed_fields
+from jangar.services.related import Related, list_related, run_label, step_pods
 
-__all__ = ["Backend", "Children", "GrpcBackend", "KubeBackend"]
-
-# (title, header, rows): one table of `describe`'s children section
-Children = list[tuple[str, list[str], list[list[str]]]]
+__all__ = ["Backend", "GrpcBackend", "KubeBackend"]
 
 
 def not_found(info: KindInfo, name: str) -> CtlError:
@@ -43,8 +39,7 @@ class Backend(Protocol):
     async def create(self, info: KindInfo, manifest: dict[str, Any]) -> dict[str, Any]: ...
     async def delete(self, info: KindInfo, name: str, namespace: str) -> None: ...
     async def cancel(self, info: KindInfo, name: str, namespace: str) -> str: ...
-    async def events(self, obj: dict[str, Any]) -> list[dict[str, Any]] | None: ...
-    async def children(self, info: KindInfo, obj: dict[str, Any]) -> Children | None: ...
+    async def related(self, info: KindInfo, obj: dict[str, Any]) -> Related | None: ...
     def logs(
         self,
         info: KindInfo,
@@ -57,26 +52,6 @@ class Backend(Protocol):
         tail: int,
     ) -> AsyncIterator[str]: ...
     async def close(self) -> None: ...
-
-
-def _exit_codes(pod: dict[str, Any]) -> str:
-    out = []
-    for cs in (pod.get("status") or {}).get("containerStatuses") or ():
-        state = cs.get("state") or {}
-        if "terminated" in state:
-            out.append(f"{cs.get('name')}={state['terminated'].get('exitCode')}")
-        elif "waiting" in state:
-            out.append(f"{cs.get('name')}:{state['waiting'].get('reason') or 'Waiting'}")
-        elif "running" in state:
-            out.append(f"{cs.get('name')}:Running")
-    return ",".join(out) or "<none>"
-
-
-def _job_status(job: dict[str, Any]) -> str:
-    for cond in (job.get("status") or {}).get("conditions") or ():
-        if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed", "SuccessCriteriaMet"):
-            return str(cond["type"])
-    return "Running" if (job.get("status") or {}).get("active") else "Pending"
 
 
 class KubeBackend:
@@ -136,84 +111,11 @@ class KubeBackend:
             raise CtlError(err.message) from None
         return "cancel requested"
 
-    async def events(self, obj: dict[str, Any]) -> list[dict[str, Any]] | None:
-        meta = obj["metadata"]
-        selector = {"involvedObject.name": meta["name"], "involvedObject.kind": obj["kind"]}
+    async def related(self, info: KindInfo, obj: dict[str, Any]) -> Related | None:
         try:
-            items = (await self.client.list(EVENTS, meta.get("namespace"), field_selector=selector)).items
-        except ApiError:
+            return await list_related(self.client, obj)
+        except ApiError:  # the kubeconfig's user may not list Events, Jobs or Pods: the object alone
             return None
-        return sorted(items, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
-
-    async def _owned(self, ref: ResourceRef, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
-        items = (await self.client.list(ref, namespace, label_selector=labels)).items
-        return sorted(
-            items, key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"])
-        )
-
-    async def children(self, info: KindInfo, obj: dict[str, Any]) -> Children | None:
-        from jangar.api.printing import age
-        from jangar.scheduler.naming import label_value
-
-        name, ns = obj["metadata"]["name"], obj["metadata"].get("namespace") or ""
-        out: Children = []
-        try:
-            if info.kind in ("AgentRun", "ToolRun"):
-                label = LABEL_RUN if info.kind == "AgentRun" else LABEL_TOOL_RUN
-                sel = {label: label_value(name)}
-                jobs = await self._owned(JOBS, ns, sel)
-                out.append(
-                    (
-                        "Jobs",
-                        ["NAME", "STEP", "STATUS", "SUCCEEDED", "FAILED"],
-                        [
-                            [
-                                j["metadata"]["name"],
-                                (j["metadata"].get("labels") or {}).get(LABEL_STEP, ""),
-                                _job_status(j),
-                                str((j.get("status") or {}).get("succeeded") or 0),
-                                str((j.get("status") or {}).get("failed") or 0),
-                            ]
-                            for j in jobs
-                        ],
-                    )
-                )
-                pods = await self._owned(PODS, ns, sel)
-                out.append(
-                    (
-                        "Pods",
-                        ["NAME", "PHASE", "NODE", "EXIT CODES"],
-                        [
-                            [
-                                p["metadata"]["name"],
-                                str((p.get("status") or {}).get("phase") or ""),
-                                str((p.get("spec") or {}).get("nodeName") or "<none>"),
-                                _exit_codes(p),
-                            ]
-                            for p in pods
-                        ],
-                    )
-                )
-            elif info.kind == "OrchestrationRun":
-                from datetime import UTC, datetime
-
-                now = datetime.now(UTC)
-                sel = {LABEL_ORCHESTRATION_RUN: label_value(name)}
-                rows = []
-                for kind in RUN_CHILD_KINDS:
-                    for child in await self._owned(ref_for(kind), ns, sel):
-                        rows.append(
-                            [
-                                kind,
-                                child["metadata"]["name"],
-                                str((child.get("status") or {}).get("phase") or "Pending"),
-                                age(child["metadata"].get("creationTimestamp", ""), now),
-                            ]
-                        )
-                out.append(("Step runs", ["KIND", "NAME", "PHASE", "AGE"], rows))
-        except ApiError:
-            return None
-        return out
 
     async def logs(
         self,
@@ -226,16 +128,14 @@ class KubeBackend:
         follow: bool,
         tail: int,
     ) -> AsyncIterator[str]:
-        from jangar.scheduler.naming import label_value
         from jangar.services.errors import ServiceError
         from jangar.services.logs import choose_pod, stream_run_logs
 
         await self.get(info, name, namespace)  # a missing run is "not found", not "no pods"
-        label = LABEL_TOOL_RUN if info.kind == "ToolRun" else LABEL_RUN
+        label = run_label(info.kind)
         pod = ""
         if step:
-            sel = {label: label_value(name), LABEL_STEP: label_value(step)}
-            pod = choose_pod((await self.client.list(PODS, namespace, label_selector=sel)).items) or ""
+            pod = choose_pod(await step_pods(self.client, info.kind, name, namespace, step)) or ""
             if not pod:
                 raise CtlError(f"no pods for step {step!r} of {info.kind} {name}")
         try:
@@ -253,15 +153,14 @@ class KubeBackend:
                 yield line.text
         except ServiceError as err:
             raise CtlError(err.message) from None
-
-
-RUN_CHILD_KINDS = ("AgentRun", "ToolRun", "OrchestrationRun", "SignalDelivery")
+        except ApiError as err:  # e.g. 403 on pods/log: a message, not a traceback
+            raise CtlError(str(err)) from None
 
 
 class GrpcBackend:
     """The same verbs through `ListResources`/`GetResource`/`ApplyResource`/`DeleteResource`, the cancel
-    methods and `StreamAgentRunLogs`. The server scopes namespaces (its managed ones); it has no Events,
-    Jobs or Pods, so `describe` shows the object alone and `logs --step` is refused."""
+    methods, `DescribeResource` (Events, Jobs, Pods, step runs) and `StreamAgentRunLogs` (with a step).
+    The server scopes namespaces: `-A` lists every namespace it manages."""
 
     mode = "grpc"
 
@@ -304,13 +203,14 @@ class GrpcBackend:
     async def find(self, info: KindInfo, namespace: str | None, selector: str | None) -> list[dict[str, Any]]:
         from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2 as pb
 
-        if namespace is None:
-            raise BadInput(
-                "-A/--all-namespaces is not available with --server: the server lists one namespace"
-            )
         response = await self._call(
             "ListResources",
-            pb.ListRequest(namespace=namespace, label_selector=selector or "", kind=info.kind),
+            pb.ListRequest(
+                namespace=namespace or "",
+                label_selector=selector or "",
+                kind=info.kind,
+                all_namespaces=namespace is None,  # -A: every namespace the server manages
+            ),
         )
         return [_typed(info, o) for o in json.loads(response.json).get("items") or ()]
 
@@ -348,11 +248,13 @@ class GrpcBackend:
             raise BadInput(f"cancel of a {info.kind} is not available with --server (the gRPC API has none)")
         return "cancel requested"
 
-    async def events(self, obj: dict[str, Any]) -> list[dict[str, Any]] | None:
-        return None
+    async def related(self, info: KindInfo, obj: dict[str, Any]) -> Related | None:
+        from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2 as pb
 
-    async def children(self, info: KindInfo, obj: dict[str, Any]) -> Children | None:
-        return None
+        meta = obj["metadata"]
+        request = pb.GetRequest(name=meta["name"], namespace=meta.get("namespace") or "", kind=info.kind)
+        response = await self._call("DescribeResource", request, info, meta["name"])
+        return Related.from_json(json.loads(response.related_json))
 
     async def logs(
         self,
@@ -369,13 +271,11 @@ class GrpcBackend:
 
         if info.kind != "AgentRun":
             raise BadInput(f"logs of a {info.kind} are not available with --server (only AgentRuns)")
-        if step:
-            raise BadInput("--step is not available with --server (the gRPC API cannot list a step's pods)")
         await self.get(info, name, namespace)
         try:
             async for _, line in self.client.run_logs(
-                name, namespace, follow=follow, container=container, tail_lines=tail
+                name, namespace, follow=follow, container=container, tail_lines=tail, step=step
             ):
                 yield line
-        except grpc.aio.AioRpcError as err:
-            raise self._fail(err, info, name) from None
+        except grpc.aio.AioRpcError as err:  # the run exists (checked above): NOT_FOUND is its pod
+            raise self._fail(err) from None

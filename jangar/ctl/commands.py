@@ -27,7 +27,7 @@ from jangar.ctl.parsing import (
     parse_for,
     retry_name,
 )
-from jangar.ctl.printing import describe_text, format_objects
+from jangar.ctl.printing import children_tables, describe_text, format_objects
 
 __all__ = ["VERBS", "add_parsers", "dispatch", "resubmit_manifest"]
 
@@ -220,8 +220,9 @@ async def _describe(backend: Backend, args: argparse.Namespace) -> int:
     texts = []
     for name in args.names:
         obj = await backend.get(info, name, args.namespace)
-        children = await backend.children(info, obj)
-        events = await backend.events(obj)
+        related = await backend.related(info, obj)
+        children = None if related is None else children_tables(info.kind, related)
+        events = None if related is None else related.events
         texts.append(describe_text(info, obj, children=children, events=events))
     print("\n\n".join(texts))
     return 0

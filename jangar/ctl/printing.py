@@ -10,8 +10,12 @@ from typing import Any
 
 from jangar.api.printing import age, header, row
 from jangar.api.registry import KindInfo
+from jangar.services.related import Related
 
-__all__ = ["describe_text", "format_objects", "table"]
+__all__ = ["Children", "children_tables", "describe_text", "format_objects", "table"]
+
+# (title, header, rows): one table of `describe`'s children section
+Children = list[tuple[str, list[str], list[list[str]]]]
 
 
 def table(rows: Sequence[Sequence[str]], cols: Sequence[str]) -> str:
@@ -127,9 +131,9 @@ def describe_text(
         out.append(f"{title}:")
         out += ["  " + line for line in table(rows, cols).splitlines()] if rows else ["  <none>"]
     if children is None and info.kind in ("AgentRun", "ToolRun", "OrchestrationRun"):
-        out.append("Children:     <not available with --server>")
+        out.append("Children:     <not available: the API refused to list them>")
     if events is None:
-        out.append("Events:       <not available with --server>")
+        out.append("Events:       <not available: the API refused to list them>")
     elif not events:
         out.append("Events:       <none>")
     else:
@@ -148,3 +152,72 @@ def describe_text(
             "  " + line for line in table(rows, ["TYPE", "REASON", "AGE", "FROM", "MESSAGE"]).splitlines()
         ]
     return "\n".join(out)
+
+
+def _exit_codes(pod: Mapping[str, Any]) -> str:
+    out = []
+    for cs in (pod.get("status") or {}).get("containerStatuses") or ():
+        state = cs.get("state") or {}
+        if "terminated" in state:
+            out.append(f"{cs.get('name')}={state['terminated'].get('exitCode')}")
+        elif "waiting" in state:
+            out.append(f"{cs.get('name')}:{state['waiting'].get('reason') or 'Waiting'}")
+        elif "running" in state:
+            out.append(f"{cs.get('name')}:Running")
+    return ",".join(out) or "<none>"
+
+
+def _job_status(job: Mapping[str, Any]) -> str:
+    """Complete/Failed when the Job finished; the interim SuccessCriteriaMet/FailureTarget (which
+    Kubernetes >= 1.31 sets first, before the Job's pods are gone) only while it has not."""
+    true = {
+        c.get("type") for c in (job.get("status") or {}).get("conditions") or () if c.get("status") == "True"
+    }
+    for final in ("Complete", "Failed", "SuccessCriteriaMet", "FailureTarget"):
+        if final in true:
+            return final
+    return "Running" if (job.get("status") or {}).get("active") else "Pending"
+
+
+def children_tables(kind: str, related: Related, now: datetime | None = None) -> Children:
+    """`describe`'s children section of a run (`jangar.services.related`): Jobs and Pods, or step runs."""
+    from jangar.api.contract import LABEL_STEP
+
+    now = now or datetime.now(UTC)
+    if kind in ("AgentRun", "ToolRun"):
+        jobs = [
+            [
+                j["metadata"]["name"],
+                (j["metadata"].get("labels") or {}).get(LABEL_STEP, ""),
+                _job_status(j),
+                str((j.get("status") or {}).get("succeeded") or 0),
+                str((j.get("status") or {}).get("failed") or 0),
+            ]
+            for j in related.jobs
+        ]
+        pods = [
+            [
+                p["metadata"]["name"],
+                (p["metadata"].get("labels") or {}).get(LABEL_STEP, ""),
+                str((p.get("status") or {}).get("phase") or ""),
+                str((p.get("spec") or {}).get("nodeName") or "<none>"),
+                _exit_codes(p),
+            ]
+            for p in related.pods
+        ]
+        return [
+            ("Jobs", ["NAME", "STEP", "STATUS", "SUCCEEDED", "FAILED"], jobs),
+            ("Pods", ["NAME", "STEP", "PHASE", "NODE", "EXIT CODES"], pods),
+        ]
+    if kind == "OrchestrationRun":
+        rows = [
+            [
+                str(c.get("kind") or ""),
+                c["metadata"]["name"],
+                str((c.get("status") or {}).get("phase") or "Pending"),
+                age(c["metadata"].get("creationTimestamp", ""), now),
+            ]
+            for c in related.runs
+        ]
+        return [("Step runs", ["KIND", "NAME", "PHASE", "AGE"], rows)]
+    return []

@@ -123,12 +123,25 @@ class AgentctlClient:
             yield event.phase, json.loads(event.json)
 
     async def run_logs(
-        self, name: str, namespace: str, *, follow: bool = False, container: str = "", tail_lines: int = 0
+        self,
+        name: str,
+        namespace: str,
+        *,
+        follow: bool = False,
+        container: str = "",
+        tail_lines: int = 0,
+        step: str = "",
     ) -> AsyncIterator[tuple[str, str]]:
-        """(pod, line) of the run's pod log; `follow` keeps streaming until the container ends."""
+        """(pod, line) of the run's pod log (of a workflow `step`'s pod when given); `follow` keeps
+        streaming until the container ends."""
         call = self.stub.StreamAgentRunLogs(
             pb.StreamAgentRunLogsRequest(
-                name=name, namespace=namespace, follow=follow, container=container, tail_lines=tail_lines
+                name=name,
+                namespace=namespace,
+                follow=follow,
+                container=container,
+                tail_lines=tail_lines,
+                step=step,
             ),
             metadata=self._metadata,
             timeout=None if follow else self.timeout,

@@ -79,7 +79,7 @@ from jangar.runtime import (
 )
 from jangar.runtime.cache import InformerNotRegistered
 from jangar.runtime.errors import WatchStalledError
-from jangar.runtime.resources import PODS
+from jangar.runtime.resources import EVENTS, PODS
 from jangar.services import (
     AlreadyExists,
     Caller,
@@ -94,8 +94,9 @@ from jangar.services import (
     ServiceError,
     Submission,
 )
-from jangar.services.logs import LogUnavailable, PodNotFound, stream_run_logs
+from jangar.services.logs import LogUnavailable, PodNotFound, choose_pod, stream_run_logs
 from jangar.services.orchestration import OrchestrationSubmission
+from jangar.services.related import child_refs, list_related, step_pods
 from jangar.settings import Settings
 
 log = structlog.get_logger("jangar.grpc")
@@ -242,20 +243,55 @@ class AgentctlService:
     # -- generic per-kind methods ----------------------------------------------------------------
 
     async def _list(
-        self, user: UserInfo, ref: ResourceRef, namespace: str, label_selector: str
+        self,
+        user: UserInfo,
+        ref: ResourceRef,
+        namespace: str,
+        label_selector: str,
+        *,
+        all_namespaces: bool = False,
     ) -> pb.ListResponse:
-        ns = self._namespace(namespace)
-        await self.access.require(user, on(ref, "list", ns))
-        result = await self.client.list(ref, ns, label_selector=label_selector.strip() or None)
-        items = [strip_managed_fields(o) for o in result.items]
+        """One namespace's objects, or with `all_namespaces` (`agentctl get -A`) those of every namespace
+        the server manages (one cluster-wide list when it manages all, which needs a cluster-wide `list`)."""
+        selector = label_selector.strip() or None
+        scopes: tuple[str | None, ...]
+        if all_namespaces:
+            managed = self.runs.scope.managed()
+            scopes = (None,) if managed is None else managed
+        else:
+            scopes = (self._namespace(namespace),)
+        await self.access.require(user, *(on(ref, "list", ns or "") for ns in scopes))
+        items: list[dict[str, Any]] = []
+        version = ""
+        for ns in scopes:
+            result = await self.client.list(ref, ns, label_selector=selector)
+            items += [strip_managed_fields(o) for o in result.items]
+            version = result.resource_version
         items.sort(key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
         body = {
             "apiVersion": ref.api_version,
             "kind": f"{ref.kind}List",
-            "metadata": {"resourceVersion": result.resource_version},
+            # one namespace: the list's resourceVersion; several: the last list's (a hint, not a snapshot)
+            "metadata": {"resourceVersion": version},
             "items": items,
         }
         return pb.ListResponse(json=to_json(body))
+
+    async def _describe(
+        self, user: UserInfo, ref: ResourceRef, name: str, namespace: str
+    ) -> pb.DescribeResponse:
+        """`agentctl describe` over gRPC: the object and `jangar.services.related` of it, listed with the
+        server's client once the caller may `get` it and `list` Events and each child kind in its namespace
+        (as `kubectl describe` would need)."""
+        obj = await self._get_object(user, ref, name, namespace)
+        ns = str(obj["metadata"].get("namespace") or "")
+        await self.access.require(
+            user, on(EVENTS, "list", ns), *(on(child, "list", ns) for child in child_refs(ref.kind))
+        )
+        obj.setdefault("apiVersion", ref.api_version)
+        obj.setdefault("kind", ref.kind)
+        related = await list_related(self.client, obj)
+        return pb.DescribeResponse(json=to_json(obj), related_json=to_json(related.to_json()))
 
     async def _get_object(
         self, user: UserInfo, ref: ResourceRef, name: str, namespace: str
@@ -621,11 +657,19 @@ class AgentctlService:
             user, on(AGENTRUNS, "get", ns, request.name), on(PODS, "get", ns, subresource="log")
         )
         run = await self.runs.get(request.namespace, request.name)
+        pod = request.pod
+        if not pod and request.step:  # `agentctl logs --step`: that step's pod (the Running one first)
+            await self.access.require(user, on(PODS, "list", ns))
+            pod = (
+                choose_pod(await step_pods(self.client, AGENTRUNS.kind, request.name, ns, request.step)) or ""
+            )
+            if not pod:
+                raise PodNotFound(f"no pods for step {request.step!r} of AgentRun {request.name}")
         lines = stream_run_logs(
             self.client,
             run["metadata"]["namespace"],
             request.name,
-            pod=request.pod,
+            pod=pod,
             container=request.container,
             follow=request.follow,
             tail_lines=request.tail_lines,
@@ -760,7 +804,12 @@ class AgentctlService:
         }
 
         async def list_any(r: pb.ListRequest, u: UserInfo) -> pb.ListResponse:
-            return await self._list(u, self._kind(r.kind), r.namespace, r.label_selector)
+            return await self._list(
+                u, self._kind(r.kind), r.namespace, r.label_selector, all_namespaces=r.all_namespaces
+            )
+
+        async def describe_any(r: pb.GetRequest, u: UserInfo) -> pb.DescribeResponse:
+            return await self._describe(u, self._kind(r.kind), r.name, r.namespace)
 
         async def get_any(r: pb.GetRequest, u: UserInfo) -> pb.GetResponse:
             return await self._get(u, self._kind(r.kind), r.name, r.namespace)
@@ -777,6 +826,7 @@ class AgentctlService:
         h["GetResource"] = self._unary("GetResource", get_any, pb.GetRequest)
         h["ApplyResource"] = self._unary("ApplyResource", apply_any, pb.ApplyRequest)
         h["DeleteResource"] = self._unary("DeleteResource", delete_any, pb.DeleteRequest)
+        h["DescribeResource"] = self._unary("DescribeResource", describe_any, pb.GetRequest)
         for info in registry.KINDS:
             h.update(self._per_kind(info.kind))
         return h
@@ -805,7 +855,9 @@ class AgentctlService:
         else:
 
             async def list_kind(r: pb.ListRequest, u: UserInfo) -> pb.ListResponse:
-                return await self._list(u, ref, r.namespace, r.label_selector)
+                return await self._list(
+                    u, ref, r.namespace, r.label_selector, all_namespaces=r.all_namespaces
+                )
 
             out[name_list] = self._unary(name_list, list_kind, pb.ListRequest)
         return out

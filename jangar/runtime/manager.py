@@ -139,6 +139,8 @@ class ManagerOptions:
     """At shutdown, how long buffered Events may take to be written before they are dropped."""
     metrics_path: str | None = "/metrics"
     """Where the Prometheus exposition is served on the probe server; ``None`` serves none (404)."""
+    metrics_twin_names: bool = True
+    """Also expose every ``jangar_*`` family as ``agents_*`` (the 0.9.29 names, `jangar.runtime.metric_names`)."""
 
 
 class Manager:
@@ -146,7 +148,7 @@ class Manager:
 
     def __init__(self, client: Client, options: ManagerOptions | None = None) -> None:
         self.options = options or ManagerOptions()
-        self.metrics = RuntimeMetrics()
+        self.metrics = RuntimeMetrics(twin_names=self.options.metrics_twin_names)
         self.client = client.with_metrics(self.metrics)
         self.cache = Cache(self.client, self.options.cache)
         self.healthz = Checks("/healthz")

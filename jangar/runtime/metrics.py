@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from jangar.runtime.metric_names import TwinNames
+
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 RECONCILE_TIME_BUCKETS = (
@@ -58,8 +60,10 @@ class _ProcessingCollector(Collector):
 class RuntimeMetrics:
     """All runtime metrics, registered on one registry that the manager serves at ``/metrics``."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, twin_names: bool = True) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.exposition = TwinNames(self.registry, enabled=twin_names)
+        """What :meth:`render` serves: the registry plus the `agents_*` twins of its `jangar_*` families."""
         r = self.registry
         self.reconcile_total = Counter(
             "controller_runtime_reconcile_total",
@@ -171,8 +175,8 @@ class RuntimeMetrics:
         return PrometheusQueueMetrics(self, name)
 
     def render(self) -> bytes:
-        """The text exposition of this registry (what ``/metrics`` serves)."""
-        return bytes(prometheus_client.generate_latest(self.registry))
+        """The text exposition of this registry and its twin names (what ``/metrics`` serves)."""
+        return bytes(prometheus_client.generate_latest(self.exposition))
 
 
 class PrometheusQueueMetrics:

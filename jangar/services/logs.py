@@ -90,6 +90,11 @@ async def stream_run_logs(
                 raise PodNotFound(f"pod {pod}: {message}")
             if resp.status == 400:  # no node yet, container not started, unknown container
                 raise LogUnavailable(f"pod {pod}: {message}")
+            if resp.status >= 500:  # the API server proxies to the node's kubelet, which it could not reach
+                raise LogUnavailable(
+                    f"pod {pod}: its log could not be read from its node (the API server answered HTTP "
+                    f"{resp.status}: {message}); the node's kubelet is unreachable or serves no logs"
+                )
             raise ApiError(resp.status, "", message)
         async for raw_line in resp.content:
             yield LogLine(pod, raw_line.decode(errors="replace").rstrip("\n"))

@@ -1,7 +1,7 @@
 """agentctl's kubectl-style verbs (issue 13 item 4) as processes against a real API server, each in kube
 mode (the kubeconfig) and in gRPC mode (`--server` to jangar's gRPC API, as `jangar serve` builds it):
-get/list, describe, wait --for, watch, cancel, delete, retry/resubmit and logs --step, and the refusals a
-mode has (exit 2)."""
+get/list (also -A), describe (Jobs, Pods, Events), wait --for, watch, cancel, delete, retry/resubmit and
+logs --step, the same in both modes, and bad input (exit 2)."""
 
 from __future__ import annotations
 
@@ -108,11 +108,13 @@ async def test_get_and_list(ctl: Ctl, client: Client, namespace: str) -> None:
     assert done.returncode == 2 and "bad label selector" in done.stderr
     done = await ctl("get", "ar", "-o", "xml")
     assert done.returncode == 2 and "invalid choice: 'xml'" in done.stderr
-    done = await ctl("get", "ar", "-A")
-    if ctl.mode == "kube":  # type: ignore[attr-defined]
-        assert done.returncode == 0 and done.stdout.splitlines()[0].split()[0] == "NAMESPACE"
-    else:
-        assert done.returncode == 2 and "not available with --server" in done.stderr
+    done = await ctl("get", "ar", "-A")  # gRPC mode: every namespace the server manages (here: this one)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:2] == ["NAMESPACE", "NAME"]
+    assert [line.split()[:2] for line in lines[1:]] == [[namespace, "r1"], [namespace, "r2"]]
+    done = await ctl("list", "ar", "-A", "-l", "team=a", "-o", "name")
+    assert (done.returncode, done.stdout.split()) == (0, ["agentruns.agents.proompteng.ai/r1"]), done.stderr
 
 
 async def test_describe_a_run_with_its_job_pods_and_events(ctl: Ctl, client: Client, namespace: str) -> None:
@@ -184,14 +186,12 @@ async def test_describe_a_run_with_its_job_pods_and_events(ctl: Ctl, client: Cli
     assert "Name:         d1" in out and "agentRef:" in out and "phase:  Failed" in out
     condition = next(line for line in out.splitlines() if line.strip().startswith("Failed "))
     assert condition.split()[:3] == ["Failed", "True", "BackoffLimitExceeded"] and "exit code 3" in condition
-    if ctl.mode == "kube":  # type: ignore[attr-defined]
-        assert "Jobs:" in out and "d1-job" in out
-        pod = next(line for line in out.splitlines() if "d1-job-abcde" in line)
-        assert pod.split()[1:] == ["Failed", "<none>", "agent-runner=3"]
-        event = next(line for line in out.splitlines() if "JobFailed" in line)
-        assert event.split()[0] == "Warning" and "agents-controller" in event and "exited 3" in event
-    else:
-        assert "Events:       <not available with --server>" in out and "d1-job-abcde" not in out
+    # both modes: the gRPC server lists the same Jobs, Pods and Events (DescribeResource)
+    assert "Jobs:" in out and "d1-job" in out
+    pod = next(line for line in out.splitlines() if "d1-job-abcde" in line)
+    assert pod.split()[1:] == ["Failed", "<none>", "agent-runner=3"]
+    event = next(line for line in out.splitlines() if "JobFailed" in line)
+    assert event.split()[0] == "Warning" and "agents-controller" in event and "exited 3" in event
     done = await ctl("describe", "ar", "ghost")
     assert done.returncode == 1 and "not found" in done.stderr
 
@@ -370,19 +370,16 @@ async def test_logs_of_a_workflow_step(ctl: Ctl, client: Client, namespace: str)
             },
             namespace=namespace,
         )
-    if ctl.mode == "kube":  # type: ignore[attr-defined]
-        # No kubelet here: the API server answers an empty log, so success proves the pod was found.
-        done = await ctl("logs", "l1", "--step", "build", "-c", "agent-runner")
-        assert (done.returncode, done.stdout) == (0, ""), done.stderr
-        done = await ctl("logs", "l1", "--step", "build", "-c", "nope")
-        assert done.returncode == 1 and "nope" in done.stderr
-        done = await ctl("logs", "l1", "--step", "deploy")
-        assert done.returncode == 1 and "no pods for step 'deploy' of AgentRun l1" in done.stderr
-    else:
-        done = await ctl("logs", "l1", "--step", "build")
-        assert done.returncode == 2 and "--step is not available with --server" in done.stderr
-        done = await ctl("logs", "l1", "-c", "agent-runner")
-        assert done.returncode == 0, done.stderr
+    # both modes (gRPC: StreamAgentRunLogsRequest.step). No kubelet here: the API server answers an
+    # empty log, so success proves the pod was found.
+    done = await ctl("logs", "l1", "--step", "build", "-c", "agent-runner")
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr
+    done = await ctl("logs", "l1", "--step", "build", "-c", "nope")
+    assert done.returncode == 1 and "nope" in done.stderr
+    done = await ctl("logs", "l1", "--step", "deploy")
+    assert done.returncode == 1 and "no pods for step 'deploy' of AgentRun l1" in done.stderr
+    done = await ctl("logs", "l1", "-c", "agent-runner")
+    assert done.returncode == 0, done.stderr
     done = await ctl("logs", "ghost")
     assert done.returncode == 1 and "not found" in done.stderr
     done = await ctl("logs", "memory/m")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import subprocess
 from datetime import UTC, datetime
 from typing import Any
@@ -163,8 +164,8 @@ def test_describe_sections() -> None:
         "m",
     ]
     remote = describe_text(AR, obj, children=None, events=None, now=NOW)
-    assert "Events:       <not available with --server>" in remote
-    assert "Children:     <not available with --server>" in remote
+    assert "Events:       <not available: the API refused to list them>" in remote
+    assert "Children:     <not available: the API refused to list them>" in remote
 
 
 def test_resubmit_manifest_copies_the_spec_not_the_identity() -> None:
@@ -272,3 +273,103 @@ def test_bash_completion_completes_nouns_verbs_flags_kinds_and_formats() -> None
     assert _complete(["agentctl", "get", "ar", "-o", "ya"], bash) == ["yaml"]
     assert _complete(["agentctl", "wait", "ar", "x", "--for", "phase=S"], bash) == ["phase=Succeeded"]
     assert script(build_parser(), "zsh").startswith("#compdef agentctl")
+
+
+# -- zsh and bash syntax of the generated scripts (issue 13 item 4: shell completion) ---------------------
+
+ZSH = shutil.which("zsh")
+
+
+def test_bash_completion_script_parses() -> None:
+    done = subprocess.run(
+        ["bash", "-n"],
+        input=script(build_parser(), "bash"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(ZSH is None, reason="zsh is not installed (apt-get install -y zsh)")
+def test_zsh_completion_script_parses_registers_and_completes() -> None:
+    """`zsh -n` accepts the script; sourced in `zsh -f` it registers agentctl with compsys (bashcompinit's
+    `complete`), and the function, called as bashcompinit's `compgen -F` calls it (sh emulation, 0-based
+    arrays), offers the kinds. zsh filters by the typed prefix itself (compadd), so COMPREPLY is unfiltered."""
+    assert ZSH is not None
+    zsh_script = script(build_parser(), "zsh")
+    done = subprocess.run(
+        [ZSH, "-n"], input=zsh_script, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    program = (
+        f'{zsh_script}\nprint -r -- "registered: ${{_comps[agentctl]}}"\n'
+        "emulate sh; setopt kshglob noshglob braceexpand\n"
+        "COMP_WORDS=(agentctl -n x get agentr); COMP_CWORD=4\n"
+        '_agentctl_complete; print -l -- "${COMPREPLY[@]}"\n'
+        "COMP_WORDS=(agentctl get ar -o); COMP_CWORD=4\n"
+        '_agentctl_complete; print -r -- "outputs: ${COMPREPLY[*]}"\n'
+    )
+    done = subprocess.run(
+        [ZSH, "-f", "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"HOME": "/tmp"},
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "registered: _bash_complete -F _agentctl_complete" in lines
+    assert {"agentrun", "agentruns"} <= {w for w in lines if w.startswith("agentr")}
+    assert "memory" in lines  # unfiltered: every kind name
+    assert next(line for line in lines if line.startswith("outputs:")).split()[1:] == [
+        "wide",
+        "yaml",
+        "json",
+        "name",
+    ]
+
+
+def test_children_tables_of_a_run_and_of_an_orchestration_run() -> None:
+    """describe's children, from `jangar.services.related.Related` (what both modes fetch), round-tripped
+    through the JSON the gRPC `DescribeResource` method sends."""
+    from jangar.api.contract import LABEL_STEP
+    from jangar.ctl.printing import children_tables
+    from jangar.services.related import Related
+
+    job = {
+        "metadata": {"name": "a-step-1-attempt-1", "labels": {LABEL_STEP: "plan"}},
+        # Kubernetes >= 1.31 lists SuccessCriteriaMet first: the finished Job still reads Complete
+        "status": {
+            "conditions": [
+                {"type": "SuccessCriteriaMet", "status": "True"},
+                {"type": "Complete", "status": "True"},
+            ],
+            "succeeded": 1,
+        },
+    }
+    pod = {
+        "metadata": {"name": "a-step-1-attempt-1-x", "labels": {LABEL_STEP: "plan"}},
+        "spec": {"nodeName": "kwok-node-0"},
+        "status": {
+            "phase": "Succeeded",
+            "containerStatuses": [{"name": "runner", "state": {"terminated": {"exitCode": 0}}}],
+        },
+    }
+    related = Related.from_json(json.loads(json.dumps(Related(jobs=[job], pods=[pod]).to_json())))
+    (jobs_title, _, jobs), (pods_title, _, pods) = children_tables("AgentRun", related)
+    assert (jobs_title, jobs) == ("Jobs", [["a-step-1-attempt-1", "plan", "Complete", "1", "0"]])
+    assert (pods_title, pods) == (
+        "Pods",
+        [["a-step-1-attempt-1-x", "plan", "Succeeded", "kwok-node-0", "runner=0"]],
+    )
+    step_run = {
+        "kind": "AgentRun",
+        "metadata": {"name": "o-build", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "status": {"phase": "Running"},
+    }
+    ((title, _, rows),) = children_tables("OrchestrationRun", Related(runs=[step_run]), now=NOW)
+    assert (title, rows) == ("Step runs", [["AgentRun", "o-build", "Running", "10m"]])
+    assert children_tables("Memory", Related()) == []

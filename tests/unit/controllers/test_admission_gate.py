@@ -296,3 +296,56 @@ async def test_a_standby_that_never_loaded_the_record_never_writes_it() -> None:
             await asyncio.sleep(0.01)
 
     await asyncio.wait_for(written(), timeout=10)
+
+
+def test_active_concurrency_counts_what_admission_counts_at_scrape_time() -> None:
+    """`jangar_active_concurrency` (0.9.29's agents_active_concurrency): admitted or Running unfinished runs,
+    reservations included, per namespace; it follows the cache without any admission decision."""
+    from prometheus_client import CollectorRegistry
+
+    cache = FakeCache()
+    cache.add(AGENTRUNS, run("busy", "a", created=0, phase="Running", admitted=1))
+    cache.add(AGENTRUNS, run("done", "a", created=0, phase="Succeeded", admitted=1))
+    cache.add(AGENTRUNS, run("new", "a", created=2))
+    cache.add(AGENTRUNS, run("other", "b", created=3, phase="Running"))
+    registry = CollectorRegistry()
+    limits = AdmissionLimits(
+        per_namespace=5, per_agent=0, cluster=0, rate_per_namespace=0, rate_per_repo=0, rate_cluster=0
+    )
+    g = AdmissionGate(cache, limits, registry=registry, clock=lambda: T0)
+    sample = registry.get_sample_value
+    assert sample("jangar_active_concurrency", {"namespace": "a"}) == 1
+    assert sample("jangar_active_concurrency", {"namespace": "b"}) == 1
+    assert isinstance(g.admit(cache.get(AGENTRUNS, "new", "a")), Admit)  # reserved, status not written yet
+    assert sample("jangar_active_concurrency", {"namespace": "a"}) == 2
+    cache.add(AGENTRUNS, run("other", "b", created=3, phase="Failed"))
+    assert sample("jangar_active_concurrency", {"namespace": "b"}) is None
+
+
+def test_rate_limited_runs_are_counted_once_per_wait() -> None:
+    """`jangar_rate_limit_rejections_total`: a run newly held by a rate limit, not every retried pass."""
+    from prometheus_client import CollectorRegistry
+
+    cache = FakeCache()
+    cache.add(AGENTRUNS, run("a0", created=0, phase="Succeeded", admitted=90))
+    cache.add(AGENTRUNS, run("next", created=2))
+    cache.add(AGENTRUNS, run("late", created=3))
+    registry = CollectorRegistry()
+    limits = AdmissionLimits(
+        per_namespace=0,
+        per_agent=0,
+        cluster=0,
+        rate_per_namespace=1,
+        rate_per_repo=0,
+        rate_cluster=0,
+        rate_window_seconds=60,
+    )
+    g = AdmissionGate(cache, limits, registry=registry, clock=lambda: T0 + timedelta(seconds=100))
+    for _ in range(3):
+        verdict = g.admit(cache.get(AGENTRUNS, "next", "a"))
+        assert isinstance(verdict, Waiting) and verdict.scope == "rate"
+        cache.add(AGENTRUNS, run("next", created=2, phase="Queued"))  # the controller's status write
+    sample = registry.get_sample_value
+    assert sample("jangar_rate_limit_rejections_total", {"namespace": "a"}) == 1
+    g.admit(cache.get(AGENTRUNS, "late", "a"))
+    assert sample("jangar_rate_limit_rejections_total", {"namespace": "a"}) == 2

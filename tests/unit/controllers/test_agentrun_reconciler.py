@@ -52,7 +52,8 @@ class World:
         self.gate = AdmissionGate(self.cache, AdmissionLimits(per_namespace=1))
         self.events = FakeEventRecorder()
         self.records = ListRecorder()
-        metrics = RunMetrics(CollectorRegistry())
+        self.registry = CollectorRegistry()
+        metrics = RunMetrics(self.registry)
         applier = PlanApplier(
             client=client,
             cache=self.cache,

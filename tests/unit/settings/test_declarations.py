@@ -166,6 +166,7 @@ IDEMPOTENCY_AUDIT_VARS = {
     "JANGAR_AUDIT_SINK_TIMEOUT_MS",
 }
 CORS_VARS = {"JANGAR_CORS_ALLOWED_ORIGINS"}  # issue 13 item 2: CORS of the HTTP API
+METRICS_VARS = {"JANGAR_METRICS_AGENTS_NAMES"}  # issue 13: the agents_* twin metric names (0.9.29)
 
 
 # --- the declarations ---------------------------------------------------------------------------
@@ -213,6 +214,7 @@ def test_listing_covers_the_contract_and_is_unique() -> None:
         WORKFLOW_LOOP_VARS,
         IDEMPOTENCY_AUDIT_VARS,
         CORS_VARS,
+        METRICS_VARS,
     )
     assert set(names) - CONTRACT_VARS - WORKSPACE_ARTIFACT_VARS - extra == set(TUNING_VARS)
     assert all(row.doc for row in rows)

@@ -113,21 +113,25 @@ class ListRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     LABEL_SELECTOR_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
+    ALL_NAMESPACES_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     """Empty: the first namespace this controller manages."""
     label_selector: _builtins.str
     kind: _builtins.str
     """jangar: the kind, for ListResources only (per-kind methods ignore it)."""
+    all_namespaces: _builtins.bool
+    """jangar (issue 13, `agentctl get -A`): every namespace the server manages; `namespace` is ignored."""
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
         label_selector: _builtins.str = ...,
         kind: _builtins.str = ...,
+        all_namespaces: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "label_selector", b"label_selector", "namespace", b"namespace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all_namespaces", b"all_namespaces", "kind", b"kind", "label_selector", b"label_selector", "namespace", b"namespace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -275,6 +279,30 @@ class ApplyResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ApplyResponse: _TypeAlias = ApplyResponse  # noqa: Y015
+
+@_typing.final
+class DescribeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JSON_FIELD_NUMBER: _builtins.int
+    RELATED_JSON_FIELD_NUMBER: _builtins.int
+    json: _builtins.str
+    """The object, as GetResource returns it."""
+    related_json: _builtins.str
+    """{"events": [...], "jobs": [...], "pods": [...], "runs": [...]}: Kubernetes objects, oldest first."""
+    def __init__(
+        self,
+        *,
+        json: _builtins.str = ...,
+        related_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["json", b"json", "related_json", b"related_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DescribeResponse: _TypeAlias = DescribeResponse  # noqa: Y015
 
 @_typing.final
 class DeleteRequest(_message.Message):
@@ -647,6 +675,7 @@ class StreamAgentRunLogsRequest(_message.Message):
     POD_FIELD_NUMBER: _builtins.int
     CONTAINER_FIELD_NUMBER: _builtins.int
     TAIL_LINES_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     namespace: _builtins.str
     follow: _builtins.bool
@@ -655,6 +684,10 @@ class StreamAgentRunLogsRequest(_message.Message):
     container: _builtins.str
     tail_lines: _builtins.int
     """jangar: 0 reads the whole log."""
+    step: _builtins.str
+    """jangar (issue 13, `agentctl logs --step`): a workflow step's pod (by the step label); ignored when
+    `pod` is set.
+    """
     def __init__(
         self,
         *,
@@ -664,10 +697,11 @@ class StreamAgentRunLogsRequest(_message.Message):
         pod: _builtins.str = ...,
         container: _builtins.str = ...,
         tail_lines: _builtins.int = ...,
+        step: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "follow", b"follow", "name", b"name", "namespace", b"namespace", "pod", b"pod", "tail_lines", b"tail_lines"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "follow", b"follow", "name", b"name", "namespace", b"namespace", "pod", b"pod", "step", b"step", "tail_lines", b"tail_lines"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -64,6 +64,11 @@ class AgentctlServiceStub:
                 request_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.DeleteRequest.SerializeToString,
                 response_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.DeleteResponse.FromString,
                 _registered_method=True)
+        self.DescribeResource = channel.unary_unary(
+                '/proompteng.jangar.v1.AgentctlService/DescribeResource',
+                request_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.GetRequest.SerializeToString,
+                response_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.DescribeResponse.FromString,
+                _registered_method=True)
         self.CreateImplementationSpec = channel.unary_unary(
                 '/proompteng.jangar.v1.AgentctlService/CreateImplementationSpec',
                 request_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.CreateImplementationSpecRequest.SerializeToString,
@@ -527,6 +532,14 @@ class AgentctlServiceServicer:
 
     def DeleteResource(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeResource(self, request, context):
+        """jangar (issue 13): an object with what `agentctl describe` shows around it (Events; a run's Jobs and
+        Pods; an OrchestrationRun's step runs). Needs `get` on the object and `list` on each of those.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -1094,6 +1107,11 @@ def add_AgentctlServiceServicer_to_server(servicer, server):
                     servicer.DeleteResource,
                     request_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.DeleteRequest.FromString,
                     response_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.DeleteResponse.SerializeToString,
+            ),
+            'DescribeResource': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeResource,
+                    request_deserializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.GetRequest.FromString,
+                    response_serializer=proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.DescribeResponse.SerializeToString,
             ),
             'CreateImplementationSpec': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateImplementationSpec,
@@ -1683,6 +1701,33 @@ class AgentctlService:
             '/proompteng.jangar.v1.AgentctlService/DeleteResource',
             proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.DeleteRequest.SerializeToString,
             proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.DeleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeResource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proompteng.jangar.v1.AgentctlService/DescribeResource',
+            proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.GetRequest.SerializeToString,
+            proompteng_dot_jangar_dot_v1_dot_agentctl__pb2.DescribeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -44,6 +44,10 @@ class AgentctlServiceStub:
     GetResource: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.GetRequest, _agentctl_pb2.GetResponse]
     ApplyResource: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.ApplyRequest, _agentctl_pb2.ApplyResponse]
     DeleteResource: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.DeleteRequest, _agentctl_pb2.DeleteResponse]
+    DescribeResource: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.GetRequest, _agentctl_pb2.DescribeResponse]
+    """jangar (issue 13): an object with what `agentctl describe` shows around it (Events; a run's Jobs and
+    Pods; an OrchestrationRun's step runs). Needs `get` on the object and `list` on each of those.
+    """
     CreateImplementationSpec: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.CreateImplementationSpecRequest, _agentctl_pb2.CreateImplementationSpecResponse]
     SubmitAgentRun: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.SubmitAgentRunRequest, _agentctl_pb2.SubmitAgentRunResponse]
     CancelAgentRun: _grpc.UnaryUnaryMultiCallable[_agentctl_pb2.CancelAgentRunRequest, _agentctl_pb2.CancelAgentRunResponse]
@@ -162,6 +166,10 @@ class AgentctlServiceAsyncStub(AgentctlServiceStub):
     GetResource: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.GetRequest, _agentctl_pb2.GetResponse]  # type: ignore[assignment]
     ApplyResource: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.ApplyRequest, _agentctl_pb2.ApplyResponse]  # type: ignore[assignment]
     DeleteResource: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.DeleteRequest, _agentctl_pb2.DeleteResponse]  # type: ignore[assignment]
+    DescribeResource: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.GetRequest, _agentctl_pb2.DescribeResponse]  # type: ignore[assignment]
+    """jangar (issue 13): an object with what `agentctl describe` shows around it (Events; a run's Jobs and
+    Pods; an OrchestrationRun's step runs). Needs `get` on the object and `list` on each of those.
+    """
     CreateImplementationSpec: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.CreateImplementationSpecRequest, _agentctl_pb2.CreateImplementationSpecResponse]  # type: ignore[assignment]
     SubmitAgentRun: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.SubmitAgentRunRequest, _agentctl_pb2.SubmitAgentRunResponse]  # type: ignore[assignment]
     CancelAgentRun: _aio.UnaryUnaryMultiCallable[_agentctl_pb2.CancelAgentRunRequest, _agentctl_pb2.CancelAgentRunResponse]  # type: ignore[assignment]
@@ -313,6 +321,16 @@ class AgentctlServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _agentctl_pb2.DeleteRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_agentctl_pb2.DeleteResponse, _abc.Awaitable[_agentctl_pb2.DeleteResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DescribeResource(
+        self,
+        request: _agentctl_pb2.GetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agentctl_pb2.DescribeResponse, _abc.Awaitable[_agentctl_pb2.DescribeResponse]]:
+        """jangar (issue 13): an object with what `agentctl describe` shows around it (Events; a run's Jobs and
+        Pods; an OrchestrationRun's step runs). Needs `get` on the object and `list` on each of those.
+        """
 
     @_abc_1.abstractmethod
     def CreateImplementationSpec(
