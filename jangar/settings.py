@@ -931,6 +931,12 @@ class ArtifactSettings:
         0,
         "lifecycle.ttlDays of the Artifacts created for runs (0: kept until the run is deleted)",
     )
+    strict: bool = flag(
+        "JANGAR_AGENTRUN_ARTIFACTS_STRICT",
+        False,
+        "a run that reports more artifacts than JANGAR_ARTIFACTS_MAX_PER_RUN fails (ArtifactsLimitExceeded) "
+        "instead of keeping the first ones (chart 0.9.29 controller.agentRunArtifacts.strict)",
+    )
 
 
 @dataclass(frozen=True)

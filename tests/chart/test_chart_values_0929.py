@@ -238,11 +238,11 @@ CASES: list[tuple[str, Callable[[Rendered], Any], Any]] = [
         lambda r: env(r, C)["JANGAR_AGENTRUN_RETENTION_ZERO_TTL_MAX_SECONDS"],
         "300",
     ),
-    ("controller.agentRunArtifacts.max", lambda r: env(r, C)["JANGAR_AGENTRUN_ARTIFACTS_MAX"], "40"),
+    ("controller.agentRunArtifacts.max", lambda r: env(r, C)["JANGAR_ARTIFACTS_MAX_PER_RUN"], "40"),
     ("controller.agentRunArtifacts.strict", lambda r: env(r, C)["JANGAR_AGENTRUN_ARTIFACTS_STRICT"], "true"),
     (
         "controller knobs stay off the API-only Deployment",
-        lambda r: "JANGAR_AGENTRUN_ARTIFACTS_MAX" in env(r),
+        lambda r: "JANGAR_AGENTRUN_ARTIFACTS_STRICT" in env(r),
         False,
     ),
     (

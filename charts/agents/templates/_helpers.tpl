@@ -325,7 +325,10 @@ name appears twice.
 {{- /* Artifacts recorded for runs (issue 11): only where controllers run; null leaves jangar's default. */ -}}
 {{- if $runsControllers -}}
 {{- $art := $V.controller.artifacts | default dict -}}
-{{- range $pair := list (list "JANGAR_ARTIFACTS_MAX_PER_RUN" $art.maxPerRun) (list "JANGAR_ARTIFACTS_DEFAULT_TTL_DAYS" $art.defaultTtlDays) -}}
+{{- /* chart 0.9.29's controller.agentRunArtifacts.max is the same cap: it wins when set */ -}}
+{{- $max := $art.maxPerRun -}}
+{{- with $V.controller.agentRunArtifacts -}}{{- if not (kindIs "invalid" .max) -}}{{- $max = .max -}}{{- end -}}{{- end -}}
+{{- range $pair := list (list "JANGAR_ARTIFACTS_MAX_PER_RUN" $max) (list "JANGAR_ARTIFACTS_DEFAULT_TTL_DAYS" $art.defaultTtlDays) -}}
 {{- if not (kindIs "invalid" (index $pair 1)) -}}
 {{- $env = append $env (dict "name" (index $pair 0) "value" (include "agents.int" (index $pair 1))) -}}
 {{- end -}}

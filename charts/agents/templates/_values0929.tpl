@@ -227,7 +227,7 @@ jangar's default).
 {{- if .runsControllers -}}
 {{- $art := $c.agentRunArtifacts | default dict -}}
 {{- $dc := $c.runtimeDebrisCleanup | default dict -}}
-{{- range $pair := list (list "JANGAR_AGENTRUN_RETENTION_MAX_DELETES_PER_NAMESPACE" $c.agentRunRetentionMaxDeletesPerNamespace) (list "JANGAR_AGENTRUN_RETENTION_ZERO_TTL_MAX_SECONDS" $c.agentRunRetentionZeroTtlMaxSeconds) (list "JANGAR_AGENTRUN_ARTIFACTS_MAX" $art.max) (list "JANGAR_RUNTIME_DEBRIS_CLEANUP_MIN_AGE_SECONDS" $dc.minAgeSeconds) (list "JANGAR_RUNTIME_DEBRIS_CLEANUP_MAX_DELETES_PER_NAMESPACE" $dc.maxDeletesPerNamespace) -}}
+{{- range $pair := list (list "JANGAR_AGENTRUN_RETENTION_MAX_DELETES_PER_NAMESPACE" $c.agentRunRetentionMaxDeletesPerNamespace) (list "JANGAR_AGENTRUN_RETENTION_ZERO_TTL_MAX_SECONDS" $c.agentRunRetentionZeroTtlMaxSeconds) (list "JANGAR_RUNTIME_DEBRIS_CLEANUP_MIN_AGE_SECONDS" $dc.minAgeSeconds) (list "JANGAR_RUNTIME_DEBRIS_CLEANUP_MAX_DELETES_PER_NAMESPACE" $dc.maxDeletesPerNamespace) -}}
 {{- if not (kindIs "invalid" (index $pair 1)) -}}
 {{- $env = append $env (dict "name" (index $pair 0) "value" (include "agents.int" (index $pair 1))) -}}
 {{- end -}}

@@ -479,8 +479,17 @@ def _observe(snap: RunSnapshot) -> RunPlan:
                 artifacts.truncated,
                 f"{kept} of {artifacts.reported} reported artifacts recorded (JANGAR_ARTIFACTS_MAX_PER_RUN)",
             )
-        details = RunDetails(outcome.reason, outcome.message, accepted=True, artifacts_truncated=truncated)
-        update = _status(snap, outcome.phase, details, fields)
+        phase, reason, message = outcome.phase, outcome.reason, outcome.message
+        if (
+            truncated is not None
+            and truncated[0]
+            and snap.settings.artifacts.strict
+            and phase == Phase.SUCCEEDED
+        ):
+            phase, reason = Phase.FAILED, "ArtifactsLimitExceeded"
+            message = f"{truncated[1]}; JANGAR_AGENTRUN_ARTIFACTS_STRICT refuses a run over the cap"
+        details = RunDetails(reason, message, accepted=True, artifacts_truncated=truncated)
+        update = _status(snap, phase, details, fields)
         plan = RunPlan(
             status=update,
             delete_jobs=(job_name,) if outcome.stop_job else (),

@@ -143,6 +143,27 @@ def test_more_artifacts_than_the_cap_are_truncated_with_a_condition() -> None:
     assert "2 of 4" in cond["message"]
 
 
+def _strict(max_per_run: int) -> Any:
+    artifacts = dataclasses.replace(SETTINGS.artifacts, max_per_run=max_per_run, strict=True)
+    return dataclasses.replace(SETTINGS, artifacts=artifacts)
+
+
+def test_strict_artifacts_fail_a_run_over_the_cap() -> None:
+    """0.9.29's `controller.agentRunArtifacts.strict`: over the cap is an error, not a silent cut."""
+    reported = [{"name": f"f{i}", "path": f"/workspace/f{i}", "present": True} for i in range(4)]
+    plan = finished(reported, settings=_strict(2))
+    assert plan.status is not None and plan.status.phase == "Failed"
+    failed = next(c for c in plan.status.status["conditions"] if c["type"] == "Failed")
+    assert (failed["status"], failed["reason"]) == ("True", "ArtifactsLimitExceeded")
+    assert "2 of 4" in failed["message"]
+
+
+def test_strict_artifacts_leave_a_run_within_the_cap_succeeded() -> None:
+    reported = [{"name": f"f{i}", "path": f"/workspace/f{i}", "present": True} for i in range(2)]
+    plan = finished(reported, settings=_strict(2))
+    assert plan.status is not None and plan.status.phase == "Succeeded"
+
+
 def test_a_run_without_reported_artifacts_creates_none_and_states_no_truncation() -> None:
     plan = finished([])
     assert plan.artifacts == () and plan.status is not None

@@ -126,7 +126,11 @@ TUNING_VARS = {
 }
 
 #: jangar's own variables beyond the reference's and the tuning knobs, one set per feature
-WORKSPACE_ARTIFACT_VARS = {"JANGAR_ARTIFACTS_MAX_PER_RUN", "JANGAR_ARTIFACTS_DEFAULT_TTL_DAYS"}
+WORKSPACE_ARTIFACT_VARS = {
+    "JANGAR_ARTIFACTS_MAX_PER_RUN",
+    "JANGAR_ARTIFACTS_DEFAULT_TTL_DAYS",
+    "JANGAR_AGENTRUN_ARTIFACTS_STRICT",
+}
 #: issue 12: the runner ServiceAccount jangar creates in a run's namespace
 RUNNER_SA_VARS = {
     "JANGAR_AGENT_RUNNER_SERVICE_ACCOUNT_CREATE",
