@@ -479,7 +479,8 @@ def _observe(snap: RunSnapshot) -> RunPlan:
                 artifacts.truncated,
                 f"{kept} of {artifacts.reported} reported artifacts recorded (JANGAR_ARTIFACTS_MAX_PER_RUN)",
             )
-        phase, reason, message = outcome.phase, outcome.reason, outcome.message
+        phase: str = outcome.phase
+        reason, message = outcome.reason, outcome.message
         if (
             truncated is not None
             and truncated[0]
