@@ -3,6 +3,8 @@ import dataclasses
 import functools
 from typing import Any
 
+import pytest
+
 from jangar.runtime.client import Client
 from jangar.runtime.informer import FuncHandler, SharedInformer
 from jangar.runtime.reflector import ReflectorOptions
@@ -212,9 +214,12 @@ async def test_watch_handles_objects_larger_than_the_read_buffer(client: Client,
         await inf.stop()
 
 
-async def test_list_resource_versions_follow_client_go(client: Client, fake: FakeApiServer) -> None:
+@pytest.mark.parametrize("page_size", [0, 500])
+async def test_list_resource_versions(client: Client, fake: FakeApiServer, page_size: int) -> None:
+    """Whole lists (page_size 0) follow client-go's rules; paged lists are always consistent reads."""
     fake.put(COLL, widget("a"))
-    inf = SharedInformer(client, WIDGETS, namespace="ns", options=FAST)
+    options = dataclasses.replace(FAST, page_size=page_size)
+    inf = SharedInformer(client, WIDGETS, namespace="ns", options=options)
     inf.start()
     try:
         assert await inf.wait_for_sync(timeout=3)
@@ -231,9 +236,12 @@ async def test_list_resource_versions_follow_client_go(client: Client, fake: Fak
     finally:
         await inf.stop()
     lists = [q for method, _, q, _ in fake.requests if method == "GET" and "watch" not in q]
-    assert lists[0] == {"resourceVersion": "0", "limit": "500"}  # watch cache, paged
-    assert lists[1] == {"resourceVersion": "", "limit": "500"}  # consistent after 410
-    assert lists[2] == {"resourceVersion": str(fake.current_rv), "limit": "500"}  # "not older than" ours
+    if page_size:
+        assert lists == [{"resourceVersion": "", "limit": "500"}] * 3
+        return
+    assert lists[0] == {"resourceVersion": "0"}  # watch cache, whole
+    assert lists[1] == {"resourceVersion": ""}  # consistent after 410
+    assert lists[2] == {"resourceVersion": str(fake.current_rv)}  # "not older than" what we saw
 
 
 PAGED = dataclasses.replace(FAST, page_size=3)
@@ -266,7 +274,7 @@ async def test_a_list_over_several_pages_fills_the_cache_transformed_page_by_pag
         await eventually(lambda: len(rec.events) == 10)
         assert {e[0] for e in rec.events} == {"add"}
         lists = [q for m, _, q, _ in fake.requests if m == "GET" and "watch" not in q]
-        assert lists[0] == {"resourceVersion": "0", "limit": "3"}
+        assert lists[0] == {"resourceVersion": "", "limit": "3"}  # consistent: the watch cache would not page
         assert [q.get("continue") for q in lists] == [None, "3", "6", "9"]
         assert all("resourceVersion" not in q for q in lists[1:])  # a continue carries the snapshot
     finally:
@@ -291,9 +299,8 @@ async def test_an_expired_continue_restarts_the_list_from_the_first_page(
         await eventually(lambda: len(rec.events) == 7)
         assert sorted(e[1] for e in rec.events) == [f"w{i}" for i in range(7)]  # each added once
         lists = [q for m, _, q, _ in fake.requests if m == "GET" and "watch" not in q]
-        assert lists[:2] == [{"resourceVersion": "0", "limit": "3"}, {"limit": "3", "continue": "3"}]
-        # restarted from the first page, as a consistent read (the watch cache's snapshot is gone)
-        assert lists[2] == {"resourceVersion": "", "limit": "3"}
+        assert lists[:2] == [{"resourceVersion": "", "limit": "3"}, {"limit": "3", "continue": "3"}]
+        assert lists[2] == {"resourceVersion": "", "limit": "3"}  # restarted from the first page
         assert [q.get("continue") for q in lists[2:]] == [None, "3", "6"]
     finally:
         await inf.stop()
