@@ -128,7 +128,7 @@ def controller_command(impl: str, kubeconfig: Path, ns: str, workers: int) -> li
     return [
         str(GO_BINARY),
         f"--mode={impl}",
-        f"--kubeconfig={kubeconfig}",
+        f"--config={kubeconfig}",
         f"--namespace={ns}",
         f"--workers={workers}",
     ]
@@ -256,8 +256,13 @@ def main() -> None:
     mine = results.get("jangar")
     for other in ("controller-runtime", "raw"):
         theirs = results.get(other)
-        if not mine or not theirs:
-            continue
+        if (
+            not mine
+            or not theirs
+            or mine["statuses_written"] < mine["objects"]
+            or theirs["statuses_written"] < theirs["objects"]
+        ):
+            continue  # an incomplete measurement has no meaningful ratio (its line above says why)
         for key in ("objects_per_second_drain", "objects_per_second_from_start"):
             if mine.get(key) and theirs.get(key):
                 ratios[f"jangar/{other} {key}"] = round(mine[key] / theirs[key], 2)

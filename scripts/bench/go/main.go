@@ -16,6 +16,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -126,11 +127,13 @@ func runRaw(cfg *rest.Config, ns string, workers int) error {
 }
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "", "kubeconfig path")
+	// controller-runtime registers its own --kubeconfig flag; ours has another name.
+	kubeconfig := flag.String("config", "", "kubeconfig path")
 	ns := flag.String("namespace", "", "namespace of the Widgets")
 	workers := flag.Int("workers", 16, "concurrent reconciles / patch workers")
 	mode := flag.String("mode", "controller-runtime", "controller-runtime or raw")
 	flag.Parse()
+	ctrl.SetLogger(logr.Discard()) // jangar's twin logs at warning level; nothing is logged per reconcile
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
