@@ -65,7 +65,9 @@ from jangar.runtime.resources import NAMESPACES  # noqa: E402
 GO_SOURCE = ROOT / "scripts" / "bench" / "go"
 GO_BINARY = Path.home() / ".cache" / "jangar" / "bench" / "twin"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-IMPLS = ("jangar", "controller-runtime", "raw")
+IMPLS = ("jangar", "controller-runtime", "raw", "controller-runtime-http1", "raw-http1")
+"""`-http1`: the Go client over a pool of HTTP/1.1 connections (jangar's shape) instead of client-go's one
+multiplexed HTTP/2 connection."""
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -127,7 +129,8 @@ def controller_command(impl: str, kubeconfig: Path, ns: str, workers: int) -> li
         return [sys.executable, __file__, "jangar-controller", str(kubeconfig), ns, str(workers)]
     return [
         str(GO_BINARY),
-        f"--mode={impl}",
+        f"--mode={impl.removesuffix('-http1')}",
+        f"--http1={'true' if impl.endswith('-http1') else 'false'}",
         f"--config={kubeconfig}",
         f"--namespace={ns}",
         f"--workers={workers}",
@@ -225,7 +228,7 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--create-concurrency", type=int, default=32)
-    parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
+    parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS[:3]))
     parser.add_argument("--keep", action="store_true", help="keep the clusters' work directories (logs)")
     args = parser.parse_args()
     configure_logging(json=True, level="warning")
@@ -254,7 +257,7 @@ def main() -> None:
         print(json.dumps(result), flush=True)
     ratios: dict[str, Any] = {}
     mine = results.get("jangar")
-    for other in ("controller-runtime", "raw"):
+    for other in IMPLS[1:]:
         theirs = results.get(other)
         if (
             not mine

@@ -132,6 +132,7 @@ func main() {
 	ns := flag.String("namespace", "", "namespace of the Widgets")
 	workers := flag.Int("workers", 16, "concurrent reconciles / patch workers")
 	mode := flag.String("mode", "controller-runtime", "controller-runtime or raw")
+	http1 := flag.Bool("http1", false, "HTTP/1.1 connections instead of one multiplexed HTTP/2 connection")
 	flag.Parse()
 	ctrl.SetLogger(logr.Discard()) // jangar's twin logs at warning level; nothing is logged per reconcile
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
@@ -141,6 +142,11 @@ func main() {
 	}
 	// jangar's client has no client-side rate limiter; neither should the twin.
 	cfg.QPS, cfg.Burst = 100000, 100000
+	if *http1 {
+		// client-go speaks HTTP/2 to the API server: every request of the process shares one TCP
+		// connection. jangar's aiohttp client uses a pool of HTTP/1.1 connections; this is the same shape.
+		cfg.NextProtos = []string{"http/1.1"}
+	}
 	switch *mode {
 	case "controller-runtime":
 		err = runControllerRuntime(cfg, *ns, *workers)
