@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -19,6 +19,7 @@ import structlog
 from jangar.api.contract import ANNOTATION_CANCEL
 from jangar.api.refs import AGENTRUNS, ORCHESTRATIONRUNS, TOOLRUNS
 from jangar.controllers.orchestrationrun.plan import ChildCreate, OrchestrationRunPlan
+from jangar.controllers.own_writes import OwnWrites
 from jangar.controllers.recording import RunRecorderProtocol, record_tracked_run, retry_refused
 from jangar.controllers.status import write_status
 from jangar.runtime import (
@@ -60,6 +61,9 @@ class PlanApplier:
     events: Recorder
     recorder: RunRecorderProtocol | None = None
     """Postgres run records (the recorder skips a snapshot equal to the last one)."""
+    own_writes: OwnWrites = field(default_factory=OwnWrites)
+    """Versions our status writes replaced: the reconciler defers a pass that reads one (issue 14 §2: a
+    5-step DAG burst made 7 conflicting status PUTs per run without it)."""
 
     async def apply(self, run: JsonObject, plan: OrchestrationRunPlan, now: datetime) -> Result | None:
         meta = run["metadata"]
@@ -80,6 +84,7 @@ class PlanApplier:
         if plan.status is not None:
             written = await write_status(self.client, ORCHESTRATIONRUNS, run, plan.status, now=now)
             if written is not None:
+                self.own_writes.wrote(ORCHESTRATIONRUNS.kind, run, written)
                 updated = written
                 old_phase = (run.get("status") or {}).get("phase")
                 if old_phase != plan.phase:
