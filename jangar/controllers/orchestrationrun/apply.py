@@ -19,7 +19,7 @@ import structlog
 from jangar.api.contract import ANNOTATION_CANCEL
 from jangar.api.refs import AGENTRUNS, ORCHESTRATIONRUNS, TOOLRUNS
 from jangar.controllers.orchestrationrun.plan import ChildCreate, OrchestrationRunPlan
-from jangar.controllers.own_writes import OwnWrites
+from jangar.controllers.own_writes import OwnWrites, RecentCreates
 from jangar.controllers.recording import RunRecorderProtocol, record_tracked_run, retry_refused
 from jangar.controllers.status import write_status
 from jangar.runtime import (
@@ -61,6 +61,8 @@ class PlanApplier:
     events: Recorder
     recorder: RunRecorderProtocol | None = None
     """Postgres run records (the recorder skips a snapshot equal to the last one)."""
+    recent_creates: RecentCreates = field(default_factory=RecentCreates)
+    """Step children created moments ago that the cache may not show yet: not POSTed again."""
     own_writes: OwnWrites = field(default_factory=OwnWrites)
     """Versions our status writes replaced: the reconciler defers a pass that reads one (issue 14 §2: a
     5-step DAG burst made 7 conflicting status PUTs per run without it)."""
@@ -107,12 +109,17 @@ class PlanApplier:
         ns = str(child.manifest["metadata"]["namespace"])
         existing = self.cache.get(ref, child.name, ns, copy=False)
         if existing is None:
+            if self.recent_creates.pending(child.kind, ns, child.name):
+                return  # ours, created moments ago; the informer has not delivered it yet
             try:
                 await self.client.create(ref, child.manifest)
+                self.recent_creates.created(child.kind, ns, child.name)
                 log.info("created step child", kind=child.kind, namespace=ns, name=child.name)
                 return
             except AlreadyExistsError:
                 existing = await self.client.get(ref, child.name, ns)
+        else:
+            self.recent_creates.seen(child.kind, ns, child.name)
         if controller_uid(existing) != owner_uid:
             raise ForeignChild(
                 f"{child.kind} {ns}/{child.name} exists but is controlled by another object "

@@ -12,7 +12,7 @@ from jangar.api.refs import AGENTRUNS, ORCHESTRATIONRUNS, ORCHESTRATIONS
 from jangar.controllers.orchestration_indexes import install_orchestration_indexes
 from jangar.controllers.orchestrationrun.apply import PlanApplier
 from jangar.controllers.orchestrationrun.reconciler import OrchestrationRunReconciler
-from jangar.controllers.own_writes import STALE_RETRY_SECONDS
+from jangar.controllers.own_writes import STALE_RETRY_SECONDS, RecentCreates
 from jangar.runtime import Request
 from jangar.runtime.testing import FakeCache, FakeEventRecorder
 from jangar.settings import ControllerTuning
@@ -80,3 +80,28 @@ async def test_a_run_gone_from_the_cache_forgets_its_writes() -> None:
     cache.delete(ORCHESTRATIONRUNS, "r1", NS)
     assert await reconciler.reconcile(Request(NS, "r1")) is None
     assert len(reconciler.applier.own_writes) == 0
+
+
+async def test_a_child_created_moments_ago_is_not_posted_again_while_the_cache_lacks_it() -> None:
+    cache, client, reconciler = world()
+    await reconciler.reconcile(Request(NS, "r1"))
+    assert client.calls.count(("create", "AgentRun")) == 1
+    run = cache.get(ORCHESTRATIONRUNS, "r1", NS)
+    assert run is not None
+    # the run's status write reached the cache, the step child's create has not: the pass plans the child
+    cache.add(ORCHESTRATIONRUNS, {**run, "metadata": {**run["metadata"], "resourceVersion": "6"}})
+    client.calls.clear()
+    await reconciler.reconcile(Request(NS, "r1"))
+    assert ("create", "AgentRun") not in client.calls
+
+
+def test_recent_creates_expire_and_are_forgotten_once_seen() -> None:
+    now = [0.0]
+    creates = RecentCreates(memory_seconds=10.0, clock=lambda: now[0])
+    creates.created("AgentRun", NS, "a")
+    creates.created("AgentRun", NS, "b")
+    assert creates.pending("AgentRun", NS, "a") and not creates.pending("AgentRun", NS, "c")
+    creates.seen("AgentRun", NS, "a")
+    assert not creates.pending("AgentRun", NS, "a")
+    now[0] = 10.0  # a child that never showed up is created again after the memory
+    assert not creates.pending("AgentRun", NS, "b") and len(creates) == 0
