@@ -5,9 +5,9 @@ Follows client-go's ``tools/cache/reflector.go`` (see docs/runtime.md for differ
 * LIST page by page (``limit``/``continue``, resourceVersion rules in :meth:`Reflector._list`),
   passing each page through the sink's ``prepare`` (the informer's transform) before the next
   page is decoded, hand the full set to the sink (``replace``), then WATCH from the list's
-  resourceVersion with bookmarks, a random server timeout in [5, 10) minutes, and a client watchdog: if nothing at all (no event, no
-  bookmark) arrives for ``watchdog_timeout`` seconds the stream is dropped and re-opened
-  from the last resourceVersion;
+  resourceVersion with bookmarks, a random server timeout in [5, 10) minutes, and a client
+  watchdog: if nothing at all (no event, no bookmark) arrives for ``watchdog_timeout``
+  seconds the stream is dropped and re-opened from the last resourceVersion;
 * a clean close re-watches from the last resourceVersion without relisting;
 * 410 Gone (HTTP or in-stream, or an expired ``continue`` token in the middle of a list)
   relists at once, from the first page, as a consistent read; the sink diffs the new list
