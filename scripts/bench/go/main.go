@@ -52,6 +52,9 @@ func runControllerRuntime(cfg *rest.Config, ns string, workers int) error {
 		Metrics:                server.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		// controller-runtime's client reads unstructured objects live from the API server unless told
+		// otherwise; the twin reads from the informer cache, as jangar's reconcile does.
+		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 	})
 	if err != nil {
 		return err
