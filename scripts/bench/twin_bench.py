@@ -14,7 +14,8 @@ Implementations (same reconcile everywhere: read the object from the cache, merg
 
 * `jangar`: `jangar.runtime` (Manager + Builder), this script re-run as `jangar-controller`;
 * `controller-runtime`: `scripts/bench/go/main.go` with sigs.k8s.io/controller-runtime (version pinned in
-  `scripts/bench/go/go.mod`), client QPS limits raised (jangar's client has none);
+  `scripts/bench/go/go.mod`), reading the Widgets from its cache (`CacheOptions.Unstructured`; by default its
+  client reads unstructured objects live), client QPS limits raised (jangar's client has none);
 * `raw`: the same Go binary with client-go only: one paginated list, then W goroutines patching; no cache,
   no queue, no watch: what the API server accepts, the ceiling any controller can reach.
 
