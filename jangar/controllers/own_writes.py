@@ -11,11 +11,12 @@ write in flight, and a stale read can only be deferred until the informer catche
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["MAX_REMEMBERED", "STALE_RETRY_SECONDS", "OwnWrites"]
+__all__ = ["CREATE_MEMORY_SECONDS", "MAX_REMEMBERED", "STALE_RETRY_SECONDS", "OwnWrites", "RecentCreates"]
 
 MAX_REMEMBERED = 10_000
 """Objects remembered at most, oldest dropped first: a Job patched once is never read through `is_stale`
@@ -70,3 +71,53 @@ class OwnWrites:
 
     def forget(self, kind: str, namespace: str | None, name: str) -> None:
         self._replaced.pop((kind, namespace or "", name), None)
+
+
+CREATE_MEMORY_SECONDS = 10.0
+"""How long a create of ours stands in for the object the cache does not show yet. Past it, a child that
+still is not cached is created again (it may have been deleted at once): the create is idempotent by name."""
+
+
+class RecentCreates:
+    """Children this process created that the cache may not show yet (the create's twin of `OwnWrites`).
+
+    A pass that finds its child missing from the cache right after creating it would POST it again and get
+    409 AlreadyExists plus a GET to adopt it (1.4 of each per 5-step DAG run in a burst once the status
+    writes stopped conflicting). A create remembered here for `CREATE_MEMORY_SECONDS` counts as the child;
+    the cache showing the child forgets it."""
+
+    def __init__(
+        self,
+        memory_seconds: float = CREATE_MEMORY_SECONDS,
+        max_remembered: int = MAX_REMEMBERED,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._at: OrderedDict[tuple[str, str, str], float] = OrderedDict()
+        self._memory = memory_seconds
+        self._max = max_remembered
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def created(self, kind: str, namespace: str, name: str) -> None:
+        key = (kind, namespace, name)
+        self._at[key] = self._clock()
+        self._at.move_to_end(key)
+        while len(self._at) > self._max:
+            self._at.popitem(last=False)
+
+    def pending(self, kind: str, namespace: str, name: str) -> bool:
+        """We created it less than `CREATE_MEMORY_SECONDS` ago (and the cache has not shown it)."""
+        key = (kind, namespace, name)
+        at = self._at.get(key)
+        if at is None:
+            return False
+        if self._clock() - at < self._memory:
+            return True
+        del self._at[key]
+        return False
+
+    def seen(self, kind: str, namespace: str, name: str) -> None:
+        """The cache shows the child: nothing to remember any more."""
+        self._at.pop((kind, namespace, name), None)

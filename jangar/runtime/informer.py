@@ -225,12 +225,13 @@ class SharedInformer:
 
     # -- ReflectorSink --------------------------------------------------------------------
 
+    def prepare(self, obj: JsonObject) -> JsonObject:
+        """The transform, applied by the reflector to each list page as it arrives."""
+        return self.transform(obj) if self.transform else obj
+
     def replace(self, items: list[JsonObject], resource_version_: str) -> None:
         initial = not self._synced.is_set()
-        fresh: dict[str, JsonObject] = {}
-        for item in items:
-            obj = self.transform(item) if self.transform else item
-            fresh[object_key(obj)] = obj
+        fresh: dict[str, JsonObject] = {object_key(obj): obj for obj in items}  # already prepared
         store = self.store
         for key in store:
             if key not in fresh:

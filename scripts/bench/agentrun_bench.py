@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from jangar.api.contract import LABEL_RUN  # noqa: E402
+from jangar.api.refs import ORCHESTRATIONRUNS, ORCHESTRATIONS  # noqa: E402
 from jangar.controllers.kinds import AGENTPROVIDERS, AGENTRUNS, AGENTS, IMPLEMENTATIONSPECS, JOBS  # noqa: E402
 from jangar.dev.cluster import LocalCluster  # noqa: E402
 from jangar.dev.processes import free_port  # noqa: E402
@@ -70,6 +71,26 @@ ADMISSION_OFF = {
         "RATE_CLUSTER",
     )
 }
+
+
+DAG_STEPS = (("a",), ("b", "a"), ("c", "a"), ("d", "b", "c"), ("e", "d"))
+"""The OrchestrationRun benchmark's 5-step DAG: a, then b and c in parallel, then d, then e (5 AgentRuns)."""
+
+
+def dag_orchestration(ns: str) -> dict[str, Any]:
+    steps = []
+    for name, *deps in DAG_STEPS:
+        step: dict[str, Any] = {
+            "name": name,
+            "kind": "AgentRun",
+            "agentRef": {"name": "coder"},
+            "implementationSpecRef": {"name": "task"},
+            "with": {"prompt": f"step {name}"},
+        }
+        if deps:
+            step["dependsOn"] = deps
+        steps.append(step)
+    return {"metadata": {"name": "dag5", "namespace": ns}, "spec": {"steps": steps}}
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -173,8 +194,16 @@ def start_jangar(
 
 
 async def measure(
-    cluster: LocalCluster, n: int, rate: float | None, concurrency: int, workers: int, profile: Path | None
+    cluster: LocalCluster,
+    n: int,
+    rate: float | None,
+    concurrency: int,
+    workers: int,
+    profile: Path | None,
+    orchestration: bool = False,
 ) -> dict[str, Any]:
+    """One measurement; with `orchestration`, N OrchestrationRuns of the 5-step DAG instead of N AgentRuns
+    (a Job is then "seen" for a run when the Job of any of its steps appears)."""
     ns = "bench"
     client = await Client.from_kubeconfig(str(cluster.kubeconfig), timeout=60, field_manager="bench")
     await client.create(NAMESPACES, {"metadata": {"name": ns}})
@@ -201,6 +230,9 @@ async def measure(
         IMPLEMENTATIONSPECS,
         {"metadata": {"name": "task", "namespace": ns}, "spec": {"text": "Do the thing."}},
     )
+    if orchestration:
+        await client.create(ORCHESTRATIONS, dag_orchestration(ns))
+    top = ORCHESTRATIONRUNS if orchestration else AGENTRUNS
 
     proc, port, log = start_jangar(cluster.kubeconfig, ns, cluster.workdir, workers, profile)
     try:
@@ -219,10 +251,12 @@ async def measure(
 
         def on_job(new: dict[str, Any]) -> None:
             run = ((new.get("metadata") or {}).get("labels") or {}).get(LABEL_RUN)
+            if run and orchestration:  # a step run `<run>-<step>-<attempt>`: its orchestration run
+                run = run.rsplit("-", 2)[0]
             if run and run not in job_seen:
                 job_seen[run] = time.monotonic()
 
-        runs_inf = SharedInformer(client, AGENTRUNS, namespace=ns, resync_period=None)
+        runs_inf = SharedInformer(client, top, namespace=ns, resync_period=None)
         runs_inf.add_event_handler(FuncHandler(add=lambda o, _: on_run(o), update=lambda _, o: on_run(o)))
         jobs_inf = SharedInformer(client, JOBS, namespace=ns, resync_period=None, label_selector=LABEL_RUN)
         jobs_inf.add_event_handler(FuncHandler(add=lambda o, _: on_job(o), update=lambda _, o: on_job(o)))
@@ -243,9 +277,13 @@ async def measure(
             name = f"r-{i:05d}"
             async with sem:
                 sent[name] = time.monotonic()
-                await client.create(
-                    AGENTRUNS,
-                    {
+                if orchestration:
+                    body: dict[str, Any] = {
+                        "metadata": {"name": name, "namespace": ns},
+                        "spec": {"orchestrationRef": {"name": "dag5"}},
+                    }
+                else:
+                    body = {
                         "metadata": {"name": name, "namespace": ns},
                         "spec": {
                             "agentRef": {"name": "coder"},
@@ -253,8 +291,8 @@ async def measure(
                             "runtime": {"type": "job"},
                             "parameters": {"prompt": "hello"},
                         },
-                    },
-                )
+                    }
+                await client.create(top, body)
 
         t0 = time.monotonic()
         if rate:
@@ -321,6 +359,7 @@ async def measure(
     last_job = max(job_seen.values(), default=t0)
     last_done = max(done_seen.values(), default=t0)
     return {
+        "kind": top.kind,
         "runs": n,
         "paced_rate": rate,
         "workers": workers,
@@ -369,6 +408,11 @@ def main() -> None:
         type=Path,
         help="run jangar under pyinstrument, write a .pyisession here (render: python -m pyinstrument --load FILE)",
     )
+    parser.add_argument(
+        "--orchestration",
+        action="store_true",
+        help="N OrchestrationRuns of a 5-step DAG instead of N AgentRuns",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the cluster work directory")
     args = parser.parse_args()
     configure_logging(json=True, level="warning")
@@ -382,7 +426,15 @@ def main() -> None:
         try:
             install_crds(cluster.kubeconfig)
             result = asyncio.run(
-                measure(cluster, n, args.rate, args.create_concurrency, args.workers, args.profile)
+                measure(
+                    cluster,
+                    n,
+                    args.rate,
+                    args.create_concurrency,
+                    args.workers,
+                    args.profile,
+                    args.orchestration,
+                )
             )
         finally:
             cluster.down()

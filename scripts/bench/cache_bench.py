@@ -6,7 +6,9 @@ CRDs, creates N AgentRuns (job runtime), N runner-shaped Jobs (the pod template 
 env, mounts, volumes, resources; suspended so nothing runs) and N Pods of the same shape, then, in a
 fresh process per (kind, transform), syncs one informer and reports the growth of VmRSS after a GC.
 Transforms: `none` (everything kept), `managedFields` (the runtime default), `lean` (the Job/Pod
-transforms of `jangar.controllers.lean_cache`, what `jangar serve` uses).
+transforms of `jangar.controllers.lean_cache`, what `jangar serve` uses). Page sizes: the reflector's
+`ReflectorOptions.page_size`; `0` is the whole list in one response (the reflector before paging), `500`
+the default (each page transformed before the next is read). Both are measured on the same server.
 
 Usage::
 
@@ -35,6 +37,7 @@ from jangar.api.contract import LABEL_RUN  # noqa: E402
 from jangar.controllers.kinds import AGENTRUNS, JOBS, PODS  # noqa: E402
 from jangar.controllers.lean_cache import lean_job, lean_pod  # noqa: E402
 from jangar.runtime import Client, SharedInformer, configure_logging, strip_managed_fields  # noqa: E402
+from jangar.runtime.reflector import ReflectorOptions  # noqa: E402
 from jangar.runtime.resources import NAMESPACES, SERVICE_ACCOUNTS  # noqa: E402
 
 KINDS = {"agentruns": AGENTRUNS, "jobs": JOBS, "pods": PODS}
@@ -141,25 +144,33 @@ async def populate(kubeconfig: str, n: int, concurrency: int) -> str:
     return ns
 
 
-async def measure(kubeconfig: str, ns: str, kind: str, transform: str) -> dict[str, Any]:
+async def measure(kubeconfig: str, ns: str, kind: str, transform: str, page_size: int) -> dict[str, Any]:
     client = await Client.from_kubeconfig(kubeconfig, timeout=120)
     await client.list_page(KINDS[kind], ns, limit=1)  # warm the connection and lazy imports
     gc.collect()
     before = rss_bytes()
     inf = SharedInformer(
-        client, KINDS[kind], namespace=ns, resync_period=None, transform=TRANSFORMS[transform][kind]
+        client,
+        KINDS[kind],
+        namespace=ns,
+        resync_period=None,
+        transform=TRANSFORMS[transform][kind],
+        options=ReflectorOptions(page_size=page_size),
     )
     inf.start()
     await inf.wait_for_sync(600)
     gc.collect()
     after = rss_bytes()
     cached = len(inf.store)
+    pages = inf.reflector.list_pages
     await inf.stop()
     await client.close()
     delta = after - before
     return {
         "kind": kind,
         "transform": transform,
+        "page_size": page_size,
+        "list_pages": pages,
         "objects": cached,
         "rss_delta_mib": round(delta / 2**20, 1),
         "rss_mib_per_10k": round(delta / 2**20 / cached * 10_000, 1) if cached else None,
@@ -168,14 +179,15 @@ async def measure(kubeconfig: str, ns: str, kind: str, transform: str) -> dict[s
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "measure":
-        _, _, kubeconfig, ns, kind, transform = sys.argv
+        _, _, kubeconfig, ns, kind, transform, page_size = sys.argv
         configure_logging(json=True, level="warning")
-        print(json.dumps(asyncio.run(measure(kubeconfig, ns, kind, transform))), flush=True)
+        print(json.dumps(asyncio.run(measure(kubeconfig, ns, kind, transform, int(page_size)))), flush=True)
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--create-concurrency", type=int, default=32)
     parser.add_argument("--transforms", nargs="+", default=list(TRANSFORMS))
+    parser.add_argument("--page-sizes", nargs="+", type=int, default=[0, 500])
     args = parser.parse_args()
     configure_logging(json=True, level="warning")
     from jangar.dev.cluster import LocalCluster
@@ -194,13 +206,13 @@ def main() -> None:
             for transform in args.transforms:
                 if kind == "agentruns" and transform == "lean":
                     continue  # AgentRuns are cached whole (minus managedFields): reconcilers read all of them
-                out = subprocess.run(
-                    [sys.executable, __file__, "measure", str(cluster.kubeconfig), ns, kind, transform],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout
-                print(out.strip().splitlines()[-1], flush=True)
+                for page_size in args.page_sizes:
+                    argv = [sys.executable, __file__, "measure", str(cluster.kubeconfig), ns, kind, transform]
+                    out = subprocess.run(
+                        [*argv, str(page_size)], check=True, capture_output=True, text=True
+                    ).stdout
+                    print(out.strip().splitlines()[-1], flush=True)
+                    print(json.dumps({"loadavg": [round(x, 2) for x in os.getloadavg()]}), flush=True)
     finally:
         cluster.down()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -143,3 +143,47 @@ async def test_apiserver_restart_mid_watch_loses_nothing(
         assert keys_from_cache(inf) == await keys_from_fresh_list(rt_client, namespace)
     finally:
         await inf.stop()
+
+
+async def test_a_paged_list_fills_the_cache_page_by_page_where_the_watch_cache_would_not_page(
+    rt_client: Client, namespace: str
+) -> None:
+    """The reflector's lists are consistent reads because the real server pages only those: asked for
+    `resourceVersion=0` with a limit it answers from the watch cache in one response."""
+    labels = {"bench": "paged"}
+
+    def labelled(i: int) -> dict[str, Any]:
+        obj = cm(f"p{i:02}", namespace, v=str(i))
+        obj["metadata"]["labels"] = labels
+        return obj
+
+    await asyncio.gather(*(rt_client.create(CONFIGMAPS, labelled(i)) for i in range(25)))
+    whole = await rt_client.list_page(
+        CONFIGMAPS, namespace, label_selector=labels, limit=10, resource_version="0"
+    )
+    assert len(whole.items) == 25 and whole.continue_token is None  # the watch cache ignores the limit
+    transformed: list[str] = []
+
+    def transform(obj: dict[str, Any]) -> dict[str, Any]:
+        transformed.append(obj["metadata"]["name"])
+        obj["data"] = {"kept": obj["data"]["v"]}
+        return obj
+
+    inf = SharedInformer(
+        rt_client,
+        CONFIGMAPS,
+        namespace=namespace,
+        label_selector=labels,
+        transform=transform,
+        options=ReflectorOptions(watchdog_timeout=20, page_size=10),
+    )
+    inf.start()
+    try:
+        assert await inf.wait_for_sync(timeout=30)
+        assert inf.reflector.lists == 1 and inf.reflector.list_pages == 3  # 10 + 10 + 5
+        assert sorted(transformed) == [f"p{i:02}" for i in range(25)]
+        assert {o["metadata"]["name"]: o["data"] for o in inf.store.values()} == {
+            f"p{i:02}": {"kept": str(i)} for i in range(25)
+        }
+    finally:
+        await inf.stop()

@@ -62,6 +62,7 @@ class FakeApiServer:
         self.delete_bodies: list[tuple[str, dict[str, Any]]] = []  # path, DeleteOptions (preconditions)
         self._fail: list[tuple[int, str | None, dict[str, str]]] = []
         self._hang: list[float] = []
+        self._expire_continue = 0
         self.app = web.Application()
         self.app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner: web.AppRunner | None = None
@@ -106,6 +107,13 @@ class FakeApiServer:
         self, count: int, status: int, method: str | None = None, headers: dict[str, str] | None = None
     ) -> None:
         self._fail.extend([(status, method, headers or {})] * count)
+
+    def expire_next_continue(self, count: int = 1) -> None:
+        """The next ``count`` list requests carrying a ``continue`` token get 410 Expired.
+
+        What a real server answers when the token's snapshot was compacted while a client paged.
+        """
+        self._expire_continue += count
 
     def hang_next(self, count: int, seconds: float) -> None:
         """The next ``count`` requests get no answer for ``seconds`` (a stuck server)."""
@@ -208,6 +216,9 @@ class FakeApiServer:
         if request.method == "GET" and not name:
             if q.get("watch") in ("true", "1", "True"):
                 return await self._watch(request, collection, ns)
+            if self._expire_continue and q.get("continue"):
+                self._expire_continue -= 1
+                return self._status(410, "Expired", "the provided continue parameter is too old")
             return self._list(collection, ns, q)
         if request.method == "GET":
             obj = self.objects.get((collection, ns, name))

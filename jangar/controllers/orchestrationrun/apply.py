@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -21,6 +21,7 @@ from jangar.api.refs import AGENTRUNS, ORCHESTRATIONRUNS, TOOLRUNS
 from jangar.audit import AuditSink
 from jangar.controllers.audit import approval_event, emit, step_event
 from jangar.controllers.orchestrationrun.plan import ChildCreate, OrchestrationRunPlan
+from jangar.controllers.own_writes import OwnWrites, RecentCreates
 from jangar.controllers.recording import RunRecorderProtocol, record_tracked_run, retry_refused
 from jangar.controllers.status import write_status
 from jangar.runtime import (
@@ -64,6 +65,11 @@ class PlanApplier:
     """Postgres run records (the recorder skips a snapshot equal to the last one)."""
     audit: AuditSink | None = None
     """issue 13: step submissions and approval decisions are audited."""
+    recent_creates: RecentCreates = field(default_factory=RecentCreates)
+    """Step children created moments ago that the cache may not show yet: not POSTed again."""
+    own_writes: OwnWrites = field(default_factory=OwnWrites)
+    """Versions our status writes replaced: the reconciler defers a pass that reads one (issue 14 §2: a
+    5-step DAG burst made 7 conflicting status PUTs per run without it)."""
 
     async def apply(self, run: JsonObject, plan: OrchestrationRunPlan, now: datetime) -> Result | None:
         meta = run["metadata"]
@@ -86,6 +92,7 @@ class PlanApplier:
         if plan.status is not None:
             written = await write_status(self.client, ORCHESTRATIONRUNS, run, plan.status, now=now)
             if written is not None:
+                self.own_writes.wrote(ORCHESTRATIONRUNS.kind, run, written)
                 updated = written
                 old_phase = (run.get("status") or {}).get("phase")
                 if old_phase != plan.phase:
@@ -110,12 +117,17 @@ class PlanApplier:
         ns = str(child.manifest["metadata"]["namespace"])
         existing = self.cache.get(ref, child.name, ns, copy=False)
         if existing is None:
+            if self.recent_creates.pending(child.kind, ns, child.name):
+                return None  # ours, created moments ago; the informer has not delivered it yet
             try:
                 created = await self.client.create(ref, child.manifest)
+                self.recent_creates.created(child.kind, ns, child.name)
                 log.info("created step child", kind=child.kind, namespace=ns, name=child.name)
                 return created
             except AlreadyExistsError:
                 existing = await self.client.get(ref, child.name, ns)
+        else:
+            self.recent_creates.seen(child.kind, ns, child.name)
         if controller_uid(existing) != owner_uid:
             raise ForeignChild(
                 f"{child.kind} {ns}/{child.name} exists but is controlled by another object "

@@ -2,8 +2,10 @@
 
 Each request reads the newest cached run and its snapshot, calls the pure `decide`, and hands the plan to
 `PlanApplier`. A child name held by another object turns into a second decision that knows the name is
-taken (`Warning=True/ChildNameTaken`, retried in 5 s). A stale cache shows up as a 409 on the status write,
-which the runtime retries from fresh state.
+taken (`Warning=True/ChildNameTaken`, retried in 5 s). A pass that reads a version our own status write
+replaced (a step child's event arrived before the informer delivered the write) is deferred for a moment
+(`OwnWrites`) instead of writing again from it; any other stale cache shows up as a 409 on the status
+write, which the runtime retries from fresh state.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from jangar.api.refs import ORCHESTRATIONRUNS
 from jangar.controllers.orchestrationrun.apply import ForeignChild, PlanApplier
 from jangar.controllers.orchestrationrun.decide import decide
 from jangar.controllers.orchestrationrun.snapshot import read_snapshot
+from jangar.controllers.own_writes import STALE_RETRY_SECONDS
 from jangar.runtime import CacheReader, Request, Result
 from jangar.settings import ControllerTuning
 
@@ -49,7 +52,10 @@ class OrchestrationRunReconciler:
     async def reconcile(self, req: Request) -> Result | None:
         run = self.cache.get(ORCHESTRATIONRUNS, req.name, req.namespace)
         if run is None:
+            self.applier.own_writes.forget(ORCHESTRATIONRUNS.kind, req.namespace, req.name)
             return None
+        if self.applier.own_writes.is_stale(ORCHESTRATIONRUNS.kind, run):
+            return Result(requeue_after=STALE_RETRY_SECONDS)  # the cache has not seen our last write yet
         now = self.clock()
         snap = read_snapshot(self.cache, run, now, self.tuning)
         taken: set[tuple[str, str]] = set()

@@ -13,7 +13,12 @@ from jangar.api.contract import (
     ANNOTATION_TOKEN_REFRESH_AT,
     ANNOTATION_TOKEN_SOURCE,
 )
-from jangar.controllers.app_token_refresh import RefreshDecision, decide_refresh, token_secret_in_use
+from jangar.controllers.app_token_refresh import (
+    RefreshDecision,
+    decide_refresh,
+    mounts_its_token_secret,
+    token_secret_in_use,
+)
 from jangar.controllers.app_tokens import request_from_secret
 from jangar.vcs import AppTokenRequest, InstallationToken, token_secret_manifest
 from jangar.vcs.github_app import token_refresh_at
@@ -142,3 +147,74 @@ def test_a_secret_without_refresh_time_is_refreshed_at_its_expiry() -> None:
     s = secret(InstallationToken("t", T0 + timedelta(hours=1)), T0)
     del s["metadata"]["annotations"][ANNOTATION_TOKEN_REFRESH_AT]
     assert decide_refresh(s, T0) == RefreshDecision(requeue_after=3600.0)
+
+
+def owned(
+    obj: dict[str, Any], kind: str = "AgentRun", name: str = "r1", controller: bool = True
+) -> dict[str, Any]:
+    obj["metadata"]["ownerReferences"] = [{"kind": kind, "name": name, "uid": "u1", "controller": controller}]
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        (owned(job()), True),  # the run's Job mounts the run's token Secret
+        (owned(job(finished=True)), True),  # its finishing is the event that stops the refresh
+        (owned(job(secret="other")), False),  # no GitHub App: the refresher has nothing to do with it
+        (owned(job(), name="r2"), False),  # mounts another run's Secret name
+        (owned(job(), kind="OrchestrationRun"), False),
+        (owned(job(), controller=False), False),
+        (job(), False),  # no owner
+    ],
+    ids=["mounts", "finished", "other-secret", "other-run", "other-owner", "not-controller", "no-owner"],
+)
+def test_only_jobs_that_mount_their_runs_token_secret_wake_the_refresher(
+    obj: dict[str, Any], expected: bool
+) -> None:
+    assert mounts_its_token_secret(obj) is expected
+
+
+def test_the_refresher_ignores_agentrun_events_and_filters_job_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Installed on a manager: run events never enqueue, Job events only through the filter above."""
+    from jangar.controllers import app_token_refresh
+    from jangar.controllers.kinds import AGENTRUNS, JOBS
+
+    calls: dict[str, Any] = {}
+
+    class FakeBuilder:
+        def __init__(self, _manager: Any) -> None:
+            pass
+
+        def for_(self, ref: Any, *predicates: Any) -> FakeBuilder:
+            calls["for"] = (ref, predicates)
+            return self
+
+        def owns(self, ref: Any, *predicates: Any) -> FakeBuilder:
+            calls["owns"] = (ref, predicates)
+            return self
+
+        def with_options(self, **_: Any) -> FakeBuilder:
+            return self
+
+        def named(self, _name: str) -> FakeBuilder:
+            return self
+
+        def complete(self, _reconciler: Any) -> None:
+            calls["complete"] = True
+
+    class FakeManager:
+        client = cache = None
+
+    monkeypatch.setattr(app_token_refresh, "Builder", FakeBuilder)
+    app_token_refresh.install_app_token_refresh(FakeManager(), None, None)  # type: ignore[arg-type]
+    ref, (run_filter,) = calls["for"]
+    assert ref == AGENTRUNS
+    r = owned(run())
+    assert not run_filter.create(r) and not run_filter.update(r, r) and not run_filter.delete(r)
+    ref, (job_filter,) = calls["owns"]
+    assert ref == JOBS
+    assert job_filter.create(owned(job())) and not job_filter.create(owned(job(secret="other")))
+    assert job_filter.update(owned(job()), owned(job(finished=True)))

@@ -1,6 +1,9 @@
 import asyncio
+import dataclasses
 import functools
 from typing import Any
+
+import pytest
 
 from jangar.runtime.client import Client
 from jangar.runtime.informer import FuncHandler, SharedInformer
@@ -211,9 +214,12 @@ async def test_watch_handles_objects_larger_than_the_read_buffer(client: Client,
         await inf.stop()
 
 
-async def test_list_resource_versions_follow_client_go(client: Client, fake: FakeApiServer) -> None:
+@pytest.mark.parametrize("page_size", [0, 500])
+async def test_list_resource_versions(client: Client, fake: FakeApiServer, page_size: int) -> None:
+    """Whole lists (page_size 0) follow client-go's rules; paged lists are always consistent reads."""
     fake.put(COLL, widget("a"))
-    inf = SharedInformer(client, WIDGETS, namespace="ns", options=FAST)
+    options = dataclasses.replace(FAST, page_size=page_size)
+    inf = SharedInformer(client, WIDGETS, namespace="ns", options=options)
     inf.start()
     try:
         assert await inf.wait_for_sync(timeout=3)
@@ -230,6 +236,71 @@ async def test_list_resource_versions_follow_client_go(client: Client, fake: Fak
     finally:
         await inf.stop()
     lists = [q for method, _, q, _ in fake.requests if method == "GET" and "watch" not in q]
-    assert lists[0] == {"resourceVersion": "0"}  # watch cache, unpaginated
-    assert lists[1] == {"resourceVersion": "", "limit": "500"}  # consistent after 410
+    if page_size:
+        assert lists == [{"resourceVersion": "", "limit": "500"}] * 3
+        return
+    assert lists[0] == {"resourceVersion": "0"}  # watch cache, whole
+    assert lists[1] == {"resourceVersion": ""}  # consistent after 410
     assert lists[2] == {"resourceVersion": str(fake.current_rv)}  # "not older than" what we saw
+
+
+PAGED = dataclasses.replace(FAST, page_size=3)
+
+
+async def test_a_list_over_several_pages_fills_the_cache_transformed_page_by_page(
+    client: Client, fake: FakeApiServer
+) -> None:
+    for i in range(10):
+        fake.put(COLL, widget(f"w{i:02}", managedFields=[{"manager": "x"}]))
+    seen_pages: list[int] = []
+
+    def transform(obj: dict[str, Any]) -> dict[str, Any]:
+        # Which list request was the last one when this object was transformed: each page must be
+        # transformed before the next page is requested.
+        seen_pages.append(sum(1 for m, _, q, _ in fake.requests if m == "GET" and "watch" not in q))
+        obj["metadata"].pop("managedFields", None)
+        return obj
+
+    inf = SharedInformer(client, WIDGETS, namespace="ns", options=PAGED, transform=transform)
+    rec = Recorder()
+    inf.add_event_handler(rec.handler())
+    inf.start()
+    try:
+        assert await inf.wait_for_sync(timeout=3)
+        assert sorted(inf.store.keys()) == [f"ns/w{i:02}" for i in range(10)]
+        assert all("managedFields" not in o["metadata"] for o in inf.store.values())
+        assert inf.reflector.lists == 1 and inf.reflector.list_pages == 4  # 3 + 3 + 3 + 1
+        assert seen_pages == [1, 1, 1, 2, 2, 2, 3, 3, 3, 4]
+        await eventually(lambda: len(rec.events) == 10)
+        assert {e[0] for e in rec.events} == {"add"}
+        lists = [q for m, _, q, _ in fake.requests if m == "GET" and "watch" not in q]
+        assert lists[0] == {"resourceVersion": "", "limit": "3"}  # consistent: the watch cache would not page
+        assert [q.get("continue") for q in lists] == [None, "3", "6", "9"]
+        assert all("resourceVersion" not in q for q in lists[1:])  # a continue carries the snapshot
+    finally:
+        await inf.stop()
+
+
+async def test_an_expired_continue_restarts_the_list_from_the_first_page(
+    client: Client, fake: FakeApiServer
+) -> None:
+    for i in range(7):
+        fake.put(COLL, widget(f"w{i}"))
+    fake.expire_next_continue()  # the second page of the first list gets 410 Expired
+    inf = SharedInformer(client, WIDGETS, namespace="ns", options=PAGED)
+    rec = Recorder()
+    inf.add_event_handler(rec.handler())
+    inf.start()
+    try:
+        assert await inf.wait_for_sync(timeout=3)
+        assert sorted(inf.store.keys()) == [f"ns/w{i}" for i in range(7)]
+        assert inf.reflector.list_restarts == 1
+        assert inf.reflector.lists == 1 and inf.reflector.list_pages == 3  # the abandoned page not counted
+        await eventually(lambda: len(rec.events) == 7)
+        assert sorted(e[1] for e in rec.events) == [f"w{i}" for i in range(7)]  # each added once
+        lists = [q for m, _, q, _ in fake.requests if m == "GET" and "watch" not in q]
+        assert lists[:2] == [{"resourceVersion": "", "limit": "3"}, {"limit": "3", "continue": "3"}]
+        assert lists[2] == {"resourceVersion": "", "limit": "3"}  # restarted from the first page
+        assert [q.get("continue") for q in lists[2:]] == [None, "3", "6"]
+    finally:
+        await inf.stop()
