@@ -46,17 +46,23 @@ def _child() -> dict[str, Any]:
 async def test_a_created_step_is_audited_once() -> None:
     audit = Collect()
     client = FakeClient()
-    applier = PlanApplier(
-        client=client,  # type: ignore[arg-type]
-        cache=FakeCache(AGENTRUNS, TOOLRUNS, ORCHESTRATIONRUNS),
-        events=FakeEventRecorder(),
-        audit=audit,
-    )
+
+    def applier() -> PlanApplier:
+        return PlanApplier(
+            client=client,  # type: ignore[arg-type]
+            cache=FakeCache(AGENTRUNS, TOOLRUNS, ORCHESTRATIONRUNS),
+            events=FakeEventRecorder(),
+            audit=audit,
+        )
+
     parent = {"kind": "OrchestrationRun", "metadata": {"name": "o1", "namespace": "agents", "uid": "uid-o1"}}
     plan = OrchestrationRunPlan(create=(ChildCreate("AgentRun", _child()),))
-    await applier.apply(parent, plan, NOW)
-    await applier.apply(parent, plan, NOW)  # AlreadyExists, ours: adopted, not audited again
-    assert [c[0] for c in client.calls] == ["create", "create", "get"]  # the second pass hit AlreadyExists
+    first = applier()
+    await first.apply(parent, plan, NOW)
+    await first.apply(parent, plan, NOW)  # created moments ago (RecentCreates): not POSTed again
+    assert [c[0] for c in client.calls] == ["create"]
+    await applier().apply(parent, plan, NOW)  # a restarted controller: AlreadyExists, ours, adopted
+    assert [c[0] for c in client.calls] == ["create", "create", "get"]
     assert [(e.action, e.kind, e.name, e.detail.get("step")) for e in audit.events] == [
         ("orchestrationrun.step.submit", "AgentRun", "o1-build", "build")
     ]
