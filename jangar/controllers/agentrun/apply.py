@@ -141,8 +141,6 @@ class PlanApplier:
                     self.events.event(written, type_, reason, message)
                 if _truncated(written) and not _truncated(run):
                     self.metrics.storage.artifacts_truncated.labels(ns).inc()
-                for type_, reason, message in plan.events:
-                    self.events.event(written, type_, reason, message)
         for job in plan.delete_jobs:
             await self.client.delete(
                 JOBS, job, ns, propagation_policy=PropagationPolicy.BACKGROUND, ignore_not_found=True

@@ -395,3 +395,22 @@ def test_the_memory_of_own_writes_is_bounded() -> None:
     assert len(writes) == 3
     assert writes.is_stale("Job", {"metadata": {"namespace": "ns", "name": "j9", "resourceVersion": "1"}})
     assert not writes.is_stale("Job", {"metadata": {"namespace": "ns", "name": "j0", "resourceVersion": "1"}})
+
+
+async def test_a_plans_extra_events_are_emitted_once_with_the_status_write(world: World) -> None:
+    """The plan's own Events (a timed-out workflow attempt, a loop that stopped, a spec edited with
+    enforcement off) go out once per status write that records them, not once per merged branch."""
+    from jangar.controllers.agentrun.plan import RunPlan, StatusUpdate
+    from jangar.controllers.runconditions import RunDetails
+
+    world.create_run("r1", finalizers=[FINALIZER_RUNTIME_CLEANUP])
+    stored = world.stored(RUNS, "r1")
+    assert stored is not None
+    update = StatusUpdate(
+        phase="Running",
+        details=RunDetails("Running", "step a running"),
+        status={"phase": "Running", "message": "step a running"},
+    )
+    plan = RunPlan(status=update, events=(("Warning", "WorkflowStepTimedOut", "attempt 1 ran too long"),))
+    await world.reconciler.applier.apply(stored, plan, NOW)
+    assert world.events.reasons().count("WorkflowStepTimedOut") == 1
