@@ -115,8 +115,14 @@ def _excerpt(text: str, kind: FailureKind) -> str:
     return ""
 
 
+def _started(status: Mapping[str, Any]) -> bool:
+    """The run reached its runtime: a start time, a Job, or a runner report."""
+    return bool(status.get("startedAt") or as_map(status.get("jobRef")).get("name") or status.get("runner"))
+
+
 def run_outcome(run: Mapping[str, Any]) -> RunOutcome | None:
-    """A Succeeded or Failed run with a finish time; None for anything else."""
+    """A Succeeded or Failed run with a finish time; None for anything else, and for a run that failed
+    without starting (its message is jangar's own, e.g. an idempotency key or a spec value quoted back)."""
     status = as_map(run.get("status"))
     phase = status.get("phase")
     finished = parse_time(status.get("finishedAt"))
@@ -125,6 +131,8 @@ def run_outcome(run: Mapping[str, Any]) -> RunOutcome | None:
     name = str(as_map(run.get("metadata")).get("name") or "")
     if phase == "Succeeded":
         return RunOutcome(name, True, finished)
+    if not _started(status):
+        return None  # failed before reaching the provider (validation, idempotency key): says nothing of it
     text = failure_text(run)
     kind = classify_failure(text)
     return RunOutcome(name, False, finished, kind, _excerpt(text, kind) if kind else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -174,3 +175,23 @@ def test_provider_hold(provider: dict[str, Any] | None, held: bool) -> None:
     if hold is not None:
         assert hold.reason == REASON_CAPACITY and hold.provider == "codex"
         assert hold.until == NOW + timedelta(seconds=120)
+
+
+def test_a_run_that_failed_before_it_started_says_nothing_about_the_provider() -> None:
+    """A run refused before its Job (an idempotency key, a bad spec) carries jangar's message, which can
+    quote user text such as a key `fix-rate-limit`: it must not hold every run of the provider."""
+    never_started = {
+        "metadata": {"name": "dup", "namespace": "agents"},
+        "status": {
+            "phase": "Failed",
+            "finishedAt": format_time(ago(5)),
+            "reason": "IdempotencyKeyCompleted",
+            "message": "the idempotency key 'fix-rate-limit' of agent 'coder' was already used",
+            "conditions": [{"type": "Failed", "status": "True", "message": "key 'fix-rate-limit' used"}],
+        },
+    }
+    assert run_outcome(never_started) is None
+    started = copy.deepcopy(never_started)
+    started["status"]["startedAt"] = format_time(ago(60))
+    outcome = run_outcome(started)
+    assert outcome is not None and outcome.kind == "capacity"
