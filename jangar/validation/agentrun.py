@@ -23,6 +23,7 @@ from jangar.scheduler.naming import (
 )
 from jangar.scheduler.provider_workload import secret_env_secrets
 from jangar.scheduler.runtimes import KNOWN_RUNTIMES, SUPPORTED_RUNTIMES, runtime_type
+from jangar.scheduler.system_prompt import agent_prompt_source
 from jangar.scheduler.workload import effective_service_account, resolve_image
 from jangar.scheduler.workspaces import workspace_mount_path, workspace_problem, workspace_volume_name
 from jangar.settings import Settings
@@ -455,6 +456,22 @@ def validate_agent_run(
         problem = secret_problem(
             secret,
             purpose="the provider's spec.secretEnv",
+            agent=resolution.agent,
+            run=run,
+            bindings=(),
+            settings=settings,
+            needs_binding=False,
+        )
+        if problem is not None:
+            problems.append(problem)
+    prompt = agent_prompt_source(resolution.agent)  # 0.9.29 Agent spec.defaults.systemPromptRef
+    if prompt is not None and prompt.kind == "Secret" and prompt.name and prompt.name not in seen:
+        seen.add(prompt.name)
+        # Mounted into the runner pod like a secretEnv Secret, and chosen by the Agent's author: the Agent's
+        # allow list and the controller's block list apply, a SecretBinding is not asked for.
+        problem = secret_problem(
+            prompt.name,
+            purpose="the Agent's spec.defaults.systemPromptRef",
             agent=resolution.agent,
             run=run,
             bindings=(),

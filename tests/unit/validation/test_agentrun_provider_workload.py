@@ -42,3 +42,16 @@ def test_a_provider_image_is_enough_without_a_controller_default() -> None:
     assert [p.reason for p in problems] == ["MissingWorkloadImage"]
     lookup = with_provider(workload={"image": "ghcr.io/acme/codex:1"})
     assert validate_agent_run(run, resolve_run(run, lookup), no_default) == []
+
+
+def test_a_system_prompt_secret_follows_the_agent_allow_list_and_the_block_list() -> None:
+    """An Agent's `systemPromptRef` Secret is mounted into every runner pod of the Agent: a Secret the
+    controller blocks (its own auth Secret, say) must not reach the pod through it."""
+    prompt = {"defaults": {"systemPromptRef": {"kind": "Secret", "name": "prompt-secret"}}}
+    assert reasons(agent_run(), with_provider(prompt)) == []
+    restricted = {**prompt, "security": {"allowedSecrets": ["other"]}}
+    assert reasons(agent_run(), with_provider(restricted)) == ["SecretNotAllowed"]
+    blocked = {"JANGAR_AGENTS_CONTROLLER_BLOCKED_SECRETS": "prompt-secret"}
+    assert reasons(agent_run(), with_provider(prompt), blocked) == ["SecretBlocked"]
+    configmap = {"defaults": {"systemPromptRef": {"kind": "ConfigMap", "name": "prompt-secret"}}}
+    assert reasons(agent_run(), with_provider(configmap), blocked) == []  # a ConfigMap is no Secret
