@@ -255,6 +255,12 @@ def plan_workflow(
             if entry.get("jobObservedAt"):
                 message = f"job {job_key} of step {name} disappeared before it finished"
                 warnings.append(("WorkflowJobMissing", message))
+                if loop is not None:  # the iteration's own record, as for a failed attempt
+                    lost = {"phase": "Retrying" if attempt < max_attempts else "Failed"}
+                    lost.update(reason="WorkflowJobMissing", message=message)
+                    note_iteration(entry, loop, iteration, lost)
+                    if attempt >= max_attempts:
+                        entry["loop"]["stopReason"] = "IterationFailed"
                 if attempt < max_attempts:
                     delay = retry_backoff(spec, attempt)
                     entry["nextRetryAt"] = format_time(now + timedelta(seconds=delay))

@@ -379,3 +379,29 @@ def test_a_loop_iteration_in_flight_is_adopted_not_resubmitted() -> None:
     again = plan_workflow(run, jobs, now=T0 + timedelta(seconds=5))
     assert again.submit is None and again.phase == "Running"
     assert again.steps[0]["loop"]["iterations"][0]["phase"] == "Running"
+
+
+def test_an_iteration_whose_job_vanished_is_recorded_on_the_iteration() -> None:
+    """A looping step's Job deleted under it: the iteration's history says so (Retrying, then Failed with
+    stopReason IterationFailed), as for an attempt that failed, instead of staying Running for ever."""
+    run = _run(_step("work", {"maxIterations": 3}, retries=1))
+    first = plan_workflow(run, {}, now=T0)
+    run["status"] = {"workflow": {"steps": first.steps}}
+    job = {"metadata": {"uid": "u"}, "status": {"active": 1, "startTime": "x"}}
+    seen = plan_workflow(run, {"run-1-step-1-iter-1-attempt-1": job}, now=T0 + timedelta(seconds=5))
+    run["status"] = {"workflow": {"steps": seen.steps}}
+    lost = plan_workflow(run, {}, now=T0 + timedelta(seconds=10))
+    assert lost.warnings[0][0] == "WorkflowJobMissing"
+    iteration = lost.steps[0]["loop"]["iterations"][0]
+    assert (iteration["phase"], iteration["reason"]) == ("Retrying", "WorkflowJobMissing")
+    run["status"] = {"workflow": {"steps": lost.steps}}
+    retry = plan_workflow(run, {}, now=T0 + timedelta(minutes=5))
+    assert retry.submit is not None and retry.submit.key == (1, 2, 1)
+    run["status"] = {"workflow": {"steps": retry.steps}}
+    seen = plan_workflow(run, {"run-1-step-1-iter-1-attempt-2": job}, now=T0 + timedelta(minutes=6))
+    run["status"] = {"workflow": {"steps": seen.steps}}
+    failed = plan_workflow(run, {}, now=T0 + timedelta(minutes=7))
+    assert (failed.phase, failed.reason) == ("Failed", "WorkflowJobMissing")
+    loop = failed.steps[0]["loop"]
+    assert loop["stopReason"] == "IterationFailed"
+    assert (loop["iterations"][0]["phase"], loop["iterations"][0]["attempt"]) == ("Failed", 2)
