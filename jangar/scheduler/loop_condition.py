@@ -20,7 +20,22 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import celpy
 
-__all__ = ["ConditionResult", "condition_error", "evaluate_condition"]
+__all__ = [
+    "MAX_CONDITION_LENGTH",
+    "MAX_MACRO_NESTING",
+    "ConditionResult",
+    "condition_error",
+    "evaluate_condition",
+]
+
+MAX_CONDITION_LENGTH = 1024
+"""Longest condition accepted (also the CRD's maxLength)."""
+MAX_MACRO_NESTING = 1
+"""Comprehension macros (`map`, `filter`, `all`, `exists`, `exists_one`) may not nest: cel-python has no
+cost limit and evaluates on the controller's event loop, where three nested `map()`s over 20-element lists
+took 0.58 s and each further level multiplies that by the list length. One level keeps a condition linear in
+the size of the control data (at most 2 KiB)."""
+_MACROS = frozenset({"map", "filter", "all", "exists", "exists_one"})
 
 
 @lru_cache(maxsize=1)
@@ -41,18 +56,43 @@ def _program(expression: str) -> celpy.Runner:
     return env.program(env.compile(expression))
 
 
+def _macro_nesting(tree: Any) -> int:
+    """The deepest nesting of comprehension macros in a cel-python (lark) parse tree."""
+    children = [c for c in getattr(tree, "children", ()) if hasattr(c, "children")]
+    deepest = max((_macro_nesting(c) for c in children), default=0)
+    if getattr(tree, "data", None) == "member_dot_arg":
+        names = [str(c) for c in getattr(tree, "children", ()) if not hasattr(c, "children")]
+        if any(name in _MACROS for name in names):
+            return deepest + 1
+    return deepest
+
+
+@lru_cache(maxsize=256)
+def _nesting(expression: str) -> int:
+    return _macro_nesting(_environment().compile(expression))
+
+
 def condition_error(expression: str) -> str | None:
-    """Why `expression` is not a valid CEL expression, or `None` when it compiles."""
+    """Why `expression` is not a valid CEL expression (or too costly to evaluate), or `None` when it
+    compiles within the limits."""
     from celpy.celparser import CELParseError
 
+    if len(expression) > MAX_CONDITION_LENGTH:
+        return f"the condition has {len(expression)} characters; at most {MAX_CONDITION_LENGTH} are allowed"
     try:
         _program(expression)
+        nesting = _nesting(expression)
     except CELParseError as exc:
         column = getattr(exc, "column", None)
         where = f" at column {column}" if isinstance(column, int) else ""
         return f"syntax error{where} in {expression!r}"
     except Exception as exc:  # cel-python raises a few other types for odd input; report, never crash
         return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    if nesting > MAX_MACRO_NESTING:
+        return (
+            f"comprehension macros (map, filter, all, exists, exists_one) nest {nesting} deep in "
+            f"{expression!r}; at most {MAX_MACRO_NESTING} level is allowed (evaluation cost)"
+        )
     return None
 
 

@@ -15,7 +15,8 @@ the log tail of a container that wrote no report, so no log is fetched, and the 
 * a run of the provider that succeeded after that failure clears it at once (the provider works again);
 * a spec change clears it too (a new token Secret, another model, a higher tier: the user acted).
 
-Auth failures always make the provider Ready=False; capacity failures follow
+Only a provider that sets `spec.health` (any object, `{}` included) is gated: a 0.9.1 provider has no such
+field and is never held. Auth failures always make the provider Ready=False; capacity failures follow
 `spec.health.capacityFailurePolicy`: `degrade` (the default) sets Degraded=True and keeps Ready=True,
 `block` sets Ready=False. In every unhealthy state new runs of the provider's Agents are held Pending with
 Blocked=True (`provider_hold`) instead of starting and burning their retries.
@@ -196,6 +197,11 @@ def provider_health(
         reset_at = now  # the spec changed since the last verdict: what failed before is forgotten
     if cooldown_seconds <= 0:
         return ProviderHealth("Healthy", generation, reset_at, message="health gating is off")
+    if not isinstance(as_map(provider.get("spec")).get("health"), Mapping):
+        # Opt-in: only a provider with `spec.health` is gated. A 0.9.1 provider (which has no such field)
+        # is never held: its runs' log tails are free text, and a test log saying "rate limit" must not
+        # stop every run of the provider for the cool-down.
+        return ProviderHealth("Healthy", generation, reset_at, message="no spec.health: health gating is off")
     cutoff = now - timedelta(seconds=cooldown_seconds)
     if reset_at is not None and reset_at > cutoff:
         cutoff = reset_at

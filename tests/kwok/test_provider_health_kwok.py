@@ -178,6 +178,7 @@ async def test_under_degrade_the_provider_stays_ready_and_the_cooldown_releases_
             ns,
             envTemplate={TERMINATION_MESSAGE_ENV: "429 Too Many Requests: rate limit reached"},
             workload={"image": FAIL_MESSAGE_IMAGE},
+            health={},  # opted in; the policy defaults to degrade
         )
         await client.create(AGENTRUNS, run(ns, "limited", runtime=NO_RETRY))
         assert (await wait_phase(client, ns, "limited", "Failed", "Succeeded", timeout=90))["status"][

@@ -98,7 +98,7 @@ class LoopControlSource(OpenModel):
 
 
 class LoopCondition(OpenModel):
-    cel: str = Field(min_length=1)
+    cel: str = Field(min_length=1, max_length=1024)
     """A CEL expression evaluated after each iteration; the step repeats while it is true. Variables:
     `control` (the loop-control object), `iteration` (1-based, the one that just ended), `maxIterations`."""
     source: LoopControlSource | None = None

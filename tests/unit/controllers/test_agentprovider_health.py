@@ -64,10 +64,13 @@ def test_spec_problem(spec: dict[str, Any], reason: str | None) -> None:
     assert (problem[0] if problem else None) == reason
 
 
-def provider(policy: str | None = None, adapter: str | None = None, generation: int = 1) -> dict[str, Any]:
+def provider(
+    policy: str | None = None, adapter: str | None = None, generation: int = 1, *, gated: bool = True
+) -> dict[str, Any]:
+    """A provider; `gated` gives it `spec.health` (the opt-in), `policy` its capacityFailurePolicy."""
     spec: dict[str, Any] = {"binary": "codex"}
-    if policy:
-        spec["health"] = {"capacityFailurePolicy": policy}
+    if gated:
+        spec["health"] = {"capacityFailurePolicy": policy} if policy else {}
     if adapter:
         spec["adapter"] = adapter
     return {"metadata": {"name": "codex", "namespace": NS, "generation": generation}, "spec": spec}
@@ -129,6 +132,14 @@ async def test_a_healthy_provider_is_ready_with_healthy_health() -> None:
     assert obj["status"]["health"]["state"] == "Healthy"
     assert conds(obj)["Warning"] == ("False", "None")
     assert events.events == [] and result is None
+
+
+async def test_a_provider_without_spec_health_is_never_gated() -> None:
+    """0.9.1 providers have no `spec.health`: a run's log tail saying "usage limit" holds nothing."""
+    c = world(provider(gated=False), agent_run("r1", "Failed", 30, "You've hit your usage limit"))
+    obj, events, _ = await write_back(c)
+    assert obj["status"]["phase"] == "Ready" and obj["status"]["health"]["state"] == "Healthy"
+    assert [e.reason for e in events.events] == []
 
 
 @pytest.mark.parametrize(

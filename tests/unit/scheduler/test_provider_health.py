@@ -79,11 +79,15 @@ def test_run_outcome_only_for_finished_runs() -> None:
 
 
 def prov(
-    policy: str | None = None, generation: int = 1, health: dict[str, Any] | None = None
+    policy: str | None = None,
+    generation: int = 1,
+    health: dict[str, Any] | None = None,
+    *,
+    gated: bool = True,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {"binary": "codex"}
-    if policy:
-        spec["health"] = {"capacityFailurePolicy": policy}
+    if gated:  # `spec.health` is the opt-in; `{}` gates with the default policy
+        spec["health"] = {"capacityFailurePolicy": policy} if policy else {}
     obj: dict[str, Any] = {
         "metadata": {"name": "codex", "namespace": "agents", "generation": generation},
         "spec": spec,
@@ -113,6 +117,8 @@ OLD_CAP = RunOutcome("r-old", False, ago(COOLDOWN + 1), "capacity")
         (prov("block"), [CAP, OTHER], "CapacityExhausted", REASON_CAPACITY, False),
         (prov(), [CAP, OK_AFTER], "Healthy", "Healthy", True),  # a later success recovers
         (prov(), [OLD_CAP], "Healthy", "Healthy", True),  # the cool-down has passed
+        (prov(gated=False), [CAP], "Healthy", "Healthy", True),  # no spec.health (0.9.1): never gated
+        (prov(gated=False), [AUTH], "Healthy", "Healthy", True),
     ],
 )
 def test_provider_health(

@@ -405,3 +405,36 @@ def test_an_iteration_whose_job_vanished_is_recorded_on_the_iteration() -> None:
     loop = failed.steps[0]["loop"]
     assert loop["stopReason"] == "IterationFailed"
     assert (loop["iterations"][0]["phase"], loop["iterations"][0]["attempt"]) == ("Failed", 2)
+
+
+# -- the cost bound of a condition (cel-python has no cost limit and runs on the controller's loop) --------
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "control.items.map(x, x.map(y, y + 1)).size() > 0",
+        "control.a.exists(x, control.b.all(y, y == x))",
+        "control.a.filter(x, x.map(y, y).size() > 0).size() == 0",
+    ],
+)
+def test_nested_comprehensions_are_refused_at_admission(expression: str) -> None:
+    error = condition_error(expression)
+    assert error is not None and "nest 2 deep" in error
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "control.items.all(x, x > 0) && control.more.exists(y, y == 1)",
+        "control.items.map(x, x * 2).size() < 5",
+        "control.continue == true",
+    ],
+)
+def test_single_level_comprehensions_are_allowed(expression: str) -> None:
+    assert condition_error(expression) is None
+
+
+def test_an_overlong_condition_is_refused_with_the_limit() -> None:
+    error = condition_error("control.x == " + "1 + " * 300 + "1")
+    assert error is not None and "at most 1024" in error
