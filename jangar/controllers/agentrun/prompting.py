@@ -48,6 +48,11 @@ def prompt_problems(
     required = settings.spec_policy.system_prompt_required
     if read.source is None and not required:
         return []  # a 0.9.1 Agent: nothing changes
+    status = as_map(run.get("status"))
+    if step is not None and status.get("phase") == "Running" and not status.get("systemPromptHash"):
+        # accepted before its Agent had a prompt (or before the policy was on): a running workflow ends under
+        # the rules it started with; its later steps are not failed for a `prompt` parameter
+        return []
     problems: list[Problem] = []
     agent = as_map(as_map(run.get("spec")).get("agentRef")).get("name")
     if read.source is None:

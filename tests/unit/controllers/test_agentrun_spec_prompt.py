@@ -330,3 +330,21 @@ def test_a_workflows_steps_share_the_prompt_configmap_and_the_accepted_hash() ->
     second = decide(snapshot(obj, jobs=(done_job,), pods=pods, lookup=prompt_world(), system_prompt=later))
     assert second.create is not None, second.status
     assert env_of(second)["JANGAR_SYSTEM_PROMPT_SHA256"] == sha256_text(PROMPT)
+
+
+def test_a_running_workflow_accepted_without_a_prompt_keeps_its_prompt_parameter() -> None:
+    """An admin adds a system prompt to the Agent while a 0.9.1 workflow (task in `parameters.prompt`) runs:
+    its later steps are not failed; a new run of the Agent is."""
+    from jangar.scheduler.context import StepRef
+
+    spec = {"workflow": {"steps": [{"name": "a"}, {"name": "b"}]}, "parameters": {"prompt": "x"}}
+    step = StepRef(name="b", index=1, attempt=1, spec={"name": "b"})
+    running = run("Running", **spec)
+    assert prompt_problems(running, RESOLVED, SETTINGS, step) == []
+    accepted_with_prompt = run("Running", status={"systemPromptHash": "a" * 64}, **spec)
+    assert [p.reason for p in prompt_problems(accepted_with_prompt, RESOLVED, SETTINGS, step)] == [
+        "PromptParameterNotAllowed"
+    ]
+    assert [p.reason for p in prompt_problems(run(**spec), RESOLVED, SETTINGS)] == [
+        "PromptParameterNotAllowed"
+    ]
