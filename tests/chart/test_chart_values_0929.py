@@ -609,3 +609,23 @@ def test_compatibility_doc_names_every_audit_sink_key_the_chart_renders() -> Non
     for key in sink:
         assert key in doc
     assert [line for line in doc.splitlines() if "audit.sink" in line and "does not render" in line] == []
+
+
+def test_compatibility_row_30_says_what_the_chart_does_not_do(helm_bin: Path) -> None:
+    """docs/compatibility.md row [30] names CRD read access in its title: the chart grants none and puts no
+    sync-wave on the CRDs, and the row says so instead of staying silent."""
+    doc = (HERE.parents[1] / "docs" / "compatibility.md").read_text()
+    row = next(
+        line for line in doc.splitlines() if line.startswith("| CORS, envFrom objects, CRD read access")
+    )
+    assert "no CRD read access" in row and "no sync-wave" in row
+    rendered = render(helm_bin, files=[V0929])
+    rules = [
+        rule
+        for kind in ("ClusterRole", "Role")
+        for obj in rendered.all(kind)
+        for rule in obj.get("rules") or ()
+    ]
+    assert rules and not [r for r in rules if "apiextensions.k8s.io" in (r.get("apiGroups") or ())]
+    for crd in sorted((CHART / "crds").glob("*.yaml")):
+        assert "sync-wave" not in crd.read_text()
