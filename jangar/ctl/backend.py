@@ -249,11 +249,20 @@ class GrpcBackend:
         return "cancel requested"
 
     async def related(self, info: KindInfo, obj: dict[str, Any]) -> Related | None:
+        """None, as in kube mode, when the caller may not list the Events or children (PERMISSION_DENIED)
+        or the server has no `DescribeResource` (UNIMPLEMENTED): `describe` then shows the object alone."""
+        import grpc
+
         from jangar.grpc.gen.proompteng.jangar.v1 import agentctl_pb2 as pb
 
         meta = obj["metadata"]
         request = pb.GetRequest(name=meta["name"], namespace=meta.get("namespace") or "", kind=info.kind)
-        response = await self._call("DescribeResource", request, info, meta["name"])
+        try:
+            response = await self.stub.DescribeResource(request, metadata=self.metadata, timeout=self.timeout)
+        except grpc.aio.AioRpcError as err:
+            if err.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNIMPLEMENTED):
+                return None
+            raise self._fail(err, info, meta["name"]) from None
         return Related.from_json(json.loads(response.related_json))
 
     async def logs(

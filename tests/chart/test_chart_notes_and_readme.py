@@ -70,3 +70,17 @@ logging: {level: warning}
     main = settings_mod.Settings.from_env(_plain_env(r.env("agents")))
     assert main.agents_controller.enabled is False
     assert main.grpc.enabled is True
+
+
+def test_docs_chart_env_table_names_each_variable_once() -> None:
+    """docs/chart.md's env table: one row per variable (two merged branches had each added a
+    JANGAR_AGENT_RUNNER_RESOURCES row)."""
+    import re
+
+    text = (REPO / "docs" / "chart.md").read_text()
+    section = text[text.index("### Environment (main Deployment") : text.index("## Install modes")]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    first_cells = [re.findall(r"`([A-Z][A-Z0-9_]+)", row.split(" | ")[0]) for row in rows]
+    names = [name for cell in first_cells for name in cell]
+    assert "JANGAR_AGENT_RUNNER_RESOURCES" in names
+    assert sorted({n for n in names if names.count(n) > 1}) == []

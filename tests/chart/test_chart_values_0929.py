@@ -598,3 +598,34 @@ def test_leader_election_defaults_in_the_template_match_values_yaml() -> None:
     in_template = {k: yaml.safe_load(v) for k, v in pairs}
     values = yaml.safe_load((CHART / "values.yaml").read_text())["leaderElection"]
     assert in_template == values
+
+
+def test_compatibility_doc_names_every_audit_sink_key_the_chart_renders() -> None:
+    """docs/compatibility.md once said the chart did not render `audit.sink.*` (stale after h-values merged):
+    every `audit.sink` key of values.yaml is named there, and no row says the chart does not render them."""
+    doc = (HERE.parents[1] / "docs" / "compatibility.md").read_text()
+    sink = yaml.safe_load((CHART / "values.yaml").read_text())["audit"]["sink"]
+    assert set(sink) == {"type", "url", "headers", "headersSecretRef", "timeoutMs"}
+    for key in sink:
+        assert key in doc
+    assert [line for line in doc.splitlines() if "audit.sink" in line and "does not render" in line] == []
+
+
+def test_compatibility_row_30_says_what_the_chart_does_not_do(helm_bin: Path) -> None:
+    """docs/compatibility.md row [30] names CRD read access in its title: the chart grants none and puts no
+    sync-wave on the CRDs, and the row says so instead of staying silent."""
+    doc = (HERE.parents[1] / "docs" / "compatibility.md").read_text()
+    row = next(
+        line for line in doc.splitlines() if line.startswith("| CORS, envFrom objects, CRD read access")
+    )
+    assert "no CRD read access" in row and "no sync-wave" in row
+    rendered = render(helm_bin, files=[V0929])
+    rules = [
+        rule
+        for kind in ("ClusterRole", "Role")
+        for obj in rendered.all(kind)
+        for rule in obj.get("rules") or ()
+    ]
+    assert rules and not [r for r in rules if "apiextensions.k8s.io" in (r.get("apiGroups") or ())]
+    for crd in sorted((CHART / "crds").glob("*.yaml")):
+        assert "sync-wave" not in crd.read_text()

@@ -373,3 +373,29 @@ def test_children_tables_of_a_run_and_of_an_orchestration_run() -> None:
     ((title, _, rows),) = children_tables("OrchestrationRun", Related(runs=[step_run]), now=NOW)
     assert (title, rows) == ("Step runs", [["AgentRun", "o-build", "Running", "10m"]])
     assert children_tables("Memory", Related()) == []
+
+
+@pytest.mark.parametrize("code_name", ["PERMISSION_DENIED", "UNIMPLEMENTED", "UNAVAILABLE"])
+def test_grpc_describe_without_related_shows_the_object_alone(code_name: str) -> None:
+    """gRPC mode, like kube mode: a caller who may get the run but not list its Events/Jobs/Pods (or an
+    older server without DescribeResource) still gets `describe` of the object; other errors still fail."""
+    import grpc
+
+    from jangar.ctl.backend import GrpcBackend
+
+    code = getattr(grpc.StatusCode, code_name)
+
+    class Stub:
+        async def DescribeResource(self, request: Any, **_: Any) -> Any:
+            raise grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details="no")
+
+    backend = object.__new__(GrpcBackend)
+    backend.stub, backend.metadata, backend.timeout = Stub(), (), 5.0
+    obj = {"kind": "AgentRun", "metadata": {"name": "a", "namespace": "ns"}}
+    if code == grpc.StatusCode.UNAVAILABLE:
+        with pytest.raises(CtlError, match="unavailable"):
+            asyncio.run(backend.related(AR, obj))
+    else:
+        assert asyncio.run(backend.related(AR, obj)) is None
+        text = describe_text(AR, obj, children=None, events=None)
+        assert "Name:" in text and "not available" in text

@@ -79,3 +79,17 @@ def test_jangar_serve_exits_2_naming_the_alias(
     err = capsys.readouterr().err
     assert "AGENTS_LEADER_ELECTION_ENABLED" in err
     assert "maybe" in err  # the offending value is shown back, as for the JANGAR_* names
+
+
+def test_the_names_docs_call_ignored_have_no_jangar_twin() -> None:
+    """docs/compatibility.md lists 0.9.29 variables jangar ignores (no `JANGAR_*` twin): none of them may be
+    an alias jangar reads (AGENTS_AGENT_RUNNER_RESOURCES was listed after JANGAR_AGENT_RUNNER_RESOURCES came)."""
+    import re
+    from pathlib import Path
+
+    text = Path(__file__).parents[3].joinpath("docs", "compatibility.md").read_text()
+    start = text.index("Variables the 0.9.29 reference has")
+    listed = text[start : text.index("twin and are ignored", start)]
+    names = re.findall(r"`(AGENTS_[A-Z0-9_]+)`", listed)
+    assert "AGENTS_SERVER_PROFILE" in names
+    assert [n for n in names if n in ENV_ALIASES] == []

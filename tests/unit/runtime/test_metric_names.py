@@ -85,3 +85,26 @@ def test_an_explicit_registry_is_served_with_its_twins() -> None:
     metrics = RuntimeMetrics(registry)
     Gauge("jangar_up", "Up.", registry=registry).set(1)
     assert families(metrics)["agents_up"][2] == {("agents_up", ()): 1.0}
+
+
+def test_the_metric_names_docs_compatibility_gives_are_registered_by_jangar() -> None:
+    """docs/compatibility.md's metric rows name real families: it once gave a retention error counter under a
+    name nothing registers, and called the runtime-debris metrics "not exposed" after the sweep exposed them."""
+    import re
+    from pathlib import Path
+
+    from jangar.controllers.sweep import SweepMetrics
+
+    repo = Path(__file__).parents[3]
+    doc = (repo / "docs" / "compatibility.md").read_text()
+    source = "\n".join(p.read_text() for p in (repo / "jangar").rglob("*.py"))
+    named = set(re.findall(r"\bjangar_[a-z0-9_]*[a-z0-9]\b", doc)) - {"jangar_x"}  # `agents_x or jangar_x`
+    assert "jangar_agentrun_retention_errors_total" in named
+    assert [n for n in sorted(named) if f'"{n}"' not in source] == []
+    sweep = CollectorRegistry()
+    SweepMetrics(sweep)
+    debris = sorted(f.name for f in sweep.collect() if "debris" in f.name)
+    assert debris  # the sweep registers them, so the doc may not call them absent
+    row = next(line for line in doc.splitlines() if line.startswith("| runtime-debris metrics"))
+    assert "not exposed" not in row
+    assert all(f"`{name}_total`" in row or f"`_{name.rsplit('_', 1)[1]}_total`" in row for name in debris)
