@@ -148,10 +148,11 @@ def timezone_problem(tz: str | None) -> str | None:
         return None
     if not isinstance(tz, str):
         return "spec.timezone must be a string (an IANA time zone such as Europe/Berlin)"
+    shown = tz if len(tz) <= 64 else tz[:61] + "..."
     try:
         ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"spec.timezone {tz!r} is not a known IANA time zone"
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
+        return f"spec.timezone {shown!r} is not a known IANA time zone"
     return None
 
 

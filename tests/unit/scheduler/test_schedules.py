@@ -108,6 +108,9 @@ def test_cron_problems(expr: str | None, problem: str | None) -> None:
 def test_timezone_problems() -> None:
     assert timezone_problem(None) is None and timezone_problem("Europe/Berlin") is None
     assert "not a known IANA" in (timezone_problem("Mars/Olympus") or "")
+    # longer than a file name: zoneinfo raises OSError (ENAMETOOLONG), found by the fuzz tier
+    long_zone = timezone_problem("x" * 300) or ""
+    assert "not a known IANA" in long_zone and len(long_zone) < 200
 
 
 def test_next_run_is_strictly_after_and_read_in_the_schedules_zone() -> None:
