@@ -37,7 +37,7 @@ def referenced_objects(provider: Mapping[str, Any] | None) -> tuple[set[str], se
         )
         if n
     }
-    configmaps = {n for n in (_name((auth.get("ssh") or {}).get("knownHostsConfigMapRef")),) if n}
+    configmaps = {n for n in (_name(as_map(auth.get("ssh")).get("knownHostsConfigMapRef")),) if n}
     return secrets, configmaps
 
 

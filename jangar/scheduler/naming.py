@@ -53,7 +53,8 @@ def label_value(value: str | None) -> str:
 
     Shortening hashes the *sanitised* value so the reconciler can compute the same value for a selector.
     """
-    cleaned = _LABEL_INVALID.sub("-", (value or "").lower())
+    text = value if isinstance(value, str) else ""  # a non-string (bad input past the schema) is unknown
+    cleaned = _LABEL_INVALID.sub("-", text.lower())
     cleaned = re.sub(r"^[^a-z0-9]+|[^a-z0-9]+$", "", cleaned)
     if not cleaned:
         return "unknown"

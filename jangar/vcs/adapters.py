@@ -82,7 +82,7 @@ def adapter_for(provider: str | None) -> Adapter:
 
 
 def normalize_token_type(value: str | None) -> str | None:
-    if not value or not value.strip():
+    if not isinstance(value, str) or not value.strip():
         return None
     lowered = value.strip().lower()
     lowered = _ALIASES.get(lowered, lowered)
