@@ -12,9 +12,12 @@ service, the schedule service) go to the API server. `tests/unit/controllers/tes
 field a reader uses and checks that it survives.
 
 Kept: all of `metadata` except `managedFields` and kubectl's last-applied annotation; all of `status`; every
-top-level `spec` field except the pod template / pod spec lists named below; per container `name`, `image`,
-`resources`; Secret volumes as `{name, secret: {secretName}}`; per template `metadata.labels` /
-`metadata.annotations`. The transforms mutate the decoded
+top-level `spec` field except the pod template / pod spec lists named below and a Job's `selector`; per
+container `name`, `image`, `resources`; Secret volumes as `{name, secret: {secretName}}`. A Job's
+`spec.selector` and its template's `metadata` are dropped: nothing reads them from the cache (a Job's Pods are
+found by the `job-name` label index, its run by owner reference), and the API server copies the Job's uid
+into both (`controller-uid` labels and the selector), which made them a quarter of a lean Job's bytes
+(measured: `scripts/bench/cache_bench.py --breakdown`). The transforms mutate the decoded
 object in place (the informer owns it) and are idempotent.
 """
 
@@ -29,6 +32,7 @@ from jangar.runtime.store import IndexFunc, index_by_label
 
 __all__ = [
     "CONTAINER_KEYS",
+    "JOB_SPEC_DROPPED",
     "POD_JOB_INDEX",
     "POD_SPEC_KEYS",
     "install_pod_index",
@@ -108,17 +112,20 @@ def lean_pod(obj: JsonObject) -> JsonObject:
     return obj
 
 
+JOB_SPEC_DROPPED = ("selector",)
+"""Top-level Job spec fields no reader takes from the cache (the selector repeats the Job's uid)."""
+
+
 def lean_job(obj: JsonObject) -> JsonObject:
-    """The Job transform: the pod template's spec trimmed like a Pod's, its labels/annotations kept."""
+    """The Job transform: the pod template reduced to its spec, trimmed like a Pod's; no selector."""
     _lean_metadata(obj)
     spec = obj.get("spec")
     if isinstance(spec, dict):
+        for key in JOB_SPEC_DROPPED:
+            spec.pop(key, None)
         template = spec.get("template")
         if isinstance(template, dict):
-            tmeta = template.get("metadata")
             lean: dict[str, Any] = {}
-            if isinstance(tmeta, dict):
-                lean["metadata"] = {k: tmeta[k] for k in ("labels", "annotations") if k in tmeta}
             if "spec" in template:
                 lean["spec"] = lean_pod_spec(template["spec"])
             spec["template"] = lean
