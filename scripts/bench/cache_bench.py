@@ -150,11 +150,11 @@ def agentrun(ns: str, name: str) -> dict[str, Any]:
     }
 
 
-def job(ns: str, name: str) -> dict[str, Any]:
+def job(ns: str, name: str, finished: bool = False) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": ns, "labels": {LABEL_RUN: name}},
         "spec": {
-            "suspend": True,
+            "suspend": not finished,
             "backoffLimit": 0,
             "ttlSecondsAfterFinished": 3600,
             "template": {"metadata": {"labels": {LABEL_RUN: name}}, "spec": pod_spec(name)},
@@ -162,11 +162,42 @@ def job(ns: str, name: str) -> dict[str, Any]:
     }
 
 
+def finished_job_status(i: int) -> dict[str, Any]:
+    """What the Job controller writes when a one-Pod Job succeeds (Kubernetes 1.31+: SuccessCriteriaMet, then
+    Complete), so the cached Jobs carry a finished Job's status, which a suspended Job does not have."""
+    start, end = (
+        f"2026-12-01T10:{i // 600 % 60:02d}:{i // 10 % 60:02d}Z",
+        f"2026-12-01T11:{i // 600 % 60:02d}:{i % 60:02d}Z",
+    )
+    message = "Reached expected number of succeeded pods"
+    return {
+        "conditions": [
+            {
+                "type": kind,
+                "status": "True",
+                "reason": "CompletionsReached",
+                "message": message,
+                "lastProbeTime": end,
+                "lastTransitionTime": end,
+            }
+            for kind in ("SuccessCriteriaMet", "Complete")
+        ],
+        "startTime": start,
+        "completionTime": end,
+        "succeeded": 1,
+        "ready": 0,
+        "terminating": 0,
+        "uncountedTerminatedPods": {},
+    }
+
+
 def pod(ns: str, name: str) -> dict[str, Any]:
     return {"metadata": {"name": name, "namespace": ns, "labels": {LABEL_RUN: name}}, "spec": pod_spec(name)}
 
 
-async def populate(kubeconfig: str, n: int, concurrency: int, kinds: list[str]) -> str:
+async def populate(
+    kubeconfig: str, n: int, concurrency: int, kinds: list[str], finished: bool = False
+) -> str:
     ns = "cache-bench"
     client = await Client.from_kubeconfig(kubeconfig, timeout=120, field_manager="bench")
     await client.create(NAMESPACES, {"metadata": {"name": ns}})
@@ -176,7 +207,12 @@ async def populate(kubeconfig: str, n: int, concurrency: int, kinds: list[str]) 
 
     async def create(kind: str, i: int) -> None:
         async with sem:
-            await client.create(KINDS[kind], builders[kind](ns, f"r-{i:06d}"))
+            name = f"r-{i:06d}"
+            if kind == "jobs" and finished:
+                await client.create(JOBS, job(ns, name, finished=True))
+                await client.patch_status(JOBS, name, {"status": finished_job_status(i)}, namespace=ns)
+                return
+            await client.create(KINDS[kind], builders[kind](ns, name))
 
     for kind in kinds:
         t0 = time.monotonic()
@@ -240,6 +276,11 @@ def main() -> None:
     parser.add_argument("--page-sizes", nargs="+", type=int, default=[0, 500])
     parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(KINDS))
     parser.add_argument(
+        "--finished-jobs",
+        action="store_true",
+        help="Jobs not suspended and with a succeeded Job's status written (no Job controller runs here)",
+    )
+    parser.add_argument(
         "--breakdown",
         action="store_true",
         help="also print the bytes per cached object by field path (sys.getsizeof, recursive; "
@@ -258,7 +299,11 @@ def main() -> None:
     cluster = LocalCluster(workdir, kwok=False).up()
     try:
         install_crds(cluster.kubeconfig)
-        ns = asyncio.run(populate(str(cluster.kubeconfig), args.objects, args.create_concurrency, args.kinds))
+        ns = asyncio.run(
+            populate(
+                str(cluster.kubeconfig), args.objects, args.create_concurrency, args.kinds, args.finished_jobs
+            )
+        )
         for kind in args.kinds:
             for transform in args.transforms:
                 if kind == "agentruns" and transform == "lean":
