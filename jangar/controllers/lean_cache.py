@@ -12,14 +12,25 @@ service, the schedule service) go to the API server. `tests/unit/controllers/tes
 field a reader uses and checks that it survives.
 
 Kept: all of `metadata` except `managedFields` and kubectl's last-applied annotation; all of `status`; every
-top-level `spec` field except the pod template / pod spec lists named below; per container `name`, `image`,
-`resources`; Secret volumes as `{name, secret: {secretName}}`; per template `metadata.labels` /
-`metadata.annotations`. The transforms mutate the decoded
+top-level `spec` field except the pod template / pod spec lists named below and a Job's `selector`; per
+container `name`, `image`, `resources`; Secret volumes as `{name, secret: {secretName}}`. A Job's
+`spec.selector` and its template's `metadata` are dropped: nothing reads them from the cache (a Job's Pods are
+found by the `job-name` label index, its run by owner reference), and the API server copies the Job's uid
+into both (`controller-uid` labels and the selector), which made them a quarter of a lean Job's bytes
+(measured: `scripts/bench/cache_bench.py --breakdown`). The transforms mutate the decoded
 object in place (the informer owns it) and are idempotent.
+
+Strings that repeat across every cached Job and Pod (a condition's type, status, reason and message; the
+namespace; the image; scalar spec fields such as `restartPolicy`; resource quantities) are interned
+(`sys.intern`): the JSON decoder shares only the keys of one response, so without it each cached object holds
+its own copy of each value, about 50 to 90 bytes apiece. Only values from these low-cardinality fields are interned
+(interning a unique value, a uid or a timestamp, would only add an entry to the interpreter's table); values
+are unchanged, so no reader can tell.
 """
 
 from __future__ import annotations
 
+from sys import intern
 from typing import Any, Protocol
 
 from jangar.api.contract import LABEL_JOB_NAME
@@ -28,7 +39,10 @@ from jangar.runtime import CacheReader, JsonObject, ResourceRef, strip_managed_f
 from jangar.runtime.store import IndexFunc, index_by_label
 
 __all__ = [
+    "CONDITION_SHARED_KEYS",
     "CONTAINER_KEYS",
+    "JOB_SPEC_DROPPED",
+    "JOB_SPEC_SHARED_KEYS",
     "POD_JOB_INDEX",
     "POD_SPEC_KEYS",
     "install_pod_index",
@@ -58,11 +72,45 @@ POD_SPEC_KEYS = (
 
 _CONTAINER_LISTS = ("containers", "initContainers")
 
+CONDITION_SHARED_KEYS = ("type", "status", "reason", "message")
+"""Condition fields whose values repeat across objects (interned); the timestamps do not."""
+
+JOB_SPEC_SHARED_KEYS = ("completionMode", "podReplacementPolicy")
+"""Scalar Job spec fields set to one of a few values by the API server's defaults (interned)."""
+
+
+def _intern_values(node: Any, keys: tuple[str, ...]) -> None:
+    """Replace the string values of `keys` in `node` by their interned copy (equal values, one object)."""
+    if not isinstance(node, dict):
+        return
+    for key in keys:
+        value = node.get(key)
+        if type(value) is str:
+            node[key] = intern(value)
+
+
+def _intern_quantities(resources: Any) -> None:
+    if isinstance(resources, dict):
+        for amounts in resources.values():
+            if isinstance(amounts, dict):
+                _intern_values(amounts, tuple(amounts))
+
+
+def _intern_conditions(status: Any) -> None:
+    if isinstance(status, dict):
+        for condition in status.get("conditions") or ():
+            _intern_values(condition, CONDITION_SHARED_KEYS)
+
 
 def _lean_containers(containers: Any) -> Any:
     if not isinstance(containers, list):
         return containers
-    return [{k: c[k] for k in CONTAINER_KEYS if k in c} if isinstance(c, dict) else c for c in containers]
+    lean = [{k: c[k] for k in CONTAINER_KEYS if k in c} if isinstance(c, dict) else c for c in containers]
+    for container in lean:
+        _intern_values(container, ("name", "image"))
+        if isinstance(container, dict):
+            _intern_quantities(container.get("resources"))
+    return lean
 
 
 def _lean_volumes(volumes: Any) -> Any:
@@ -83,6 +131,8 @@ def lean_pod_spec(spec: Any) -> Any:
     if not isinstance(spec, dict):
         return spec
     out: dict[str, Any] = {k: spec[k] for k in POD_SPEC_KEYS if k in spec}
+    _intern_values(out, POD_SPEC_KEYS)
+    _intern_quantities(out.get("overhead"))
     for key in _CONTAINER_LISTS:
         if key in spec:
             out[key] = _lean_containers(spec[key])
@@ -93,8 +143,11 @@ def lean_pod_spec(spec: Any) -> Any:
 
 def _lean_metadata(obj: JsonObject) -> None:
     strip_managed_fields(obj)
+    _intern_values(obj, ("apiVersion", "kind"))
+    _intern_conditions(obj.get("status"))
     meta = obj.get("metadata")
     if isinstance(meta, dict):
+        _intern_values(meta, ("namespace",))
         annotations = meta.get("annotations")
         if isinstance(annotations, dict) and LAST_APPLIED in annotations:
             annotations.pop(LAST_APPLIED)
@@ -108,17 +161,21 @@ def lean_pod(obj: JsonObject) -> JsonObject:
     return obj
 
 
+JOB_SPEC_DROPPED = ("selector",)
+"""Top-level Job spec fields no reader takes from the cache (the selector repeats the Job's uid)."""
+
+
 def lean_job(obj: JsonObject) -> JsonObject:
-    """The Job transform: the pod template's spec trimmed like a Pod's, its labels/annotations kept."""
+    """The Job transform: the pod template reduced to its spec, trimmed like a Pod's; no selector."""
     _lean_metadata(obj)
     spec = obj.get("spec")
     if isinstance(spec, dict):
+        for key in JOB_SPEC_DROPPED:
+            spec.pop(key, None)
+        _intern_values(spec, JOB_SPEC_SHARED_KEYS)
         template = spec.get("template")
         if isinstance(template, dict):
-            tmeta = template.get("metadata")
             lean: dict[str, Any] = {}
-            if isinstance(tmeta, dict):
-                lean["metadata"] = {k: tmeta[k] for k in ("labels", "annotations") if k in tmeta}
             if "spec" in template:
                 lean["spec"] = lean_pod_spec(template["spec"])
             spec["template"] = lean

@@ -269,6 +269,10 @@ async def measure(
         api0, c0 = requests_by_verb_resource(text0), requests_by_verb_resource(text0, "409")
         j0 = await asyncio.to_thread(jangar_metrics, port)
         cpu0 = proc_cpu_seconds(proc.pid)
+        # The other components' CPU over the same span: who the 2 cores went to (the API server, etcd, the Job
+        # controller, the scheduler, kwok), to tell a jangar-bound run from a server-bound one.
+        components = {name: mp.pid for name, mp in cluster.group.processes.items() if mp.popen is not None}
+        comp0 = {name: proc_cpu_seconds(pid) for name, pid in components.items()}
         rss_peak = proc_rss_mib(proc.pid)
         rss_idle = rss_peak
         sem = asyncio.Semaphore(concurrency)
@@ -312,6 +316,7 @@ async def measure(
             await asyncio.sleep(0.2)
         t_done = time.monotonic()
         cpu = proc_cpu_seconds(proc.pid) - cpu0
+        comp_cpu = {name: proc_cpu_seconds(pid) - comp0[name] for name, pid in components.items()}
         rss_peak = max(rss_peak, proc_rss_mib(proc.pid))
         text1 = await asyncio.to_thread(apiserver_metrics, cluster)
         api1, c1 = requests_by_verb_resource(text1), requests_by_verb_resource(text1, "409")
@@ -376,6 +381,8 @@ async def measure(
         "wall_seconds": round(t_done - t0, 1),
         "jangar_cpu_seconds": round(cpu, 2),
         "jangar_cpu_ms_per_run": round(cpu / n * 1000, 2),
+        "component_cpu_ms_per_run": {name: round(sec / n * 1000, 2) for name, sec in comp_cpu.items()},
+        "cores_busy_on_the_cluster": round((cpu + sum(comp_cpu.values())) / (t_done - t0), 2),
         "jangar_rss_idle_mib": round(rss_idle, 1),
         "jangar_rss_peak_mib": round(rss_peak, 1),
         "reconciles_per_run": rec,

@@ -59,6 +59,51 @@ def rss_bytes() -> int:
     return 0
 
 
+def deep_size(obj: Any, seen: set[int]) -> int:
+    """Bytes of `obj` and everything it holds (`sys.getsizeof`), each object counted once across calls:
+    what caching it costs beyond objects already counted (interned strings, small ints, shared values)."""
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())
+    elif isinstance(obj, list | tuple):
+        size += sum(deep_size(v, seen) for v in obj)
+    return size
+
+
+BREAKDOWN_DEPTH = 4
+
+
+def breakdown(objects: list[dict[str, Any]]) -> dict[str, float]:
+    """Bytes per cached object by field path (down to `BREAKDOWN_DEPTH` keys; deeper content is charged to
+    its ancestor at that depth), largest first. `(containers)` = the dicts and lists themselves."""
+    seen: set[int] = set()
+    totals: dict[str, int] = {}
+
+    def walk(node: dict[str, Any], path: str, depth: int) -> int:
+        own = sys.getsizeof(node)
+        seen.add(id(node))
+        for key, value in node.items():
+            own += deep_size(key, seen)
+            sub = f"{path}.{key}" if path else key
+            if isinstance(value, dict) and depth < BREAKDOWN_DEPTH and id(value) not in seen:
+                walk(value, sub, depth + 1)
+            else:
+                totals[sub] = totals.get(sub, 0) + deep_size(value, seen)
+        totals[f"{path or '.'} (container)"] = totals.get(f"{path or '.'} (container)", 0) + own
+        return own
+
+    for obj in objects:
+        walk(obj, "", 1)
+    n = max(len(objects), 1)
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])
+    return {"_total_bytes_per_object": round(sum(totals.values()) / n, 1)} | {
+        k: round(v / n, 1) for k, v in ranked if v / n >= 16
+    }
+
+
 def pod_spec(name: str) -> dict[str, Any]:
     """The shape of a runner pod (see `jangar.scheduler.job`): one container, env, mounts, volumes."""
     env = [{"name": f"JANGAR_VAR_{i}", "value": f"value-{i}-{name}"} for i in range(12)]
@@ -105,11 +150,11 @@ def agentrun(ns: str, name: str) -> dict[str, Any]:
     }
 
 
-def job(ns: str, name: str) -> dict[str, Any]:
+def job(ns: str, name: str, finished: bool = False) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": ns, "labels": {LABEL_RUN: name}},
         "spec": {
-            "suspend": True,
+            "suspend": not finished,
             "backoffLimit": 0,
             "ttlSecondsAfterFinished": 3600,
             "template": {"metadata": {"labels": {LABEL_RUN: name}}, "spec": pod_spec(name)},
@@ -117,11 +162,42 @@ def job(ns: str, name: str) -> dict[str, Any]:
     }
 
 
+def finished_job_status(i: int) -> dict[str, Any]:
+    """What the Job controller writes when a one-Pod Job succeeds (Kubernetes 1.31+: SuccessCriteriaMet, then
+    Complete), so the cached Jobs carry a finished Job's status, which a suspended Job does not have."""
+    start, end = (
+        f"2026-12-01T10:{i // 600 % 60:02d}:{i // 10 % 60:02d}Z",
+        f"2026-12-01T11:{i // 600 % 60:02d}:{i % 60:02d}Z",
+    )
+    message = "Reached expected number of succeeded pods"
+    return {
+        "conditions": [
+            {
+                "type": kind,
+                "status": "True",
+                "reason": "CompletionsReached",
+                "message": message,
+                "lastProbeTime": end,
+                "lastTransitionTime": end,
+            }
+            for kind in ("SuccessCriteriaMet", "Complete")
+        ],
+        "startTime": start,
+        "completionTime": end,
+        "succeeded": 1,
+        "ready": 0,
+        "terminating": 0,
+        "uncountedTerminatedPods": {},
+    }
+
+
 def pod(ns: str, name: str) -> dict[str, Any]:
     return {"metadata": {"name": name, "namespace": ns, "labels": {LABEL_RUN: name}}, "spec": pod_spec(name)}
 
 
-async def populate(kubeconfig: str, n: int, concurrency: int) -> str:
+async def populate(
+    kubeconfig: str, n: int, concurrency: int, kinds: list[str], finished: bool = False
+) -> str:
     ns = "cache-bench"
     client = await Client.from_kubeconfig(kubeconfig, timeout=120, field_manager="bench")
     await client.create(NAMESPACES, {"metadata": {"name": ns}})
@@ -131,9 +207,14 @@ async def populate(kubeconfig: str, n: int, concurrency: int) -> str:
 
     async def create(kind: str, i: int) -> None:
         async with sem:
-            await client.create(KINDS[kind], builders[kind](ns, f"r-{i:06d}"))
+            name = f"r-{i:06d}"
+            if kind == "jobs" and finished:
+                await client.create(JOBS, job(ns, name, finished=True))
+                await client.patch_status(JOBS, name, {"status": finished_job_status(i)}, namespace=ns)
+                return
+            await client.create(KINDS[kind], builders[kind](ns, name))
 
-    for kind in KINDS:
+    for kind in kinds:
         t0 = time.monotonic()
         await asyncio.gather(*(create(kind, i) for i in range(n)))
         print(
@@ -144,7 +225,9 @@ async def populate(kubeconfig: str, n: int, concurrency: int) -> str:
     return ns
 
 
-async def measure(kubeconfig: str, ns: str, kind: str, transform: str, page_size: int) -> dict[str, Any]:
+async def measure(
+    kubeconfig: str, ns: str, kind: str, transform: str, page_size: int, with_breakdown: bool = False
+) -> dict[str, Any]:
     client = await Client.from_kubeconfig(kubeconfig, timeout=120)
     await client.list_page(KINDS[kind], ns, limit=1)  # warm the connection and lazy imports
     gc.collect()
@@ -163,10 +246,12 @@ async def measure(kubeconfig: str, ns: str, kind: str, transform: str, page_size
     after = rss_bytes()
     cached = len(inf.store)
     pages = inf.reflector.list_pages
+    sizes = breakdown(inf.store.values()) if with_breakdown else None
     await inf.stop()
     await client.close()
     delta = after - before
-    return {
+    extra = {"bytes_per_object_by_field": sizes} if sizes is not None else {}
+    return extra | {
         "kind": kind,
         "transform": transform,
         "page_size": page_size,
@@ -179,15 +264,28 @@ async def measure(kubeconfig: str, ns: str, kind: str, transform: str, page_size
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "measure":
-        _, _, kubeconfig, ns, kind, transform, page_size = sys.argv
+        _, _, kubeconfig, ns, kind, transform, page_size, with_breakdown = sys.argv
         configure_logging(json=True, level="warning")
-        print(json.dumps(asyncio.run(measure(kubeconfig, ns, kind, transform, int(page_size)))), flush=True)
+        result = asyncio.run(measure(kubeconfig, ns, kind, transform, int(page_size), with_breakdown == "1"))
+        print(json.dumps(result), flush=True)
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--create-concurrency", type=int, default=32)
     parser.add_argument("--transforms", nargs="+", default=list(TRANSFORMS))
     parser.add_argument("--page-sizes", nargs="+", type=int, default=[0, 500])
+    parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(KINDS))
+    parser.add_argument(
+        "--finished-jobs",
+        action="store_true",
+        help="Jobs not suspended and with a succeeded Job's status written (no Job controller runs here)",
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also print the bytes per cached object by field path (sys.getsizeof, recursive; "
+        "measured after the RSS reading)",
+    )
     args = parser.parse_args()
     configure_logging(json=True, level="warning")
     from jangar.dev.cluster import LocalCluster
@@ -201,15 +299,22 @@ def main() -> None:
     cluster = LocalCluster(workdir, kwok=False).up()
     try:
         install_crds(cluster.kubeconfig)
-        ns = asyncio.run(populate(str(cluster.kubeconfig), args.objects, args.create_concurrency))
-        for kind in KINDS:
+        ns = asyncio.run(
+            populate(
+                str(cluster.kubeconfig), args.objects, args.create_concurrency, args.kinds, args.finished_jobs
+            )
+        )
+        for kind in args.kinds:
             for transform in args.transforms:
                 if kind == "agentruns" and transform == "lean":
                     continue  # AgentRuns are cached whole (minus managedFields): reconcilers read all of them
                 for page_size in args.page_sizes:
                     argv = [sys.executable, __file__, "measure", str(cluster.kubeconfig), ns, kind, transform]
                     out = subprocess.run(
-                        [*argv, str(page_size)], check=True, capture_output=True, text=True
+                        [*argv, str(page_size), "1" if args.breakdown else "0"],
+                        check=True,
+                        capture_output=True,
+                        text=True,
                     ).stdout
                     print(out.strip().splitlines()[-1], flush=True)
                     print(json.dumps({"loadavg": [round(x, 2) for x in os.getloadavg()]}), flush=True)

@@ -35,6 +35,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -125,9 +126,14 @@ async def jangar_controller(kubeconfig: str, ns: str, workers: int) -> None:
 # -- one measurement -----------------------------------------------------------------------------------
 
 
-def controller_command(impl: str, kubeconfig: Path, ns: str, workers: int) -> list[str]:
+def controller_command(
+    impl: str, kubeconfig: Path, ns: str, workers: int, profile: Path | None = None
+) -> list[str]:
     if impl == "jangar":
-        return [sys.executable, __file__, "jangar-controller", str(kubeconfig), ns, str(workers)]
+        argv = [__file__, "jangar-controller", str(kubeconfig), ns, str(workers)]
+        if profile is not None:  # pyinstrument writes the session when the process gets SIGINT
+            return [sys.executable, "-m", "pyinstrument", "-r", "pyisession", "-o", str(profile), *argv]
+        return [sys.executable, *argv]
     return [
         str(GO_BINARY),
         f"--mode={impl.removesuffix('-http1')}",
@@ -139,7 +145,13 @@ def controller_command(impl: str, kubeconfig: Path, ns: str, workers: int) -> li
 
 
 async def measure(
-    impl: str, kubeconfig: Path, n: int, workers: int, create_concurrency: int
+    impl: str,
+    kubeconfig: Path,
+    n: int,
+    workers: int,
+    create_concurrency: int,
+    server_pids: dict[str, int] | None = None,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     ns = "twin"
     client = await Client.from_kubeconfig(str(kubeconfig), timeout=120, field_manager="bench")
@@ -177,25 +189,36 @@ async def measure(
     with log.open("wb") as out:
         t0 = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
-            *controller_command(impl, kubeconfig, ns, workers),
+            *controller_command(impl, kubeconfig, ns, workers, profile),
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=str(ROOT),
         )
     rss_peak = 0.0
     cpu = 0.0
+    server_pids = server_pids or {}
+    server_cpu0 = {name: proc_cpu_seconds(pid) for name, pid in server_pids.items()}
+    server_cpu: dict[str, float] = {}
     try:
         deadline = t0 + max(300.0, n / 10)
         while len(done) < n and time.monotonic() < deadline and proc.returncode is None:
             rss_peak = max(rss_peak, proc_rss_mib(proc.pid))
             await asyncio.sleep(0.05)
         exit_code = proc.returncode  # None: still running, as it should be
+        server_cpu = {name: proc_cpu_seconds(pid) - server_cpu0[name] for name, pid in server_pids.items()}
         if proc.returncode is None:
             cpu = proc_cpu_seconds(proc.pid)
             rss_peak = max(rss_peak, proc_rss_mib(proc.pid))
     finally:
         if proc.returncode is None:
-            proc.kill()
+            if profile is not None:
+                proc.send_signal(signal.SIGINT)  # let pyinstrument write its session
+                try:
+                    await asyncio.wait_for(proc.wait(), 120)
+                except TimeoutError:
+                    proc.kill()
+            else:
+                proc.kill()
         await proc.wait()
         await observer.stop()
         await client.close()
@@ -215,6 +238,18 @@ async def measure(
         "cpu_seconds": round(cpu, 2),
         "cpu_ms_per_object": round(cpu / len(done) * 1000, 3) if done else None,
         "rss_peak_mib": round(rss_peak, 1),
+        # Where the time goes: the controller's CPU seconds per wall second of the drain (1.0 = one core
+        # saturated; below that the controller waits on the API server), the API server's and etcd's CPU per
+        # object over the same span (their share of the 2 cores), and Little's law: `workers` reconciles in
+        # flight at `objects/s` means each one spends workers / (objects/s) of wall time in flight.
+        "controller_cpu_per_wall_second": round(cpu / (last - t0), 3) if last > t0 else None,
+        "server_cpu_ms_per_object": {
+            name: round(sec / len(done) * 1000, 3) for name, sec in server_cpu.items() if done
+        },
+        "wall_ms_in_flight_per_object": round(workers / (len(done) / (last - first)) * 1000, 1)
+        if last > first and done
+        else None,
+        "profile": str(profile) if profile is not None else None,
         "log": str(log),
     }
 
@@ -231,6 +266,12 @@ def main() -> None:
     parser.add_argument("--create-concurrency", type=int, default=32)
     parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS[:3]))
     parser.add_argument("--keep", action="store_true", help="keep the clusters' work directories (logs)")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run the jangar controller under pyinstrument and write its .pyisession here "
+        "(render: python -m pyinstrument --load FILE); its CPU numbers then include the profiler",
+    )
     args = parser.parse_args()
     configure_logging(json=True, level="warning")
     from jangar.dev.cluster import LocalCluster
@@ -246,8 +287,18 @@ def main() -> None:
         workdir = Path(tempfile.mkdtemp(prefix=f"twin-bench-{impl}-"))
         cluster = LocalCluster(workdir, kwok=False).up()  # a fresh API server per measurement
         try:
+            servers = {name: cluster.group.processes[name].pid for name in ("kube-apiserver", "etcd")}
+            profile = args.profile if impl == "jangar" else None
             result = asyncio.run(
-                measure(impl, cluster.kubeconfig, args.objects, args.workers, args.create_concurrency)
+                measure(
+                    impl,
+                    cluster.kubeconfig,
+                    args.objects,
+                    args.workers,
+                    args.create_concurrency,
+                    servers,
+                    profile,
+                )
             )
         finally:
             cluster.down()

@@ -9,6 +9,7 @@ another field means adding it here, and to `lean_cache` if it is dropped.
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -48,7 +49,6 @@ READ_BY: dict[str, list[tuple[Any, ...]]] = {
         ("spec", "activeDeadlineSeconds"),
         ("spec", "backoffLimit"),
         ("spec", "suspend"),
-        ("spec", "template", "metadata", "labels"),
         ("spec", "template", "spec", "containers", 0, "name"),
         ("spec", "template", "spec", "containers", 0, "image"),
         ("spec", "template", "spec", "containers", 0, "resources"),  # budget.workload_usage
@@ -192,6 +192,8 @@ def test_the_bulk_nobody_reads_is_gone(transform: Any, sample: dict[str, Any]) -
     meta = lean["metadata"]
     assert "managedFields" not in meta
     assert "kubectl.kubernetes.io/last-applied-configuration" not in meta["annotations"]
+    if transform is lean_job:  # no reader takes a Job's selector or template metadata from the cache
+        assert "selector" not in lean["spec"] and set(lean["spec"]["template"]) == {"spec"}
     spec = lean["spec"]["template"]["spec"] if transform is lean_job else lean["spec"]
     assert set(spec) <= {"nodeName", "restartPolicy", "overhead", "containers", "initContainers", "volumes"}
     assert spec["volumes"] == [{"name": "vcs-token", "secret": {"secretName": "r-1-vcs-token"}}]
@@ -248,3 +250,24 @@ def test_the_token_refresher_still_sees_a_lean_job_mount_the_token_secret() -> N
     job["status"] = {"active": 1}
     del job["metadata"]["deletionTimestamp"]
     assert token_secret_in_use(run, [job]) == "r-1-vcs-token"
+
+
+def test_values_repeated_across_jobs_are_one_object_after_the_transform() -> None:
+    """The JSON decoder gives each decoded Job its own copy of every value; the transform interns those of
+    the low-cardinality fields (condition texts, namespace, image, defaults, quantities) so 10,000 cached Jobs
+    share one copy, and leaves the values equal (the readers' test above) and unique ones alone."""
+    a, b = (lean_job(json.loads(json.dumps(JOB))) for _ in range(2))
+    assert a == b
+    for path in [
+        ("metadata", "namespace"),
+        ("status", "conditions", 0, "reason"),
+        ("status", "conditions", 0, "type"),
+        ("spec", "template", "spec", "restartPolicy"),
+        ("spec", "template", "spec", "containers", 0, "image"),
+        ("spec", "template", "spec", "containers", 0, "resources", "requests", "cpu"),
+    ]:
+        assert _at(a, path) is _at(b, path), path
+    assert _at(a, ("metadata", "uid")) is not _at(b, ("metadata", "uid"))  # unique values are not interned
+    pods = [lean_pod(json.loads(json.dumps(POD))) for _ in range(2)]
+    assert pods[0]["status"]["conditions"][0]["type"] is pods[1]["status"]["conditions"][0]["type"]
+    assert pods[0]["spec"]["containers"][0]["name"] is pods[1]["spec"]["containers"][0]["name"]
