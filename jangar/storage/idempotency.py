@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import ColumnElement, Table, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -116,6 +116,15 @@ def _progress(claim: KeyClaim, now: datetime) -> dict[str, object]:
     return values
 
 
+def _row_of(claim: KeyClaim) -> tuple[ColumnElement[bool], ...]:
+    """The WHERE clauses selecting the key's row: (namespace, agent, key)."""
+    return (
+        _keys.c.namespace == claim.namespace,
+        _keys.c.agent == claim.agent,
+        _keys.c.key == claim.key,
+    )
+
+
 async def claim_key(
     engine: AsyncEngine,
     claim: KeyClaim,
@@ -150,14 +159,11 @@ async def claim_key(
         mine = ClaimRow(claim.run_uid, claim.run_name, started_at is not None, claim.finished)
         if inserted is not None:
             return ClaimOutcome.WON, mine
+        where = _row_of(claim)
         found = (
             await conn.execute(
                 select(_keys.c.run_uid, _keys.c.run_name, _keys.c.started_at, _keys.c.finished_at)
-                .where(
-                    _keys.c.namespace == claim.namespace,
-                    _keys.c.agent == claim.agent,
-                    _keys.c.key == claim.key,
-                )
+                .where(*where)
                 .with_for_update()
             )
         ).one()
@@ -166,11 +172,6 @@ async def claim_key(
         )
         holder = Holder.ABSENT if row.run_uid == claim.run_uid else holder_of(row)
         outcome = decide_claim(row, claim.run_uid, holder)
-        where = (
-            _keys.c.namespace == claim.namespace,
-            _keys.c.agent == claim.agent,
-            _keys.c.key == claim.key,
-        )
         if outcome is ClaimOutcome.RECLAIMED:
             await conn.execute(
                 update(_keys)
@@ -201,22 +202,12 @@ async def record_progress(engine: AsyncEngine, claim: KeyClaim, now: datetime) -
     async with engine.begin() as conn:
         if not values:
             found = await conn.execute(
-                select(_keys.c.run_uid).where(
-                    _keys.c.namespace == claim.namespace,
-                    _keys.c.agent == claim.agent,
-                    _keys.c.key == claim.key,
-                    _keys.c.run_uid == claim.run_uid,
-                )
+                select(_keys.c.run_uid).where(*_row_of(claim), _keys.c.run_uid == claim.run_uid)
             )
             return found.first() is not None
         result = await conn.execute(
             update(_keys)
-            .where(
-                _keys.c.namespace == claim.namespace,
-                _keys.c.agent == claim.agent,
-                _keys.c.key == claim.key,
-                _keys.c.run_uid == claim.run_uid,
-            )
+            .where(*_row_of(claim), _keys.c.run_uid == claim.run_uid)
             .values(**values, updated_at=now)
         )
         return bool(result.rowcount)

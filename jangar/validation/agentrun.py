@@ -447,44 +447,22 @@ def validate_agent_run(
         )
         if problem is not None:
             problems.append(problem)
-    for secret in secret_env_secrets(resolution.provider):  # chart 0.9.29 AgentProvider spec.secretEnv
+    # Secrets chosen by an object's author rather than the run's (the provider's 0.9.29 spec.secretEnv, the
+    # Agent's 0.9.29 systemPromptRef, the controller's auth secret), all mounted into the runner pod: the
+    # Agent's allow list and the controller's block list apply, a SecretBinding is not asked for.
+    authored = [(s, "the provider's spec.secretEnv") for s in secret_env_secrets(resolution.provider)]
+    prompt = agent_prompt_source(resolution.agent)
+    if prompt is not None and prompt.kind == "Secret" and prompt.name:
+        authored.append((prompt.name, "the Agent's spec.defaults.systemPromptRef"))
+    if settings.auth_secret is not None:
+        authored.append((settings.auth_secret.name, "the controller's auth secret"))
+    for secret, purpose in authored:
         if secret in seen:
             continue
         seen.add(secret)
-        # The provider's author chose it (like the controller's auth secret): the Agent's allow list and
-        # the controller's block list apply, a SecretBinding is not asked for.
         problem = secret_problem(
             secret,
-            purpose="the provider's spec.secretEnv",
-            agent=resolution.agent,
-            run=run,
-            bindings=(),
-            settings=settings,
-            needs_binding=False,
-        )
-        if problem is not None:
-            problems.append(problem)
-    prompt = agent_prompt_source(resolution.agent)  # 0.9.29 Agent spec.defaults.systemPromptRef
-    if prompt is not None and prompt.kind == "Secret" and prompt.name and prompt.name not in seen:
-        seen.add(prompt.name)
-        # Mounted into the runner pod like a secretEnv Secret, and chosen by the Agent's author: the Agent's
-        # allow list and the controller's block list apply, a SecretBinding is not asked for.
-        problem = secret_problem(
-            prompt.name,
-            purpose="the Agent's spec.defaults.systemPromptRef",
-            agent=resolution.agent,
-            run=run,
-            bindings=(),
-            settings=settings,
-            needs_binding=False,
-        )
-        if problem is not None:
-            problems.append(problem)
-    auth = settings.auth_secret
-    if auth is not None and auth.name not in seen:
-        problem = secret_problem(
-            auth.name,
-            purpose="the controller's auth secret",
+            purpose=purpose,
             agent=resolution.agent,
             run=run,
             bindings=(),

@@ -316,13 +316,9 @@ async def cold_caches(kubeconfig: str, ns: str) -> dict[str, Any]:
     return cold
 
 
-async def memory_only(kubeconfig: str, n: int, create_concurrency: int) -> dict[str, Any]:
-    """Create N objects (no controller), then measure cold sync time and cache memory."""
-    ns = f"bench-mem-{n}-{int(time.time())}"
-    client = await Client.from_kubeconfig(kubeconfig, timeout=60, field_manager="bench")
-    await ensure_crd(client)
-    await client.create(NAMESPACES, {"metadata": {"name": ns}})
-    sem = asyncio.Semaphore(create_concurrency)
+async def create_widgets(client: Client, ns: str, n: int, concurrency: int) -> float:
+    """Create Widgets w-000000 … in `ns`, `concurrency` at a time; the seconds it took."""
+    sem = asyncio.Semaphore(concurrency)
 
     async def create(i: int) -> None:
         async with sem:
@@ -336,7 +332,16 @@ async def memory_only(kubeconfig: str, n: int, create_concurrency: int) -> dict[
 
     t0 = time.monotonic()
     await asyncio.gather(*(create(i) for i in range(n)))
-    created = time.monotonic() - t0
+    return time.monotonic() - t0
+
+
+async def memory_only(kubeconfig: str, n: int, create_concurrency: int) -> dict[str, Any]:
+    """Create N objects (no controller), then measure cold sync time and cache memory."""
+    ns = f"bench-mem-{n}-{int(time.time())}"
+    client = await Client.from_kubeconfig(kubeconfig, timeout=60, field_manager="bench")
+    await ensure_crd(client)
+    await client.create(NAMESPACES, {"metadata": {"name": ns}})
+    created = await create_widgets(client, ns, n, create_concurrency)
     cold = await cold_caches(kubeconfig, ns)
     await client.delete(NAMESPACES, ns, ignore_not_found=True)
     await client.close()

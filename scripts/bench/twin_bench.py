@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 
-from runtime_bench import PAYLOAD, WIDGETS, ensure_crd  # noqa: E402
+from runtime_bench import WIDGETS, create_widgets, ensure_crd  # noqa: E402
 
 from jangar.runtime import (  # noqa: E402
     Builder,
@@ -157,21 +157,7 @@ async def measure(
     client = await Client.from_kubeconfig(str(kubeconfig), timeout=120, field_manager="bench")
     await ensure_crd(client)
     await client.create(NAMESPACES, {"metadata": {"name": ns}})
-    sem = asyncio.Semaphore(create_concurrency)
-
-    async def create(i: int) -> None:
-        async with sem:
-            await client.create(
-                WIDGETS,
-                {
-                    "metadata": {"name": f"w-{i:06d}", "namespace": ns},
-                    "spec": {"index": i, "payload": PAYLOAD},
-                },
-            )
-
-    t_c0 = time.monotonic()
-    await asyncio.gather(*(create(i) for i in range(n)))
-    create_seconds = time.monotonic() - t_c0
+    create_seconds = await create_widgets(client, ns, n, create_concurrency)
 
     done: dict[str, float] = {}
 
